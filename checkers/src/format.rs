@@ -1,0 +1,411 @@
+//! The history file format: JSON lines.
+//!
+//! The first line names the schema and carries the run's metadata:
+//!
+//! ```text
+//! {"schema":"faultline.history/1","scenario":"twilio-2013","sut":"naive","seed":7}
+//! ```
+//!
+//! Every further line is one operation, with Jepsen's keys:
+//!
+//! ```text
+//! {"index":0,"time":1200,"process":3,"type":"invoke","f":"debit","value":{"account":7,"amount":3}}
+//! {"index":1,"time":98000,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":3,"balance":497}}
+//! {"index":2,"time":99000,"process":"nemesis","type":"info","f":"start","value":{"id":1,"fault":"kill","targets":["redis-0"]}}
+//! ```
+//!
+//! [`HistoryReader`] streams operations from any [`BufRead`]: the crate never opens a
+//! file itself. A last line without its newline that does not parse is a *torn tail*
+//! (the harness was killed mid-write): it is reported by [`HistoryReader::torn_tail`]
+//! and reading ends cleanly. A malformed line anywhere else is an error naming the line.
+
+use crate::history::{Op, OpType, Process, Value, F};
+use serde::de::{self, Visitor};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, BufRead};
+
+/// The schema this crate writes and reads.
+pub const SCHEMA: &str = "faultline.history/1";
+
+/// The first line of a history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`SCHEMA`] for histories this crate can read.
+    pub schema: String,
+    /// The run's metadata: scenario, system under test, seed, and so on.
+    #[serde(flatten)]
+    pub meta: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Header {
+    /// A header of the current schema with this metadata.
+    pub fn new(meta: serde_json::Map<String, serde_json::Value>) -> Header {
+        Header { schema: SCHEMA.to_owned(), meta }
+    }
+}
+
+/// Why a history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The underlying reader failed.
+    #[error("could not read the history: {0}")]
+    Io(#[from] io::Error),
+    /// The input is empty.
+    #[error("the history is empty: expected a first line like {{\"schema\":\"{SCHEMA}\"}}")]
+    Empty,
+    /// The first line is not a header of a schema this crate reads.
+    #[error(
+        "line 1: expected a header like {{\"schema\":\"{SCHEMA}\"}}, found {found}; \
+         is this a faultline history?"
+    )]
+    BadHeader {
+        /// What was found instead.
+        found: String,
+    },
+    /// A line in the middle of the history does not parse.
+    #[error("line {line}: expected {expected}: {error}")]
+    Malformed {
+        /// 1-based line number.
+        line: u64,
+        /// What the line should have been.
+        expected: &'static str,
+        /// What the parser said.
+        error: String,
+    },
+}
+
+/// A last line that was cut short while being written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornLine {
+    /// 1-based line number.
+    pub line: u64,
+    /// How many bytes of it were written.
+    pub bytes: usize,
+}
+
+/// Reads a history one operation at a time; memory does not grow with its length.
+pub struct HistoryReader<R> {
+    input: R,
+    header: Header,
+    buf: Vec<u8>,
+    line: u64,
+    torn: Option<TornLine>,
+    done: bool,
+}
+
+impl<R: BufRead> HistoryReader<R> {
+    /// Reads the header line and prepares to stream operations.
+    pub fn new(mut input: R) -> Result<HistoryReader<R>, ReadError> {
+        let mut buf = Vec::with_capacity(256);
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            return Err(ReadError::Empty);
+        }
+        let header = parse_header(&buf)?;
+        Ok(HistoryReader { input, header, buf, line: 1, torn: None, done: false })
+    }
+
+    /// The history's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The torn last line, once reading has reached it.
+    pub fn torn_tail(&self) -> Option<&TornLine> {
+        self.torn.as_ref()
+    }
+
+    fn next_op(&mut self) -> Result<Option<Op>, ReadError> {
+        loop {
+            self.buf.clear();
+            if self.input.read_until(b'\n', &mut self.buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let complete = self.buf.last() == Some(&b'\n');
+            let text = trim_line(&self.buf);
+            if text.is_empty() {
+                continue;
+            }
+            return match parse_op(text) {
+                Ok(op) => Ok(Some(op)),
+                Err(_) if !complete => {
+                    self.torn = Some(TornLine { line: self.line, bytes: self.buf.len() });
+                    Ok(None)
+                }
+                Err(e) => Err(ReadError::Malformed {
+                    line: self.line,
+                    expected: "an operation like {\"index\":0,\"time\":0,\"process\":0,\
+                               \"type\":\"invoke\",\"f\":\"debit\",\"value\":{...}}",
+                    error: e.to_string(),
+                }),
+            };
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for HistoryReader<R> {
+    type Item = Result<Op, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_op().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+fn trim_line(buf: &[u8]) -> &[u8] {
+    let end = buf.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    &buf[..end]
+}
+
+fn parse_header(line: &[u8]) -> Result<Header, ReadError> {
+    let found = || String::from_utf8_lossy(trim_line(line)).chars().take(80).collect::<String>();
+    match serde_json::from_slice::<Header>(trim_line(line)) {
+        Ok(h) if h.schema == SCHEMA => Ok(h),
+        _ => Err(ReadError::BadHeader { found: found() }),
+    }
+}
+
+/// Parses one operation line (without its newline).
+pub fn parse_op(line: &[u8]) -> Result<Op, serde_json::Error> {
+    let raw: RawOp<'_> = serde_json::from_slice(line)?;
+    let f = F::from_name(&raw.f);
+    let value = match raw.value {
+        None => Value::Nil,
+        Some(v) => Value::from_json(&f, v)?,
+    };
+    Ok(Op {
+        index: raw.index,
+        time: raw.time,
+        process: raw.process,
+        kind: raw.kind,
+        f,
+        value,
+        error: raw.error.map(Cow::into_owned),
+    })
+}
+
+/// Appends one operation as a JSON line, newline included, to `out`.
+pub fn write_op(op: &Op, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, op).expect("an Op always serialises");
+    out.push(b'\n');
+}
+
+#[derive(Deserialize)]
+struct RawOp<'a> {
+    index: u64,
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: OpType,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+}
+
+impl Value {
+    /// Interprets the JSON `raw` as the value of an operation whose `f` is `f`.
+    pub fn from_json(f: &F, raw: &RawValue) -> Result<Value, serde_json::Error> {
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'n') => Ok(Value::Nil),
+            Some(b'-' | b'0'..=b'9') => serde_json::from_str(text).map(Value::Int),
+            Some(b'[') => Ok(serde_json::from_str(text)
+                .map(Value::List)
+                .unwrap_or_else(|_| Value::Json(serde_json::from_str(text).unwrap_or_default()))),
+            Some(b'{') => Ok(match f {
+                F::Debit | F::Payment | F::Read | F::CardDeactivated => {
+                    Value::Account(serde_json::from_str(text)?)
+                }
+                F::Charge => Value::Charge(serde_json::from_str(text)?),
+                F::Probe => Value::Probe(serde_json::from_str(text)?),
+                F::Open => Value::Open(serde_json::from_str(text)?),
+                F::Final => Value::Final(serde_json::from_str(text)?),
+                F::Start | F::Heal => Value::Fault(serde_json::from_str(text)?),
+                _ => Value::Json(serde_json::from_str(text)?),
+            }),
+            _ => serde_json::from_str(text).map(Value::Json),
+        }
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let fields = 5 + usize::from(self.value != Value::Nil) + usize::from(self.error.is_some());
+        let mut st = s.serialize_struct("Op", fields)?;
+        st.serialize_field("index", &self.index)?;
+        st.serialize_field("time", &self.time)?;
+        st.serialize_field("process", &self.process)?;
+        st.serialize_field("type", &self.kind)?;
+        st.serialize_field("f", self.f.as_str())?;
+        if self.value != Value::Nil {
+            st.serialize_field("value", &self.value)?;
+        }
+        if let Some(e) = &self.error {
+            st.serialize_field("error", e)?;
+        }
+        st.end()
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Nil => s.serialize_none(),
+            Value::Int(n) => s.serialize_i64(*n),
+            Value::List(l) => l.serialize(s),
+            Value::Account(a) => a.serialize(s),
+            Value::Charge(c) => c.serialize(s),
+            Value::Probe(p) => p.serialize(s),
+            Value::Open(o) => o.serialize(s),
+            Value::Final(f) => f.serialize(s),
+            Value::Fault(f) => f.serialize(s),
+            Value::Json(j) => j.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Process {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(n) => s.serialize_u32(*n),
+            Process::Nemesis => s.serialize_str("nemesis"),
+            Process::Gateway => s.serialize_str("gateway"),
+            Process::Monitor => s.serialize_str("monitor"),
+            Process::Harness => s.serialize_str("harness"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Process, D::Error> {
+        d.deserialize_any(ProcessVisitor)
+    }
+}
+
+struct ProcessVisitor;
+
+impl Visitor<'_> for ProcessVisitor {
+    type Value = Process;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a client number or one of \"nemesis\", \"gateway\", \"monitor\", \"harness\"")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Process, E> {
+        u32::try_from(v).map(Process::Client).map_err(|_| E::custom("process number too large"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Process, E> {
+        u32::try_from(v).map(Process::Client).map_err(|_| E::custom("process number out of range"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Process, E> {
+        match v {
+            "nemesis" => Ok(Process::Nemesis),
+            "gateway" => Ok(Process::Gateway),
+            "monitor" => Ok(Process::Monitor),
+            "harness" => Ok(Process::Harness),
+            other => Err(E::unknown_variant(other, &["nemesis", "gateway", "monitor", "harness"])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{AccountOp, FinalState, Observed};
+
+    fn header_line() -> String {
+        format!("{{\"schema\":\"{SCHEMA}\",\"seed\":7}}\n")
+    }
+
+    fn debit(index: u64, kind: OpType, balance: Option<Observed>) -> Op {
+        Op {
+            index,
+            time: index * 10,
+            process: Process::Client(3),
+            kind,
+            f: F::Debit,
+            value: Value::Account(AccountOp { account: 7, amount: Some(3), balance }),
+            error: None,
+        }
+    }
+
+    fn lines(ops: &[Op]) -> Vec<u8> {
+        let mut out = header_line().into_bytes();
+        for op in ops {
+            write_op(op, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn operations_round_trip_through_json_lines() {
+        let fin = Op {
+            index: 2,
+            time: 30,
+            process: Process::Harness,
+            kind: OpType::Ok,
+            f: F::Final,
+            value: Value::Final(FinalState {
+                account: 7,
+                in_flight: Observed::Error("READONLY You can't write".into()),
+                ledger: Observed::Balance(12),
+                suspended: Some(false),
+                credited: vec![4, 9],
+            }),
+            error: None,
+        };
+        let ops = vec![
+            debit(0, OpType::Invoke, None),
+            debit(1, OpType::Ok, Some(Observed::Missing)),
+            fin,
+        ];
+        let bytes = lines(&ops);
+        let reader = HistoryReader::new(&bytes[..]).unwrap();
+        assert_eq!(reader.header().meta["seed"], 7);
+        let read: Vec<Op> = reader.map(Result::unwrap).collect();
+        assert_eq!(read, ops);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_tolerated() {
+        let mut bytes = lines(&[debit(0, OpType::Invoke, None)]);
+        bytes.extend_from_slice(b"{\"index\":1,\"time\":10,\"proc");
+        let mut reader = HistoryReader::new(&bytes[..]).unwrap();
+        assert!(reader.next().unwrap().is_ok());
+        assert!(reader.next().is_none());
+        assert_eq!(reader.torn_tail(), Some(&TornLine { line: 3, bytes: 26 }));
+    }
+
+    #[test]
+    fn a_malformed_line_in_the_middle_names_its_line() {
+        let mut bytes = lines(&[debit(0, OpType::Invoke, None)]);
+        bytes.extend_from_slice(b"{\"index\":1,\"time\":\"soon\"}\n");
+        write_op(&debit(2, OpType::Ok, None), &mut bytes);
+        let err = HistoryReader::new(&bytes[..]).unwrap().nth(1).unwrap().unwrap_err();
+        let ReadError::Malformed { line, .. } = &err else { panic!("{err}") };
+        assert_eq!(*line, 3);
+        assert!(err.to_string().starts_with("line 3: expected an operation"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_history_is_refused_at_line_one() {
+        let err = HistoryReader::new(&b"hello\n"[..]).err().unwrap();
+        assert!(matches!(err, ReadError::BadHeader { .. }), "{err}");
+        assert!(matches!(HistoryReader::new(&b""[..]).err().unwrap(), ReadError::Empty));
+    }
+}

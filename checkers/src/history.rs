@@ -1,0 +1,435 @@
+//! The history model: operations, who performed them, and what they carry.
+//!
+//! The model follows Jepsen's (`jepsen-io/history`): every client operation is an
+//! invocation followed by a completion. `Ok` took effect, `Fail` did not, `Info` may or
+//! may not have. A process whose operation ends in `Info` never invokes again; the
+//! harness gives that worker a fresh process id.
+//!
+//! Besides client operations a faultline history holds events recorded by the harness
+//! itself, each as a single completed operation:
+//!
+//! | process   | `f`                         | what it records                                      |
+//! |-----------|-----------------------------|------------------------------------------------------|
+//! | `harness` | `open`                      | an account opened with its opening balance and policy |
+//! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` declined, `info` unknown |
+//! | `gateway` | `card-deactivated`          | the gateway deactivated a card                       |
+//! | `monitor` | `probe`                     | the harness's own look at the balance store           |
+//! | `nemesis` | `start`, `heal`             | a fault starting or healing (invoke, then `info` with its effect) |
+//! | `harness` | `final`                     | one account's balances read after every fault healed |
+//!
+//! The card gateway and the monitor belong to the harness, so their events are ground
+//! truth, not claims of the system under test.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An account of the billing system under test.
+pub type AccountId = u32;
+/// The id the card gateway gave a charge attempt.
+pub type ChargeId = u64;
+
+/// Who performed an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    /// A client worker; serialised as a plain integer.
+    Client(u32),
+    /// The fault injector.
+    Nemesis,
+    /// The harness's card gateway.
+    Gateway,
+    /// The harness's observer of the balance store.
+    Monitor,
+    /// The harness itself: set-up and final reads.
+    Harness,
+}
+
+/// What became of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    /// The operation was started.
+    Invoke,
+    /// It took effect.
+    Ok,
+    /// It did not take effect.
+    Fail,
+    /// It may or may not have taken effect.
+    Info,
+}
+
+/// What an operation does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum F {
+    /// Usage debited from an account.
+    Debit,
+    /// A manual payment credited to an account.
+    Payment,
+    /// A read: of an account's balance (billing) or of a counter or set.
+    Read,
+    /// A card charge seen by the gateway.
+    Charge,
+    /// The gateway deactivated a card.
+    CardDeactivated,
+    /// The monitor's observation of the balance store.
+    Probe,
+    /// An account opened at set-up.
+    Open,
+    /// An account's final state.
+    Final,
+    /// A fault starting.
+    Start,
+    /// A fault healing.
+    Heal,
+    /// An addition to a counter or a set.
+    Add,
+    /// A request for a unique id.
+    Generate,
+    /// Anything else, kept by name.
+    Other(Box<str>),
+}
+
+impl F {
+    /// The name written in histories.
+    pub fn as_str(&self) -> &str {
+        match self {
+            F::Debit => "debit",
+            F::Payment => "payment",
+            F::Read => "read",
+            F::Charge => "charge",
+            F::CardDeactivated => "card-deactivated",
+            F::Probe => "probe",
+            F::Open => "open",
+            F::Final => "final",
+            F::Start => "start",
+            F::Heal => "heal",
+            F::Add => "add",
+            F::Generate => "generate",
+            F::Other(name) => name,
+        }
+    }
+
+    /// The `F` of a name read from a history.
+    pub fn from_name(name: &str) -> F {
+        match name {
+            "debit" => F::Debit,
+            "payment" => F::Payment,
+            "read" => F::Read,
+            "charge" => F::Charge,
+            "card-deactivated" => F::CardDeactivated,
+            "probe" => F::Probe,
+            "open" => F::Open,
+            "final" => F::Final,
+            "start" => F::Start,
+            "heal" => F::Heal,
+            "add" => F::Add,
+            "generate" => F::Generate,
+            other => F::Other(other.into()),
+        }
+    }
+}
+
+impl fmt::Display for F {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A balance as read from a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// The store answered with this balance.
+    Balance(i64),
+    /// The store answered, and holds no balance for the account.
+    Missing,
+    /// The store could not be read; the error it gave.
+    Error(String),
+}
+
+/// A debit, payment or balance read on one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountOp {
+    /// The account.
+    pub account: AccountId,
+    /// The amount debited or paid, in cents; absent for reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    /// The balance the system under test reported, if it reported one
+    /// (`null`: it found no balance).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "observed_opt")]
+    pub balance: Option<Observed>,
+}
+
+/// A card charge attempt, as the harness's gateway saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// The gateway's id for this attempt.
+    pub charge: ChargeId,
+    /// The account whose card was charged.
+    pub account: AccountId,
+    /// The amount, in cents.
+    pub amount: i64,
+    /// The idempotency key the system under test sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The state of the balance store as the harness's monitor saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreStatus {
+    /// Reads and writes succeed.
+    Healthy,
+    /// Writes are refused (`READONLY`: the node believes it is a replica).
+    ReadOnly,
+    /// The node is loading its dataset (`LOADING`).
+    Loading,
+    /// No answer in time, or the connection was refused or dropped.
+    Unreachable,
+    /// Any other error.
+    Error,
+}
+
+/// One observation of the balance store by the harness's monitor.
+///
+/// `missing` and `restored` are changes since the previous probe: accounts whose balance
+/// key disappeared, and accounts whose balance key came back. When the store cannot be
+/// read both are empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Whether the store accepted a write and a read.
+    pub store: StoreStatus,
+    /// Accounts whose balance went missing since the previous probe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<AccountId>,
+    /// Accounts whose balance came back since the previous probe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<AccountId>,
+}
+
+/// An account as opened at set-up, with its auto-recharge policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSpec {
+    /// The account.
+    pub account: AccountId,
+    /// Opening balance, in cents, seeded in every store.
+    pub balance: i64,
+    /// Auto-recharge triggers when a debit leaves the balance below this.
+    pub threshold: i64,
+    /// What one auto-recharge charges the card and credits, in cents.
+    pub recharge: i64,
+    /// The lowest balance the system allows, if it forbids going below one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i64>,
+}
+
+/// One account's state after every fault healed and the system settled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalState {
+    /// The account.
+    pub account: AccountId,
+    /// The in-flight balance, read from the balance store (Redis).
+    #[serde(with = "observed")]
+    pub in_flight: Observed,
+    /// The balance the ledger (Postgres) records.
+    #[serde(with = "observed")]
+    pub ledger: Observed,
+    /// Whether the ledger marks the account suspended; absent if it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    /// The gateway charges whose credit the ledger records.
+    #[serde(default)]
+    pub credited: Vec<ChargeId>,
+}
+
+/// A fault starting or healing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    /// Pairs a fault's start with its heal.
+    pub id: u32,
+    /// The fault's name in the catalogue, e.g. `partition-replicas`.
+    pub fault: String,
+    /// The nodes it acts on.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// What the harness observed it do (on the completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<serde_json::Value>,
+    /// Whether the fault's intended effect was observed (on the completion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<bool>,
+}
+
+/// What an operation carries: its arguments on invocation, arguments and results on
+/// completion.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Nothing (`null`).
+    Nil,
+    /// A number: a counter's delta or reading, a set element, a unique id.
+    Int(i64),
+    /// A list of numbers: a set's final read.
+    List(Vec<i64>),
+    /// A debit, payment or balance read; also `card-deactivated`.
+    Account(AccountOp),
+    /// A gateway charge.
+    Charge(Charge),
+    /// A monitor probe.
+    Probe(Probe),
+    /// An account opened.
+    Open(AccountSpec),
+    /// An account's final state.
+    Final(FinalState),
+    /// A fault event.
+    Fault(FaultEvent),
+    /// Any other JSON.
+    Json(serde_json::Value),
+}
+
+/// One operation of a history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// Position in the history; unique and ascending.
+    pub index: u64,
+    /// Nanoseconds since the run started, from a monotonic clock.
+    pub time: u64,
+    /// Who performed it.
+    pub process: Process,
+    /// Invocation or completion, and how it completed.
+    pub kind: OpType,
+    /// What it does.
+    pub f: F,
+    /// Its arguments and results.
+    pub value: Value,
+    /// Why it failed or is indeterminate, as the error said it.
+    pub error: Option<String>,
+}
+
+impl Op {
+    /// Whether this is a completion (`ok`, `fail` or `info`).
+    pub fn is_completion(&self) -> bool {
+        self.kind != OpType::Invoke
+    }
+
+    /// The account this operation concerns, if it concerns one.
+    pub fn account(&self) -> Option<AccountId> {
+        match &self.value {
+            Value::Account(a) => Some(a.account),
+            Value::Charge(c) => Some(c.account),
+            Value::Open(s) => Some(s.account),
+            Value::Final(s) => Some(s.account),
+            _ => None,
+        }
+    }
+}
+
+/// A whole history held in memory. Checkers also accept a stream of operations, so
+/// holding a history is a convenience for small ones and for tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// The operations, in index order.
+    pub ops: Vec<Op>,
+}
+
+impl History {
+    /// A history of these operations.
+    pub fn new(ops: Vec<Op>) -> History {
+        History { ops }
+    }
+
+    /// The operations in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Op> {
+        self.ops.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a History {
+    type Item = &'a Op;
+    type IntoIter = std::slice::Iter<'a, Op>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.ops.iter()
+    }
+}
+
+mod observed {
+    //! `Observed` as JSON: a number, `null` for missing, or `{"error": "..."}`.
+    use super::Observed;
+    use serde::de::{self, MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(value: &Observed, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Observed::Balance(b) => s.serialize_i64(*b),
+            Observed::Missing => s.serialize_none(),
+            Observed::Error(e) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("error", e)?;
+                map.end()
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Observed, D::Error> {
+        d.deserialize_any(ObservedVisitor)
+    }
+
+    struct ObservedVisitor;
+
+    impl<'de> Visitor<'de> for ObservedVisitor {
+        type Value = Observed;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a balance (integer), null, or {\"error\": \"...\"}")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Observed, E> {
+            Ok(Observed::Balance(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Observed, E> {
+            i64::try_from(v).map(Observed::Balance).map_err(|_| E::custom("balance out of range"))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Observed, E> {
+            Ok(Observed::Missing)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Observed, E> {
+            Ok(Observed::Missing)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Observed, D::Error> {
+            d.deserialize_any(ObservedVisitor)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Observed, A::Error> {
+            let mut error = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "error" {
+                    error = Some(map.next_value::<String>()?);
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            error.map(Observed::Error).ok_or_else(|| de::Error::missing_field("error"))
+        }
+    }
+}
+
+mod observed_opt {
+    //! An optional `Observed`: an absent field is `None`, `null` is `Some(Missing)`.
+    use super::Observed;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Observed>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => super::observed::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Observed>, D::Error> {
+        super::observed::deserialize(d).map(Some)
+    }
+}

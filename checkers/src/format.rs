@@ -79,7 +79,7 @@ pub enum ReadError {
 }
 
 /// A last line that was cut short while being written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TornLine {
     /// 1-based line number.
     pub line: u64,
@@ -111,6 +111,11 @@ impl<R: BufRead> HistoryReader<R> {
     /// The history's header.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The line number of the last line read (the header is line 1).
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// The torn last line, once reading has reached it.

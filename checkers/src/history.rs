@@ -43,6 +43,18 @@ pub enum Process {
     Harness,
 }
 
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "process {p}"),
+            Process::Nemesis => f.write_str("the nemesis"),
+            Process::Gateway => f.write_str("the gateway"),
+            Process::Monitor => f.write_str("the monitor"),
+            Process::Harness => f.write_str("the harness"),
+        }
+    }
+}
+
 /// What became of an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

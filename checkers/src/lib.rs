@@ -2,7 +2,27 @@
 //!
 //! - [`history`]: operations, processes, values: the model every part of faultline shares.
 //! - [`format`]: the JSON-lines file format, streamed.
+//! - [`checker`]: what a checker is: a streaming fold from [`Event`]s to a [`Verdict`].
+//! - [`runner`]: pairs completions with invocations, checks well-formedness, feeds checkers.
+//! - [`verdict`]: `Valid | Invalid(anomalies) | Unknown(reason)`, and anomalies.
+//! - [`report`]: every checker's verdict as a table, JSON and an exit code.
+//! - [`billing`]: charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe.
 #![deny(missing_docs)]
 
+pub mod billing;
+pub mod checker;
+mod fast;
 pub mod format;
 pub mod history;
+pub mod report;
+pub mod runner;
+pub mod verdict;
+
+#[cfg(test)]
+mod testkit;
+
+pub use checker::{Checker, Event, Figure};
+pub use history::{History, Op};
+pub use report::{CheckResult, Report};
+pub use runner::Runner;
+pub use verdict::{Anomaly, AnomalyGroup, AnomalyKind, Validity, Verdict};

@@ -1,0 +1,156 @@
+//! *reconciliation*: Jepsen's bank test across the two stores. At the end each store's
+//! balance lies within [L, U], the two agree, nothing is lost, and no balance anyone
+//! reported went below the account's floor.
+
+use super::bounds::{Bounds, Sums};
+use crate::checker::{Checker, Event};
+use crate::fast::FastSet;
+use crate::history::{AccountId, FinalState, Observed, OpType, Process, Value, F};
+use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
+
+/// Checks final balances against the bounds, each other, and floors.
+#[derive(Default)]
+pub struct Reconciliation {
+    bounds: Bounds,
+    finals: Vec<(u64, FinalState)>,
+    findings: Findings,
+}
+
+impl Checker for Reconciliation {
+    fn name(&self) -> &'static str {
+        "reconciliation"
+    }
+
+    fn observe(&mut self, ev: &Event<'_>) {
+        self.bounds.observe(ev);
+        match (ev.op.process, &ev.op.value) {
+            (Process::Client(_), Value::Account(op)) if ev.kind() != OpType::Invoke => {
+                if let Some(Observed::Balance(b)) = op.balance {
+                    self.check_reported(ev.index(), op.account, b);
+                }
+            }
+            (Process::Harness, Value::Final(s)) if ev.op.f == F::Final => self.finals.push((ev.index(), s.clone())),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) -> Verdict {
+        if self.finals.is_empty() {
+            return Verdict::Unknown(
+                "the history has no final balances (harness `final` operations): the run stopped before \
+                 reading them, so nothing can be reconciled; re-run it to completion"
+                    .into(),
+            );
+        }
+        let finals = std::mem::take(&mut self.finals);
+        finals.iter().for_each(|(index, state)| self.reconcile(*index, state));
+        self.check_every_account_has_a_final(&finals);
+        self.bounds.problems.verdict().merge(self.findings.verdict())
+    }
+}
+
+impl Reconciliation {
+    fn check_reported(&mut self, index: u64, account: AccountId, balance: i64) {
+        let Some(floor) = self.bounds.get(account).and_then(Sums::floor) else { return };
+        if balance < floor {
+            self.findings.anomaly(Anomaly {
+                kind: AnomalyKind::BelowFloor,
+                subject: Subject::Account(account),
+                explanation: format!(
+                    "op {index} reported account {account}'s balance as {balance} cents, below its floor \
+                     of {floor} cents"
+                ),
+                ops: vec![index],
+                magnitude: floor - balance,
+            });
+        }
+    }
+
+    fn reconcile(&mut self, index: u64, s: &FinalState) {
+        let account = s.account;
+        let Some(sums) = self.bounds.get(account).cloned() else {
+            self.findings.unknown(|| format!("op {index} is a final state of account {account}, never opened"));
+            return;
+        };
+        let in_flight = self.store(index, account, "in-flight (balance store)", &s.in_flight, &sums);
+        let ledger = self.store(index, account, "ledger", &s.ledger, &sums);
+        if let (Some(x), Some(y)) = (in_flight, ledger)
+            && x != y
+        {
+            self.findings.anomaly(Anomaly {
+                kind: AnomalyKind::StoresDisagree,
+                subject: Subject::Account(account),
+                explanation: format!(
+                    "account {account} ends with {x} cents in the balance store but {y} cents in the \
+                     ledger (final state at op {index})"
+                ),
+                ops: vec![index],
+                magnitude: (x - y).abs(),
+            });
+        }
+    }
+
+    /// One store's final balance, checked against L, U and the floor.
+    fn store(&mut self, index: u64, account: AccountId, store: &str, seen: &Observed, sums: &Sums) -> Option<i64> {
+        let balance = match seen {
+            Observed::Balance(b) => *b,
+            Observed::Missing => {
+                self.findings.anomaly(lost(index, account, store));
+                return None;
+            }
+            Observed::Error(e) => {
+                self.findings.unknown(|| format!("account {account}'s {store} balance could not be read at the end: {e}"));
+                return None;
+            }
+        };
+        let (low, high) = (sums.low(), sums.high());
+        if balance < low || balance > high {
+            self.findings.anomaly(Anomaly {
+                kind: AnomalyKind::BalanceOutOfBounds,
+                subject: Subject::Account(account),
+                explanation: format!(
+                    "account {account}'s {store} balance ends at {balance} cents, outside the {low} to \
+                     {high} cents its operations allow (final state at op {index})"
+                ),
+                ops: vec![index],
+                magnitude: (low - balance).max(balance - high),
+            });
+        }
+        if let Some(floor) = sums.floor().filter(|&floor| balance < floor) {
+            self.findings.anomaly(Anomaly {
+                kind: AnomalyKind::BelowFloor,
+                subject: Subject::Account(account),
+                explanation: format!(
+                    "account {account}'s {store} balance ends at {balance} cents, below its floor of \
+                     {floor} cents (final state at op {index})"
+                ),
+                ops: vec![index],
+                magnitude: floor - balance,
+            });
+        }
+        Some(balance)
+    }
+
+    fn check_every_account_has_a_final(&mut self, finals: &[(u64, FinalState)]) {
+        let seen: FastSet<AccountId> = finals.iter().map(|(_, s)| s.account).collect();
+        let mut missing: Vec<(u64, AccountId)> =
+            self.bounds.accounts().filter(|(a, _)| !seen.contains(a)).map(|(a, s)| (s.opened_at, a)).collect();
+        missing.sort_unstable();
+        for (opened, account) in missing {
+            self.findings.unknown(|| format!("account {account} (opened at op {opened}) has no final state"));
+        }
+    }
+}
+
+fn lost(index: u64, account: AccountId, store: &str) -> Anomaly {
+    Anomaly {
+        kind: AnomalyKind::LostBalance,
+        subject: Subject::Account(account),
+        explanation: format!(
+            "account {account} has no {store} balance after the faults healed: it was lost (final state \
+             at op {index})"
+        ),
+        ops: vec![index],
+        magnitude: 1,
+    }
+}

@@ -1,0 +1,91 @@
+//! *wrongful-suspension*: an account ends suspended only after a card decline that
+//! came while its balance could have been below the threshold.
+
+use super::bounds::Bounds;
+use crate::checker::{Checker, Event};
+use crate::fast::FastMap;
+use crate::history::{AccountId, OpType, Process, Value, F};
+use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
+
+/// Checks that every suspension was justified by a card decline.
+#[derive(Default)]
+pub struct WrongfulSuspension {
+    bounds: Bounds,
+    declines: FastMap<AccountId, Declines>,
+    suspended: Vec<(u64, AccountId)>,
+    findings: Findings,
+}
+
+/// An account's card declines: how many, the first and last, and the least L at any.
+struct Declines {
+    count: u64,
+    first: u64,
+    last: u64,
+    lowest: i64,
+}
+
+impl Checker for WrongfulSuspension {
+    fn name(&self) -> &'static str {
+        "wrongful-suspension"
+    }
+
+    fn observe(&mut self, ev: &Event<'_>) {
+        match (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value) {
+            (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c)) => self.decline(ev.index(), c.account),
+            (Process::Harness, F::Final, _, Value::Final(s)) if s.suspended == Some(true) => {
+                self.suspended.push((ev.index(), s.account));
+            }
+            _ => {}
+        }
+        self.bounds.observe(ev);
+    }
+
+    fn finish(&mut self) -> Verdict {
+        let suspended = std::mem::take(&mut self.suspended);
+        suspended.into_iter().for_each(|(index, account)| self.check(index, account));
+        self.bounds.problems.verdict().merge(self.findings.verdict())
+    }
+}
+
+impl WrongfulSuspension {
+    fn decline(&mut self, index: u64, account: AccountId) {
+        let Some(low) = self.bounds.get(account).map(|s| s.low()) else { return };
+        let d = self.declines.entry(account).or_insert(Declines { count: 0, first: index, last: index, lowest: low });
+        d.count += 1;
+        d.last = index;
+        d.lowest = d.lowest.min(low);
+    }
+
+    fn check(&mut self, index: u64, account: AccountId) {
+        let Some(sums) = self.bounds.get(account) else { return };
+        let threshold = sums.threshold();
+        let (explanation, ops, magnitude) = match self.declines.get(&account) {
+            Some(d) if d.lowest < threshold => return,
+            Some(d) => (
+                format!(
+                    "account {account} ends suspended (final state at op {index}) although its balance was \
+                     at least {} cents, not below the {threshold}-cent recharge threshold, at each of its \
+                     {} card declines (ops {} to {})",
+                    d.lowest, d.count, d.first, d.last
+                ),
+                dedup(vec![index, d.first, d.last]),
+                d.lowest - threshold,
+            ),
+            None => (
+                format!(
+                    "account {account} ends suspended (final state at op {index}) although its card was \
+                     never declined"
+                ),
+                vec![index],
+                sums.low() - threshold,
+            ),
+        };
+        let subject = Subject::Account(account);
+        self.findings.anomaly(Anomaly { kind: AnomalyKind::WrongfulSuspension, subject, explanation, ops, magnitude });
+    }
+}
+
+fn dedup(mut ops: Vec<u64>) -> Vec<u64> {
+    ops.dedup();
+    ops
+}

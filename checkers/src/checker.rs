@@ -1,0 +1,111 @@
+//! What a checker is: a pure, streaming fold from operations to a [`Verdict`].
+//!
+//! A checker sees every operation once, in history order, as an [`Event`]: the
+//! [`Runner`](crate::runner::Runner) pairs each client completion with its invocation
+//! so a checker never keeps a history of its own. Its memory must grow with what the
+//! history is about (accounts, charges, set elements), never with the history's length.
+//! Checkers do no IO, read no clock and spawn nothing; a checker that panics is reported
+//! `Unknown` by the runner, and the others go on.
+
+use crate::history::{AccountOp, Op, OpType, Process, Value};
+use crate::verdict::Verdict;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One operation as a checker sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Event<'a> {
+    /// The operation, as recorded.
+    pub op: &'a Op,
+    /// For the completion of an invoked operation: its invocation.
+    pub invocation: Option<&'a Op>,
+}
+
+impl<'a> Event<'a> {
+    /// The client process that performed the operation, if a client did.
+    pub fn client(&self) -> Option<u32> {
+        match self.op.process {
+            Process::Client(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The operation's arguments: the invocation's value for a completion (completions
+    /// repeat them, but the invocation is what was asked), else its own.
+    pub fn args(&self) -> &'a Value {
+        self.invocation.map_or(&self.op.value, |inv| &inv.value)
+    }
+
+    /// The account operation this event carries as arguments, if it carries one.
+    pub fn account_op(&self) -> Option<&'a AccountOp> {
+        match self.args() {
+            Value::Account(a) => Some(a),
+            _ => match &self.op.value {
+                Value::Account(a) => Some(a),
+                _ => None,
+            },
+        }
+    }
+
+    /// The operation's type: invocation, or how it completed.
+    pub fn kind(&self) -> OpType {
+        self.op.kind
+    }
+
+    /// The operation's index.
+    pub fn index(&self) -> u64 {
+        self.op.index
+    }
+
+    /// The index of the invocation, or of the operation itself when it has none.
+    pub fn invoke_index(&self) -> u64 {
+        self.invocation.map_or(self.op.index, |inv| inv.index)
+    }
+}
+
+/// A streaming check of one property of a history.
+pub trait Checker {
+    /// The checker's name in reports, e.g. `reconciliation`.
+    fn name(&self) -> &'static str;
+
+    /// Takes in the next operation.
+    fn observe(&mut self, ev: &Event<'_>);
+
+    /// The verdict, once every operation has been observed.
+    fn finish(&mut self) -> Verdict;
+
+    /// Figures worth reporting whatever the verdict (counts, rates), once finished.
+    fn figures(&self) -> Vec<Figure> {
+        Vec::new()
+    }
+}
+
+/// A number a checker reports besides its verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// What it measures, e.g. `debit ok outside faults`.
+    pub name: String,
+    /// Its value: a count, or a fraction rounded to four decimals.
+    pub value: f64,
+}
+
+impl Figure {
+    /// A count.
+    pub fn count(name: impl Into<String>, n: u64) -> Figure {
+        Figure { name: name.into(), value: n as f64 }
+    }
+
+    /// A fraction `part / whole`, rounded to four decimals; `None` when `whole` is zero.
+    pub fn fraction(name: impl Into<String>, part: u64, whole: u64) -> Option<Figure> {
+        (whole > 0).then(|| {
+            let value = (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0;
+            Figure { name: name.into(), value }
+        })
+    }
+}
+
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.value)
+    }
+}

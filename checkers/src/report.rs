@@ -1,0 +1,132 @@
+//! What a check produces: every checker's verdict, and the table an engineer reads.
+//!
+//! A [`Report`] serialises to JSON (the harness writes it as `results.json` and derives
+//! JUnit from it) and displays as a verdict table followed by each anomaly's
+//! explanation. [`Report::exit_code`] gives the process exit code: 0 valid, 1 invalid,
+//! 2 unknown.
+
+use crate::checker::Figure;
+use crate::format::TornLine;
+use crate::verdict::{Validity, Verdict};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The outcome of checking one history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The history header's metadata (scenario, system under test, seed...).
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    /// How many operations were checked.
+    pub ops: u64,
+    /// The last line, if the harness was killed while writing it.
+    pub torn_tail: Option<TornLine>,
+    /// One result per checker, in the order they ran; `well-formed` first.
+    pub results: Vec<CheckResult>,
+}
+
+/// One checker's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The checker's name.
+    pub checker: String,
+    /// What it concluded.
+    pub verdict: Verdict,
+    /// Figures it reports whatever its verdict.
+    pub figures: Vec<Figure>,
+}
+
+impl CheckResult {
+    /// A result.
+    pub fn new(checker: &str, verdict: Verdict, figures: Vec<Figure>) -> CheckResult {
+        CheckResult { checker: checker.to_owned(), verdict, figures }
+    }
+}
+
+impl Report {
+    /// All verdicts composed: the worst wins, anomalies and reasons are pooled.
+    pub fn verdict(&self) -> Verdict {
+        self.results.iter().fold(Verdict::Valid, |acc, r| acc.merge(r.verdict.clone()))
+    }
+
+    /// The worst validity of any checker.
+    pub fn validity(&self) -> Validity {
+        self.results.iter().map(|r| r.verdict.validity()).max().unwrap_or(Validity::Valid)
+    }
+
+    /// The process exit code: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(&self) -> i32 {
+        self.validity().exit_code()
+    }
+
+    /// The result of the checker of this name.
+    pub fn result(&self, checker: &str) -> Option<&CheckResult> {
+        self.results.iter().find(|r| r.checker == checker)
+    }
+
+    fn write_title(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} operations checked", self.ops)?;
+        let meta: Vec<String> = self.meta.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect();
+        if !meta.is_empty() {
+            write!(f, " ({})", meta.join(", "))?;
+        }
+        writeln!(f)?;
+        if let Some(torn) = &self.torn_tail {
+            writeln!(
+                f,
+                "note: line {} is torn ({} bytes; the harness stopped while writing it) and was skipped",
+                torn.line, torn.bytes
+            )?;
+        }
+        writeln!(f)
+    }
+
+    fn write_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<24} {:<8} anomalies", "checker", "verdict")?;
+        for r in &self.results {
+            let kinds: Vec<String> =
+                r.verdict.anomalies().iter().map(|g| format!("{} ×{}", g.kind, g.count)).collect();
+            let line = format!("{:<24} {:<8} {}", r.checker, r.verdict.validity(), kinds.join(", "));
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        writeln!(f, "{:<24} {}", "overall", self.validity())
+    }
+
+    fn write_details(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.results {
+            match &r.verdict {
+                Verdict::Valid => {}
+                Verdict::Unknown(reason) => writeln!(f, "\n{}: unknown: {reason}", r.checker)?,
+                Verdict::Invalid(groups) => {
+                    for g in groups {
+                        writeln!(f, "\n{}: {g}", r.checker)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_figures(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in self.results.iter().filter(|r| !r.figures.is_empty()) {
+            let figures: Vec<String> = r.figures.iter().map(Figure::to_string).collect();
+            writeln!(f, "\n{}: {}", r.checker, figures.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_title(f)?;
+        self.write_table(f)?;
+        self.write_details(f)?;
+        self.write_figures(f)
+    }
+}

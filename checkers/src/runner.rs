@@ -1,0 +1,175 @@
+//! The driver: feeds a history, one operation at a time, to every checker.
+//!
+//! The [`Runner`] pairs each completion with its invocation (a map from process to its
+//! pending invocation, as large as the concurrency), checks that the history is well
+//! formed, and shields checkers from one another: a checker that panics is reported
+//! `Unknown` and the rest go on.
+//!
+//! **Well-formedness.** A history is well formed when indices ascend, every client (and
+//! nemesis) completion follows an invocation by the same process, no process invokes
+//! twice without completing, and no client process invokes again after an `info`
+//! completion. A violation makes the `well-formed` row `Unknown`, naming the line and
+//! index. The runner then repairs the pairing conservatively, so the other checkers can
+//! still report what they see: a completion without invocation is treated as invoked
+//! just before it, and an invocation superseded by another one as completed `info`.
+
+use crate::checker::{Checker, Event};
+use crate::fast::{FastMap, ProcessSet};
+use crate::history::{Op, OpType, Process};
+use crate::report::{CheckResult, Report};
+use crate::verdict::{Findings, Verdict};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+/// Feeds operations to a set of checkers and gathers their verdicts.
+pub struct Runner {
+    slots: Vec<Slot>,
+    pending: FastMap<Process, Op>,
+    retired: ProcessSet,
+    last_index: Option<u64>,
+    malformed: Findings,
+    ops: u64,
+}
+
+struct Slot {
+    checker: Box<dyn Checker>,
+    panic: Option<String>,
+}
+
+/// The name of the runner's own row in a report.
+pub const WELL_FORMED: &str = "well-formed";
+
+impl Runner {
+    /// A runner feeding these checkers.
+    pub fn new(checkers: Vec<Box<dyn Checker>>) -> Runner {
+        Runner {
+            slots: checkers.into_iter().map(|checker| Slot { checker, panic: None }).collect(),
+            pending: FastMap::default(),
+            retired: ProcessSet::default(),
+            last_index: None,
+            malformed: Findings::default(),
+            ops: 0,
+        }
+    }
+
+    /// Takes in the next operation; `line` is its line in a history file, if it came
+    /// from one.
+    pub fn observe(&mut self, op: Op, line: Option<u64>) {
+        self.ops += 1;
+        self.check_order(&op, line);
+        match op.process {
+            Process::Client(_) | Process::Nemesis => self.paired(op, line),
+            _ => self.feed(&Event { op: &op, invocation: None }),
+        }
+    }
+
+    fn check_order(&mut self, op: &Op, line: Option<u64>) {
+        if let Some(last) = self.last_index.filter(|&last| op.index <= last) {
+            let at = place(op.index, line);
+            self.malformed.unknown(|| format!("{at}: index does not ascend (follows op {last})"));
+        }
+        self.last_index = Some(op.index);
+    }
+
+    fn paired(&mut self, op: Op, line: Option<u64>) {
+        if op.kind == OpType::Invoke {
+            self.invoke(op, line);
+        } else {
+            self.complete(op, line);
+        }
+    }
+
+    fn invoke(&mut self, op: Op, line: Option<u64>) {
+        let at = place(op.index, line);
+        if let Process::Client(p) = op.process
+            && self.retired.contains(p)
+        {
+            self.malformed.unknown(|| {
+                format!("{at}: process {p} invokes again after an indeterminate (info) completion")
+            });
+        }
+        if let Some(prev) = self.pending.remove(&op.process) {
+            let (p, i) = (op.process, prev.index);
+            self.malformed.unknown(|| format!("{at}: {p} invokes again before completing op {i}"));
+            let info = Op { kind: OpType::Info, index: op.index, time: op.time, ..prev.clone() };
+            self.feed(&Event { op: &info, invocation: Some(&prev) });
+        }
+        self.feed(&Event { op: &op, invocation: None });
+        self.pending.insert(op.process, op);
+    }
+
+    fn complete(&mut self, op: Op, line: Option<u64>) {
+        let inv = match self.pending.remove(&op.process) {
+            Some(inv) => inv,
+            None => {
+                let (at, p) = (place(op.index, line), op.process);
+                self.malformed.unknown(|| format!("{at}: {p} completes an operation it never invoked"));
+                let inv = Op { kind: OpType::Invoke, ..op.clone() };
+                self.feed(&Event { op: &inv, invocation: None });
+                inv
+            }
+        };
+        self.feed(&Event { op: &op, invocation: Some(&inv) });
+        if let (OpType::Info, Process::Client(p)) = (op.kind, op.process) {
+            self.retired.insert(p);
+        }
+    }
+
+    fn feed(&mut self, ev: &Event<'_>) {
+        for slot in &mut self.slots {
+            if slot.panic.is_some() {
+                continue;
+            }
+            let observed = panic::catch_unwind(AssertUnwindSafe(|| slot.checker.observe(ev)));
+            if let Err(payload) = observed {
+                slot.panic = Some(format!("at op {}: {}", ev.op.index, message(&*payload)));
+            }
+        }
+    }
+
+    /// How many operations were observed.
+    pub fn ops(&self) -> u64 {
+        self.ops
+    }
+
+    /// Every checker's verdict, the runner's own `well-formed` row first.
+    pub fn finish(mut self) -> Report {
+        let mut results = vec![CheckResult::new(WELL_FORMED, self.malformed.verdict(), Vec::new())];
+        results.extend(self.slots.iter_mut().map(Slot::finish));
+        Report { meta: Default::default(), ops: self.ops, torn_tail: None, results }
+    }
+}
+
+impl Slot {
+    fn finish(&mut self) -> CheckResult {
+        let name = self.checker.name();
+        let verdict = match self.panic.take() {
+            Some(p) => Verdict::Unknown(format!("the {name} checker crashed {p}")),
+            None => match panic::catch_unwind(AssertUnwindSafe(|| self.checker.finish())) {
+                Ok(v) => v,
+                Err(payload) => {
+                    Verdict::Unknown(format!("the {name} checker crashed at the end: {}", message(&*payload)))
+                }
+            },
+        };
+        let figures = panic::catch_unwind(AssertUnwindSafe(|| self.checker.figures())).unwrap_or_default();
+        CheckResult::new(name, verdict, figures)
+    }
+}
+
+fn place(index: u64, line: Option<u64>) -> String {
+    match line {
+        Some(line) => format!("line {line} (op {index})"),
+        None => format!("op {index}"),
+    }
+}
+
+fn message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

@@ -1,1 +1,152 @@
-fn main(){}
+//! The `faultline` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use faultline::cluster::Cluster;
+use faultline::{docker, images};
+use std::process::ExitCode;
+
+/// Jepsen-style fault injection for billing systems on Redis and Postgres.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a cluster, print its endpoints, and tear it down on Ctrl-C.
+    Up {
+        /// Redis replicas following the master.
+        #[arg(long, default_value_t = 2)]
+        replicas: usize,
+        /// Leave Postgres out.
+        #[arg(long)]
+        no_postgres: bool,
+    },
+    /// Manage faultline's Docker images.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Remove every container and network any faultline run left behind.
+    Clean,
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build the Redis and Postgres images unless this version's are present.
+    Build,
+}
+
+/// The harness itself failed (as opposed to a verdict).
+const HARNESS_FAILED: u8 = 3;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(HARNESS_FAILED)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
+        Command::Images { command: ImagesCommand::Build } => build_images().await,
+        Command::Clean => clean().await,
+    }
+}
+
+async fn up(replicas: usize, postgres: bool) -> anyhow::Result<ExitCode> {
+    ensure_images().await?;
+    let mut builder = Cluster::builder().redis_replicas(replicas);
+    if postgres {
+        builder = builder.postgres();
+    }
+    let cluster = tokio::select! {
+        cluster = builder.start() => cluster.context("starting the cluster")?,
+        () = shutdown_signal() => {
+            eprintln!("interrupted while starting: everything of the run was removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print_endpoints(&cluster);
+    shutdown_signal().await;
+    let run = cluster.run_id().to_string();
+    cluster.teardown().await.context("tearing the cluster down")?;
+    println!("run {run} torn down");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_endpoints(cluster: &Cluster) {
+    let endpoints = cluster.endpoints().borrow().clone();
+    println!("run {} is up on network {}", cluster.run_id(), cluster.network());
+    for (name, addr) in &endpoints.redis {
+        let role = if *addr == endpoints.redis_master { "master" } else { "replica" };
+        println!("  {name:<9} {role:<8} redis-cli -h {} -p {}", addr.ip(), addr.port());
+    }
+    if let Some(pg) = &endpoints.postgres {
+        println!("  {:<9} {:<8} psql {}", "postgres", "ledger", pg.url());
+    }
+    println!("press Ctrl-C to tear it down");
+}
+
+/// Builds the images if this version's are missing, so the first run on a fresh machine
+/// needs no separate step.
+async fn ensure_images() -> anyhow::Result<()> {
+    let docker = docker::connect().await?;
+    if images::ensure_present(&docker).await.is_err() {
+        eprintln!("faultline's images are not built yet: building them (once)");
+        build_images().await?;
+    }
+    Ok(())
+}
+
+async fn build_images() -> anyhow::Result<ExitCode> {
+    println!(
+        "images for this version: {}, {}",
+        images::reference(images::REDIS),
+        images::reference(images::POSTGRES)
+    );
+    match images::build(|line| println!("  {line}")).await? {
+        images::Built::Present => println!("already built; nothing to do"),
+        images::Built::Built(took) => println!("built in {:.1} s", took.as_secs_f64()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn clean() -> anyhow::Result<ExitCode> {
+    let docker = docker::connect().await?;
+    let removed = docker::remove_run(&docker, None).await?;
+    println!(
+        "removed {} container(s) and {} network(s) left by faultline runs",
+        removed.containers.len(),
+        removed.networks.len()
+    );
+    for name in removed.containers.iter().chain(&removed.networks) {
+        println!("  {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,1 +1,7 @@
+//! The billing systems under test, the clients that drive them, and faultline's
+//! scenario files.
+//!
+//! - [`endpoints`]: where the system under test finds Redis and Postgres, kept current.
+#![deny(missing_docs)]
 
+pub mod endpoints;

@@ -1,0 +1,395 @@
+//! A live cluster in containers: a Redis master with replicas, and Postgres.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), faultline::cluster::ClusterError> {
+//! use faultline::cluster::Cluster;
+//! let cluster = Cluster::builder().redis_replicas(2).postgres().start().await?;
+//! println!("master at {}", cluster.endpoints().borrow().redis_master);
+//! cluster.teardown().await
+//! # }
+//! ```
+//!
+//! - `config`: `redis.conf` and `postgresql.conf` as ordered, overridable settings.
+//! - `node`: node control, the primitives the nemesis builds on.
+//! - `ready`: the harness's own readiness probes.
+//! - `guard`: the backstop that removes a run's containers and network if a `Cluster`
+//!   is dropped without `teardown` (a panic, a cancelled start).
+//!
+//! **Architecture invariant:** clients reach nodes only through ports published on
+//! 127.0.0.1, read from [`Cluster::endpoints`]; container-to-container traffic stays on
+//! the run's own bridge network.
+
+mod config;
+mod guard;
+mod node;
+mod ready;
+
+pub use config::{PostgresConfig, RedisConfig};
+pub use node::NodeKind;
+pub use ready::info_field;
+
+use crate::docker::{self, DockerError, RUN_LABEL};
+use crate::images::{self, ImageError};
+use guard::RunGuard;
+use node::Node;
+use rand::RngExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::models::NetworkCreateRequest;
+use tokio::sync::watch;
+use workloads::endpoints::{Endpoints, PostgresEndpoint, Topology};
+
+/// Errors of the cluster and its nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Docker is unreachable or refused a request.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// An image is missing.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A node did not become ready in time.
+    #[error(
+        "node {node} did not become ready within {waited:?}: {reason}\n--- last lines of its log ---\n{log}"
+    )]
+    NotReady {
+        /// The node.
+        node: String,
+        /// How long the harness waited.
+        waited: Duration,
+        /// The probe's last error.
+        reason: String,
+        /// The node's last log lines.
+        log: String,
+    },
+    /// No node has this name.
+    #[error("no node named {0} in this cluster")]
+    UnknownNode(String),
+    /// The operation does not apply to this kind of node.
+    #[error("{operation} does not apply to {node}, a {kind:?} node")]
+    WrongKind {
+        /// What was asked.
+        operation: &'static str,
+        /// The node.
+        node: String,
+        /// Its kind.
+        kind: NodeKind,
+    },
+    /// A container could not be created or started through testcontainers.
+    #[error("failed to start container {node}: {source}")]
+    Start {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
+    /// A container has no published port or address.
+    #[error("node {node} has no {what}: is its container running?")]
+    NoAddress {
+        /// The node.
+        node: String,
+        /// What was looked for.
+        what: &'static str,
+    },
+}
+
+/// Builds a [`Cluster`]. Defaults: a master and 2 replicas, no Postgres, the default
+/// [`RedisConfig`] and [`PostgresConfig`], 30 s for every node to become ready.
+#[derive(Clone, Debug)]
+pub struct ClusterBuilder {
+    replicas: usize,
+    postgres: bool,
+    redis_config: RedisConfig,
+    postgres_config: PostgresConfig,
+    ready_timeout: Duration,
+    seed: Option<u64>,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> ClusterBuilder {
+        ClusterBuilder {
+            replicas: 2,
+            postgres: false,
+            redis_config: RedisConfig::default(),
+            postgres_config: PostgresConfig::default(),
+            ready_timeout: Duration::from_secs(30),
+            seed: None,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// How many Redis replicas follow the master.
+    pub fn redis_replicas(mut self, n: usize) -> Self {
+        self.replicas = n;
+        self
+    }
+
+    /// Adds a Postgres node.
+    pub fn postgres(mut self) -> Self {
+        self.postgres = true;
+        self
+    }
+
+    /// Sets a `redis.conf` directive on every Redis node.
+    pub fn redis_setting(mut self, key: &str, value: &str) -> Self {
+        self.redis_config.set(key, value);
+        self
+    }
+
+    /// Sets a `postgresql.conf` setting.
+    pub fn postgres_setting(mut self, key: &str, value: &str) -> Self {
+        self.postgres_config.set(key, value);
+        self
+    }
+
+    /// How long every node has to become ready.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// The run's seed; it is recorded with the cluster. Run ids stay unique regardless.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Creates the network and containers and waits until every node is ready. If it
+    /// fails, or the returned future is dropped, nothing of the run is left behind.
+    pub async fn start(self) -> Result<Cluster, ClusterError> {
+        let docker = docker::connect().await?;
+        images::ensure_present(&docker).await?;
+        let run = new_run_id();
+        let network = format!("faultline-{run}");
+        let guard = RunGuard::new(&run);
+        create_network(&docker, &network, &run).await?;
+        let password = random_password();
+        let specs = self.node_specs(&run, &network, &password);
+        let nodes = futures::future::try_join_all(specs.into_iter().map(Node::start)).await?;
+        let seed = self.seed;
+        let cluster = Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
+        cluster.wait_ready(self.ready_timeout).await?;
+        Ok(cluster)
+    }
+
+    fn node_specs(&self, run: &str, network: &str, password: &str) -> Vec<node::NodeSpec> {
+        let container = |name: &str| format!("faultline-{run}-{name}");
+        let mut specs = Vec::new();
+        for i in 0..=self.replicas {
+            let mut config = self.redis_config.clone();
+            if i > 0 {
+                config.set("replicaof", &format!("{} 6379", container("redis-0")));
+            }
+            specs.push(node::NodeSpec::redis(run, network, &format!("redis-{i}"), config));
+        }
+        if self.postgres {
+            specs.push(node::NodeSpec::postgres(run, network, &self.postgres_config, password));
+        }
+        specs
+    }
+}
+
+/// A running cluster. Dropping it removes everything of the run; [`Cluster::teardown`]
+/// does the same and reports errors.
+pub struct Cluster {
+    // Field order matters: nodes drop (and are removed) before the guard sweeps the
+    // network.
+    nodes: Vec<Node>,
+    docker: Docker,
+    run: String,
+    network: String,
+    master: Mutex<String>,
+    endpoints: watch::Sender<Endpoints>,
+    seed: Option<u64>,
+    guard: RunGuard,
+}
+
+impl Cluster {
+    /// A builder with the defaults listed on [`ClusterBuilder`].
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    async fn assemble(
+        docker: Docker,
+        run: String,
+        network: String,
+        nodes: Vec<Node>,
+        password: String,
+        seed: Option<u64>,
+        guard: RunGuard,
+    ) -> Result<Cluster, ClusterError> {
+        let mut redis = BTreeMap::new();
+        let mut postgres = None;
+        for node in &nodes {
+            let addr = node.host_addr(&docker).await?;
+            match node.kind {
+                NodeKind::Redis => {
+                    redis.insert(node.name.clone(), addr);
+                }
+                NodeKind::Postgres => {
+                    postgres = Some(PostgresEndpoint {
+                        addr,
+                        user: "postgres".into(),
+                        password: password.clone(),
+                        database: "postgres".into(),
+                    })
+                }
+            }
+        }
+        let master = "redis-0".to_string();
+        let redis_master = *redis.get(&master).expect("a cluster always has redis-0");
+        let (endpoints, _) = watch::channel(Endpoints { redis_master, redis, postgres });
+        let master = Mutex::new(master);
+        Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, guard })
+    }
+
+    /// The run id, also the value of the `faultline.run` label on all of its objects.
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// The name of the run's Docker network.
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// The seed the cluster was built with, if any.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// A live view of the current endpoints, for clients to follow restarts and
+    /// failovers.
+    pub fn endpoints(&self) -> Topology {
+        self.endpoints.subscribe()
+    }
+
+    /// Every node's name: Redis nodes first (`redis-0`, …), then `postgres`.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The names of the Redis nodes.
+    pub fn redis_nodes(&self) -> Vec<String> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Redis).map(|n| n.name.clone()).collect()
+    }
+
+    /// The name of the node clients currently treat as the Redis master.
+    pub fn master(&self) -> String {
+        self.master.lock().expect("master lock").clone()
+    }
+
+    /// The Redis nodes other than the master.
+    pub fn replicas(&self) -> Vec<String> {
+        let master = self.master();
+        self.redis_nodes().into_iter().filter(|n| *n != master).collect()
+    }
+
+    /// Points clients at `node` as the Redis master (after a promotion).
+    pub fn set_master(&self, node: &str) -> Result<(), ClusterError> {
+        let node = self.node(node)?;
+        node.expect_kind(NodeKind::Redis, "set_master")?;
+        *self.master.lock().expect("master lock") = node.name.clone();
+        self.endpoints.send_modify(|e| e.redis_master = e.redis[&node.name]);
+        Ok(())
+    }
+
+    /// The Docker container name of `node`, which other nodes resolve on the run's
+    /// network.
+    pub fn container_name(&self, node: &str) -> Result<String, ClusterError> {
+        Ok(self.node(node)?.container_name.clone())
+    }
+
+    fn node(&self, name: &str) -> Result<&Node, ClusterError> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| ClusterError::UnknownNode(name.into()))
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let probes = self.nodes.iter().map(|n| self.wait_node_ready(n, deadline));
+        futures::future::try_join_all(probes).await?;
+        let replicas = self.replicas();
+        let links = replicas.iter().map(|r| self.wait_replica_linked(r, deadline));
+        futures::future::try_join_all(links).await?;
+        Ok(())
+    }
+
+    /// Waits until every replica reports its link to the master up.
+    pub async fn wait_replication(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let replicas = self.replicas();
+        futures::future::try_join_all(
+            replicas.iter().map(|r| self.wait_replica_linked(r, deadline)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn wait_replica_linked(
+        &self,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ClusterError> {
+        let node = self.node(name)?;
+        let addr = self.endpoints.borrow().redis[name];
+        let started = tokio::time::Instant::now();
+        match ready::poll_until(deadline, || ready::replica_linked(addr)).await {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(self.not_ready(node, started.elapsed(), reason).await),
+        }
+    }
+
+    async fn not_ready(&self, node: &Node, waited: Duration, reason: String) -> ClusterError {
+        let log = docker::logs(&self.docker, &node.container_name, Some(20))
+            .await
+            .unwrap_or_else(|e| format!("(could not read its log: {e})"));
+        ClusterError::NotReady { node: node.name.clone(), waited, reason, log }
+    }
+
+    /// Removes every container and the network of this run.
+    pub async fn teardown(self) -> Result<(), ClusterError> {
+        let Cluster { nodes, docker, run, guard, .. } = self;
+        let removals = nodes.into_iter().map(|n| n.container.rm());
+        for result in futures::future::join_all(removals).await {
+            if let Err(e) = result {
+                tracing::warn!("removing a container of run {run}: {e}");
+            }
+        }
+        docker::remove_run(&docker, Some(&run)).await?;
+        guard.disarm();
+        Ok(())
+    }
+}
+
+fn new_run_id() -> String {
+    let mut rng = rand::rng();
+    (0..8).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
+}
+
+fn random_password() -> String {
+    let mut rng = rand::rng();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..24).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
+}
+
+async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<(), DockerError> {
+    let request = NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".to_string()),
+        labels: Some(HashMap::from([(RUN_LABEL.to_string(), run.to_string())])),
+        ..Default::default()
+    };
+    docker
+        .create_network(request)
+        .await
+        .map_err(DockerError::api(format!("create network {name}")))?;
+    Ok(())
+}

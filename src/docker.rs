@@ -1,0 +1,218 @@
+//! The Docker engine, as faultline uses it beyond what testcontainers offers: a checked
+//! connection, commands run inside containers, and the label sweep that removes what a
+//! run left behind.
+//!
+//! Every container and network faultline creates carries the label [`RUN_LABEL`] with
+//! its run id. Removing by label is the only cleanup that also covers a harness killed
+//! with SIGKILL, so `faultline clean` and every teardown go through [`remove_run`].
+
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
+};
+
+/// The label carrying a run id, on every container and network of that run.
+pub const RUN_LABEL: &str = "faultline.run";
+/// The label naming a container's node (`redis-0`, `postgres`).
+pub const NODE_LABEL: &str = "faultline.node";
+
+/// Errors talking to the Docker engine.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The engine did not answer.
+    #[error("cannot reach Docker: is the Docker daemon running? (try `docker info`): {0}")]
+    Unreachable(String),
+    /// The engine answered with an error.
+    #[error("docker: {action}: {source}")]
+    Api {
+        /// What faultline was doing.
+        action: String,
+        /// What the engine said.
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
+}
+
+impl DockerError {
+    pub(crate) fn api(
+        action: impl Into<String>,
+    ) -> impl FnOnce(testcontainers::bollard::errors::Error) -> DockerError {
+        let action = action.into();
+        move |source| DockerError::Api { action, source }
+    }
+}
+
+/// A connection to the engine that has answered a ping.
+pub async fn connect() -> Result<Docker, DockerError> {
+    let docker = testcontainers::core::client::docker_client_instance()
+        .await
+        .map_err(|e| DockerError::Unreachable(e.to_string()))?;
+    match tokio::time::timeout(Duration::from_secs(10), docker.ping()).await {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => Err(DockerError::Unreachable(e.to_string())),
+        Err(_) => Err(DockerError::Unreachable("no answer to a ping within 10 s".into())),
+    }
+}
+
+/// What a command run inside a container did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit code.
+    pub code: i64,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    /// Whether it exited with 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Runs `cmd` as root inside `container` and waits for it to exit.
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    cmd: &[&str],
+) -> Result<ExecOutput, DockerError> {
+    let action = || format!("run `{}` in {container}", cmd.join(" "));
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                user: Some("root".to_string()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(DockerError::api(action()))?;
+    let started = docker.start_exec(&created.id, None).await.map_err(DockerError::api(action()))?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let StartExecResults::Attached { mut output, .. } = started {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(DockerError::api(action()))? {
+                LogOutput::StdOut { message } => stdout.extend_from_slice(&message),
+                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                _ => {}
+            }
+        }
+    }
+    let inspected = docker.inspect_exec(&created.id).await.map_err(DockerError::api(action()))?;
+    Ok(ExecOutput {
+        code: inspected.exit_code.unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+/// The last `tail` lines a container wrote to stdout and stderr.
+pub async fn logs(
+    docker: &Docker,
+    container: &str,
+    tail: Option<usize>,
+) -> Result<String, DockerError> {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        text.extend_from_slice(
+            &chunk.map_err(DockerError::api(format!("read logs of {container}")))?.into_bytes(),
+        );
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// What a sweep removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Names of removed containers.
+    pub containers: Vec<String>,
+    /// Names of removed networks.
+    pub networks: Vec<String>,
+}
+
+/// Removes every container and network of run `run`, or of every faultline run when
+/// `run` is `None`. Containers go first, so the networks are free to go.
+pub async fn remove_run(docker: &Docker, run: Option<&str>) -> Result<Removed, DockerError> {
+    let label = run.map_or_else(|| RUN_LABEL.to_string(), |r| format!("{RUN_LABEL}={r}"));
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .map_err(DockerError::api("list faultline containers"))?;
+    let mut removed = Removed::default();
+    let removals = containers.iter().filter_map(|c| c.id.clone()).map(|id| async move {
+        let force = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match docker.remove_container(&id, Some(force)).await {
+            Ok(())
+            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("remove container {id}"))(e)),
+        }
+    });
+    for result in futures::future::join_all(removals).await {
+        result?;
+    }
+    removed.containers = containers
+        .iter()
+        .flat_map(|c| c.names.clone().unwrap_or_default())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .collect();
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+        .await
+        .map_err(DockerError::api("list faultline networks"))?;
+    for network in networks.into_iter().filter_map(|n| n.name) {
+        match docker.remove_network(&network).await {
+            Ok(())
+            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }) => {}
+            Err(e) => return Err(DockerError::api(format!("remove network {network}"))(e)),
+        }
+        removed.networks.push(network);
+    }
+    Ok(removed)
+}
+
+/// Names of the containers and networks that still carry run `run`'s label.
+pub async fn leftovers(docker: &Docker, run: &str) -> Result<Vec<String>, DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .map_err(DockerError::api("list faultline containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+        .await
+        .map_err(DockerError::api("list faultline networks"))?;
+    let names = containers.into_iter().flat_map(|c| c.names.unwrap_or_default());
+    Ok(names.chain(networks.into_iter().filter_map(|n| n.name)).collect())
+}

@@ -1,0 +1,58 @@
+//! Shared fixtures for tests on real containers.
+
+use faultline::cluster::{Cluster, ClusterBuilder};
+use faultline::docker;
+use std::future::Future;
+use std::time::Duration;
+
+/// Starts a cluster, failing the test with the harness's own explanation when Docker is
+/// down or the images are missing.
+pub async fn start(builder: ClusterBuilder) -> Cluster {
+    match builder.start().await {
+        Ok(cluster) => cluster,
+        Err(e) => panic!("this test needs Docker and faultline's images: {e}"),
+    }
+}
+
+/// Tears `cluster` down and asserts that nothing of its run is left.
+pub async fn teardown_and_assert_clean(cluster: Cluster) {
+    let run = cluster.run_id().to_string();
+    cluster.teardown().await.expect("teardown");
+    assert_run_is_gone(&run).await;
+}
+
+/// Asserts, through the Docker API, that no container or network of `run` exists.
+pub async fn assert_run_is_gone(run: &str) {
+    let docker = docker::connect().await.expect("Docker");
+    let left = docker::leftovers(&docker, run).await.expect("list leftovers");
+    assert!(left.is_empty(), "run {run} left behind: {left:?}");
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing the test after `timeout`
+/// with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Redis connection to `addr` with 2 s timeouts.
+pub async fn redis(addr: std::net::SocketAddr) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{addr}")).expect("redis url");
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)));
+    client.get_multiplexed_async_connection_with_config(&config).await.expect("redis connection")
+}

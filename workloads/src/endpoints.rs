@@ -1,0 +1,44 @@
+//! Where the system under test finds its stores.
+//!
+//! The harness owns the cluster and publishes its current addresses through a
+//! [`tokio::sync::watch`] channel: a node restarted by a fault can come back on another
+//! host port, and a failover moves the Redis master to another node. Clients read the
+//! current [`Endpoints`] whenever they (re)connect, so they follow both.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use tokio::sync::watch;
+
+/// The current addresses of the cluster, all on 127.0.0.1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The node clients should write balances to.
+    pub redis_master: SocketAddr,
+    /// Every Redis node by name (`redis-0`, ...), master included.
+    pub redis: BTreeMap<String, SocketAddr>,
+    /// The ledger's database, if the cluster has one.
+    pub postgres: Option<PostgresEndpoint>,
+}
+
+/// How to reach the ledger's database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresEndpoint {
+    /// Host address of the published port.
+    pub addr: SocketAddr,
+    /// User name.
+    pub user: String,
+    /// The password the harness generated for this run.
+    pub password: String,
+    /// Database name.
+    pub database: String,
+}
+
+impl PostgresEndpoint {
+    /// A `postgres://` URL for this endpoint.
+    pub fn url(&self) -> String {
+        format!("postgres://{}:{}@{}/{}", self.user, self.password, self.addr, self.database)
+    }
+}
+
+/// A live view of the cluster's endpoints.
+pub type Topology = watch::Receiver<Endpoints>;

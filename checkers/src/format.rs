@@ -19,7 +19,7 @@
 //! (the harness was killed mid-write): it is reported by [`HistoryReader::torn_tail`]
 //! and reading ends cleanly. A malformed line anywhere else is an error naming the line.
 
-use crate::history::{Op, OpType, Process, Value, F};
+use crate::history::{F, Op, OpType, Process, Value};
 use serde::de::{self, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -5,17 +5,21 @@
 //! - [`checker`]: what a checker is: a streaming fold from [`Event`]s to a [`Verdict`].
 //! - [`runner`]: pairs completions with invocations, checks well-formedness, feeds checkers.
 //! - [`verdict`]: `Valid | Invalid(anomalies) | Unknown(reason)`, and anomalies.
+//! - [`suite`]: the checkers each workload needs; [`check`] a history end to end.
 //! - [`report`]: every checker's verdict as a table, JSON and an exit code.
 //! - [`billing`]: charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe.
+//! - [`classic`]: Jepsen's counter, set-full, unique-ids, stats, and availability.
 #![deny(missing_docs)]
 
 pub mod billing;
 pub mod checker;
+pub mod classic;
 mod fast;
 pub mod format;
 pub mod history;
 pub mod report;
 pub mod runner;
+pub mod suite;
 pub mod verdict;
 
 #[cfg(test)]
@@ -25,4 +29,5 @@ pub use checker::{Checker, Event, Figure};
 pub use history::{History, Op};
 pub use report::{CheckResult, Report};
 pub use runner::Runner;
+pub use suite::{CheckError, Suite, Workload, check};
 pub use verdict::{Anomaly, AnomalyGroup, AnomalyKind, Validity, Verdict};

@@ -65,7 +65,8 @@ impl Report {
 
     fn write_title(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} operations checked", self.ops)?;
-        let meta: Vec<String> = self.meta.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect();
+        let meta: Vec<String> =
+            self.meta.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect();
         if !meta.is_empty() {
             write!(f, " ({})", meta.join(", "))?;
         }
@@ -85,7 +86,8 @@ impl Report {
         for r in &self.results {
             let kinds: Vec<String> =
                 r.verdict.anomalies().iter().map(|g| format!("{} ×{}", g.kind, g.count)).collect();
-            let line = format!("{:<24} {:<8} {}", r.checker, r.verdict.validity(), kinds.join(", "));
+            let line =
+                format!("{:<24} {:<8} {}", r.checker, r.verdict.validity(), kinds.join(", "));
             writeln!(f, "{}", line.trim_end())?;
         }
         writeln!(f, "{:<24} {}", "overall", self.validity())
@@ -128,5 +130,48 @@ impl fmt::Display for Report {
         self.write_table(f)?;
         self.write_details(f)?;
         self.write_figures(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::suite::{Suite, Workload};
+    use crate::testkit::*;
+
+    #[test]
+    fn a_report_shows_a_verdict_table_then_each_anomaly() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 5)),
+            captured(55, 7, 1000),
+            ok(1, debit(7, 5)),
+            settled(7, 1495, &[55]),
+        ]);
+        let report = Suite::new(Workload::Billing).check(&h);
+        let expected = "\
+5 operations checked
+
+checker                  verdict  anomalies
+well-formed              valid
+stats                    valid
+availability             valid
+charge-without-credit    valid
+over-charge              INVALID  over-charge ×1
+wrongful-suspension      valid
+reconciliation           valid
+fail-safe                valid
+overall                  INVALID
+
+over-charge: over-charge ×1
+  first: op 2: the gateway captured 1000 cents from account 7's card (charge 55) although its balance was at least 495 cents, not below the 100-cent recharge threshold
+
+stats: debit ok 1, debit fail 0, debit info 0
+
+availability: debit ok outside faults 1
+";
+        assert_eq!(report.to_string(), expected);
+        assert_eq!(report.exit_code(), 1);
+        let json = serde_json::to_string(&report).expect("a report serialises");
+        assert_eq!(serde_json::from_str::<crate::report::Report>(&json).expect("and reads back"), report);
     }
 }

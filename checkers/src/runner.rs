@@ -103,7 +103,8 @@ impl Runner {
             Some(inv) => inv,
             None => {
                 let (at, p) = (place(op.index, line), op.process);
-                self.malformed.unknown(|| format!("{at}: {p} completes an operation it never invoked"));
+                self.malformed
+                    .unknown(|| format!("{at}: {p} completes an operation it never invoked"));
                 let inv = Op { kind: OpType::Invoke, ..op.clone() };
                 self.feed(&Event { op: &inv, invocation: None });
                 inv
@@ -147,12 +148,14 @@ impl Slot {
             Some(p) => Verdict::Unknown(format!("the {name} checker crashed {p}")),
             None => match panic::catch_unwind(AssertUnwindSafe(|| self.checker.finish())) {
                 Ok(v) => v,
-                Err(payload) => {
-                    Verdict::Unknown(format!("the {name} checker crashed at the end: {}", message(&*payload)))
-                }
+                Err(payload) => Verdict::Unknown(format!(
+                    "the {name} checker crashed at the end: {}",
+                    message(&*payload)
+                )),
             },
         };
-        let figures = panic::catch_unwind(AssertUnwindSafe(|| self.checker.figures())).unwrap_or_default();
+        let figures =
+            panic::catch_unwind(AssertUnwindSafe(|| self.checker.figures())).unwrap_or_default();
         CheckResult::new(name, verdict, figures)
     }
 }
@@ -171,5 +174,92 @@ fn message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::Reconciliation;
+    use crate::history::History;
+    use crate::testkit::*;
+
+    struct Boom;
+
+    impl Checker for Boom {
+        fn name(&self) -> &'static str {
+            "boom"
+        }
+
+        fn observe(&mut self, ev: &Event<'_>) {
+            assert!(ev.op.index < 1, "boom");
+        }
+
+        fn finish(&mut self) -> Verdict {
+            Verdict::Valid
+        }
+    }
+
+    fn well_formed(h: &History) -> Verdict {
+        let mut runner = Runner::new(vec![]);
+        h.iter().for_each(|op| runner.observe(op.clone(), Some(op.index + 2)));
+        runner.finish().results.remove(0).verdict
+    }
+
+    #[test]
+    fn a_well_formed_history_is_valid() {
+        let h = history(vec![invoke(1, read(7)), invoke(2, read(7)), ok(2, read(7)), info(1, read(7))]);
+        assert_eq!(well_formed(&h), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_completion_without_invocation_is_unknown_with_its_line() {
+        let h = history(vec![invoke(1, read(7)), ok(2, read(7)), ok(1, read(7))]);
+        let reason = "line 3 (op 1): process 2 completes an operation it never invoked";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_double_invocation_is_unknown() {
+        let h = history(vec![invoke(1, read(7)), invoke(1, read(8))]);
+        let reason = "line 3 (op 1): process 1 invokes again before completing op 0";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_process_invoking_after_an_indeterminate_completion_is_unknown() {
+        let h = history(vec![invoke(1, read(7)), info(1, read(7)), invoke(1, read(7))]);
+        let reason = "line 4 (op 2): process 1 invokes again after an indeterminate (info) completion";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn indices_that_do_not_ascend_are_unknown() {
+        let mut h = history(vec![invoke(1, read(7)), ok(1, read(7)), invoke(1, read(7)), ok(1, read(7))]);
+        h.ops[2].index = 1;
+        let reason = "line 3 (op 1): index does not ascend (follows op 1)";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_lone_completion_counts_as_invoked_just_before_it() {
+        let h = history(vec![open(7, 500, 100, 1000), fail(1, debit(7, 20)), settled(7, 500, &[])]);
+        let mut runner = Runner::new(vec![Box::new(Reconciliation::default())]);
+        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        let report = runner.finish();
+        assert_eq!(report.results[0].verdict.validity(), crate::verdict::Validity::Unknown);
+        assert_eq!(report.results[1].verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn a_panicking_checker_is_unknown_and_the_others_go_on() {
+        let h = history(vec![open(7, 500, 100, 1000), settled(7, 500, &[])]);
+        let mut runner = Runner::new(vec![Box::new(Boom), Box::new(Reconciliation::default())]);
+        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        let report = runner.finish();
+        let expected = Verdict::Unknown("the boom checker crashed at op 1: boom".into());
+        assert_eq!(report.results[1].verdict, expected);
+        assert_eq!(report.results[2].verdict, Verdict::Valid);
+        assert_eq!(report.exit_code(), 2);
     }
 }

@@ -2,9 +2,10 @@
 
 use crate::checker::Checker;
 use crate::history::{
-    AccountOp, AccountSpec, Charge, FaultEvent, FinalState, History, Observed, Op, OpType, Probe,
-    Process, StoreStatus, Value, F,
+    AccountOp, AccountSpec, Charge, F, FaultEvent, FinalState, History, Observed, Op, OpType,
+    Probe, Process, StoreStatus, Value,
 };
+use crate::report::CheckResult;
 use crate::runner::{Runner, WELL_FORMED};
 use crate::verdict::Verdict;
 
@@ -13,7 +14,11 @@ pub type Call = (F, Value);
 
 /// A history of these operations, indexed from 0, 1 µs apart.
 pub fn history(ops: Vec<Op>) -> History {
-    let ops = ops.into_iter().enumerate().map(|(i, op)| Op { index: i as u64, time: i as u64 * 1000, ..op });
+    let ops = ops.into_iter().enumerate().map(|(i, op)| Op {
+        index: i as u64,
+        time: i as u64 * 1000,
+        ..op
+    });
     History::new(ops.collect())
 }
 
@@ -63,7 +68,9 @@ pub fn read(account: u32) -> Call {
 /// The same call, reporting the balance the system under test gave.
 pub fn reporting(call: Call, balance: i64) -> Call {
     match call {
-        (f, Value::Account(a)) => (f, Value::Account(AccountOp { balance: Some(Observed::Balance(balance)), ..a })),
+        (f, Value::Account(a)) => {
+            (f, Value::Account(AccountOp { balance: Some(Observed::Balance(balance)), ..a }))
+        }
         other => other,
     }
 }
@@ -125,12 +132,19 @@ pub fn keyed(mut op: Op, key: &str) -> Op {
 
 /// The monitor's look at the balance store.
 pub fn probe(store: StoreStatus, missing: &[u32], restored: &[u32]) -> Op {
-    let value = Value::Probe(Probe { store, missing: missing.to_vec(), restored: restored.to_vec() });
+    let value =
+        Value::Probe(Probe { store, missing: missing.to_vec(), restored: restored.to_vec() });
     op(Process::Monitor, OpType::Ok, (F::Probe, value))
 }
 
 /// An account's final state.
-pub fn fin(account: u32, in_flight: Observed, ledger: Observed, suspended: Option<bool>, credited: &[u64]) -> Op {
+pub fn fin(
+    account: u32,
+    in_flight: Observed,
+    ledger: Observed,
+    suspended: Option<bool>,
+    credited: &[u64],
+) -> Op {
     let state = FinalState { account, in_flight, ledger, suspended, credited: credited.to_vec() };
     op(Process::Harness, OpType::Ok, (F::Final, Value::Final(state)))
 }
@@ -142,18 +156,29 @@ pub fn settled(account: u32, balance: i64, credited: &[u64]) -> Op {
 
 /// A nemesis operation on fault `id`: `start` or `heal`, invoked or completed.
 pub fn nemesis(kind: OpType, f: F, id: u32) -> Op {
-    let fault = FaultEvent { id, fault: "kill".into(), targets: vec![], effect: None, observed: None };
+    let fault =
+        FaultEvent { id, fault: "kill".into(), targets: vec![], effect: None, observed: None };
     op(Process::Nemesis, kind, (f, Value::Fault(fault)))
+}
+
+/// The result of one checker over a history, which must be well formed.
+pub fn result(checker: impl Checker + 'static, h: &History) -> CheckResult {
+    let mut runner = Runner::new(vec![Box::new(checker)]);
+    h.iter().for_each(|op| runner.observe(op.clone(), None));
+    let mut report = runner.finish();
+    assert_eq!(report.results[0].checker, WELL_FORMED);
+    assert_eq!(report.results[0].verdict, Verdict::Valid, "the test history is malformed");
+    report.results.remove(1)
 }
 
 /// The verdict of one checker over a history, which must be well formed.
 pub fn verdict(checker: impl Checker + 'static, h: &History) -> Verdict {
-    let mut runner = Runner::new(vec![Box::new(checker)]);
-    h.iter().for_each(|op| runner.observe(op.clone(), None));
-    let report = runner.finish();
-    assert_eq!(report.results[0].checker, WELL_FORMED);
-    assert_eq!(report.results[0].verdict, Verdict::Valid, "the test history is malformed");
-    report.results[1].verdict.clone()
+    result(checker, h).verdict
+}
+
+/// The figures of one checker over a history, as text.
+pub fn figures(checker: impl Checker + 'static, h: &History) -> Vec<String> {
+    result(checker, h).figures.iter().map(ToString::to_string).collect()
 }
 
 /// The verdict these anomalies make, recorded in this order.

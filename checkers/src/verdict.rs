@@ -49,7 +49,7 @@ impl Validity {
 
 impl fmt::Display for Validity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Validity::Valid => "valid",
             Validity::Unknown => "UNKNOWN",
             Validity::Invalid => "INVALID",
@@ -170,7 +170,7 @@ impl AnomalyKind {
 
 impl fmt::Display for AnomalyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -186,6 +186,8 @@ pub enum Subject {
     Element(i64),
     /// A kind of operation (`f`).
     F(String),
+    /// The counter of a counter workload.
+    Counter,
 }
 
 impl fmt::Display for Subject {
@@ -195,6 +197,7 @@ impl fmt::Display for Subject {
             Subject::Key(k) => write!(f, "key {k:?}"),
             Subject::Element(e) => write!(f, "element {e}"),
             Subject::F(name) => write!(f, "f {name}"),
+            Subject::Counter => f.write_str("the counter"),
         }
     }
 }
@@ -376,7 +379,8 @@ mod tests {
 
     #[test]
     fn merging_keeps_the_worst_verdict() {
-        let invalid = || Verdict::Invalid(vec![AnomalyGroup::new(anomaly(AnomalyKind::BelowFloor, 1, 1))]);
+        let invalid =
+            || Verdict::Invalid(vec![AnomalyGroup::new(anomaly(AnomalyKind::BelowFloor, 1, 1))]);
         let unknown = || Verdict::Unknown("no final state".into());
         assert_eq!(Verdict::Valid.merge(unknown()), unknown());
         assert_eq!(unknown().merge(Verdict::Valid), unknown());
@@ -389,7 +393,9 @@ mod tests {
 
     #[test]
     fn merging_two_invalid_verdicts_pools_groups_of_one_kind() {
-        let one = |op, m| Verdict::Invalid(vec![AnomalyGroup::new(anomaly(AnomalyKind::OverCharge, op, m))]);
+        let one = |op, m| {
+            Verdict::Invalid(vec![AnomalyGroup::new(anomaly(AnomalyKind::OverCharge, op, m))])
+        };
         let merged = one(7, 5).merge(one(2, 1));
         let g = &merged.anomalies()[0];
         assert_eq!((g.count, g.first.ops[0], g.worst.ops[0], g.last.ops[0]), (2, 2, 7, 7));
@@ -400,7 +406,10 @@ mod tests {
         let mut findings = Findings::default();
         findings.unknown(|| "account 3 unreadable".into());
         findings.unknown(|| "account 4 unreadable".into());
-        assert_eq!(findings.clone().verdict(), Verdict::Unknown("account 3 unreadable (and 1 more)".into()));
+        assert_eq!(
+            findings.clone().verdict(),
+            Verdict::Unknown("account 3 unreadable (and 1 more)".into())
+        );
         findings.anomaly(anomaly(AnomalyKind::LostBalance, 4, 1));
         assert_eq!(findings.verdict().validity(), Validity::Invalid);
     }

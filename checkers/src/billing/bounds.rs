@@ -6,7 +6,7 @@
 
 use crate::checker::Event;
 use crate::fast::FastMap;
-use crate::history::{AccountId, AccountSpec, OpType, Process, Value, F};
+use crate::history::{AccountId, AccountSpec, F, OpType, Process, Value};
 use crate::verdict::Findings;
 
 /// An account's auto-recharge policy and running sums, in cents.
@@ -99,7 +99,9 @@ impl Bounds {
             Some(sums) => Some(sums),
             None => {
                 self.problems.unknown(|| {
-                    format!("op {index} concerns account {account}, which no `open` operation created")
+                    format!(
+                        "op {index} concerns account {account}, which no `open` operation created"
+                    )
                 });
                 None
             }

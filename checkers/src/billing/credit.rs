@@ -4,7 +4,7 @@
 use super::bounds::Bounds;
 use crate::checker::{Checker, Event};
 use crate::fast::{FastMap, FastSet};
-use crate::history::{AccountId, ChargeId, Observed, OpType, Process, Value, F};
+use crate::history::{AccountId, ChargeId, F, Observed, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every captured charge is credited, and every credit was captured.
@@ -40,7 +40,12 @@ impl Checker for ChargeWithoutCredit {
         self.bounds.observe(ev);
         match (&ev.op.process, &ev.op.f, &ev.op.value) {
             (Process::Gateway, F::Charge, Value::Charge(c)) => {
-                let rec = ChargeRec { account: c.account, amount: c.amount, index: ev.index(), kind: ev.kind() };
+                let rec = ChargeRec {
+                    account: c.account,
+                    amount: c.amount,
+                    index: ev.index(),
+                    kind: ev.kind(),
+                };
                 self.charges.insert(c.charge, rec);
             }
             (Process::Harness, F::Final, Value::Final(s)) => self.finals.push(FinalRec {
@@ -83,8 +88,11 @@ impl ChargeWithoutCredit {
 
     fn check_captures(&mut self, finals: &[FinalRec], credited: &FastSet<ChargeId>) {
         let finals: FastMap<AccountId, &FinalRec> = finals.iter().map(|f| (f.account, f)).collect();
-        let mut captured: Vec<(&ChargeId, &ChargeRec)> =
-            self.charges.iter().filter(|(id, c)| c.kind == OpType::Ok && !credited.contains(*id)).collect();
+        let mut captured: Vec<(&ChargeId, &ChargeRec)> = self
+            .charges
+            .iter()
+            .filter(|(id, c)| c.kind == OpType::Ok && !credited.contains(*id))
+            .collect();
         captured.sort_unstable_by_key(|(_, c)| c.index);
         for (&id, c) in captured {
             match finals.get(&c.account) {
@@ -110,7 +118,9 @@ impl ChargeWithoutCredit {
     }
 
     fn check_in_flight(&mut self, f: &FinalRec) {
-        let (Observed::Balance(b), Some(sums)) = (&f.in_flight, self.bounds.get(f.account)) else { return };
+        let (Observed::Balance(b), Some(sums)) = (&f.in_flight, self.bounds.get(f.account)) else {
+            return;
+        };
         let (low, captured) = (sums.low(), sums.captured());
         if captured == 0 || *b >= low {
             return;
@@ -137,7 +147,9 @@ impl ChargeWithoutCredit {
 fn credit_without_charge(f: &FinalRec, id: ChargeId, charge: Option<&ChargeRec>) -> Anomaly {
     let why = match charge {
         None => format!("the gateway never saw a charge {id}"),
-        Some(c) if c.account != f.account => format!("charge {id} (op {}) was for account {}", c.index, c.account),
+        Some(c) if c.account != f.account => {
+            format!("charge {id} (op {}) was for account {}", c.index, c.account)
+        }
         Some(c) => format!("the gateway declined it (op {})", c.index),
     };
     let mut ops: Vec<u64> = charge.map(|c| c.index).into_iter().collect();

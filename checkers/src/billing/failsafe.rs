@@ -3,7 +3,7 @@
 
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
-use crate::history::{AccountId, Charge, OpType, Probe, Process, StoreStatus, Value, F};
+use crate::history::{AccountId, Charge, F, OpType, Probe, Process, StoreStatus, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that no capture falls inside a window the monitor saw as unsafe, for a
@@ -40,10 +40,14 @@ impl Checker for FailSafe {
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
             (Process::Client(p), Value::Account(_)) => self.track(ev, p),
-            (Process::Gateway, Value::Charge(c)) if ev.op.f == F::Charge && ev.kind() == OpType::Ok => {
+            (Process::Gateway, Value::Charge(c))
+                if ev.op.f == F::Charge && ev.kind() == OpType::Ok =>
+            {
                 self.capture(ev.index(), c);
             }
-            (Process::Monitor, Value::Probe(probe)) if ev.op.f == F::Probe => self.probe(ev.index(), probe),
+            (Process::Monitor, Value::Probe(probe)) if ev.op.f == F::Probe => {
+                self.probe(ev.index(), probe)
+            }
             _ => {}
         }
     }
@@ -71,9 +75,17 @@ impl FailSafe {
         if store.is_none() && missing_since.is_none() {
             return;
         }
-        let earliest_in_flight = self.in_flight.get(&c.account).and_then(|ops| ops.iter().map(|op| op.1).min());
+        let earliest_in_flight =
+            self.in_flight.get(&c.account).and_then(|ops| ops.iter().map(|op| op.1).min());
         let charge = c.clone();
-        self.candidates.push(Candidate { index, charge, before, store, missing_since, earliest_in_flight });
+        self.candidates.push(Candidate {
+            index,
+            charge,
+            before,
+            store,
+            missing_since,
+            earliest_in_flight,
+        });
     }
 
     fn probe(&mut self, index: u64, probe: &Probe) {
@@ -100,13 +112,16 @@ impl FailSafe {
     /// capture was invoked after the condition began.
     fn resolve(&mut self, c: Candidate, after: u64) {
         let store = c.store.filter(|_| self.store_unsafe_since.is_some());
-        let missing = c.missing_since.filter(|_| self.missing_since.contains_key(&c.charge.account));
+        let missing =
+            c.missing_since.filter(|_| self.missing_since.contains_key(&c.charge.account));
         let Some(start) = store.map(|s| s.0).into_iter().chain(missing).min() else { return };
         if c.earliest_in_flight.is_some_and(|invoked| invoked <= start) {
             return;
         }
         let condition = match (store, missing) {
-            (Some((_, status)), Some(_)) => format!("the balance store was {} and had lost its balance", name(status)),
+            (Some((_, status)), Some(_)) => {
+                format!("the balance store was {} and had lost its balance", name(status))
+            }
             (Some((_, status)), None) => format!("the balance store was {}", name(status)),
             _ => "the balance store had lost its balance".to_owned(),
         };

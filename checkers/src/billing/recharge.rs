@@ -4,7 +4,7 @@
 use super::bounds::Bounds;
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
-use crate::history::{Charge, ChargeId, OpType, Process, Value, F};
+use crate::history::{Charge, ChargeId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every capture answers a recharge need, once.

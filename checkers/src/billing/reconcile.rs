@@ -5,7 +5,7 @@
 use super::bounds::{Bounds, Sums};
 use crate::checker::{Checker, Event};
 use crate::fast::FastSet;
-use crate::history::{AccountId, FinalState, Observed, OpType, Process, Value, F};
+use crate::history::{AccountId, F, FinalState, Observed, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks final balances against the bounds, each other, and floors.
@@ -29,7 +29,9 @@ impl Checker for Reconciliation {
                     self.check_reported(ev.index(), op.account, b);
                 }
             }
-            (Process::Harness, Value::Final(s)) if ev.op.f == F::Final => self.finals.push((ev.index(), s.clone())),
+            (Process::Harness, Value::Final(s)) if ev.op.f == F::Final => {
+                self.finals.push((ev.index(), s.clone()))
+            }
             _ => {}
         }
     }
@@ -69,10 +71,13 @@ impl Reconciliation {
     fn reconcile(&mut self, index: u64, s: &FinalState) {
         let account = s.account;
         let Some(sums) = self.bounds.get(account).cloned() else {
-            self.findings.unknown(|| format!("op {index} is a final state of account {account}, never opened"));
+            self.findings.unknown(|| {
+                format!("op {index} is a final state of account {account}, never opened")
+            });
             return;
         };
-        let in_flight = self.store(index, account, "in-flight (balance store)", &s.in_flight, &sums);
+        let in_flight =
+            self.store(index, account, "in-flight (balance store)", &s.in_flight, &sums);
         let ledger = self.store(index, account, "ledger", &s.ledger, &sums);
         if let (Some(x), Some(y)) = (in_flight, ledger)
             && x != y
@@ -91,7 +96,14 @@ impl Reconciliation {
     }
 
     /// One store's final balance, checked against L, U and the floor.
-    fn store(&mut self, index: u64, account: AccountId, store: &str, seen: &Observed, sums: &Sums) -> Option<i64> {
+    fn store(
+        &mut self,
+        index: u64,
+        account: AccountId,
+        store: &str,
+        seen: &Observed,
+        sums: &Sums,
+    ) -> Option<i64> {
         let balance = match seen {
             Observed::Balance(b) => *b,
             Observed::Missing => {
@@ -99,7 +111,9 @@ impl Reconciliation {
                 return None;
             }
             Observed::Error(e) => {
-                self.findings.unknown(|| format!("account {account}'s {store} balance could not be read at the end: {e}"));
+                self.findings.unknown(|| {
+                    format!("account {account}'s {store} balance could not be read at the end: {e}")
+                });
                 return None;
             }
         };
@@ -133,11 +147,17 @@ impl Reconciliation {
 
     fn check_every_account_has_a_final(&mut self, finals: &[(u64, FinalState)]) {
         let seen: FastSet<AccountId> = finals.iter().map(|(_, s)| s.account).collect();
-        let mut missing: Vec<(u64, AccountId)> =
-            self.bounds.accounts().filter(|(a, _)| !seen.contains(a)).map(|(a, s)| (s.opened_at, a)).collect();
+        let mut missing: Vec<(u64, AccountId)> = self
+            .bounds
+            .accounts()
+            .filter(|(a, _)| !seen.contains(a))
+            .map(|(a, s)| (s.opened_at, a))
+            .collect();
         missing.sort_unstable();
         for (opened, account) in missing {
-            self.findings.unknown(|| format!("account {account} (opened at op {opened}) has no final state"));
+            self.findings.unknown(|| {
+                format!("account {account} (opened at op {opened}) has no final state")
+            });
         }
     }
 }

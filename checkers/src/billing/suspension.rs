@@ -4,7 +4,7 @@
 use super::bounds::Bounds;
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
-use crate::history::{AccountId, OpType, Process, Value, F};
+use crate::history::{AccountId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every suspension was justified by a card decline.
@@ -31,7 +31,9 @@ impl Checker for WrongfulSuspension {
 
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value) {
-            (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c)) => self.decline(ev.index(), c.account),
+            (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c)) => {
+                self.decline(ev.index(), c.account)
+            }
             (Process::Harness, F::Final, _, Value::Final(s)) if s.suspended == Some(true) => {
                 self.suspended.push((ev.index(), s.account));
             }
@@ -50,7 +52,12 @@ impl Checker for WrongfulSuspension {
 impl WrongfulSuspension {
     fn decline(&mut self, index: u64, account: AccountId) {
         let Some(low) = self.bounds.get(account).map(|s| s.low()) else { return };
-        let d = self.declines.entry(account).or_insert(Declines { count: 0, first: index, last: index, lowest: low });
+        let d = self.declines.entry(account).or_insert(Declines {
+            count: 0,
+            first: index,
+            last: index,
+            lowest: low,
+        });
         d.count += 1;
         d.last = index;
         d.lowest = d.lowest.min(low);
@@ -81,7 +88,13 @@ impl WrongfulSuspension {
             ),
         };
         let subject = Subject::Account(account);
-        self.findings.anomaly(Anomaly { kind: AnomalyKind::WrongfulSuspension, subject, explanation, ops, magnitude });
+        self.findings.anomaly(Anomaly {
+            kind: AnomalyKind::WrongfulSuspension,
+            subject,
+            explanation,
+            ops,
+            magnitude,
+        });
     }
 }
 

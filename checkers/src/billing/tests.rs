@@ -96,7 +96,10 @@ mod charge_without_credit {
     fn a_capture_on_an_account_without_final_state_is_unknown() {
         let h = history(vec![open(7, 500, 100, 1000), captured(55, 7, 1000)]);
         let reason = "account 7 has no final state, so its charges' credits cannot be checked";
-        assert_eq!(verdict(crate::billing::ChargeWithoutCredit::default(), &h), Verdict::Unknown(reason.into()));
+        assert_eq!(
+            verdict(crate::billing::ChargeWithoutCredit::default(), &h),
+            Verdict::Unknown(reason.into())
+        );
     }
 }
 
@@ -105,7 +108,8 @@ mod over_charge {
 
     #[test]
     fn a_capture_while_the_balance_stayed_above_the_threshold_is_found() {
-        let h = history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 5)), captured(55, 7, 1000)]);
+        let h =
+            history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 5)), captured(55, 7, 1000)]);
         let explanation = "op 2: the gateway captured 1000 cents from account 7's card (charge 55) \
                            although its balance was at least 495 cents, not below the 100-cent recharge \
                            threshold";
@@ -142,9 +146,10 @@ mod over_charge {
         let anomaly = crate::verdict::Anomaly {
             kind: K::DuplicateRecharge,
             subject: crate::verdict::Subject::Key("need-1".into()),
-            explanation: "op 5: the gateway captured 1000 cents from account 8's card (charge 56) with \
+            explanation:
+                "op 5: the gateway captured 1000 cents from account 8's card (charge 56) with \
                           idempotency key \"need-1\", already captured by charge 55 at op 4"
-                .into(),
+                    .into(),
             ops: vec![4, 5],
             magnitude: 1000,
         };
@@ -191,7 +196,8 @@ mod wrongful_suspension {
     #[test]
     fn a_suspension_without_any_decline_is_found() {
         let h = history(vec![open(7, 500, 100, 1000), suspended(7, 500)]);
-        let explanation = "account 7 ends suspended (final state at op 1) although its card was never declined";
+        let explanation =
+            "account 7 ends suspended (final state at op 1) although its card was never declined";
         let expected = invalid(vec![about(K::WrongfulSuspension, 7, explanation, &[1], 400)]);
         assert_eq!(verdict(crate::billing::WrongfulSuspension::default(), &h), expected);
     }
@@ -274,7 +280,8 @@ mod reconciliation {
 
     #[test]
     fn a_balance_missing_after_heal_is_lost() {
-        let h = history(vec![open(7, 500, 100, 1000), fin(7, Missing, Balance(500), Some(false), &[])]);
+        let h =
+            history(vec![open(7, 500, 100, 1000), fin(7, Missing, Balance(500), Some(false), &[])]);
         let explanation = "account 7 has no in-flight (balance store) balance after the faults healed: it \
                            was lost (final state at op 1)";
         let expected = invalid(vec![about(K::LostBalance, 7, explanation, &[1], 1)]);
@@ -283,9 +290,16 @@ mod reconciliation {
 
     #[test]
     fn an_unreadable_store_makes_the_account_unknown() {
-        let h = history(vec![open(7, 500, 100, 1000), fin(7, Error("READONLY".into()), Balance(500), None, &[])]);
-        let reason = "account 7's in-flight (balance store) balance could not be read at the end: READONLY";
-        assert_eq!(verdict(crate::billing::Reconciliation::default(), &h), Verdict::Unknown(reason.into()));
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            fin(7, Error("READONLY".into()), Balance(500), None, &[]),
+        ]);
+        let reason =
+            "account 7's in-flight (balance store) balance could not be read at the end: READONLY";
+        assert_eq!(
+            verdict(crate::billing::Reconciliation::default(), &h),
+            Verdict::Unknown(reason.into())
+        );
     }
 
     #[test]
@@ -297,7 +311,13 @@ mod reconciliation {
             settled(7, -5, &[]),
         ]);
         let expected = invalid(vec![
-            about(K::BelowFloor, 7, "op 2 reported account 7's balance as -5 cents, below its floor of 0 cents", &[2], 5),
+            about(
+                K::BelowFloor,
+                7,
+                "op 2 reported account 7's balance as -5 cents, below its floor of 0 cents",
+                &[2],
+                5,
+            ),
             about(
                 K::BelowFloor,
                 7,
@@ -319,17 +339,25 @@ mod reconciliation {
 
     #[test]
     fn a_history_without_final_states_is_unknown_and_says_what_to_do() {
-        let h = history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 20)), ok(1, debit(7, 20))]);
-        let Verdict::Unknown(reason) = verdict(crate::billing::Reconciliation::default(), &h) else { panic!() };
+        let h =
+            history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 20)), ok(1, debit(7, 20))]);
+        let Verdict::Unknown(reason) = verdict(crate::billing::Reconciliation::default(), &h)
+        else {
+            panic!()
+        };
         assert!(reason.starts_with("the history has no final balances"), "{reason}");
         assert!(reason.ends_with("re-run it to completion"), "{reason}");
     }
 
     #[test]
     fn an_account_without_a_final_state_is_unknown() {
-        let h = history(vec![open(7, 500, 100, 1000), open(8, 500, 100, 1000), settled(7, 500, &[])]);
+        let h =
+            history(vec![open(7, 500, 100, 1000), open(8, 500, 100, 1000), settled(7, 500, &[])]);
         let reason = "account 8 (opened at op 1) has no final state";
-        assert_eq!(verdict(crate::billing::Reconciliation::default(), &h), Verdict::Unknown(reason.into()));
+        assert_eq!(
+            verdict(crate::billing::Reconciliation::default(), &h),
+            Verdict::Unknown(reason.into())
+        );
     }
 }
 

@@ -2,6 +2,8 @@
 //! scenario files.
 //!
 //! - [`endpoints`]: where the system under test finds Redis and Postgres, kept current.
+//! - [`recorder`]: the history, recorded as it happens.
 #![deny(missing_docs)]
 
 pub mod endpoints;
+pub mod recorder;

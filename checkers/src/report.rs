@@ -172,6 +172,9 @@ availability: debit ok outside faults 1
         assert_eq!(report.to_string(), expected);
         assert_eq!(report.exit_code(), 1);
         let json = serde_json::to_string(&report).expect("a report serialises");
-        assert_eq!(serde_json::from_str::<crate::report::Report>(&json).expect("and reads back"), report);
+        assert_eq!(
+            serde_json::from_str::<crate::report::Report>(&json).expect("and reads back"),
+            report
+        );
     }
 }

@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn a_well_formed_history_is_valid() {
-        let h = history(vec![invoke(1, read(7)), invoke(2, read(7)), ok(2, read(7)), info(1, read(7))]);
+        let h =
+            history(vec![invoke(1, read(7)), invoke(2, read(7)), ok(2, read(7)), info(1, read(7))]);
         assert_eq!(well_formed(&h), Verdict::Valid);
     }
 
@@ -229,13 +230,15 @@ mod tests {
     #[test]
     fn a_process_invoking_after_an_indeterminate_completion_is_unknown() {
         let h = history(vec![invoke(1, read(7)), info(1, read(7)), invoke(1, read(7))]);
-        let reason = "line 4 (op 2): process 1 invokes again after an indeterminate (info) completion";
+        let reason =
+            "line 4 (op 2): process 1 invokes again after an indeterminate (info) completion";
         assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
     }
 
     #[test]
     fn indices_that_do_not_ascend_are_unknown() {
-        let mut h = history(vec![invoke(1, read(7)), ok(1, read(7)), invoke(1, read(7)), ok(1, read(7))]);
+        let mut h =
+            history(vec![invoke(1, read(7)), ok(1, read(7)), invoke(1, read(7)), ok(1, read(7))]);
         h.ops[2].index = 1;
         let reason = "line 3 (op 1): index does not ascend (follows op 1)";
         assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));

@@ -1,0 +1,157 @@
+//! Export to Jepsen's EDN history shape, to cross-check faultline's verdicts with
+//! Jepsen's own tools (`elle-cli`, Knossos).
+//!
+//! Each operation becomes one EDN map on one line, as in Jepsen's `history.edn`:
+//!
+//! ```text
+//! {:index 0, :time 1200, :type :invoke, :process 3, :f :debit, :value {:account 7, :amount 3}}
+//! {:index 9, :time 99000, :type :info, :process :nemesis, :f :start, :value {:fault "kill", :id 1, :targets ["redis-0"]}}
+//! ```
+//!
+//! Clients are integers; the nemesis, gateway, monitor and harness are keywords. Map
+//! keys become keywords, in sorted order; JSON `null` becomes `nil`.
+
+use crate::history::{Op, OpType, Process};
+use serde_json::Value as Json;
+use std::fmt::Write;
+
+/// Appends one operation as an EDN map, newline included, to `out`.
+pub fn write_op(op: &Op, out: &mut String) {
+    let _ =
+        write!(out, "{{:index {}, :time {}, :type {}, :process ", op.index, op.time, kind(op.kind));
+    match op.process {
+        Process::Client(p) => {
+            let _ = write!(out, "{p}");
+        }
+        other => keyword(process_name(other), out),
+    }
+    out.push_str(", :f ");
+    keyword(op.f.as_str(), out);
+    out.push_str(", :value ");
+    let value = serde_json::to_value(&op.value).expect("a Value always converts to JSON");
+    write_value(&value, out);
+    if let Some(error) = &op.error {
+        out.push_str(", :error ");
+        string(error, out);
+    }
+    out.push_str("}\n");
+}
+
+fn kind(kind: OpType) -> &'static str {
+    match kind {
+        OpType::Invoke => ":invoke",
+        OpType::Ok => ":ok",
+        OpType::Fail => ":fail",
+        OpType::Info => ":info",
+    }
+}
+
+fn process_name(p: Process) -> &'static str {
+    match p {
+        Process::Client(_) => "client",
+        Process::Nemesis => "nemesis",
+        Process::Gateway => "gateway",
+        Process::Monitor => "monitor",
+        Process::Harness => "harness",
+    }
+}
+
+fn write_value(v: &Json, out: &mut String) {
+    match v {
+        Json::Null => out.push_str("nil"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(&n.to_string()),
+        Json::String(s) => string(s, out),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write_value(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                keyword(k, out);
+                out.push(' ');
+                write_value(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A keyword when `name` is a valid one, else a string.
+fn keyword(name: &str, out: &mut String) {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.?!*+".contains(c));
+    if valid {
+        out.push(':');
+        out.push_str(name);
+    } else {
+        string(name, out);
+    }
+}
+
+fn string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{F, Observed};
+    use crate::testkit::*;
+
+    fn edn(op: &Op) -> String {
+        let mut out = String::new();
+        write_op(op, &mut out);
+        out
+    }
+
+    #[test]
+    fn client_operations_become_jepsen_maps() {
+        let op = Op { index: 4, time: 90, ..ok(3, reporting(debit(7, 3), 497)) };
+        let expected = "{:index 4, :time 90, :type :ok, :process 3, :f :debit, \
+                        :value {:account 7, :amount 3, :balance 497}}\n";
+        assert_eq!(edn(&op), expected);
+        let expected = "{:index 0, :time 0, :type :info, :process 3, :f :read, :value {:account 7}, \
+                        :error \"timeout\"}\n";
+        assert_eq!(edn(&info(3, read(7))), expected);
+    }
+
+    #[test]
+    fn harness_processes_become_keywords_and_null_nil() {
+        let expected = "{:index 0, :time 0, :type :info, :process :nemesis, :f :start, \
+                        :value {:fault \"kill\", :id 1, :targets []}}\n";
+        assert_eq!(edn(&nemesis(OpType::Info, F::Start, 1)), expected);
+        let fin = fin(7, Observed::Missing, Observed::Error("READONLY \"x\"".into()), None, &[4]);
+        let expected = "{:index 0, :time 0, :type :ok, :process :harness, :f :final, :value {:account 7, \
+                        :credited [4], :in_flight nil, :ledger {:error \"READONLY \\\"x\\\"\"}}}\n";
+        assert_eq!(edn(&fin), expected);
+        assert_eq!(
+            edn(&invoke(0, nil(F::Read))),
+            "{:index 0, :time 0, :type :invoke, :process 0, :f :read, :value nil}\n"
+        );
+    }
+}

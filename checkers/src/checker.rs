@@ -7,6 +7,7 @@
 //! Checkers do no IO, read no clock and spawn nothing; a checker that panics is reported
 //! `Unknown` by the runner, and the others go on.
 
+use crate::fast::FastMap;
 use crate::history::{AccountOp, Op, OpType, Process, Value};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,20 @@ pub struct Event<'a> {
     pub op: &'a Op,
     /// For the completion of an invoked operation: its invocation.
     pub invocation: Option<&'a Op>,
+    /// The other operations in flight: invoked and not yet completed.
+    pub in_flight: InFlight<'a>,
+}
+
+/// The operations in flight at an event: invoked, not completed (an operation
+/// completed `info` is no longer in flight), excluding the event's own.
+#[derive(Clone, Copy, Debug)]
+pub struct InFlight<'a>(pub(crate) &'a FastMap<Process, Op>);
+
+impl<'a> InFlight<'a> {
+    /// Their invocations, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a Op> {
+        self.0.values()
+    }
 }
 
 impl<'a> Event<'a> {

@@ -160,6 +160,7 @@ over-charge              INVALID  over-charge ×1
 wrongful-suspension      valid
 reconciliation           valid
 fail-safe                valid
+balance-bounds           valid
 overall                  INVALID
 
 over-charge: over-charge ×1

@@ -13,7 +13,7 @@
 //! still report what they see: a completion without invocation is treated as invoked
 //! just before it, and an invocation superseded by another one as completed `info`.
 
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, InFlight};
 use crate::fast::{FastMap, ProcessSet};
 use crate::history::{Op, OpType, Process};
 use crate::report::{CheckResult, Report};
@@ -59,7 +59,7 @@ impl Runner {
         self.check_order(&op, line);
         match op.process {
             Process::Client(_) | Process::Nemesis => self.paired(op, line),
-            _ => self.feed(&Event { op: &op, invocation: None }),
+            _ => self.feed(&op, None),
         }
     }
 
@@ -80,21 +80,25 @@ impl Runner {
     }
 
     fn invoke(&mut self, op: Op, line: Option<u64>) {
-        let at = place(op.index, line);
+        let at = || place(op.index, line);
         if let Process::Client(p) = op.process
             && self.retired.contains(p)
         {
             self.malformed.unknown(|| {
-                format!("{at}: process {p} invokes again after an indeterminate (info) completion")
+                format!(
+                    "{}: process {p} invokes again after an indeterminate (info) completion",
+                    at()
+                )
             });
         }
         if let Some(prev) = self.pending.remove(&op.process) {
             let (p, i) = (op.process, prev.index);
-            self.malformed.unknown(|| format!("{at}: {p} invokes again before completing op {i}"));
+            self.malformed
+                .unknown(|| format!("{}: {p} invokes again before completing op {i}", at()));
             let info = Op { kind: OpType::Info, index: op.index, time: op.time, ..prev.clone() };
-            self.feed(&Event { op: &info, invocation: Some(&prev) });
+            self.feed(&info, Some(&prev));
         }
-        self.feed(&Event { op: &op, invocation: None });
+        self.feed(&op, None);
         self.pending.insert(op.process, op);
     }
 
@@ -106,17 +110,18 @@ impl Runner {
                 self.malformed
                     .unknown(|| format!("{at}: {p} completes an operation it never invoked"));
                 let inv = Op { kind: OpType::Invoke, ..op.clone() };
-                self.feed(&Event { op: &inv, invocation: None });
+                self.feed(&inv, None);
                 inv
             }
         };
-        self.feed(&Event { op: &op, invocation: Some(&inv) });
+        self.feed(&op, Some(&inv));
         if let (OpType::Info, Process::Client(p)) = (op.kind, op.process) {
             self.retired.insert(p);
         }
     }
 
-    fn feed(&mut self, ev: &Event<'_>) {
+    fn feed(&mut self, op: &Op, invocation: Option<&Op>) {
+        let ev = &Event { op, invocation, in_flight: InFlight(&self.pending) };
         for slot in &mut self.slots {
             if slot.panic.is_some() {
                 continue;

@@ -7,14 +7,14 @@ use checkers::{AnomalyGroup, Report, Suite, Workload};
 use proptest::prelude::*;
 
 fn config() -> impl Strategy<Value = SimConfig> {
-    (any::<u64>(), 1u32..6, 1u32..8, 50u64..600, 0.0..0.1f64, any::<bool>(), 3u32..16).prop_map(
-        |(seed, accounts, processes, ops, info_rate, faults, probe_every)| SimConfig {
+    (any::<u64>(), 1u32..6, 1u32..8, 50u64..600, 0.0..0.1f64, 0.0..0.5f64, 3u32..16).prop_map(
+        |(seed, accounts, processes, ops, info_rate, fault_rate, probe_every)| SimConfig {
             seed,
             accounts,
             processes,
             ops,
             info_rate,
-            faults,
+            fault_rate,
             probe_every,
             decline_rate: 0.02,
             unsure_rate: 0.02,
@@ -69,8 +69,8 @@ proptest! {
 
     #[test]
     fn every_injected_anomaly_is_found_at_its_witness(cfg in config(), bug in proptest::sample::select(&Bug::ALL[..])) {
-        let bug_needs_faults = bug == Bug::ChargeWhileUnsafe;
-        let cfg = SimConfig { bug: Some(bug), faults: cfg.faults || bug_needs_faults, ops: cfg.ops.max(300), ..cfg };
+        let fault_rate = if bug == Bug::ChargeWhileUnsafe { cfg.fault_rate.max(0.25) } else { cfg.fault_rate };
+        let cfg = SimConfig { bug: Some(bug), fault_rate, ops: cfg.ops.max(300), ..cfg };
         let (report, injected) = check(cfg);
         match injected.as_slice() {
             [] => prop_assert!(report.verdict().is_valid(), "no opportunity to inject, yet:\n{}", report),

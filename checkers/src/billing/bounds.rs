@@ -1,44 +1,61 @@
 //! The bounds on an account's true balance: L (least) and U (greatest), as a fold.
 //!
-//! See the [module docs](super) for the definitions. One [`Bounds`] per checker keeps
-//! seven running sums per account, so L and U are known at every point of the history
-//! in constant time.
+//! See the [module docs](super) for the definitions. One [`Bounds`] per checker keeps L
+//! and U per account as running sums, so both are known at every point of the history
+//! in constant time:
+//!
+//! | operation            | L                  | U                  |
+//! |----------------------|--------------------|--------------------|
+//! | debit invoked        | − amount           |                    |
+//! | debit `ok`           |                    | − amount           |
+//! | debit `fail`         | + amount (back)    |                    |
+//! | payment invoked      |                    | + amount           |
+//! | payment `ok`         | + amount           |                    |
+//! | payment `fail`       |                    | − amount (back)    |
+//! | charge `ok`          | + amount           | + amount           |
+//! | charge `info`        |                    | + amount           |
 
 use crate::checker::Event;
 use crate::fast::FastMap;
 use crate::history::{AccountId, AccountSpec, F, OpType, Process, Value};
 use crate::verdict::Findings;
 
-/// An account's auto-recharge policy and running sums, in cents.
-#[derive(Clone, Debug, Default)]
+/// An account's policy and running bounds, in cents: L and U themselves are kept up
+/// to date, since each operation moves them by its amount.
+#[derive(Clone, Debug)]
 pub(crate) struct Sums {
-    /// The policy it was opened with.
-    pub spec: Option<AccountSpec>,
+    low: i64,
+    high: i64,
+    captured: i64,
+    threshold: i64,
+    floor: Option<i64>,
     /// The `open` operation's index.
     pub opened_at: u64,
-    paid_ok: i64,
-    paid_maybe: i64,
-    captured: i64,
-    charged_maybe: i64,
-    debited_maybe: i64,
-    debited_ok: i64,
     /// The index of the last charge the gateway captured.
     pub last_capture: Option<u64>,
 }
 
 impl Sums {
-    fn opening(&self) -> i64 {
-        self.spec.as_ref().map_or(0, |s| s.balance)
+    fn open(spec: &AccountSpec, index: u64) -> Sums {
+        Sums {
+            low: spec.balance,
+            high: spec.balance,
+            captured: 0,
+            threshold: spec.threshold,
+            floor: spec.floor,
+            opened_at: index,
+            last_capture: None,
+        }
     }
 
     /// L: the least balance the account can truly have had so far.
     pub fn low(&self) -> i64 {
-        self.opening() + self.paid_ok + self.captured - self.debited_maybe
+        self.low
     }
 
     /// U: the greatest balance the account can truly have had so far.
     pub fn high(&self) -> i64 {
-        self.opening() + self.paid_maybe + self.charged_maybe - self.debited_ok
+        self.high
     }
 
     /// Cents the gateway captured so far.
@@ -48,12 +65,12 @@ impl Sums {
 
     /// The auto-recharge threshold T.
     pub fn threshold(&self) -> i64 {
-        self.spec.as_ref().map_or(0, |s| s.threshold)
+        self.threshold
     }
 
     /// The floor, if the account has one.
     pub fn floor(&self) -> Option<i64> {
-        self.spec.as_ref().and_then(|s| s.floor)
+        self.floor
     }
 }
 
@@ -78,24 +95,22 @@ impl Bounds {
 
     /// An account's sums, if it was opened.
     pub fn get(&self, account: AccountId) -> Option<&Sums> {
-        self.accounts.get(&account).filter(|s| s.spec.is_some())
+        self.accounts.get(&account)
     }
 
     /// Every opened account, in no particular order.
     pub fn accounts(&self) -> impl Iterator<Item = (AccountId, &Sums)> {
-        self.accounts.iter().filter(|(_, s)| s.spec.is_some()).map(|(a, s)| (*a, s))
+        self.accounts.iter().map(|(a, s)| (*a, s))
     }
 
     fn open(&mut self, ev: &Event<'_>) {
         if let (Value::Open(spec), OpType::Ok) = (&ev.op.value, ev.kind()) {
-            let sums = self.accounts.entry(spec.account).or_default();
-            sums.spec = Some(spec.clone());
-            sums.opened_at = ev.index();
+            self.accounts.insert(spec.account, Sums::open(spec, ev.index()));
         }
     }
 
     fn opened(&mut self, account: AccountId, index: u64) -> Option<&mut Sums> {
-        match self.accounts.get_mut(&account).filter(|s| s.spec.is_some()) {
+        match self.accounts.get_mut(&account) {
             Some(sums) => Some(sums),
             None => {
                 self.problems.unknown(|| {
@@ -118,12 +133,12 @@ impl Bounds {
         let Some(sums) = self.opened(op.account, ev.index()) else { return };
         let debit = ev.op.f == F::Debit;
         match (debit, ev.kind()) {
-            (true, OpType::Invoke) => sums.debited_maybe += amount,
-            (true, OpType::Ok) => sums.debited_ok += amount,
-            (true, OpType::Fail) => sums.debited_maybe -= amount,
-            (false, OpType::Invoke) => sums.paid_maybe += amount,
-            (false, OpType::Ok) => sums.paid_ok += amount,
-            (false, OpType::Fail) => sums.paid_maybe -= amount,
+            (true, OpType::Invoke) => sums.low -= amount,
+            (true, OpType::Ok) => sums.high -= amount,
+            (true, OpType::Fail) => sums.low += amount,
+            (false, OpType::Invoke) => sums.high += amount,
+            (false, OpType::Ok) => sums.low += amount,
+            (false, OpType::Fail) => sums.high -= amount,
             (_, OpType::Info) => {}
         }
     }
@@ -133,11 +148,12 @@ impl Bounds {
         let Some(sums) = self.opened(c.account, ev.index()) else { return };
         match ev.kind() {
             OpType::Ok => {
+                sums.low += c.amount;
+                sums.high += c.amount;
                 sums.captured += c.amount;
-                sums.charged_maybe += c.amount;
                 sums.last_capture = Some(ev.index());
             }
-            OpType::Info => sums.charged_maybe += c.amount,
+            OpType::Info => sums.high += c.amount,
             OpType::Fail | OpType::Invoke => {}
         }
     }

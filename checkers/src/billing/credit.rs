@@ -1,7 +1,7 @@
 //! *charge-without-credit*: money the gateway captured reaches the ledger and the
 //! balance store; the ledger credits nothing the gateway did not capture.
 
-use super::bounds::Bounds;
+use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event};
 use crate::fast::{FastMap, FastSet};
 use crate::history::{AccountId, ChargeId, F, Observed, OpType, Process, Value};
@@ -10,7 +10,7 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 /// Checks that every captured charge is credited, and every credit was captured.
 #[derive(Default)]
 pub struct ChargeWithoutCredit {
-    bounds: Bounds,
+    bounds: BoundsView,
     charges: FastMap<ChargeId, ChargeRec>,
     finals: Vec<FinalRec>,
     findings: Findings,
@@ -31,13 +31,19 @@ struct FinalRec {
     credited: Vec<ChargeId>,
 }
 
+impl ChargeWithoutCredit {
+    /// A checker reading a suite's shared bounds.
+    pub(crate) fn sharing(bounds: &SharedBounds) -> ChargeWithoutCredit {
+        ChargeWithoutCredit { bounds: bounds.view(), ..ChargeWithoutCredit::default() }
+    }
+}
+
 impl Checker for ChargeWithoutCredit {
     fn name(&self) -> &'static str {
         "charge-without-credit"
     }
 
     fn observe(&mut self, ev: &Event<'_>) {
-        self.bounds.observe(ev);
         match (&ev.op.process, &ev.op.f, &ev.op.value) {
             (Process::Gateway, F::Charge, Value::Charge(c)) => {
                 let rec = ChargeRec {
@@ -57,6 +63,7 @@ impl Checker for ChargeWithoutCredit {
             }),
             _ => {}
         }
+        self.bounds.observe(ev);
     }
 
     fn finish(&mut self) -> Verdict {
@@ -64,7 +71,7 @@ impl Checker for ChargeWithoutCredit {
         let credited = self.check_credits(&finals);
         self.check_captures(&finals, &credited);
         finals.iter().for_each(|f| self.check_in_flight(f));
-        self.bounds.problems.verdict().merge(self.findings.verdict())
+        self.bounds.verdict().merge(self.findings.verdict())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
-use crate::history::{AccountId, Charge, F, OpType, Probe, Process, StoreStatus, Value};
+use crate::history::{AccountId, Charge, F, Op, OpType, Probe, Process, StoreStatus, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that no capture falls inside a window the monitor saw as unsafe, for a
@@ -16,8 +16,6 @@ pub struct FailSafe {
     last_probe: Option<u64>,
     /// Accounts whose balance the monitor last saw missing, with the probe that saw it go.
     missing_since: FastMap<AccountId, u64>,
-    /// Client operations in flight per account: (process, invocation index).
-    in_flight: FastMap<AccountId, Vec<(u32, u64)>>,
     /// Captures inside an unsafe window, waiting for the next probe.
     candidates: Vec<Candidate>,
     findings: Findings,
@@ -39,11 +37,10 @@ impl Checker for FailSafe {
 
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
-            (Process::Client(p), Value::Account(_)) => self.track(ev, p),
             (Process::Gateway, Value::Charge(c))
                 if ev.op.f == F::Charge && ev.kind() == OpType::Ok =>
             {
-                self.capture(ev.index(), c);
+                self.capture(ev, c);
             }
             (Process::Monitor, Value::Probe(probe)) if ev.op.f == F::Probe => {
                 self.probe(ev.index(), probe)
@@ -58,26 +55,16 @@ impl Checker for FailSafe {
 }
 
 impl FailSafe {
-    fn track(&mut self, ev: &Event<'_>, process: u32) {
-        let Some(account) = ev.account_op().map(|a| a.account) else { return };
-        let ops = self.in_flight.entry(account).or_default();
-        if ev.kind() == OpType::Invoke {
-            ops.push((process, ev.index()));
-        } else {
-            ops.retain(|&(p, _)| p != process);
-        }
-    }
-
-    fn capture(&mut self, index: u64, c: &Charge) {
+    fn capture(&mut self, ev: &Event<'_>, c: &Charge) {
         let Some(before) = self.last_probe else { return };
         let store = self.store_unsafe_since.zip(self.store);
         let missing_since = self.missing_since.get(&c.account).copied();
         if store.is_none() && missing_since.is_none() {
             return;
         }
-        let earliest_in_flight =
-            self.in_flight.get(&c.account).and_then(|ops| ops.iter().map(|op| op.1).min());
-        let charge = c.clone();
+        let on_account = |op: &&Op| matches!((op.process, &op.value), (Process::Client(_), Value::Account(a)) if a.account == c.account);
+        let earliest_in_flight = ev.in_flight.iter().filter(on_account).map(|op| op.index).min();
+        let (index, charge) = (ev.index(), c.clone());
         self.candidates.push(Candidate {
             index,
             charge,

@@ -96,6 +96,7 @@ mod credit;
 mod failsafe;
 mod recharge;
 mod reconcile;
+mod shared;
 mod suspension;
 
 pub use credit::ChargeWithoutCredit;
@@ -106,14 +107,18 @@ pub use suspension::WrongfulSuspension;
 
 use crate::checker::Checker;
 
-/// Every billing checker.
+/// Every billing checker, sharing one set of bounds (see `shared`): the four that read
+/// L and U, fail-safe, and `balance-bounds`, which keeps L and U and reports the
+/// operations it could not account for.
 pub fn checkers() -> Vec<Box<dyn Checker>> {
+    let bounds = shared::SharedBounds::default();
     vec![
-        Box::new(ChargeWithoutCredit::default()),
-        Box::new(OverCharge::default()),
-        Box::new(WrongfulSuspension::default()),
-        Box::new(Reconciliation::default()),
+        Box::new(ChargeWithoutCredit::sharing(&bounds)),
+        Box::new(OverCharge::sharing(&bounds)),
+        Box::new(WrongfulSuspension::sharing(&bounds)),
+        Box::new(Reconciliation::sharing(&bounds)),
         Box::new(FailSafe::default()),
+        Box::new(bounds.updater()),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! *over-charge*: no two captures for one idempotency key, and no capture while the
 //! balance could not have been below the recharge threshold.
 
-use super::bounds::Bounds;
+use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
 use crate::history::{Charge, ChargeId, F, OpType, Process, Value};
@@ -10,9 +10,16 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 /// Checks that every capture answers a recharge need, once.
 #[derive(Default)]
 pub struct OverCharge {
-    bounds: Bounds,
+    bounds: BoundsView,
     keys: FastMap<String, (u64, ChargeId)>,
     findings: Findings,
+}
+
+impl OverCharge {
+    /// A checker reading a suite's shared bounds.
+    pub(crate) fn sharing(bounds: &SharedBounds) -> OverCharge {
+        OverCharge { bounds: bounds.view(), ..OverCharge::default() }
+    }
 }
 
 impl Checker for OverCharge {
@@ -31,7 +38,7 @@ impl Checker for OverCharge {
     }
 
     fn finish(&mut self) -> Verdict {
-        self.bounds.problems.verdict().merge(self.findings.verdict())
+        self.bounds.verdict().merge(self.findings.verdict())
     }
 }
 

@@ -2,7 +2,8 @@
 //! balance lies within [L, U], the two agree, nothing is lost, and no balance anyone
 //! reported went below the account's floor.
 
-use super::bounds::{Bounds, Sums};
+use super::bounds::Sums;
+use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event};
 use crate::fast::FastSet;
 use crate::history::{AccountId, F, FinalState, Observed, OpType, Process, Value};
@@ -11,9 +12,16 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 /// Checks final balances against the bounds, each other, and floors.
 #[derive(Default)]
 pub struct Reconciliation {
-    bounds: Bounds,
+    bounds: BoundsView,
     finals: Vec<(u64, FinalState)>,
     findings: Findings,
+}
+
+impl Reconciliation {
+    /// A checker reading a suite's shared bounds.
+    pub(crate) fn sharing(bounds: &SharedBounds) -> Reconciliation {
+        Reconciliation { bounds: bounds.view(), ..Reconciliation::default() }
+    }
 }
 
 impl Checker for Reconciliation {
@@ -22,7 +30,6 @@ impl Checker for Reconciliation {
     }
 
     fn observe(&mut self, ev: &Event<'_>) {
-        self.bounds.observe(ev);
         match (ev.op.process, &ev.op.value) {
             (Process::Client(_), Value::Account(op)) if ev.kind() != OpType::Invoke => {
                 if let Some(Observed::Balance(b)) = op.balance {
@@ -34,6 +41,7 @@ impl Checker for Reconciliation {
             }
             _ => {}
         }
+        self.bounds.observe(ev);
     }
 
     fn finish(&mut self) -> Verdict {
@@ -47,13 +55,13 @@ impl Checker for Reconciliation {
         let finals = std::mem::take(&mut self.finals);
         finals.iter().for_each(|(index, state)| self.reconcile(*index, state));
         self.check_every_account_has_a_final(&finals);
-        self.bounds.problems.verdict().merge(self.findings.verdict())
+        self.bounds.verdict().merge(self.findings.verdict())
     }
 }
 
 impl Reconciliation {
     fn check_reported(&mut self, index: u64, account: AccountId, balance: i64) {
-        let Some(floor) = self.bounds.get(account).and_then(Sums::floor) else { return };
+        let Some(floor) = self.bounds.get(account).as_ref().and_then(Sums::floor) else { return };
         if balance < floor {
             self.findings.anomaly(Anomaly {
                 kind: AnomalyKind::BelowFloor,
@@ -70,7 +78,7 @@ impl Reconciliation {
 
     fn reconcile(&mut self, index: u64, s: &FinalState) {
         let account = s.account;
-        let Some(sums) = self.bounds.get(account).cloned() else {
+        let Some(sums) = self.bounds.get(account) else {
             self.findings.unknown(|| {
                 format!("op {index} is a final state of account {account}, never opened")
             });
@@ -150,6 +158,7 @@ impl Reconciliation {
         let mut missing: Vec<(u64, AccountId)> = self
             .bounds
             .accounts()
+            .into_iter()
             .filter(|(a, _)| !seen.contains(a))
             .map(|(a, s)| (s.opened_at, a))
             .collect();

@@ -1,7 +1,7 @@
 //! *wrongful-suspension*: an account ends suspended only after a card decline that
 //! came while its balance could have been below the threshold.
 
-use super::bounds::Bounds;
+use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event};
 use crate::fast::FastMap;
 use crate::history::{AccountId, F, OpType, Process, Value};
@@ -10,7 +10,7 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 /// Checks that every suspension was justified by a card decline.
 #[derive(Default)]
 pub struct WrongfulSuspension {
-    bounds: Bounds,
+    bounds: BoundsView,
     declines: FastMap<AccountId, Declines>,
     suspended: Vec<(u64, AccountId)>,
     findings: Findings,
@@ -22,6 +22,13 @@ struct Declines {
     first: u64,
     last: u64,
     lowest: i64,
+}
+
+impl WrongfulSuspension {
+    /// A checker reading a suite's shared bounds.
+    pub(crate) fn sharing(bounds: &SharedBounds) -> WrongfulSuspension {
+        WrongfulSuspension { bounds: bounds.view(), ..WrongfulSuspension::default() }
+    }
 }
 
 impl Checker for WrongfulSuspension {
@@ -45,7 +52,7 @@ impl Checker for WrongfulSuspension {
     fn finish(&mut self) -> Verdict {
         let suspended = std::mem::take(&mut self.suspended);
         suspended.into_iter().for_each(|(index, account)| self.check(index, account));
-        self.bounds.problems.verdict().merge(self.findings.verdict())
+        self.bounds.verdict().merge(self.findings.verdict())
     }
 }
 

@@ -427,3 +427,63 @@ mod fail_safe {
         assert_eq!(verdict(crate::billing::FailSafe::default(), &h), expected);
     }
 }
+
+mod shared_bounds {
+    use super::*;
+    use crate::runner::Runner;
+
+    fn run(h: &crate::history::History) -> crate::report::Report {
+        let mut runner = Runner::new(crate::billing::checkers());
+        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        runner.finish()
+    }
+
+    #[test]
+    fn shared_bounds_judge_as_each_checker_alone_does() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 5)),
+            captured(55, 7, 1000),
+            ok(1, debit(7, 5)),
+            settled(7, 1495, &[]),
+        ]);
+        let report = run(&h);
+        let alone = [
+            verdict(crate::billing::ChargeWithoutCredit::default(), &h),
+            verdict(crate::billing::OverCharge::default(), &h),
+            verdict(crate::billing::WrongfulSuspension::default(), &h),
+            verdict(crate::billing::Reconciliation::default(), &h),
+        ];
+        let shared: Vec<Verdict> = report.results[1..5].iter().map(|r| r.verdict.clone()).collect();
+        assert_eq!(shared, alone);
+        assert_eq!(report.results[6].checker, "balance-bounds");
+        assert_eq!(report.results[6].verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn operations_the_bounds_cannot_account_for_are_reported_once() {
+        let h =
+            history(vec![open(7, 500, 100, 1000), invoke(1, debit(8, 5)), settled(7, 500, &[])]);
+        let report = run(&h);
+        let reason = "op 1 concerns account 8, which no `open` operation created";
+        assert_eq!(report.results[6].verdict, Verdict::Unknown(reason.into()));
+        assert!(report.results[1..6].iter().all(|r| r.verdict.is_valid()), "{report}");
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn broken_shared_bounds_make_their_readers_unknown() {
+        let h = history(vec![
+            open(7, 0, 100, 1000),
+            invoke(1, debit(7, i64::MAX)),
+            invoke(2, debit(7, 2)),
+            settled(7, 0, &[]),
+        ]);
+        let report = run(&h);
+        let reason = "the balance bounds crashed at op 2, so this checker cannot judge the rest";
+        for r in &report.results[1..5] {
+            assert_eq!(r.verdict, Verdict::Unknown(reason.into()), "{}", r.checker);
+        }
+        assert_eq!(report.results[6].verdict.validity(), crate::verdict::Validity::Unknown);
+    }
+}

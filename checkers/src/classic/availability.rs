@@ -2,13 +2,12 @@
 //! windows.
 //!
 //! A fault window runs from a nemesis `start` invocation to the completion of the `heal`
-//! with the same fault id. A client operation is *inside* when a window was open at
-//! its invocation, opened while it ran, or is open at its completion; otherwise it is
+//! with the same fault id. A client operation is *inside* when some window overlaps it:
+//! one is open at its completion, or one closed after its invocation. Otherwise it is
 //! *outside*. The checker reports the `ok` fraction per `f` inside and outside. It is
 //! invalid only when a minimum is set and some `f`'s fraction outside faults falls below it.
 
 use crate::checker::{Checker, Event, Figure};
-use crate::fast::FastMap;
 use crate::history::{F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
@@ -17,10 +16,8 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 pub struct Availability {
     minimum: Option<f64>,
     open: Vec<u32>,
-    /// Counts fault windows opened so far.
-    epoch: u64,
-    /// Per pending client process: (a window was open at invocation, epoch at invocation).
-    pending: FastMap<u32, (bool, u64)>,
+    /// The index of the last heal completion that closed a window.
+    last_close: Option<u64>,
     by_f: Vec<(F, Tally)>,
     findings: Findings,
 }
@@ -48,16 +45,19 @@ impl Checker for Availability {
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value) {
             (Process::Nemesis, F::Start, OpType::Invoke, Value::Fault(fault)) => {
-                self.open.push(fault.id);
-                self.epoch += 1;
+                self.open.push(fault.id)
             }
             (Process::Nemesis, F::Heal, kind, Value::Fault(fault)) if kind != OpType::Invoke => {
-                self.open.retain(|&id| id != fault.id);
+                if self.open.contains(&fault.id) {
+                    self.open.retain(|&id| id != fault.id);
+                    self.last_close = Some(ev.index());
+                }
             }
-            (Process::Client(p), _, OpType::Invoke, _) => {
-                self.pending.insert(p, (!self.open.is_empty(), self.epoch));
+            (Process::Client(_), f, kind, _) if kind != OpType::Invoke => {
+                let inside =
+                    !self.open.is_empty() || self.last_close.is_some_and(|c| c > ev.invoke_index());
+                self.complete(f, kind, ev.index(), inside);
             }
-            (Process::Client(p), f, kind, _) => self.complete(p, f, kind, ev.index()),
             _ => {}
         }
     }
@@ -104,9 +104,7 @@ impl Checker for Availability {
 }
 
 impl Availability {
-    fn complete(&mut self, p: u32, f: &F, kind: OpType, index: u64) {
-        let (was_open, epoch) = self.pending.remove(&p).unwrap_or((false, self.epoch));
-        let inside = was_open || epoch != self.epoch || !self.open.is_empty();
+    fn complete(&mut self, f: &F, kind: OpType, index: u64, inside: bool) {
         let tally = match self.by_f.iter_mut().find(|(g, _)| g == f) {
             Some((_, t)) => t,
             None => {

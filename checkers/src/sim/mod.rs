@@ -33,7 +33,8 @@ use std::collections::VecDeque;
 use store::Faults;
 
 /// How to simulate. Defaults: 1,000 accounts, 64 processes, 10,000 operations, 1% info,
-/// faults on, a probe every 64 steps, 1% declined and 1% unknown charges, no bug.
+/// a probe every 64 steps, a fault starting at 2% of healthy probes, 1% declined and 1%
+/// unknown charges, no bug.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Seeds every random choice.
@@ -47,8 +48,9 @@ pub struct SimConfig {
     pub ops: u64,
     /// The fraction of client completions that are `info`.
     pub info_rate: f64,
-    /// Whether the nemesis breaks the balance store now and then.
-    pub faults: bool,
+    /// The chance that the nemesis breaks the balance store at a probe, once two
+    /// healthy probes followed the last fault (0: never).
+    pub fault_rate: f64,
     /// Steps between two monitor probes.
     pub probe_every: u32,
     /// The fraction of recharges the gateway declines.
@@ -67,7 +69,7 @@ impl Default for SimConfig {
             processes: 64,
             ops: 10_000,
             info_rate: 0.01,
-            faults: true,
+            fault_rate: 0.02,
             probe_every: 64,
             decline_rate: 0.01,
             unsure_rate: 0.01,

@@ -80,11 +80,10 @@ impl Sim {
     }
 
     fn may_start(&mut self) -> bool {
-        self.cfg.faults
-            && self.phase == Phase::Running
+        self.phase == Phase::Running
             && self.warm.iter().all(|&w| w)
             && self.faults.healthy_probes >= 2
-            && self.rng.chance(0.25)
+            && self.rng.chance(self.cfg.fault_rate)
     }
 
     fn start(&mut self) {

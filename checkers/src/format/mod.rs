@@ -124,30 +124,65 @@ impl<R: BufRead> HistoryReader<R> {
     }
 
     fn next_op(&mut self) -> Result<Option<Op>, ReadError> {
-        loop {
-            self.buf.clear();
-            if self.input.read_until(b'\n', &mut self.buf)? == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            let complete = self.buf.last() == Some(&b'\n');
-            let text = trim_line(&self.buf);
-            if text.is_empty() {
-                continue;
-            }
-            return match parse_op(text) {
-                Ok(op) => Ok(Some(op)),
-                Err(_) if !complete => {
-                    self.torn = Some(TornLine { line: self.line, bytes: self.buf.len() });
-                    Ok(None)
+        while let Some(line) = self.next_line()? {
+            match line {
+                Line::Blank => continue,
+                Line::Op(op) => return Ok(Some(op)),
+                Line::Torn(bytes) => {
+                    self.torn = Some(TornLine { line: self.line, bytes });
+                    return Ok(None);
                 }
-                Err(e) => Err(ReadError::Malformed {
-                    line: self.line,
-                    expected: "an operation like {\"index\":0,\"time\":0,\"process\":0,\
-                               \"type\":\"invoke\",\"f\":\"debit\",\"value\":{...}}",
-                    error: e.to_string(),
-                }),
-            };
+                Line::Bad(error) => return Err(error),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next line, read in place from the input's buffer when it holds the whole
+    /// line, else gathered into our own.
+    fn next_line(&mut self) -> Result<Option<Line>, ReadError> {
+        let available = self.input.fill_buf()?;
+        if available.is_empty() {
+            return Ok(None);
+        }
+        if let Some(end) = memchr::memchr(b'\n', available) {
+            self.line += 1;
+            let line = Line::read(&available[..=end], true, self.line);
+            self.input.consume(end + 1);
+            return Ok(Some(line));
+        }
+        self.buf.clear();
+        self.input.read_until(b'\n', &mut self.buf)?;
+        self.line += 1;
+        let complete = self.buf.last() == Some(&b'\n');
+        Ok(Some(Line::read(&self.buf, complete, self.line)))
+    }
+}
+
+/// What one line of a history holds.
+enum Line {
+    Blank,
+    Op(Op),
+    /// A last line cut short, of this many bytes.
+    Torn(usize),
+    Bad(ReadError),
+}
+
+impl Line {
+    fn read(raw: &[u8], complete: bool, line: u64) -> Line {
+        let text = trim_line(raw);
+        if text.is_empty() {
+            return Line::Blank;
+        }
+        match parse_op(text) {
+            Ok(op) => Line::Op(op),
+            Err(_) if !complete => Line::Torn(raw.len()),
+            Err(e) => Line::Bad(ReadError::Malformed {
+                line,
+                expected: "an operation like {\"index\":0,\"time\":0,\"process\":0,\
+                           \"type\":\"invoke\",\"f\":\"debit\",\"value\":{...}}",
+                error: e.to_string(),
+            }),
         }
     }
 }
@@ -180,8 +215,18 @@ fn parse_header(line: &[u8]) -> Result<Header, ReadError> {
     }
 }
 
+mod fast;
+
 /// Parses one operation line (without its newline).
 pub fn parse_op(line: &[u8]) -> Result<Op, serde_json::Error> {
+    match fast::parse(line) {
+        Some(op) => Ok(op),
+        None => parse_general(line),
+    }
+}
+
+/// Parses any operation line serde can read.
+fn parse_general(line: &[u8]) -> Result<Op, serde_json::Error> {
     let raw: RawOp<'_> = serde_json::from_slice(line)?;
     let f = F::from_name(&raw.f);
     let value = match raw.value {
@@ -397,6 +442,25 @@ mod tests {
     }
 
     #[test]
+    fn lines_split_across_the_input_buffer_are_read_whole() {
+        let ops: Vec<Op> = (0..20).map(|i| debit(i, OpType::Invoke, None)).collect();
+        let mut bytes = lines(&ops);
+        bytes.extend_from_slice(b"\n{\"index\":20,\"ti");
+        for capacity in [1, 7, 64, 4096] {
+            let mut reader =
+                HistoryReader::new(std::io::BufReader::with_capacity(capacity, &bytes[..]))
+                    .unwrap();
+            let read: Vec<Op> = reader.by_ref().map(Result::unwrap).collect();
+            assert_eq!(read, ops, "capacity {capacity}");
+            assert_eq!(
+                reader.torn_tail(),
+                Some(&TornLine { line: 23, bytes: 15 }),
+                "capacity {capacity}"
+            );
+        }
+    }
+
+    #[test]
     fn a_malformed_line_in_the_middle_names_its_line() {
         let mut bytes = lines(&[debit(0, OpType::Invoke, None)]);
         bytes.extend_from_slice(b"{\"index\":1,\"time\":\"soon\"}\n");
@@ -405,6 +469,55 @@ mod tests {
         let ReadError::Malformed { line, .. } = &err else { panic!("{err}") };
         assert_eq!(*line, 3);
         assert!(err.to_string().starts_with("line 3: expected an operation"), "{err}");
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_general_parser_reads() {
+        #[rustfmt::skip]
+        let lines: &[(&str, bool)] = &[
+            (r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"debit","value":{"account":7,"amount":3}}"#, true),
+            (r#"{"index":1,"time":2,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":-3,"balance":null}}"#, true),
+            (r#"{"index":2,"time":3,"process":3,"type":"info","f":"read","value":{"account":7},"error":"timeout"}"#, true),
+            (r#"{"index":3,"time":4,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":"k-1"}}"#, true),
+            (r#"{"index":4,"time":5,"process":"gateway","type":"info","f":"charge","value":{"charge":9,"account":7,"amount":500}}"#, true),
+            (r#"{"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12,"error":"x"}"#, true),
+            (r#"{"index":5,"time":6,"process":"monitor","type":"ok","f":"probe","value":{"store":"read-only","missing":[1,2],"restored":[3]}}"#, true),
+            (r#"{"index":5,"time":6,"process":"monitor","type":"ok","f":"probe","value":{"store":"healthy"}}"#, true),
+            (r#" {"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12}"#, false),
+            (r#"{"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12,"error":null}"#, false),
+            (r#"{"index":4,"time":5,"process":"gateway","type":"info","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":null}}"#, false),
+            (r#"{"index":6,"time":7,"process":0,"type":"invoke","f":"read","value":null}"#, true),
+            (r#"{"index":7,"time":8,"process":0,"type":"invoke","f":"read"}"#, true),
+            (r#"{"index":8,"time":9,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"kill"}}"#, false),
+            (r#"{"index":9,"time":9,"process":3,"type":"invoke","value":{"account":7,"amount":3},"f":"debit"}"#, false),
+            (r#"{"index":10,"time":9,"process":3,"type":"fail","f":"debit","value":{"account":7,"amount":3},"error":"say \"no\""}"#, false),
+            (r#"{"index":11,"time":9,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":3,"balance":{"error":"READONLY"}}}"#, false),
+            (r#"{"index":12,"time":9,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":3,"note":1}}"#, false),
+            (r#"{"index":13,"time":9,"process":3,"type":"ok","f":"read","value":[1,2]}"#, false),
+            (r#"{"index":14,"time":9.5,"process":3,"type":"ok","f":"read"}"#, false),
+            (r#"{"index":15,"index":16,"time":9,"process":3,"type":"ok","f":"read"}"#, false),
+            (r#"{"index":17,"time":9,"process":99999999999,"type":"ok","f":"read"}"#, false),
+        ];
+        for (line, fast_shape) in lines {
+            let fast = fast::parse(line.as_bytes());
+            assert_eq!(fast.is_some(), *fast_shape, "{line}");
+            let general = parse_general(line.as_bytes()).ok();
+            if let Some(op) = fast {
+                assert_eq!(Some(op), general, "{line}");
+            }
+            assert_eq!(parse_op(line.as_bytes()).ok(), general, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_operation_a_simulation_writes_reads_back_unchanged() {
+        let config =
+            crate::sim::SimConfig { accounts: 5, processes: 6, ops: 3000, ..Default::default() };
+        for op in crate::sim::Sim::new(config) {
+            let mut line = Vec::new();
+            write_op(&op, &mut line);
+            assert_eq!(parse_op(trim_line(&line)).expect("a line we wrote"), op);
+        }
     }
 
     #[test]

@@ -54,12 +54,13 @@ impl Runner {
 
     /// Takes in the next operation; `line` is its line in a history file, if it came
     /// from one.
-    pub fn observe(&mut self, op: Op, line: Option<u64>) {
+    pub fn observe(&mut self, op: &Op, line: Option<u64>) {
         self.ops += 1;
-        self.check_order(&op, line);
-        match op.process {
-            Process::Client(_) | Process::Nemesis => self.paired(op, line),
-            _ => self.feed(&op, None),
+        self.check_order(op, line);
+        match (op.process, op.kind) {
+            (Process::Client(_) | Process::Nemesis, OpType::Invoke) => self.invoke(op, line),
+            (Process::Client(_) | Process::Nemesis, _) => self.complete(op, line),
+            _ => self.feed(op, None),
         }
     }
 
@@ -71,15 +72,7 @@ impl Runner {
         self.last_index = Some(op.index);
     }
 
-    fn paired(&mut self, op: Op, line: Option<u64>) {
-        if op.kind == OpType::Invoke {
-            self.invoke(op, line);
-        } else {
-            self.complete(op, line);
-        }
-    }
-
-    fn invoke(&mut self, op: Op, line: Option<u64>) {
+    fn invoke(&mut self, op: &Op, line: Option<u64>) {
         let at = || place(op.index, line);
         if let Process::Client(p) = op.process
             && self.retired.contains(p)
@@ -98,11 +91,11 @@ impl Runner {
             let info = Op { kind: OpType::Info, index: op.index, time: op.time, ..prev.clone() };
             self.feed(&info, Some(&prev));
         }
-        self.feed(&op, None);
-        self.pending.insert(op.process, op);
+        self.feed(op, None);
+        self.pending.insert(op.process, op.clone());
     }
 
-    fn complete(&mut self, op: Op, line: Option<u64>) {
+    fn complete(&mut self, op: &Op, line: Option<u64>) {
         let inv = match self.pending.remove(&op.process) {
             Some(inv) => inv,
             None => {
@@ -114,7 +107,7 @@ impl Runner {
                 inv
             }
         };
-        self.feed(&op, Some(&inv));
+        self.feed(op, Some(&inv));
         if let (OpType::Info, Process::Client(p)) = (op.kind, op.process) {
             self.retired.insert(p);
         }
@@ -207,7 +200,7 @@ mod tests {
 
     fn well_formed(h: &History) -> Verdict {
         let mut runner = Runner::new(vec![]);
-        h.iter().for_each(|op| runner.observe(op.clone(), Some(op.index + 2)));
+        h.iter().for_each(|op| runner.observe(op, Some(op.index + 2)));
         runner.finish().results.remove(0).verdict
     }
 
@@ -253,7 +246,7 @@ mod tests {
     fn a_lone_completion_counts_as_invoked_just_before_it() {
         let h = history(vec![open(7, 500, 100, 1000), fail(1, debit(7, 20)), settled(7, 500, &[])]);
         let mut runner = Runner::new(vec![Box::new(Reconciliation::default())]);
-        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        h.iter().for_each(|op| runner.observe(op, None));
         let report = runner.finish();
         assert_eq!(report.results[0].verdict.validity(), crate::verdict::Validity::Unknown);
         assert_eq!(report.results[1].verdict, Verdict::Valid);
@@ -263,7 +256,7 @@ mod tests {
     fn a_panicking_checker_is_unknown_and_the_others_go_on() {
         let h = history(vec![open(7, 500, 100, 1000), settled(7, 500, &[])]);
         let mut runner = Runner::new(vec![Box::new(Boom), Box::new(Reconciliation::default())]);
-        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        h.iter().for_each(|op| runner.observe(op, None));
         let report = runner.finish();
         let expected = Verdict::Unknown("the boom checker crashed at op 1: boom".into());
         assert_eq!(report.results[1].verdict, expected);

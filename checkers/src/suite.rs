@@ -135,7 +135,7 @@ impl Suite {
     /// Checks a history held in memory.
     pub fn check(&self, history: &History) -> Report {
         let mut runner = self.runner();
-        history.iter().for_each(|op| runner.observe(op.clone(), None));
+        history.iter().for_each(|op| runner.observe(op, None));
         runner.finish()
     }
 
@@ -146,9 +146,8 @@ impl Suite {
         mut reader: HistoryReader<R>,
     ) -> Result<Report, ReadError> {
         let mut runner = self.runner();
-        while let Some(op) = reader.next() {
-            let line = reader.line();
-            runner.observe(op?, Some(line));
+        while let Some((line, op)) = reader.next_op()? {
+            runner.observe(op, Some(line));
         }
         let mut report = runner.finish();
         report.meta = reader.header().meta.clone();

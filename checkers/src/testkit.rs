@@ -164,7 +164,7 @@ pub fn nemesis(kind: OpType, f: F, id: u32) -> Op {
 /// The result of one checker over a history, which must be well formed.
 pub fn result(checker: impl Checker + 'static, h: &History) -> CheckResult {
     let mut runner = Runner::new(vec![Box::new(checker)]);
-    h.iter().for_each(|op| runner.observe(op.clone(), None));
+    h.iter().for_each(|op| runner.observe(op, None));
     let mut report = runner.finish();
     assert_eq!(report.results[0].checker, WELL_FORMED);
     assert_eq!(report.results[0].verdict, Verdict::Valid, "the test history is malformed");

@@ -13,6 +13,8 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 #[derive(Default)]
 pub struct Reconciliation {
     bounds: BoundsView,
+    /// The highest floor of any account: balances at or above it need no lookup.
+    highest_floor: Option<i64>,
     finals: Vec<(u64, FinalState)>,
     findings: Findings,
 }
@@ -39,6 +41,9 @@ impl Checker for Reconciliation {
             (Process::Harness, Value::Final(s)) if ev.op.f == F::Final => {
                 self.finals.push((ev.index(), s.clone()))
             }
+            (Process::Harness, Value::Open(spec)) => {
+                self.highest_floor = self.highest_floor.max(spec.floor);
+            }
             _ => {}
         }
         self.bounds.observe(ev);
@@ -61,6 +66,9 @@ impl Checker for Reconciliation {
 
 impl Reconciliation {
     fn check_reported(&mut self, index: u64, account: AccountId, balance: i64) {
+        if self.highest_floor.is_none_or(|highest| balance >= highest) {
+            return;
+        }
         let Some(floor) = self.bounds.get(account).as_ref().and_then(Sums::floor) else { return };
         if balance < floor {
             self.findings.anomaly(Anomaly {

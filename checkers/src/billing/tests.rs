@@ -434,7 +434,7 @@ mod shared_bounds {
 
     fn run(h: &crate::history::History) -> crate::report::Report {
         let mut runner = Runner::new(crate::billing::checkers());
-        h.iter().for_each(|op| runner.observe(op.clone(), None));
+        h.iter().for_each(|op| runner.observe(op, None));
         runner.finish()
     }
 

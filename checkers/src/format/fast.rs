@@ -11,29 +11,44 @@ use crate::history::{
     AccountOp, Charge, F, Observed, Op, OpType, Probe, Process, StoreStatus, Value,
 };
 
-/// Parses one line written by `write_op`, or `None` when it is not in that form.
-pub(super) fn parse(line: &[u8]) -> Option<Op> {
+/// Parses one line written by `write_op` into `op`, reusing its error string; false
+/// (with `op` left in any state) when the line is not in that form.
+pub(super) fn parse_into(line: &[u8], op: &mut Op) -> bool {
     let mut c = Cursor { b: line, i: 0 };
+    parse(&mut c, op).is_some() && c.i == line.len()
+}
+
+/// Parses the line at the start of `input` into `op`, as [`parse_into`], when that line
+/// ends with a newline; returns its length, newline included. This spares looking for
+/// the newline first.
+pub(super) fn parse_line(input: &[u8], op: &mut Op) -> Option<usize> {
+    let mut c = Cursor { b: input, i: 0 };
+    parse(&mut c, op)?;
+    c.lit(b"\r");
+    c.lit(b"\n")?;
+    Some(c.i)
+}
+
+fn parse(c: &mut Cursor<'_>, op: &mut Op) -> Option<()> {
     c.lit(b"{\"index\":")?;
-    let index = c.u64()?;
+    op.index = c.u64()?;
     c.lit(b",\"time\":")?;
-    let time = c.u64()?;
+    op.time = c.u64()?;
     c.lit(b",\"process\":")?;
-    let process = c.process()?;
+    op.process = c.process()?;
     c.lit(b",\"type\":")?;
-    let kind = c.op_type()?;
+    op.kind = c.op_type()?;
     c.lit(b",\"f\":")?;
-    let f = F::from_name(std::str::from_utf8(c.string()?).ok()?);
-    let value = match c.lit(b",\"value\":") {
-        Some(()) => c.value(&f)?,
+    op.f = c.f()?;
+    op.value = match c.lit(b",\"value\":") {
+        Some(()) => c.value(&op.f)?,
         None => Value::Nil,
     };
-    let error = match c.lit(b",\"error\":") {
-        Some(()) => Some(c.owned_string()?),
-        None => None,
-    };
-    c.lit(b"}")?;
-    (c.i == line.len()).then_some(Op { index, time, process, kind, f, value, error })
+    match c.lit(b",\"error\":") {
+        Some(()) => c.string_into(&mut op.error)?,
+        None => op.error = None,
+    }
+    c.lit(b"}")
 }
 
 struct Cursor<'a> {
@@ -42,9 +57,10 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    /// Consumes `lit` if the input continues with it.
-    fn lit(&mut self, lit: &[u8]) -> Option<()> {
-        self.b[self.i..].starts_with(lit).then(|| self.i += lit.len())
+    /// Consumes `lit` if the input continues with it (a fixed-size comparison, which
+    /// compiles to a few word compares rather than a call to `memcmp`).
+    fn lit<const N: usize>(&mut self, lit: &[u8; N]) -> Option<()> {
+        (self.b[self.i..].first_chunk::<N>() == Some(lit)).then(|| self.i += N)
     }
 
     /// A string without escapes or control characters.
@@ -59,6 +75,29 @@ impl<'a> Cursor<'a> {
 
     fn owned_string(&mut self) -> Option<String> {
         std::str::from_utf8(self.string()?).ok().map(str::to_owned)
+    }
+
+    /// A string into `slot`, reusing the string it holds.
+    fn string_into(&mut self, slot: &mut Option<String>) -> Option<()> {
+        let text = std::str::from_utf8(self.string()?).ok()?;
+        let s = slot.get_or_insert_with(String::new);
+        s.clear();
+        s.push_str(text);
+        Some(())
+    }
+
+    /// An operation's `f`, without allocating for the names faultline knows.
+    fn f(&mut self) -> Option<F> {
+        Some(match self.string()? {
+            b"debit" => F::Debit,
+            b"payment" => F::Payment,
+            b"read" => F::Read,
+            b"charge" => F::Charge,
+            b"probe" => F::Probe,
+            b"add" => F::Add,
+            b"generate" => F::Generate,
+            other => F::from_name(std::str::from_utf8(other).ok()?),
+        })
     }
 
     fn u64(&mut self) -> Option<u64> {
@@ -101,14 +140,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn op_type(&mut self) -> Option<OpType> {
-        [
-            (&b"\"invoke\""[..], OpType::Invoke),
-            (b"\"ok\"", OpType::Ok),
-            (b"\"fail\"", OpType::Fail),
-            (b"\"info\"", OpType::Info),
-        ]
-        .into_iter()
-        .find_map(|(name, kind)| self.lit(name).map(|()| kind))
+        match self.string()? {
+            b"invoke" => Some(OpType::Invoke),
+            b"ok" => Some(OpType::Ok),
+            b"fail" => Some(OpType::Fail),
+            b"info" => Some(OpType::Info),
+            _ => None,
+        }
     }
 
     fn value(&mut self, f: &F) -> Option<Value> {
@@ -178,7 +216,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An optional non-empty list of account ids after `key`.
-    fn accounts(&mut self, key: &[u8]) -> Option<Vec<u32>> {
+    fn accounts<const N: usize>(&mut self, key: &[u8; N]) -> Option<Vec<u32>> {
         let mut ids = Vec::new();
         if self.lit(key).is_none() {
             return Some(ids);

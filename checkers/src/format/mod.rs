@@ -95,6 +95,8 @@ pub struct HistoryReader<R> {
     line: u64,
     torn: Option<TornLine>,
     done: bool,
+    /// The operation last read, overwritten in place by the next.
+    current: Op,
 }
 
 impl<R: BufRead> HistoryReader<R> {
@@ -105,7 +107,7 @@ impl<R: BufRead> HistoryReader<R> {
             return Err(ReadError::Empty);
         }
         let header = parse_header(&buf)?;
-        Ok(HistoryReader { input, header, buf, line: 1, torn: None, done: false })
+        Ok(HistoryReader { input, header, buf, line: 1, torn: None, done: false, current: blank() })
     }
 
     /// The history's header.
@@ -123,59 +125,86 @@ impl<R: BufRead> HistoryReader<R> {
         self.torn.as_ref()
     }
 
-    fn next_op(&mut self) -> Result<Option<Op>, ReadError> {
-        while let Some(line) = self.next_line()? {
-            match line {
+    /// The next operation with its line number, borrowed until the next call: the
+    /// fastest way through a history, since nothing is moved or allocated per
+    /// operation. `None` at the end, or at a torn last line.
+    pub fn next_op(&mut self) -> Result<Option<(u64, &Op)>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let read = self.read_op();
+        if !matches!(read, Ok(true)) {
+            self.done = true;
+        }
+        Ok(read?.then_some((self.line, &self.current)))
+    }
+
+    fn read_op(&mut self) -> Result<bool, ReadError> {
+        loop {
+            match self.next_line()? {
+                Line::End => return Ok(false),
                 Line::Blank => continue,
-                Line::Op(op) => return Ok(Some(op)),
+                Line::Op => return Ok(true),
                 Line::Torn(bytes) => {
                     self.torn = Some(TornLine { line: self.line, bytes });
-                    return Ok(None);
+                    return Ok(false);
                 }
                 Line::Bad(error) => return Err(error),
             }
         }
-        Ok(None)
     }
 
-    /// The next line, read in place from the input's buffer when it holds the whole
-    /// line, else gathered into our own.
-    fn next_line(&mut self) -> Result<Option<Line>, ReadError> {
+    /// Reads the next line into `current`, in place from the input's buffer when it
+    /// holds the whole line, else gathered into our own.
+    fn next_line(&mut self) -> Result<Line, ReadError> {
         let available = self.input.fill_buf()?;
         if available.is_empty() {
-            return Ok(None);
+            return Ok(Line::End);
+        }
+        if let Some(len) = fast::parse_line(available, &mut self.current) {
+            self.line += 1;
+            self.input.consume(len);
+            return Ok(Line::Op);
         }
         if let Some(end) = memchr::memchr(b'\n', available) {
             self.line += 1;
-            let line = Line::read(&available[..=end], true, self.line);
+            let line = Line::read(&available[..=end], true, self.line, &mut self.current);
             self.input.consume(end + 1);
-            return Ok(Some(line));
+            return Ok(line);
         }
         self.buf.clear();
         self.input.read_until(b'\n', &mut self.buf)?;
         self.line += 1;
         let complete = self.buf.last() == Some(&b'\n');
-        Ok(Some(Line::read(&self.buf, complete, self.line)))
+        Ok(Line::read(&self.buf, complete, self.line, &mut self.current))
     }
 }
 
-/// What one line of a history holds.
+/// What one line of a history held.
 enum Line {
+    End,
     Blank,
-    Op(Op),
+    /// An operation, now in `current`.
+    Op,
     /// A last line cut short, of this many bytes.
     Torn(usize),
     Bad(ReadError),
 }
 
 impl Line {
-    fn read(raw: &[u8], complete: bool, line: u64) -> Line {
+    fn read(raw: &[u8], complete: bool, line: u64, op: &mut Op) -> Line {
         let text = trim_line(raw);
         if text.is_empty() {
             return Line::Blank;
         }
-        match parse_op(text) {
-            Ok(op) => Line::Op(op),
+        if fast::parse_into(text, op) {
+            return Line::Op;
+        }
+        match parse_general(text) {
+            Ok(parsed) => {
+                *op = parsed;
+                Line::Op
+            }
             Err(_) if !complete => Line::Torn(raw.len()),
             Err(e) => Line::Bad(ReadError::Malformed {
                 line,
@@ -191,14 +220,7 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
     type Item = Result<Op, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_op().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.done = true;
-        }
-        next
+        self.next_op().map(|op| op.map(|(_, op)| op.clone())).transpose()
     }
 }
 
@@ -217,14 +239,27 @@ fn parse_header(line: &[u8]) -> Result<Header, ReadError> {
 
 mod fast;
 
-/// Parses one operation line (without its newline).
-pub fn parse_op(line: &[u8]) -> Result<Op, serde_json::Error> {
-    match fast::parse(line) {
-        Some(op) => Ok(op),
-        None => parse_general(line),
+/// An operation to parse into.
+fn blank() -> Op {
+    Op {
+        index: 0,
+        time: 0,
+        process: Process::Client(0),
+        kind: OpType::Invoke,
+        f: F::Read,
+        value: Value::Nil,
+        error: None,
     }
 }
 
+/// Parses one operation line (without its newline).
+pub fn parse_op(line: &[u8]) -> Result<Op, serde_json::Error> {
+    let mut op = blank();
+    match fast::parse_into(line, &mut op) {
+        true => Ok(op),
+        false => parse_general(line),
+    }
+}
 /// Parses any operation line serde can read.
 fn parse_general(line: &[u8]) -> Result<Op, serde_json::Error> {
     let raw: RawOp<'_> = serde_json::from_slice(line)?;
@@ -499,7 +534,8 @@ mod tests {
             (r#"{"index":17,"time":9,"process":99999999999,"type":"ok","f":"read"}"#, false),
         ];
         for (line, fast_shape) in lines {
-            let fast = fast::parse(line.as_bytes());
+            let mut op = blank();
+            let fast = fast::parse_into(line.as_bytes(), &mut op).then_some(op);
             assert_eq!(fast.is_some(), *fast_shape, "{line}");
             let general = parse_general(line.as_bytes()).ok();
             if let Some(op) = fast {

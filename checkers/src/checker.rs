@@ -93,6 +93,56 @@ pub trait Checker {
     fn figures(&self) -> Vec<Figure> {
         Vec::new()
     }
+
+    /// Which operations it needs to observe; the runner does not show it the others.
+    fn interest(&self) -> Interest {
+        Interest::ALL
+    }
+}
+
+/// Classes of operations a checker may need to observe, combined with [`Interest::or`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Every operation.
+    pub const ALL: Interest = Interest(0xFF);
+    /// No operation.
+    pub const NONE: Interest = Interest(0);
+    /// Client invocations.
+    pub const CLIENT_INVOKE: Interest = Interest(1);
+    /// Client completions: `ok`, `fail`, `info`.
+    pub const CLIENT_COMPLETION: Interest = Interest(2);
+    /// The nemesis's operations.
+    pub const NEMESIS: Interest = Interest(4);
+    /// The card gateway's records.
+    pub const GATEWAY: Interest = Interest(8);
+    /// The monitor's probes.
+    pub const MONITOR: Interest = Interest(16);
+    /// The harness's `open` and `final` records.
+    pub const HARNESS: Interest = Interest(32);
+
+    /// Both classes.
+    pub const fn or(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+
+    /// The class of one operation.
+    pub fn of(op: &Op) -> Interest {
+        match (op.process, op.kind) {
+            (Process::Client(_), OpType::Invoke) => Interest::CLIENT_INVOKE,
+            (Process::Client(_), _) => Interest::CLIENT_COMPLETION,
+            (Process::Nemesis, _) => Interest::NEMESIS,
+            (Process::Gateway, _) => Interest::GATEWAY,
+            (Process::Monitor, _) => Interest::MONITOR,
+            (Process::Harness, _) => Interest::HARNESS,
+        }
+    }
+
+    /// Whether the two share a class.
+    pub fn meets(self, other: Interest) -> bool {
+        self.0 & other.0 != 0
+    }
 }
 
 /// A number a checker reports besides its verdict.

@@ -95,6 +95,58 @@ impl ProcessSet {
     }
 }
 
+/// A map keyed by account: a vector slot per id below [`AccountMap::DENSE`] (ids are
+/// usually small and dense), hashed above.
+pub(crate) struct AccountMap<V> {
+    dense: Vec<Option<V>>,
+    sparse: FastMap<u32, V>,
+}
+
+impl<V> Default for AccountMap<V> {
+    fn default() -> AccountMap<V> {
+        AccountMap { dense: Vec::new(), sparse: FastMap::default() }
+    }
+}
+
+impl<V> AccountMap<V> {
+    /// Ids below this live in the vector, which grows to the largest id seen.
+    const DENSE: u32 = 1 << 16;
+
+    pub(crate) fn get(&self, id: u32) -> Option<&V> {
+        match self.dense.get(id as usize) {
+            Some(slot) => slot.as_ref(),
+            None if id < Self::DENSE => None,
+            None => self.sparse.get(&id),
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut V> {
+        match self.dense.get_mut(id as usize) {
+            Some(slot) => slot.as_mut(),
+            None if id < Self::DENSE => None,
+            None => self.sparse.get_mut(&id),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: u32, value: V) {
+        if id >= Self::DENSE {
+            self.sparse.insert(id, value);
+            return;
+        }
+        if id as usize >= self.dense.len() {
+            self.dense.resize_with(id as usize + 1, || None);
+        }
+        self.dense[id as usize] = Some(value);
+    }
+
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &V)> {
+        let dense =
+            self.dense.iter().enumerate().filter_map(|(id, v)| Some((id as u32, v.as_ref()?)));
+        dense.chain(self.sparse.iter().map(|(id, v)| (*id, v)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +161,21 @@ mod tests {
         }
         assert!(!set.contains(1));
         assert!(!set.contains(ProcessSet::DENSE + 1));
+    }
+
+    #[test]
+    fn an_account_map_holds_dense_and_sparse_ids() {
+        let mut map = AccountMap::default();
+        for id in [3, 0, 70_000, u32::MAX] {
+            assert_eq!(map.get(id), None);
+            map.insert(id, id);
+            assert_eq!(map.get(id), Some(&id));
+        }
+        *map.get_mut(3).expect("present") = 4;
+        assert_eq!(map.get(1), None);
+        let mut all: Vec<(u32, u32)> = map.iter().map(|(id, v)| (id, *v)).collect();
+        all.sort_unstable();
+        assert_eq!(all, [(0, 0), (3, 4), (70_000, 70_000), (u32::MAX, u32::MAX)]);
     }
 
     #[test]

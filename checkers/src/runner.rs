@@ -13,7 +13,7 @@
 //! still report what they see: a completion without invocation is treated as invoked
 //! just before it, and an invocation superseded by another one as completed `info`.
 
-use crate::checker::{Checker, Event, InFlight};
+use crate::checker::{Checker, Event, InFlight, Interest};
 use crate::fast::{FastMap, ProcessSet};
 use crate::history::{Op, OpType, Process};
 use crate::report::{CheckResult, Report};
@@ -33,6 +33,7 @@ pub struct Runner {
 
 struct Slot {
     checker: Box<dyn Checker>,
+    interest: Interest,
     panic: Option<String>,
 }
 
@@ -43,7 +44,10 @@ impl Runner {
     /// A runner feeding these checkers.
     pub fn new(checkers: Vec<Box<dyn Checker>>) -> Runner {
         Runner {
-            slots: checkers.into_iter().map(|checker| Slot { checker, panic: None }).collect(),
+            slots: checkers
+                .into_iter()
+                .map(|checker| Slot { interest: checker.interest(), checker, panic: None })
+                .collect(),
             pending: FastMap::default(),
             retired: ProcessSet::default(),
             last_index: None,
@@ -115,8 +119,9 @@ impl Runner {
 
     fn feed(&mut self, op: &Op, invocation: Option<&Op>) {
         let ev = &Event { op, invocation, in_flight: InFlight(&self.pending) };
+        let class = Interest::of(op);
         for slot in &mut self.slots {
-            if slot.panic.is_some() {
+            if slot.panic.is_some() || !slot.interest.meets(class) {
                 continue;
             }
             let observed = panic::catch_unwind(AssertUnwindSafe(|| slot.checker.observe(ev)));
@@ -195,6 +200,48 @@ mod tests {
 
         fn finish(&mut self) -> Verdict {
             Verdict::Valid
+        }
+    }
+
+    /// Counts what it is shown.
+    struct Seen(std::rc::Rc<std::cell::Cell<u32>>, Interest);
+
+    impl Checker for Seen {
+        fn name(&self) -> &'static str {
+            "seen"
+        }
+
+        fn observe(&mut self, _: &Event<'_>) {
+            self.0.set(self.0.get() + 1);
+        }
+
+        fn finish(&mut self) -> Verdict {
+            Verdict::Valid
+        }
+
+        fn interest(&self) -> Interest {
+            self.1
+        }
+    }
+
+    #[test]
+    fn a_checker_is_shown_only_the_operations_it_is_interested_in() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 5)),
+            captured(55, 7, 1000),
+            ok(1, debit(7, 5)),
+        ]);
+        let counts = [
+            (Interest::ALL, 4),
+            (Interest::GATEWAY, 1),
+            (Interest::CLIENT_INVOKE.or(Interest::HARNESS), 2),
+        ];
+        for (interest, expected) in counts {
+            let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut runner = Runner::new(vec![Box::new(Seen(seen.clone(), interest))]);
+            h.iter().for_each(|op| runner.observe(op, None));
+            assert_eq!(seen.get(), expected, "{interest:?}");
         }
     }
 

@@ -15,8 +15,8 @@
 //! | charge `ok`          | + amount           | + amount           |
 //! | charge `info`        |                    | + amount           |
 
-use crate::checker::Event;
-use crate::fast::FastMap;
+use crate::checker::{Event, Interest};
+use crate::fast::AccountMap;
 use crate::history::{AccountId, AccountSpec, F, OpType, Process, Value};
 use crate::verdict::Findings;
 
@@ -74,10 +74,16 @@ impl Sums {
     }
 }
 
+/// The operations that move L and U.
+pub(crate) const INTEREST: Interest = Interest::CLIENT_INVOKE
+    .or(Interest::CLIENT_COMPLETION)
+    .or(Interest::GATEWAY)
+    .or(Interest::HARNESS);
+
 /// L and U for every account, updated operation by operation.
 #[derive(Default)]
 pub(crate) struct Bounds {
-    accounts: FastMap<AccountId, Sums>,
+    accounts: AccountMap<Sums>,
     /// Operations the bounds could not account for (no amount, unopened account).
     pub problems: Findings,
 }
@@ -95,12 +101,12 @@ impl Bounds {
 
     /// An account's sums, if it was opened.
     pub fn get(&self, account: AccountId) -> Option<&Sums> {
-        self.accounts.get(&account)
+        self.accounts.get(account)
     }
 
     /// Every opened account, in no particular order.
     pub fn accounts(&self) -> impl Iterator<Item = (AccountId, &Sums)> {
-        self.accounts.iter().map(|(a, s)| (*a, s))
+        self.accounts.iter()
     }
 
     fn open(&mut self, ev: &Event<'_>) {
@@ -110,7 +116,7 @@ impl Bounds {
     }
 
     fn opened(&mut self, account: AccountId, index: u64) -> Option<&mut Sums> {
-        match self.accounts.get_mut(&account) {
+        match self.accounts.get_mut(account) {
             Some(sums) => Some(sums),
             None => {
                 self.problems.unknown(|| {

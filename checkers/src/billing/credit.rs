@@ -2,7 +2,7 @@
 //! balance store; the ledger credits nothing the gateway did not capture.
 
 use super::shared::{BoundsView, SharedBounds};
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::fast::{FastMap, FastSet};
 use crate::history::{AccountId, ChargeId, F, Observed, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -64,6 +64,10 @@ impl Checker for ChargeWithoutCredit {
             _ => {}
         }
         self.bounds.observe(ev);
+    }
+
+    fn interest(&self) -> Interest {
+        self.bounds.interest().or(Interest::GATEWAY).or(Interest::HARNESS)
     }
 
     fn finish(&mut self) -> Verdict {

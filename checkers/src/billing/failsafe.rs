@@ -1,7 +1,7 @@
 //! *fail-safe*: no card is charged while the balance store is unsafe for the account:
 //! unreadable, refusing writes, or missing the account's balance.
 
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
 use crate::history::{AccountId, Charge, F, Op, OpType, Probe, Process, StoreStatus, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -47,6 +47,10 @@ impl Checker for FailSafe {
             }
             _ => {}
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::GATEWAY.or(Interest::MONITOR)
     }
 
     fn finish(&mut self) -> Verdict {

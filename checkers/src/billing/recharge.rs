@@ -2,7 +2,7 @@
 //! balance could not have been below the recharge threshold.
 
 use super::shared::{BoundsView, SharedBounds};
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
 use crate::history::{Charge, ChargeId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -35,6 +35,10 @@ impl Checker for OverCharge {
             self.check_need(ev.index(), c);
         }
         self.bounds.observe(ev);
+    }
+
+    fn interest(&self) -> Interest {
+        self.bounds.interest().or(Interest::GATEWAY)
     }
 
     fn finish(&mut self) -> Verdict {

@@ -4,7 +4,7 @@
 
 use super::bounds::Sums;
 use super::shared::{BoundsView, SharedBounds};
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastSet;
 use crate::history::{AccountId, F, FinalState, Observed, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -47,6 +47,10 @@ impl Checker for Reconciliation {
             _ => {}
         }
         self.bounds.observe(ev);
+    }
+
+    fn interest(&self) -> Interest {
+        self.bounds.interest().or(Interest::CLIENT_COMPLETION).or(Interest::HARNESS)
     }
 
     fn finish(&mut self) -> Verdict {

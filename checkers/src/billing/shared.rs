@@ -8,7 +8,7 @@
 //! marked broken and every checker reading them reports `Unknown`.
 
 use super::bounds::{Bounds, Sums};
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::history::AccountId;
 use crate::verdict::Verdict;
 use std::cell::{Cell, RefCell};
@@ -42,6 +42,15 @@ impl BoundsView {
     pub fn observe(&mut self, ev: &Event<'_>) {
         if let BoundsView::Own(bounds) = self {
             bounds.observe(ev);
+        }
+    }
+
+    /// What the checker must observe for its bounds: what moves L and U when it owns
+    /// them, nothing when they are shared.
+    pub fn interest(&self) -> Interest {
+        match self {
+            BoundsView::Own(_) => super::bounds::INTEREST,
+            BoundsView::Shared(_) => Interest::NONE,
         }
     }
 
@@ -106,6 +115,10 @@ impl Checker for BalanceBounds {
         shared.broken.set(Some(ev.index()));
         shared.bounds.borrow_mut().observe(ev);
         shared.broken.set(None);
+    }
+
+    fn interest(&self) -> Interest {
+        super::bounds::INTEREST
     }
 
     fn finish(&mut self) -> Verdict {

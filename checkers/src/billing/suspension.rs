@@ -2,7 +2,7 @@
 //! came while its balance could have been below the threshold.
 
 use super::shared::{BoundsView, SharedBounds};
-use crate::checker::{Checker, Event};
+use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
 use crate::history::{AccountId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -47,6 +47,10 @@ impl Checker for WrongfulSuspension {
             _ => {}
         }
         self.bounds.observe(ev);
+    }
+
+    fn interest(&self) -> Interest {
+        self.bounds.interest().or(Interest::GATEWAY).or(Interest::HARNESS)
     }
 
     fn finish(&mut self) -> Verdict {

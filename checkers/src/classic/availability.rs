@@ -7,7 +7,7 @@
 //! *outside*. The checker reports the `ok` fraction per `f` inside and outside. It is
 //! invalid only when a minimum is set and some `f`'s fraction outside faults falls below it.
 
-use crate::checker::{Checker, Event, Figure};
+use crate::checker::{Checker, Event, Figure, Interest};
 use crate::history::{F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
@@ -60,6 +60,10 @@ impl Checker for Availability {
             }
             _ => {}
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::NEMESIS.or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {

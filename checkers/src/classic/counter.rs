@@ -5,7 +5,7 @@
 //! r was invoked, Σ deltas of adds invoked before r completed that had not completed
 //! `fail` by then]. Deltas are non-negative; an `info` add counts only in the upper bound.
 
-use crate::checker::{Checker, Event, Figure};
+use crate::checker::{Checker, Event, Figure, Interest};
 use crate::fast::FastMap;
 use crate::history::{F, OpType, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -43,6 +43,10 @@ impl Checker for Counter {
             }
             _ => {}
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::CLIENT_INVOKE.or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {

@@ -13,7 +13,7 @@
 //! stale elements are anomalies only for a set promised to be linearizable. A history
 //! where no element is stable or lost (nothing was read after being added) is `Unknown`.
 
-use crate::checker::{Checker, Event, Figure};
+use crate::checker::{Checker, Event, Figure, Interest};
 use crate::fast::FastMap;
 use crate::history::{F, OpType, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -79,6 +79,10 @@ impl Checker for SetFull {
             }
             _ => {}
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::CLIENT_INVOKE.or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {

@@ -4,7 +4,7 @@
 //! when some `f` was attempted and never succeeded: a workload that cannot do one of its
 //! operations at all is broken, whatever the safety checkers say.
 
-use crate::checker::{Checker, Event, Figure};
+use crate::checker::{Checker, Event, Figure, Interest};
 use crate::history::{F, OpType};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
@@ -45,6 +45,10 @@ impl Checker for Stats {
             OpType::Fail => counts.fail += 1,
             _ => counts.info += 1,
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::CLIENT_COMPLETION
     }
 
     fn finish(&mut self) -> Verdict {

@@ -3,7 +3,7 @@
 //! Every `generate` that completes `ok` returns an integer id; two such completions
 //! returning the same id are an anomaly, witnessed by both.
 
-use crate::checker::{Checker, Event, Figure};
+use crate::checker::{Checker, Event, Figure, Interest};
 use crate::fast::FastMap;
 use crate::history::{F, OpType, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
@@ -33,6 +33,10 @@ impl Checker for UniqueIds {
             (OpType::Ok, Value::Int(id)) => self.generated(ev.index(), *id),
             _ => {}
         }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::CLIENT_INVOKE.or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {

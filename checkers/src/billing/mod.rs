@@ -5,6 +5,9 @@
 //! - [`WrongfulSuspension`]: suspensions follow a card decline at a low balance.
 //! - [`Reconciliation`]: final balances agree with each other and with what happened.
 //! - [`FailSafe`]: no charge while the balance store is unsafe.
+//! - `bounds` and `shared` (private): L and U below, kept once per suite and reported as
+//!   the `balance-bounds` row (`Unknown` when an operation names an account never
+//!   opened, or a debit or payment has no amount).
 //!
 //! # The history they read
 //!

@@ -47,11 +47,11 @@ impl Checker for Availability {
             (Process::Nemesis, F::Start, OpType::Invoke, Value::Fault(fault)) => {
                 self.open.push(fault.id)
             }
-            (Process::Nemesis, F::Heal, kind, Value::Fault(fault)) if kind != OpType::Invoke => {
-                if self.open.contains(&fault.id) {
-                    self.open.retain(|&id| id != fault.id);
-                    self.last_close = Some(ev.index());
-                }
+            (Process::Nemesis, F::Heal, kind, Value::Fault(fault))
+                if kind != OpType::Invoke && self.open.contains(&fault.id) =>
+            {
+                self.open.retain(|&id| id != fault.id);
+                self.last_close = Some(ev.index());
             }
             (Process::Client(_), f, kind, _) if kind != OpType::Invoke => {
                 let inside =

@@ -1,0 +1,149 @@
+//! The file format: round trips, torn tails, malformed lines, and the fast path.
+use super::*;
+use crate::history::{AccountOp, FinalState, Observed};
+
+fn header_line() -> String {
+    format!("{{\"schema\":\"{SCHEMA}\",\"seed\":7}}\n")
+}
+
+fn debit(index: u64, kind: OpType, balance: Option<Observed>) -> Op {
+    Op {
+        index,
+        time: index * 10,
+        process: Process::Client(3),
+        kind,
+        f: F::Debit,
+        value: Value::Account(AccountOp { account: 7, amount: Some(3), balance }),
+        error: None,
+    }
+}
+
+fn lines(ops: &[Op]) -> Vec<u8> {
+    let mut out = header_line().into_bytes();
+    for op in ops {
+        write_op(op, &mut out);
+    }
+    out
+}
+
+#[test]
+fn operations_round_trip_through_json_lines() {
+    let fin = Op {
+        index: 2,
+        time: 30,
+        process: Process::Harness,
+        kind: OpType::Ok,
+        f: F::Final,
+        value: Value::Final(FinalState {
+            account: 7,
+            in_flight: Observed::Error("READONLY You can't write".into()),
+            ledger: Observed::Balance(12),
+            suspended: Some(false),
+            credited: vec![4, 9],
+        }),
+        error: None,
+    };
+    let ops =
+        vec![debit(0, OpType::Invoke, None), debit(1, OpType::Ok, Some(Observed::Missing)), fin];
+    let bytes = lines(&ops);
+    let reader = HistoryReader::new(&bytes[..]).unwrap();
+    assert_eq!(reader.header().meta["seed"], 7);
+    let read: Vec<Op> = reader.map(Result::unwrap).collect();
+    assert_eq!(read, ops);
+}
+
+#[test]
+fn a_torn_last_line_is_reported_and_tolerated() {
+    let mut bytes = lines(&[debit(0, OpType::Invoke, None)]);
+    bytes.extend_from_slice(b"{\"index\":1,\"time\":10,\"proc");
+    let mut reader = HistoryReader::new(&bytes[..]).unwrap();
+    assert!(reader.next().unwrap().is_ok());
+    assert!(reader.next().is_none());
+    assert_eq!(reader.torn_tail(), Some(&TornLine { line: 3, bytes: 26 }));
+}
+
+#[test]
+fn lines_split_across_the_input_buffer_are_read_whole() {
+    let ops: Vec<Op> = (0..20).map(|i| debit(i, OpType::Invoke, None)).collect();
+    let mut bytes = lines(&ops);
+    bytes.extend_from_slice(b"\n{\"index\":20,\"ti");
+    for capacity in [1, 7, 64, 4096] {
+        let mut reader =
+            HistoryReader::new(std::io::BufReader::with_capacity(capacity, &bytes[..])).unwrap();
+        let read: Vec<Op> = reader.by_ref().map(Result::unwrap).collect();
+        assert_eq!(read, ops, "capacity {capacity}");
+        assert_eq!(
+            reader.torn_tail(),
+            Some(&TornLine { line: 23, bytes: 15 }),
+            "capacity {capacity}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_line_in_the_middle_names_its_line() {
+    let mut bytes = lines(&[debit(0, OpType::Invoke, None)]);
+    bytes.extend_from_slice(b"{\"index\":1,\"time\":\"soon\"}\n");
+    write_op(&debit(2, OpType::Ok, None), &mut bytes);
+    let err = HistoryReader::new(&bytes[..]).unwrap().nth(1).unwrap().unwrap_err();
+    let ReadError::Malformed { line, .. } = &err else { panic!("{err}") };
+    assert_eq!(*line, 3);
+    assert!(err.to_string().starts_with("line 3: expected an operation"), "{err}");
+}
+
+#[test]
+fn the_fast_path_reads_what_the_general_parser_reads() {
+    #[rustfmt::skip]
+    let lines: &[(&str, bool)] = &[
+        (r#"{"index":0,"time":1,"process":3,"type":"invoke","f":"debit","value":{"account":7,"amount":3}}"#, true),
+        (r#"{"index":1,"time":2,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":-3,"balance":null}}"#, true),
+        (r#"{"index":2,"time":3,"process":3,"type":"info","f":"read","value":{"account":7},"error":"timeout"}"#, true),
+        (r#"{"index":3,"time":4,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":"k-1"}}"#, true),
+        (r#"{"index":4,"time":5,"process":"gateway","type":"info","f":"charge","value":{"charge":9,"account":7,"amount":500}}"#, true),
+        (r#"{"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12,"error":"x"}"#, true),
+        (r#"{"index":5,"time":6,"process":"monitor","type":"ok","f":"probe","value":{"store":"read-only","missing":[1,2],"restored":[3]}}"#, true),
+        (r#"{"index":5,"time":6,"process":"monitor","type":"ok","f":"probe","value":{"store":"healthy"}}"#, true),
+        (r#" {"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12}"#, false),
+        (r#"{"index":5,"time":6,"process":0,"type":"ok","f":"add","value":-12,"error":null}"#, false),
+        (r#"{"index":4,"time":5,"process":"gateway","type":"info","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":null}}"#, false),
+        (r#"{"index":6,"time":7,"process":0,"type":"invoke","f":"read","value":null}"#, true),
+        (r#"{"index":7,"time":8,"process":0,"type":"invoke","f":"read"}"#, true),
+        (r#"{"index":8,"time":9,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"kill"}}"#, false),
+        (r#"{"index":9,"time":9,"process":3,"type":"invoke","value":{"account":7,"amount":3},"f":"debit"}"#, false),
+        (r#"{"index":10,"time":9,"process":3,"type":"fail","f":"debit","value":{"account":7,"amount":3},"error":"say \"no\""}"#, false),
+        (r#"{"index":11,"time":9,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":3,"balance":{"error":"READONLY"}}}"#, false),
+        (r#"{"index":12,"time":9,"process":3,"type":"ok","f":"debit","value":{"account":7,"amount":3,"note":1}}"#, false),
+        (r#"{"index":13,"time":9,"process":3,"type":"ok","f":"read","value":[1,2]}"#, false),
+        (r#"{"index":14,"time":9.5,"process":3,"type":"ok","f":"read"}"#, false),
+        (r#"{"index":15,"index":16,"time":9,"process":3,"type":"ok","f":"read"}"#, false),
+        (r#"{"index":17,"time":9,"process":99999999999,"type":"ok","f":"read"}"#, false),
+    ];
+    for (line, fast_shape) in lines {
+        let mut op = blank();
+        let fast = fast::parse_into(line.as_bytes(), &mut op).then_some(op);
+        assert_eq!(fast.is_some(), *fast_shape, "{line}");
+        let general = parse_general(line.as_bytes()).ok();
+        if let Some(op) = fast {
+            assert_eq!(Some(op), general, "{line}");
+        }
+        assert_eq!(parse_op(line.as_bytes()).ok(), general, "{line}");
+    }
+}
+
+#[test]
+fn every_operation_a_simulation_writes_reads_back_unchanged() {
+    let config =
+        crate::sim::SimConfig { accounts: 5, processes: 6, ops: 3000, ..Default::default() };
+    for op in crate::sim::Sim::new(config) {
+        let mut line = Vec::new();
+        write_op(&op, &mut line);
+        assert_eq!(parse_op(trim_line(&line)).expect("a line we wrote"), op);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_history_is_refused_at_line_one() {
+    let err = HistoryReader::new(&b"hello\n"[..]).err().unwrap();
+    assert!(matches!(err, ReadError::BadHeader { .. }), "{err}");
+    assert!(matches!(HistoryReader::new(&b""[..]).err().unwrap(), ReadError::Empty));
+}

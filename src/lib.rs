@@ -4,8 +4,14 @@
 //! - [`images`]: the Redis and Postgres images, built locally and tagged by content.
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
 //! - [`cluster`]: a live cluster in containers, and node control.
+//! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
+//! - [`store`]: one directory per run: history, results, report, node logs.
+//! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
 #![deny(missing_docs)]
 
 pub mod cluster;
 pub mod docker;
 pub mod images;
+pub mod nemesis;
+pub mod report;
+pub mod store;

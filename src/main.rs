@@ -3,7 +3,12 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline::cluster::Cluster;
+use faultline::report;
+use faultline::store::{self, RunDir};
 use faultline::{docker, images};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Jepsen-style fault injection for billing systems on Redis and Postgres.
@@ -32,6 +37,12 @@ enum Command {
     },
     /// Remove every container and network any faultline run left behind.
     Clean,
+    /// Check a stored history again, offline: a run directory or a history file. For a
+    /// run directory, its results, JUnit and report are written anew.
+    Check {
+        /// A run directory (holding history.jsonl) or a history file.
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,6 +77,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
         Command::Images { command: ImagesCommand::Build } => build_images().await,
         Command::Clean => clean().await,
+        Command::Check { path } => check(&path),
     }
 }
 
@@ -139,6 +151,25 @@ async fn clean() -> anyhow::Result<ExitCode> {
         println!("  {name}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let run = path.is_dir().then(|| RunDir::open(path));
+    let history = match &run {
+        Some(run) => run.file(store::HISTORY),
+        None => path.to_path_buf(),
+    };
+    let file =
+        File::open(&history).with_context(|| format!("cannot open {}", history.display()))?;
+    let report = checkers::check(BufReader::new(file))
+        .with_context(|| format!("in {}", history.display()))?;
+    print!("{report}");
+    if let Some(run) = run {
+        report::write_all(&run, &report)
+            .with_context(|| format!("writing results into {}", run.path().display()))?;
+        println!("\nwrote {}/report.html", run.path().display());
+    }
+    Ok(ExitCode::from(report.exit_code() as u8))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

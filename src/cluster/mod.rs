@@ -12,6 +12,7 @@
 //! - `config`: `redis.conf` and `postgresql.conf` as ordered, overridable settings.
 //! - `node`: node control, the primitives the nemesis builds on.
 //! - `ready`: the harness's own readiness probes.
+//! - `network`: the clients' gateway, node state, taking a node off the network and back.
 //! - `guard`: the backstop that removes a run's containers and network if a `Cluster`
 //!   is dropped without `teardown` (a panic, a cancelled start).
 //!
@@ -21,10 +22,12 @@
 
 mod config;
 mod guard;
+mod network;
 mod node;
-mod ready;
+pub(crate) mod ready;
 
 pub use config::{PostgresConfig, RedisConfig};
+pub use network::NodeState;
 pub use node::NodeKind;
 pub use ready::info_field;
 

@@ -266,6 +266,12 @@ impl Cluster {
         self.node_restarted(n).await
     }
 
+    /// Replaces `node`'s configuration file with `text` without restarting it: the
+    /// node reads it at its next start (or, for Postgres, at its next reload).
+    pub async fn set_config(&self, node: &str, text: &str) -> Result<(), ClusterError> {
+        self.write_config(self.node(node)?, text).await
+    }
+
     async fn write_config(&self, node: &Node, text: &str) -> Result<(), ClusterError> {
         let encoded = base64::engine::general_purpose::STANDARD.encode(text);
         let script = format!("echo {encoded} | base64 -d > {}", node.kind.config_path());
@@ -303,7 +309,7 @@ impl Cluster {
             })
     }
 
-    async fn node_restarted(&self, node: &Node) -> Result<(), ClusterError> {
+    pub(super) async fn node_restarted(&self, node: &Node) -> Result<(), ClusterError> {
         let addr = node.host_addr(&self.docker).await?;
         match node.kind {
             NodeKind::Redis => self.endpoints.send_modify(|e| {

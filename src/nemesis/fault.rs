@@ -1,0 +1,379 @@
+//! The catalogue: every fault as a value, with the nodes it acts on.
+//!
+//! A fault names *what* to do; the [`Nemesis`](super::Nemesis) decides nothing but the
+//! random choices a [`Target`] leaves open, and performs it. In TOML a fault is a table
+//! whose `fault` key names it, with its parameters beside it in kebab-case:
+//!
+//! ```toml
+//! fault = "kill"
+//! target = "replica"          # or "master", "redis-2", ["redis-1", "redis-2"], ...
+//! ```
+
+use super::duration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One fault of the catalogue. Every fault has an explicit heal, listed with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
+#[serde(deny_unknown_fields)]
+pub enum Fault {
+    /// Cuts each target from every other Redis node (iptables inside the nodes).
+    /// Heal: its rules are removed.
+    Isolate {
+        /// The isolated nodes, each on its own; a random node by default.
+        #[serde(default = "Target::one")]
+        target: Target,
+    },
+    /// Cuts every replica from the master at once; replicas still see each other. The
+    /// 2013 trigger. Heal: its rules are removed.
+    PartitionReplicas,
+    /// Splits the Redis nodes into two random halves. Heal: its rules are removed.
+    PartitionHalves,
+    /// Cuts the target nodes from the other Redis nodes: by default a random minority
+    /// from the majority. Heal: its rules are removed.
+    PartitionMinority {
+        /// One side of the cut.
+        #[serde(default = "Target::minority")]
+        target: Target,
+    },
+    /// Two random halves that cannot talk, and one node that talks to both. Heal: its
+    /// rules are removed.
+    PartitionBridge,
+    /// Drops the packets `from` sends to `to`; the other direction passes. Heal: its
+    /// rules are removed.
+    PartitionOneWay {
+        /// Whose packets are dropped.
+        #[serde(default = "Target::master")]
+        from: Target,
+        /// Who drops them on arrival.
+        #[serde(default = "Target::replicas")]
+        to: Target,
+    },
+    /// Cuts the harness's clients from the target nodes (`"postgres"` for the ledger).
+    /// Heal: its rules are removed.
+    PartitionClients {
+        /// The nodes clients can no longer reach.
+        #[serde(default = "Target::master")]
+        target: Target,
+    },
+    /// `kill -9` of the server (redis-server or postgres). Heal: the node starts again
+    /// and rejoins as a replica of the current master.
+    Kill {
+        /// The killed nodes.
+        #[serde(default = "Target::one")]
+        target: Target,
+    },
+    /// A clean stop (SIGTERM). Heal: as for [`Fault::Kill`].
+    Stop {
+        /// The stopped nodes.
+        #[serde(default = "Target::one")]
+        target: Target,
+    },
+    /// A clean restart with the node's own config: a Redis master without persistence
+    /// comes back empty. Heal: the node is checked to serve, in the right role.
+    Restart {
+        /// The restarted nodes.
+        #[serde(default = "Target::one")]
+        target: Target,
+    },
+    /// Freezes every process of the node (the cgroup freezer). Heal: thawed.
+    Pause {
+        /// The paused nodes.
+        #[serde(default = "Target::one")]
+        target: Target,
+    },
+    /// SAVE, then a restart with `appendonly yes` and no AOF: Redis ignores dump.rdb and
+    /// starts empty. Heal: a restart with the node's good config.
+    RestartAofMissing {
+        /// The restarted nodes.
+        #[serde(default = "Target::master")]
+        target: Target,
+    },
+    /// SAVE, then a restart with `replicaof` naming the node itself: it serves its data
+    /// but refuses every write (READONLY). Heal: a restart with the node's good config.
+    RestartSelfReplica {
+        /// The restarted nodes.
+        #[serde(default = "Target::master")]
+        target: Target,
+    },
+    /// Both at once, the 2013 restart: empty and read-only. Heal: a restart with the
+    /// node's good config.
+    #[serde(rename = "restart-2013")]
+    Restart2013 {
+        /// The restarted nodes.
+        #[serde(default = "Target::master")]
+        target: Target,
+    },
+    /// Postgres with `synchronous_commit = off`, then, at heal, `kill -9` while commits
+    /// are acknowledged: the last acknowledged commits are lost. Heal: the kill, a
+    /// start, and `synchronous_commit` restored.
+    PostgresAsyncCommit,
+    /// Every replica cut and its connection killed while writes overrun the replication
+    /// backlog; healed together, each replica needs a full resync. Heal: the rules are
+    /// removed and the resync is watched.
+    ResyncStorm(Storm),
+    /// The storm with a tight `client-output-buffer-limit replica` under write load: the
+    /// replicas loop through full resyncs and never converge while it holds. Heal: as
+    /// the storm, then the limit is restored and the replicas converge.
+    ResyncLoop(Storm),
+    /// Promotes a replica (`REPLICAOF NO ONE`), repoints every other node at it, and
+    /// moves the harness's clients there. Heal: every replica is checked to be linked.
+    Failover {
+        /// The promoted replica; a random one by default.
+        #[serde(default = "Target::replica")]
+        target: Target,
+    },
+    /// Promotes a replica while the old master keeps taking the clients' writes. Heal:
+    /// clients move to the promoted node and the old master rejoins as its replica,
+    /// discarding every write it took since the split.
+    SplitBrain {
+        /// The promoted replica; a random one by default.
+        #[serde(default = "Target::replica")]
+        target: Target,
+    },
+    /// tc netem delay on the nodes' outgoing packets, where the kernel has netem.
+    /// Heal: the qdisc is removed.
+    Delay {
+        /// The slowed nodes.
+        #[serde(default = "Target::all")]
+        target: Target,
+        /// The added delay.
+        #[serde(default = "default_delay", with = "duration")]
+        delay: Duration,
+    },
+    /// tc netem loss of the nodes' outgoing packets, where the kernel has netem.
+    /// Heal: the qdisc is removed.
+    Loss {
+        /// The lossy nodes.
+        #[serde(default = "Target::all")]
+        target: Target,
+        /// Percent of packets lost.
+        #[serde(default = "default_loss")]
+        percent: u8,
+    },
+}
+
+fn default_delay() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn default_loss() -> u8 {
+    20
+}
+
+/// Parameters of a resync storm; each left out takes the variant's default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Storm {
+    /// The master's `client-output-buffer-limit` while the fault holds. The storm keeps
+    /// the master's own; the loop's default is `replica 256kb 128kb 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_buffer_limit: Option<String>,
+    /// KiB per second the nemesis itself writes to the master from the start to the end
+    /// of the watch, so the fault does not depend on a workload. The storm's default is
+    /// 0 (a burst at the start overruns the backlog); the loop's is 4096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_kib_per_sec: Option<u32>,
+    /// How long the heal watches the replicas resync before it calls the storm over:
+    /// 30 s for the storm, 20 s for the loop.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration::option")]
+    pub watch: Option<Duration>,
+}
+
+/// A storm's parameters with the variant's defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StormPlan {
+    pub(crate) output_buffer_limit: Option<String>,
+    pub(crate) load_kib_per_sec: u32,
+    pub(crate) watch: Duration,
+}
+
+impl Storm {
+    pub(crate) fn plan(&self, resync_loop: bool) -> StormPlan {
+        let limit = match resync_loop {
+            true => Some("replica 256kb 128kb 1".to_string()),
+            false => None,
+        };
+        StormPlan {
+            output_buffer_limit: self.output_buffer_limit.clone().or(limit),
+            load_kib_per_sec: self.load_kib_per_sec.unwrap_or(if resync_loop { 4096 } else { 0 }),
+            watch: self.watch.unwrap_or(Duration::from_secs(if resync_loop { 20 } else { 30 })),
+        }
+    }
+}
+
+impl Fault {
+    /// The fault's name in the catalogue and in histories, e.g. `partition-replicas`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Isolate { .. } => "isolate",
+            Fault::PartitionReplicas => "partition-replicas",
+            Fault::PartitionHalves => "partition-halves",
+            Fault::PartitionMinority { .. } => "partition-minority",
+            Fault::PartitionBridge => "partition-bridge",
+            Fault::PartitionOneWay { .. } => "partition-one-way",
+            Fault::PartitionClients { .. } => "partition-clients",
+            Fault::Kill { .. } => "kill",
+            Fault::Stop { .. } => "stop",
+            Fault::Restart { .. } => "restart",
+            Fault::Pause { .. } => "pause",
+            Fault::RestartAofMissing { .. } => "restart-aof-missing",
+            Fault::RestartSelfReplica { .. } => "restart-self-replica",
+            Fault::Restart2013 { .. } => "restart-2013",
+            Fault::PostgresAsyncCommit => "postgres-async-commit",
+            Fault::ResyncStorm(_) => "resync-storm",
+            Fault::ResyncLoop(_) => "resync-loop",
+            Fault::Failover { .. } => "failover",
+            Fault::SplitBrain { .. } => "split-brain",
+            Fault::Delay { .. } => "delay",
+            Fault::Loss { .. } => "loss",
+        }
+    }
+}
+
+/// Which nodes a fault acts on. In TOML: a selector (`"one"`, `"replica"`, `"master"`,
+/// `"replicas"`, `"all"`, `"minority"`, `"majority"`), a node's name (`"redis-1"`,
+/// `"postgres"`), or a list of names.
+///
+/// Selectors choose among the Redis nodes, from the roles as they are when the fault
+/// starts (after a failover, `"master"` is the promoted node); random choices come from
+/// the nemesis's seeded generator. Postgres is reached only by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// Chosen by role or at random.
+    Select(Selector),
+    /// One node by name.
+    Node(String),
+    /// Nodes by name.
+    Nodes(Vec<String>),
+}
+
+/// How a [`Target`] chooses among the Redis nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selector {
+    /// One node at random.
+    One,
+    /// One replica at random.
+    Replica,
+    /// The current master.
+    Master,
+    /// Every replica.
+    Replicas,
+    /// Every Redis node.
+    All,
+    /// A random minority: (n-1)/2 nodes.
+    Minority,
+    /// A random majority: n/2+1 nodes.
+    Majority,
+}
+
+impl Target {
+    /// A random Redis node.
+    pub fn one() -> Target {
+        Target::Select(Selector::One)
+    }
+    /// A random replica.
+    pub fn replica() -> Target {
+        Target::Select(Selector::Replica)
+    }
+    /// The current master.
+    pub fn master() -> Target {
+        Target::Select(Selector::Master)
+    }
+    /// Every replica.
+    pub fn replicas() -> Target {
+        Target::Select(Selector::Replicas)
+    }
+    /// Every Redis node.
+    pub fn all() -> Target {
+        Target::Select(Selector::All)
+    }
+    /// A random minority of the Redis nodes.
+    pub fn minority() -> Target {
+        Target::Select(Selector::Minority)
+    }
+    /// Named nodes.
+    pub fn nodes<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Target {
+        Target::Nodes(names.into_iter().map(Into::into).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Fault, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn faults_read_from_toml_with_defaults_and_kebab_case_fields() {
+        assert_eq!(parse(r#"fault = "partition-replicas""#).unwrap(), Fault::PartitionReplicas);
+        assert_eq!(parse(r#"fault = "kill""#).unwrap(), Fault::Kill { target: Target::one() });
+        assert_eq!(
+            parse("fault = \"kill\"\ntarget = \"postgres\"").unwrap(),
+            Fault::Kill { target: Target::Node("postgres".into()) }
+        );
+        assert_eq!(
+            parse("fault = \"isolate\"\ntarget = [\"redis-1\", \"redis-2\"]").unwrap(),
+            Fault::Isolate { target: Target::nodes(["redis-1", "redis-2"]) }
+        );
+        assert_eq!(
+            parse("fault = \"partition-one-way\"\nfrom = \"replicas\"\nto = \"master\"").unwrap(),
+            Fault::PartitionOneWay { from: Target::replicas(), to: Target::master() }
+        );
+        assert_eq!(
+            parse("fault = \"delay\"\ndelay = \"250ms\"").unwrap(),
+            Fault::Delay { target: Target::all(), delay: Duration::from_millis(250) }
+        );
+        assert_eq!(
+            parse("fault = \"resync-loop\"\nload-kib-per-sec = 512\nwatch = \"10s\"").unwrap(),
+            Fault::ResyncLoop(Storm {
+                output_buffer_limit: None,
+                load_kib_per_sec: Some(512),
+                watch: Some(Duration::from_secs(10))
+            })
+        );
+    }
+
+    #[test]
+    fn the_loop_defaults_to_a_tight_buffer_under_load_and_the_storm_to_neither() {
+        let Fault::ResyncLoop(storm) = parse(r#"fault = "resync-loop""#).unwrap() else {
+            panic!("not a loop")
+        };
+        let plan = storm.plan(true);
+        assert_eq!(plan.output_buffer_limit.as_deref(), Some("replica 256kb 128kb 1"));
+        assert_eq!((plan.load_kib_per_sec, plan.watch), (4096, Duration::from_secs(20)));
+        let plan = Storm::default().plan(false);
+        assert_eq!(plan.output_buffer_limit, None);
+        assert_eq!((plan.load_kib_per_sec, plan.watch), (0, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_misspelt_field_or_fault_is_an_error_not_a_default() {
+        let err = parse("fault = \"kill\"\ntargt = \"master\"").unwrap_err().to_string();
+        assert!(err.contains("targt"), "{err}");
+        let err = parse(r#"fault = "kil""#).unwrap_err().to_string();
+        assert!(err.contains("kil"), "{err}");
+        assert!(parse("fault = \"resync-storm\"\nwach = \"1s\"").is_err());
+    }
+
+    #[test]
+    fn every_fault_writes_back_to_the_toml_it_was_read_from() {
+        let faults = [
+            Fault::Isolate { target: Target::master() },
+            Fault::PartitionClients { target: Target::Node("postgres".into()) },
+            Fault::Restart2013 { target: Target::master() },
+            Fault::ResyncLoop(Storm { watch: Some(Duration::from_secs(5)), ..Storm::default() }),
+            Fault::Loss { target: Target::nodes(["redis-0"]), percent: 5 },
+        ];
+        for fault in faults {
+            let text = toml::to_string(&fault).unwrap();
+            assert!(text.starts_with(&format!("fault = \"{}\"", fault.name())), "{text}");
+            assert_eq!(parse(&text).unwrap(), fault, "{text}");
+        }
+    }
+}

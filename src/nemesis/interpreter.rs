@@ -1,0 +1,573 @@
+//! The interpreter: the one place where faults touch containers. It resolves a fault's
+//! targets, performs it, records it in the history (an invoke, then an `info`
+//! completion with the effect seen), keeps what its heal needs, and judges whether its
+//! intended effect was seen.
+
+use super::fault::{Fault, StormPlan};
+use super::grudge::{self, Grudge, Peer};
+use super::net::{self, Cut, PartitionMethod};
+use super::process::{self, BadConfig, Down};
+use super::reach::{Reach, Reachability};
+use super::replication::{self, Split, StormState};
+use super::schedule::{Schedule, Step};
+use super::targets::View;
+use super::topology::{self, Baseline};
+use super::{NemesisError, observe, postgres};
+use crate::cluster::Cluster;
+use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_util::sync::CancellationToken;
+use workloads::recorder::Recorder;
+
+/// A started fault, as numbered in the history.
+pub type FaultId = u32;
+
+/// What one step of a fault did: its effect, and whether its intended effect was seen
+/// (`None`: this step does not judge it).
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) effect: Value,
+    pub(crate) observed: Option<bool>,
+}
+
+impl Outcome {
+    pub(crate) fn judged(effect: Value, observed: bool) -> Outcome {
+        Outcome { effect, observed: Some(observed) }
+    }
+
+    pub(crate) fn unjudged(effect: Value) -> Outcome {
+        Outcome { effect, observed: None }
+    }
+
+    /// Judges it `seen`, noting `why_not` in the effect if it was not.
+    pub(crate) fn judge(mut self, seen: bool, why_not: &str) -> Outcome {
+        if !seen {
+            self.effect["note"] = json!(why_not);
+        }
+        self.observed = Some(seen);
+        self
+    }
+
+    fn reach(&self) -> Reach {
+        match self.observed {
+            Some(true) => Reach::Observed,
+            Some(false) => {
+                let why = self.effect["note"].as_str().unwrap_or("its effect was not seen");
+                Reach::NotObserved { why: why.to_string() }
+            }
+            None => Reach::Pending,
+        }
+    }
+}
+
+/// A fault resolved to nodes: what the interpreter will do.
+enum Plan {
+    Cut(Grudge),
+    Down(Down, Vec<String>),
+    Restart(Vec<String>),
+    Pause(Vec<String>),
+    BadRestart(BadConfig, Vec<String>),
+    AsyncCommit,
+    Storm(bool, StormPlan, Vec<String>),
+    Failover(String),
+    SplitBrain(String),
+    Netem(String, Vec<String>),
+}
+
+/// What a started fault's heal needs.
+enum Undo {
+    Cut(Cut),
+    Start(Vec<String>),
+    Serving(Vec<String>),
+    Resume(Vec<String>),
+    GoodConfig(Vec<String>),
+    AsyncCommit,
+    Storm(Box<StormState>),
+    Linked,
+    Split(Split),
+    Netem(Vec<String>),
+}
+
+struct Active {
+    name: &'static str,
+    targets: Vec<String>,
+    undo: Undo,
+}
+
+/// Performs faults on a cluster and records them.
+///
+/// Every fault it starts stays active until [`Nemesis::heal`] or [`Nemesis::heal_all`];
+/// `heal_all` ends every run (and [`Nemesis::run`] calls it, on Ctrl-C too). If a
+/// `Nemesis` is dropped with faults active, it says so loudly on stderr and, as a last
+/// resort, removes faultline's rules and resumes paused nodes.
+pub struct Nemesis<'c> {
+    cluster: &'c Cluster,
+    recorder: Recorder,
+    rng: ChaCha8Rng,
+    next_id: FaultId,
+    active: BTreeMap<FaultId, Active>,
+    baseline: Baseline,
+    method: PartitionMethod,
+    netem: Option<Result<(), String>>,
+    reach: Reachability,
+}
+
+impl<'c> Nemesis<'c> {
+    /// A nemesis for `cluster`, recording into `recorder`; `seed` fixes every random
+    /// choice. Captures the cluster's configs (what heals restore) and checks whether
+    /// iptables works inside the nodes ([`Nemesis::partition_method`]).
+    pub async fn new(
+        cluster: &'c Cluster,
+        recorder: Recorder,
+        seed: u64,
+    ) -> Result<Nemesis<'c>, NemesisError> {
+        let baseline = Baseline::capture(cluster).await?;
+        let method = PartitionMethod::detect(cluster, &cluster.master()).await?;
+        if let PartitionMethod::Disconnect(why) = &method {
+            tracing::warn!("{why}");
+        }
+        Ok(Nemesis {
+            cluster,
+            recorder,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            next_id: 1,
+            active: BTreeMap::new(),
+            baseline,
+            method,
+            netem: None,
+            reach: Reachability::default(),
+        })
+    }
+
+    /// How partitions are made here: iptables, or the disconnect fallback and why.
+    pub fn partition_method(&self) -> &PartitionMethod {
+        &self.method
+    }
+
+    /// Makes partitions with `method` from now on (e.g. to exercise the fallback).
+    pub fn use_partition_method(&mut self, method: PartitionMethod) {
+        self.method = method;
+    }
+
+    /// Whether each fault so far took effect.
+    pub fn reachability(&self) -> &Reachability {
+        &self.reach
+    }
+
+    /// The faults started and not yet healed.
+    pub fn active(&self) -> Vec<(FaultId, &'static str)> {
+        self.active.iter().map(|(id, a)| (*id, a.name)).collect()
+    }
+
+    /// Starts `fault` and returns its id; the fault holds until healed. A fault that
+    /// fails half-way is recorded with its error and left to [`Nemesis::heal_all`].
+    pub async fn start(&mut self, fault: &Fault) -> Result<FaultId, NemesisError> {
+        let id = self.take_id();
+        let name = fault.name();
+        let plan = match self.plan(fault) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.record(OpType::Invoke, F::Start, id, name, &[], None, None);
+                return Err(self.failed(F::Start, id, name, &[], e));
+            }
+        };
+        let targets = plan_targets(&plan);
+        self.record(OpType::Invoke, F::Start, id, name, &targets, None, None);
+        match self.perform(id, name, plan).await {
+            Ok((outcome, undo)) => {
+                self.record(OpType::Info, F::Start, id, name, &targets, Some(&outcome), None);
+                self.reach.set(id, name, &targets, outcome.reach());
+                self.active.insert(id, Active { name, targets, undo });
+                Ok(id)
+            }
+            Err(e) => Err(self.failed(F::Start, id, name, &targets, e)),
+        }
+    }
+
+    /// Heals fault `id` and records the heal with its effect.
+    pub async fn heal(&mut self, id: FaultId) -> Result<(), NemesisError> {
+        let active = self.active.remove(&id).ok_or(NemesisError::UnknownFault(id))?;
+        let (name, targets) = (active.name, active.targets);
+        self.record(OpType::Invoke, F::Heal, id, name, &targets, None, None);
+        match self.undo(name, active.undo).await {
+            Ok(outcome) => {
+                self.record(OpType::Info, F::Heal, id, name, &targets, Some(&outcome), None);
+                let started = self.reach.get(id).cloned();
+                if outcome.observed.is_some() && !matches!(started, Some(Reach::NotObserved { .. }))
+                {
+                    self.reach.set(id, name, &targets, outcome.reach());
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.failed(F::Heal, id, name, &targets, e)),
+        }
+    }
+
+    /// Heals every active fault (paused nodes first, then newest first), then sweeps the
+    /// cluster back to how it started: nothing paused, stopped or disconnected, no rule
+    /// or qdisc of faultline's, good configs, one master with every replica linked. The
+    /// sweep is recorded as the heal of a `heal-all` fault; it fails only if the cluster
+    /// could not be made clean.
+    pub async fn heal_all(&mut self) -> Result<(), NemesisError> {
+        let mut ids: Vec<FaultId> = self.active.keys().rev().copied().collect();
+        ids.sort_by_key(|id| !matches!(self.active[id].undo, Undo::Resume(_)));
+        let mut errors = Vec::new();
+        for id in ids {
+            if let Err(e) = self.heal(id).await {
+                errors.push(format!("#{id}: {e}"));
+            }
+        }
+        let id = self.take_id();
+        let nodes = self.cluster.node_names();
+        self.record(OpType::Invoke, F::Heal, id, "heal-all", &nodes, None, None);
+        let swept = async {
+            let fixed = topology::sweep(self.cluster, &self.baseline).await?;
+            Ok::<_, NemesisError>((fixed, topology::clean(self.cluster).await?))
+        };
+        match swept.await {
+            Ok((fixed, problems)) => {
+                let clean = problems.as_array().is_some_and(Vec::is_empty);
+                let effect = json!({ "fixed": fixed, "problems": problems, "heal_errors": errors });
+                let outcome = Outcome::judged(effect, clean);
+                self.record(OpType::Info, F::Heal, id, "heal-all", &nodes, Some(&outcome), None);
+                match clean {
+                    true => Ok(()),
+                    false => Err(NemesisError::NotHealed {
+                        fault: "heal-all",
+                        reason: problems.to_string(),
+                    }),
+                }
+            }
+            Err(e) => {
+                let error = Some(e.to_string());
+                self.record(OpType::Info, F::Heal, id, "heal-all", &nodes, None, error);
+                Err(e)
+            }
+        }
+    }
+
+    /// Performs `schedule` from now: each fault at its `at`, healed after its
+    /// `duration`. Faults without a duration hold until `end` is cancelled, which the
+    /// runner does when the run ends, or on Ctrl-C (then the schedule stops early).
+    /// Either way every fault is healed ([`Nemesis::heal_all`]) before this returns.
+    /// A fault that cannot start or heal is recorded and the schedule goes on.
+    pub async fn run(
+        &mut self,
+        schedule: &Schedule,
+        end: &CancellationToken,
+    ) -> Result<Reachability, NemesisError> {
+        let t0 = tokio::time::Instant::now();
+        let mut started: BTreeMap<usize, FaultId> = BTreeMap::new();
+        for (at, step) in schedule.timeline() {
+            tokio::select! {
+                biased;
+                () = end.cancelled() => break,
+                () = tokio::time::sleep_until(t0 + at) => {}
+            }
+            match step {
+                Step::Start(i) => match self.start(&schedule.faults[i].fault).await {
+                    Ok(id) => {
+                        started.insert(i, id);
+                    }
+                    Err(e) => tracing::warn!("fault {i} of the schedule did not start: {e}"),
+                },
+                Step::Heal(i) => {
+                    if let Some(id) = started.remove(&i) {
+                        if let Err(e) = self.heal(id).await {
+                            tracing::warn!("fault #{id} did not heal: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        end.cancelled().await;
+        self.heal_all().await?;
+        Ok(self.reach.clone())
+    }
+
+    fn take_id(&mut self) -> FaultId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn view(&self) -> View {
+        let mut redis = self.cluster.redis_nodes();
+        redis.sort();
+        let mut all = self.cluster.node_names();
+        all.sort();
+        View { master: self.cluster.master(), redis, all }
+    }
+
+    fn plan(&mut self, fault: &Fault) -> Result<Plan, NemesisError> {
+        let view = self.view();
+        let rng = &mut self.rng;
+        Ok(match fault {
+            Fault::Isolate { target } => {
+                let alone = view.resolve_redis(target, rng)?;
+                let rest = view.redis.iter().filter(|n| !alone.contains(n)).cloned().collect();
+                let mut sides: Vec<Vec<String>> = alone.into_iter().map(|n| vec![n]).collect();
+                sides.push(rest);
+                Plan::Cut(grudge::complete(&sides))
+            }
+            Fault::PartitionReplicas => {
+                Plan::Cut(grudge::complete(&[vec![view.master.clone()], view.replicas()]))
+            }
+            Fault::PartitionHalves => {
+                Plan::Cut(grudge::complete(&grudge::halves(&view.shuffled_redis(rng))))
+            }
+            Fault::PartitionMinority { target } => {
+                let side = view.resolve_redis(target, rng)?;
+                let rest: Vec<String> =
+                    view.redis.iter().filter(|n| !side.contains(n)).cloned().collect();
+                Plan::Cut(grudge::complete(&[side, rest]))
+            }
+            Fault::PartitionBridge if view.redis.len() < 3 => {
+                return Err(NemesisError::NoTarget("a bridge needs three Redis nodes".into()));
+            }
+            Fault::PartitionBridge => Plan::Cut(grudge::bridge(&view.shuffled_redis(rng))),
+            Fault::PartitionOneWay { from, to } => {
+                let from = view.resolve_redis(from, rng)?;
+                Plan::Cut(grudge::one_way(&from, &view.resolve_redis(to, rng)?))
+            }
+            Fault::PartitionClients { target } => {
+                Plan::Cut(grudge::clients(&view.resolve(target, rng)?))
+            }
+            Fault::Kill { target } => Plan::Down(Down::Kill, view.resolve(target, rng)?),
+            Fault::Stop { target } => Plan::Down(Down::Stop, view.resolve(target, rng)?),
+            Fault::Restart { target } => Plan::Restart(view.resolve(target, rng)?),
+            Fault::Pause { target } => Plan::Pause(view.resolve(target, rng)?),
+            Fault::RestartAofMissing { target } => {
+                bad(view.resolve_redis(target, rng)?, true, false)
+            }
+            Fault::RestartSelfReplica { target } => {
+                bad(view.resolve_redis(target, rng)?, false, true)
+            }
+            Fault::Restart2013 { target } => bad(view.resolve_redis(target, rng)?, true, true),
+            Fault::PostgresAsyncCommit if !view.all.iter().any(|n| n == "postgres") => {
+                return Err(NemesisError::NoTarget("the cluster has no Postgres".into()));
+            }
+            Fault::PostgresAsyncCommit => Plan::AsyncCommit,
+            Fault::ResyncStorm(storm) => Plan::Storm(false, storm.plan(false), view.redis.clone()),
+            Fault::ResyncLoop(storm) => Plan::Storm(true, storm.plan(true), view.redis.clone()),
+            Fault::Failover { target } => Plan::Failover(one(view.resolve_redis(target, rng)?)),
+            Fault::SplitBrain { target } => Plan::SplitBrain(one(view.resolve_redis(target, rng)?)),
+            Fault::Delay { target, delay } => {
+                Plan::Netem(format!("delay {}ms", delay.as_millis()), view.resolve(target, rng)?)
+            }
+            Fault::Loss { target, percent } => {
+                Plan::Netem(format!("loss {percent}%"), view.resolve(target, rng)?)
+            }
+        })
+    }
+
+    async fn perform(
+        &mut self,
+        id: FaultId,
+        name: &'static str,
+        plan: Plan,
+    ) -> Result<(Outcome, Undo), NemesisError> {
+        let (c, baseline) = (self.cluster, &self.baseline);
+        Ok(match plan {
+            Plan::Cut(grudge) => {
+                let (cut, effect, seen) = net::cut(c, &self.method, id, grudge).await?;
+                (Outcome::unjudged(effect).judge(seen, "a cut link stayed open"), Undo::Cut(cut))
+            }
+            Plan::Down(how, nodes) => (process::down(c, how, &nodes).await?, Undo::Start(nodes)),
+            Plan::Restart(nodes) => {
+                (process::restart(c, baseline, &nodes).await?, Undo::Serving(nodes))
+            }
+            Plan::Pause(nodes) => (process::pause(c, &nodes).await?, Undo::Resume(nodes)),
+            Plan::BadRestart(bad, nodes) => {
+                (process::bad_restart(c, bad, &nodes).await?, Undo::GoodConfig(nodes))
+            }
+            Plan::AsyncCommit => (postgres::async_commit(c).await?, Undo::AsyncCommit),
+            Plan::Storm(resync_loop, plan, _) => {
+                let (outcome, state) =
+                    replication::storm(c, &self.method, id, resync_loop, plan).await?;
+                (outcome, Undo::Storm(Box::new(state)))
+            }
+            Plan::Failover(new) => (replication::failover(c, baseline, &new).await?, Undo::Linked),
+            Plan::SplitBrain(new) => {
+                let (outcome, split) = replication::split_brain(c, &new).await?;
+                (outcome, Undo::Split(split))
+            }
+            Plan::Netem(args, nodes) => {
+                (self.netem(name, &args, &nodes).await?, Undo::Netem(nodes))
+            }
+        })
+    }
+
+    async fn undo(&mut self, name: &'static str, undo: Undo) -> Result<Outcome, NemesisError> {
+        let (c, baseline) = (self.cluster, &self.baseline);
+        match undo {
+            Undo::Cut(cut) => {
+                let links = replica_links(c).await;
+                match net::heal(c, &cut).await? {
+                    0 => Ok(Outcome::unjudged(
+                        json!({ "links_before_heal": links, "rules_left": 0 }),
+                    )),
+                    left => Err(NemesisError::NotHealed {
+                        fault: name,
+                        reason: format!("{left} rules left"),
+                    }),
+                }
+            }
+            Undo::Start(nodes) => process::start(c, baseline, &nodes).await,
+            Undo::Serving(nodes) => process::serving(c, baseline, &nodes).await,
+            Undo::Resume(nodes) => process::resume(c, &nodes).await,
+            Undo::GoodConfig(nodes) => process::good_restart(c, baseline, &nodes).await,
+            Undo::AsyncCommit => postgres::kill_and_restore(c, baseline).await,
+            Undo::Storm(state) => replication::end_storm(c, *state).await,
+            Undo::Linked => replication::linked(c, name).await,
+            Undo::Split(split) => replication::end_split(c, baseline, split).await,
+            Undo::Netem(nodes) => {
+                for node in &nodes {
+                    net::remove_netem(c, node).await?;
+                }
+                Ok(Outcome::unjudged(json!({ "removed": nodes })))
+            }
+        }
+    }
+
+    /// Adds a netem qdisc on `nodes`, once this kernel is known to have netem.
+    async fn netem(
+        &mut self,
+        name: &'static str,
+        args: &str,
+        nodes: &[String],
+    ) -> Result<Outcome, NemesisError> {
+        let support = match &self.netem {
+            Some(known) => known.clone(),
+            None => net::netem_support(self.cluster, &nodes[0]).await?,
+        };
+        self.netem = Some(support.clone());
+        if let Err(reason) = support {
+            return Err(NemesisError::Unsupported { fault: name, reason });
+        }
+        let mut seen = true;
+        for node in nodes {
+            net::add_netem(self.cluster, node, args).await?;
+            let shown = self.cluster.exec(node, &["tc", "qdisc", "show", "dev", "eth0"]).await?;
+            seen &= shown.stdout.contains("netem");
+        }
+        Ok(Outcome::unjudged(json!({ "netem": args })).judge(seen, "no netem qdisc in place"))
+    }
+
+    /// Records a failed start or heal and returns its error.
+    fn failed(
+        &mut self,
+        f: F,
+        id: FaultId,
+        name: &'static str,
+        targets: &[String],
+        e: NemesisError,
+    ) -> NemesisError {
+        self.record(OpType::Info, f.clone(), id, name, targets, None, Some(e.to_string()));
+        let why = e.to_string();
+        let reach = match &e {
+            NemesisError::Unsupported { reason, .. } => Reach::Unsupported { why: reason.clone() },
+            _ if f == F::Heal => Reach::Failed { why: format!("heal: {why}") },
+            _ => Reach::Failed { why },
+        };
+        let judged =
+            matches!(self.reach.get(id), Some(Reach::Observed | Reach::NotObserved { .. }));
+        if !(f == F::Heal && judged) {
+            self.reach.set(id, name, targets, reach);
+        }
+        e
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one record, every field of its event")]
+    fn record(
+        &self,
+        kind: OpType,
+        f: F,
+        id: FaultId,
+        name: &str,
+        targets: &[String],
+        outcome: Option<&Outcome>,
+        error: Option<String>,
+    ) {
+        let observed = outcome.and_then(|o| o.observed).or(error.as_ref().map(|_| false));
+        let event = FaultEvent {
+            id,
+            fault: name.to_string(),
+            targets: targets.to_vec(),
+            effect: outcome.map(|o| o.effect.clone()),
+            observed,
+        };
+        self.recorder.record(Process::Nemesis, kind, f, HistoryValue::Fault(event), error);
+    }
+}
+
+fn bad(nodes: Vec<String>, aof: bool, self_replica: bool) -> Plan {
+    Plan::BadRestart(BadConfig { aof, self_replica }, nodes)
+}
+
+fn one(mut nodes: Vec<String>) -> String {
+    nodes.swap_remove(0)
+}
+
+/// The nodes a plan acts on, sorted.
+fn plan_targets(plan: &Plan) -> Vec<String> {
+    let nodes: BTreeSet<String> = match plan {
+        Plan::Cut(grudge) => grudge
+            .iter()
+            .flat_map(|(node, peers)| {
+                let peers = peers.iter().filter_map(|p| match p {
+                    Peer::Node(n) => Some(n.clone()),
+                    Peer::Clients => None,
+                });
+                std::iter::once(node.clone()).chain(peers)
+            })
+            .collect(),
+        Plan::Down(_, nodes)
+        | Plan::Restart(nodes)
+        | Plan::Pause(nodes)
+        | Plan::BadRestart(_, nodes)
+        | Plan::Netem(_, nodes)
+        | Plan::Storm(_, _, nodes) => nodes.iter().cloned().collect(),
+        Plan::AsyncCommit => BTreeSet::from(["postgres".to_string()]),
+        Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
+    };
+    nodes.into_iter().collect()
+}
+
+/// Each replica's `master_link_status`, as the replica reports it.
+async fn replica_links(cluster: &Cluster) -> Value {
+    let mut links = serde_json::Map::new();
+    for replica in cluster.replicas() {
+        let status = observe::info(cluster, &replica, "replication", "master_link_status").await;
+        links.insert(replica, json!(status.ok().flatten()));
+    }
+    Value::Object(links)
+}
+
+impl Drop for Nemesis<'_> {
+    fn drop(&mut self) {
+        if self.active.is_empty() {
+            return;
+        }
+        let faults: Vec<String> =
+            self.active.iter().map(|(id, a)| format!("#{id} {}", a.name)).collect();
+        eprintln!(
+            "faultline: the nemesis was dropped with faults in place ({}): heal_all was not \
+             called. As a last resort, removing faultline's rules and resuming paused nodes.",
+            faults.join(", ")
+        );
+        let containers: Vec<String> = self
+            .cluster
+            .node_names()
+            .iter()
+            .filter_map(|n| self.cluster.container_name(n).ok())
+            .collect();
+        let sweep = std::thread::spawn(move || net::backstop(containers));
+        if let Ok(Err(e)) | Err(e) = sweep.join().map_err(|_| "the backstop panicked".to_string()) {
+            eprintln!("faultline: the nemesis backstop failed: {e}; tear the cluster down");
+        }
+    }
+}

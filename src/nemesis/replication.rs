@@ -1,0 +1,294 @@
+//! Faults on Redis replication: the full-resync storm and its never-converging loop,
+//! failover, and split brain.
+
+use super::fault::StormPlan;
+use super::interpreter::Outcome;
+use super::net::{self, Cut, PartitionMethod};
+use super::observe::{self, LatencyProbe, LoadWriter};
+use super::topology::{self, Baseline};
+use super::{NemesisError, grudge};
+use crate::cluster::Cluster;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a heal waits for replicas to link up once nothing holds them back.
+const SETTLE: Duration = Duration::from_secs(60);
+/// The master log line of a replica dropped for its output buffer.
+const OBUF_LINE: &str = "overcoming of output buffer limits";
+
+/// The master's counters a storm moves.
+#[derive(Debug)]
+struct Stats {
+    sync_full: i64,
+    sync_partial_ok: i64,
+    sync_partial_err: i64,
+    forks: i64,
+    obuf_disconnects: usize,
+}
+
+impl Stats {
+    async fn read(cluster: &Cluster, master: &str) -> Result<Stats, NemesisError> {
+        let stat = |f| observe::info_number(cluster, master, "stats", f);
+        let log = cluster.logs(master, None).await?;
+        Ok(Stats {
+            sync_full: stat("sync_full").await?,
+            sync_partial_ok: stat("sync_partial_ok").await?,
+            sync_partial_err: stat("sync_partial_err").await?,
+            forks: stat("total_forks").await?,
+            obuf_disconnects: log.lines().filter(|l| l.contains(OBUF_LINE)).count(),
+        })
+    }
+}
+
+/// A storm in progress.
+pub(crate) struct StormState {
+    resync_loop: bool,
+    plan: StormPlan,
+    master: String,
+    replicas: Vec<String>,
+    cut: Cut,
+    before: Stats,
+    original_limit: Option<String>,
+    latency: LatencyProbe,
+    load: Option<LoadWriter>,
+}
+
+/// Cuts every replica from the master, kills their connections and writes twice the
+/// backlog, so no replica can resume partially; under a tight output buffer limit for
+/// the loop. The master's PING latency is probed until the heal ends.
+pub(crate) async fn storm(
+    cluster: &Cluster,
+    method: &PartitionMethod,
+    id: u32,
+    resync_loop: bool,
+    plan: StormPlan,
+) -> Result<(Outcome, StormState), NemesisError> {
+    let master = cluster.master();
+    let replicas = cluster.replicas();
+    if replicas.is_empty() {
+        return Err(NemesisError::NoTarget("a resync storm needs replicas".into()));
+    }
+    let before = Stats::read(cluster, &master).await?;
+    let backlog =
+        observe::info_number(cluster, &master, "replication", "repl_backlog_size").await?;
+    let original_limit = match &plan.output_buffer_limit {
+        Some(limit) => {
+            let original =
+                topology::config_get(cluster, &master, "client-output-buffer-limit").await?;
+            observe::redis(
+                cluster,
+                &master,
+                &["CONFIG", "SET", "client-output-buffer-limit", limit],
+            )
+            .await?;
+            Some(original)
+        }
+        None => None,
+    };
+    let grudge = grudge::complete(&[vec![master.clone()], replicas.clone()]);
+    let (cut, cut_effect, _) = net::cut(cluster, method, id, grudge).await?;
+    let killed = observe::redis(cluster, &master, &["CLIENT", "KILL", "TYPE", "replica"]).await?;
+    let sets = (2 * backlog as u64 + 65536).div_ceil(65536).to_string();
+    let burst = "local v = string.rep('x', 65536) \
+                 for i = 1, tonumber(ARGV[1]) do redis.call('SET', KEYS[1], v) end \
+                 redis.call('DEL', KEYS[1]) return 0";
+    observe::redis(cluster, &master, &["EVAL", burst, "1", "faultline:nemesis:burst", &sets])
+        .await?;
+    let addr = cluster.endpoints().borrow().redis_master;
+    let latency = LatencyProbe::start(addr);
+    let load = (plan.load_kib_per_sec > 0).then(|| LoadWriter::start(addr, plan.load_kib_per_sec));
+    let effect = json!({
+        "master": master,
+        "replicas": replicas,
+        "repl_backlog_size": backlog,
+        "burst_bytes": sets.parse::<u64>().unwrap_or(0) * 65536,
+        "replica_connections_killed": killed.parse::<i64>().ok(),
+        "output_buffer_limit": plan.output_buffer_limit,
+        "load_kib_per_sec": plan.load_kib_per_sec,
+        "partition": cut_effect,
+    });
+    let state = StormState {
+        resync_loop,
+        plan,
+        master,
+        replicas,
+        cut,
+        before,
+        original_limit,
+        latency,
+        load,
+    };
+    Ok((Outcome::unjudged(effect), state))
+}
+
+/// Heals every replica's link at once and watches the resync: full syncs, forks,
+/// output-buffer disconnects, the master's latency, and whether the replicas converged
+/// within the watch. The loop's limit is then restored and the replicas must converge.
+pub(crate) async fn end_storm(
+    cluster: &Cluster,
+    state: StormState,
+) -> Result<Outcome, NemesisError> {
+    let rules_left = net::heal(cluster, &state.cut).await?;
+    let converged = topology::converged(cluster, state.plan.watch).await;
+    let load_bytes = match state.load {
+        Some(load) => load.finish().await,
+        None => 0,
+    };
+    let latency = state.latency.finish().await;
+    let after = Stats::read(cluster, &state.master).await?;
+    let latest_fork_usec =
+        observe::info_number(cluster, &state.master, "stats", "latest_fork_usec").await?;
+    if let Some(original) = &state.original_limit {
+        let args = ["CONFIG", "SET", "client-output-buffer-limit", original];
+        observe::redis(cluster, &state.master, &args).await?;
+    }
+    observe::redis(cluster, &state.master, &["DEL", observe::LOAD_KEY]).await?;
+    if converged.is_none() && topology::converged(cluster, SETTLE).await.is_none() {
+        let reason = format!("replicas not linked {SETTLE:?} after the storm ended");
+        return Err(NemesisError::NotHealed { fault: "resync-storm", reason });
+    }
+    let full = after.sync_full - state.before.sync_full;
+    let n = state.replicas.len() as i64;
+    let mut effect = json!({
+        "sync_full": full,
+        "sync_partial_ok": after.sync_partial_ok - state.before.sync_partial_ok,
+        "sync_partial_err": after.sync_partial_err - state.before.sync_partial_err,
+        "forks": after.forks - state.before.forks,
+        "latest_fork_usec": latest_fork_usec,
+        "output_buffer_disconnects": after.obuf_disconnects - state.before.obuf_disconnects,
+        "converged_ms": converged.map(|d| d.as_millis() as u64),
+        "watched_ms": state.plan.watch.as_millis() as u64,
+        "master_latency": latency,
+        "load_bytes": load_bytes,
+        "rules_left": rules_left,
+    });
+    let (seen, note) = match state.resync_loop {
+        false => (full >= n, format!("{full} full resyncs for {n} replicas")),
+        true => (
+            full > n && converged.is_none(),
+            format!("{full} full resyncs for {n} replicas, converged: {}", converged.is_some()),
+        ),
+    };
+    if !seen {
+        effect["note"] = json!(note);
+    }
+    Ok(Outcome::judged(effect, seen))
+}
+
+/// Promotes `new`, repoints every other node at it and moves the clients there; the
+/// intended effect is that a client's write through the published master address lands
+/// on `new`.
+pub(crate) async fn failover(
+    cluster: &Cluster,
+    baseline: &Baseline,
+    new: &str,
+) -> Result<Outcome, NemesisError> {
+    let old = cluster.master();
+    if new == old {
+        return Err(NemesisError::NoTarget(format!("{new} is the master already")));
+    }
+    let repointed = topology::promote(cluster, baseline, new).await?;
+    let endpoints = cluster.endpoints().borrow().clone();
+    let moved = endpoints.redis_master == endpoints.redis[new];
+    let write = client_write(endpoints.redis_master).await;
+    let mut effect = json!({
+        "old": old,
+        "new": new,
+        "repointed": repointed,
+        "clients_at": endpoints.redis_master.to_string(),
+        "client_write": write.as_ref().err(),
+    });
+    let seen = moved && write.is_ok();
+    if !seen {
+        effect["note"] = json!("the clients' write did not land on the promoted node");
+    }
+    Ok(Outcome::judged(effect, seen))
+}
+
+async fn client_write(addr: std::net::SocketAddr) -> Result<(), String> {
+    let mut conn = crate::cluster::ready::redis_connection(addr).await?;
+    redis::cmd("DEL")
+        .arg("faultline:nemesis:write-probe")
+        .query_async::<i64>(&mut conn)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Waits until every replica follows the (new) master.
+pub(crate) async fn linked(
+    cluster: &Cluster,
+    fault: &'static str,
+) -> Result<Outcome, NemesisError> {
+    match topology::converged(cluster, SETTLE).await {
+        Some(took) => Ok(Outcome::unjudged(json!({ "converged_ms": took.as_millis() as u64 }))),
+        None => Err(NemesisError::NotHealed {
+            fault,
+            reason: format!("replicas not linked within {SETTLE:?}"),
+        }),
+    }
+}
+
+/// A split in progress: two masters.
+pub(crate) struct Split {
+    old: String,
+    new: String,
+    changes_before: i64,
+}
+
+/// Promotes `new` and leaves the old master, and the clients, where they are.
+pub(crate) async fn split_brain(
+    cluster: &Cluster,
+    new: &str,
+) -> Result<(Outcome, Split), NemesisError> {
+    let old = cluster.master();
+    if new == old {
+        return Err(NemesisError::NoTarget(format!("{new} is the master already")));
+    }
+    let changes_before = changes(cluster, &old).await?;
+    observe::redis(cluster, new, &["REPLICAOF", "NO", "ONE"]).await?;
+    let mut roles = serde_json::Map::new();
+    roles.insert(old.clone(), observe::role(cluster, &old).await?);
+    roles.insert(new.to_string(), observe::role(cluster, new).await?);
+    let roles = Value::Object(roles);
+    let two_masters = roles[&old]["role"] == "master" && roles[new]["role"] == "master";
+    let mut effect = json!({ "old": old, "new": new, "roles": roles });
+    if !two_masters {
+        effect["note"] = json!("there were not two masters");
+        return Ok((
+            Outcome::judged(effect, false),
+            Split { old, new: new.into(), changes_before },
+        ));
+    }
+    Ok((Outcome::unjudged(effect), Split { old, new: new.into(), changes_before }))
+}
+
+/// Ends the split: clients move to the promoted node and the old master rejoins as its
+/// replica, discarding what it took since the split.
+pub(crate) async fn end_split(
+    cluster: &Cluster,
+    baseline: &Baseline,
+    split: Split,
+) -> Result<Outcome, NemesisError> {
+    let writes = changes(cluster, &split.old).await? - split.changes_before;
+    let old_dbsize_before = observe::dbsize(cluster, &split.old).await?;
+    let full_before = observe::info_number(cluster, &split.new, "stats", "sync_full").await?;
+    topology::promote(cluster, baseline, &split.new).await?;
+    linked(cluster, "split-brain").await?;
+    let full = observe::info_number(cluster, &split.new, "stats", "sync_full").await? - full_before;
+    let mut effect = json!({
+        "writes_on_old_master": writes,
+        "old_dbsize_before": old_dbsize_before,
+        "old_dbsize_after": observe::dbsize(cluster, &split.old).await?,
+        "full_resyncs": full,
+    });
+    if writes <= 0 {
+        effect["note"] = json!("the old master took no write during the split: nothing was lost");
+    }
+    Ok(Outcome::judged(effect, writes > 0))
+}
+
+/// Changes to the dataset since the last save: every write a master takes.
+async fn changes(cluster: &Cluster, node: &str) -> Result<i64, NemesisError> {
+    observe::info_number(cluster, node, "persistence", "rdb_changes_since_last_save").await
+}

@@ -1,0 +1,231 @@
+//! Schedules: which fault, when, for how long, as data.
+//!
+//! Written by hand, a schedule is a list of `[[faults]]` tables:
+//!
+//! ```toml
+//! [[faults]]
+//! at = "10s"
+//! fault = "partition-replicas"
+//! duration = "8s"
+//!
+//! [[faults]]
+//! at = "30s"
+//! fault = "restart-2013"
+//! target = "master"
+//! ```
+//!
+//! `at` counts from the start of [`Nemesis::run`](super::Nemesis::run); a fault without
+//! `duration` holds until the run ends. [`RandomSchedule::draw`] makes the same shape
+//! from a seed.
+
+use super::duration;
+use super::fault::Fault;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A run's faults in the order written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The faults.
+    #[serde(default)]
+    pub faults: Vec<ScheduledFault>,
+}
+
+/// One fault of a schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    /// When it starts, from the start of the run.
+    #[serde(with = "duration")]
+    pub at: Duration,
+    /// How long it holds before its heal; without one it holds until the run ends.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration::option")]
+    pub duration: Option<Duration>,
+    /// The fault.
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// A step of a schedule's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Start the schedule's fault at this index.
+    Start(usize),
+    /// Heal it.
+    Heal(usize),
+}
+
+impl Schedule {
+    /// Every start and heal in time order; at equal times heals go first, so a fault
+    /// ending when another begins is healed before it.
+    pub(crate) fn timeline(&self) -> Vec<(Duration, Step)> {
+        let mut steps: Vec<(Duration, Step)> = Vec::new();
+        for (i, scheduled) in self.faults.iter().enumerate() {
+            steps.push((scheduled.at, Step::Start(i)));
+            if let Some(hold) = scheduled.duration {
+                steps.push((scheduled.at + hold, Step::Heal(i)));
+            }
+        }
+        steps.sort_by_key(|&(at, step)| match step {
+            Step::Heal(i) => (at, 0, i),
+            Step::Start(i) => (at, 1, i),
+        });
+        steps
+    }
+}
+
+/// How to draw a schedule from a seed: every `interval` one fault picked from `faults`,
+/// held for `hold`, for as long as the run's `length` leaves room.
+///
+/// ```toml
+/// interval = "20s"
+/// hold = "8s"
+/// length = "2m"
+/// faults = [{ fault = "partition-replicas" }, { fault = "kill", target = "replica" }]
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RandomSchedule {
+    /// Time between two faults' starts (plus a random delay of up to a quarter of the
+    /// quiet time between them).
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// How long each fault holds; at most `interval`, so faults never overlap.
+    #[serde(with = "duration")]
+    pub hold: Duration,
+    /// The run's length; every fault heals before it.
+    #[serde(with = "duration")]
+    pub length: Duration,
+    /// The faults to pick from, uniformly.
+    pub faults: Vec<Fault>,
+}
+
+impl RandomSchedule {
+    /// The schedule this seed draws: the same seed always draws the same schedule.
+    /// Targets stay as written: the nemesis resolves them, from its own seeded
+    /// generator, when each fault starts.
+    pub fn draw(&self, seed: u64) -> Schedule {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let hold = self.hold.min(self.interval);
+        let quiet = self.interval - hold;
+        let mut faults = Vec::new();
+        let mut slot = self.interval;
+        while !self.faults.is_empty() && slot + self.interval <= self.length {
+            let jitter_ms = u64::try_from(quiet.as_millis() / 4).unwrap_or(u64::MAX);
+            let at = slot + Duration::from_millis(rng.random_range(0..=jitter_ms));
+            let fault = self.faults[rng.random_range(0..self.faults.len())].clone();
+            faults.push(ScheduledFault { at, duration: Some(hold), fault });
+            slot += self.interval;
+        }
+        Schedule { faults }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::fault::Target;
+
+    #[test]
+    fn a_hand_written_schedule_reads_from_toml() {
+        let text = r#"
+            [[faults]]
+            at = "10s"
+            fault = "partition-replicas"
+            duration = "5s"
+
+            [[faults]]
+            at = "1m"
+            fault = "kill"
+            target = "redis-2"
+        "#;
+        let schedule: Schedule = toml::from_str(text).unwrap();
+        assert_eq!(
+            schedule.faults,
+            [
+                ScheduledFault {
+                    at: Duration::from_secs(10),
+                    duration: Some(Duration::from_secs(5)),
+                    fault: Fault::PartitionReplicas,
+                },
+                ScheduledFault {
+                    at: Duration::from_secs(60),
+                    duration: None,
+                    fault: Fault::Kill { target: Target::Node("redis-2".into()) },
+                },
+            ]
+        );
+        let again: Schedule = toml::from_str(&toml::to_string(&schedule).unwrap()).unwrap();
+        assert_eq!(again, schedule);
+    }
+
+    #[test]
+    fn a_schedule_with_a_misspelt_key_is_refused() {
+        let text = "[[faults]]\nat = \"1s\"\nfault = \"kill\"\ndurration = \"5s\"\n";
+        let err = toml::from_str::<Schedule>(text).unwrap_err().to_string();
+        assert!(err.contains("durration"), "{err}");
+    }
+
+    #[test]
+    fn the_timeline_heals_before_it_starts_at_the_same_instant() {
+        let at = |s| Duration::from_secs(s);
+        let schedule = Schedule {
+            faults: vec![
+                ScheduledFault { at: at(5), duration: Some(at(5)), fault: Fault::PartitionHalves },
+                ScheduledFault { at: at(10), duration: None, fault: Fault::PartitionBridge },
+                ScheduledFault {
+                    at: at(1),
+                    duration: Some(at(20)),
+                    fault: Fault::PartitionReplicas,
+                },
+            ],
+        };
+        assert_eq!(
+            schedule.timeline(),
+            [
+                (at(1), Step::Start(2)),
+                (at(5), Step::Start(0)),
+                (at(10), Step::Heal(0)),
+                (at(10), Step::Start(1)),
+                (at(21), Step::Heal(2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_non_overlapping_schedule_every_time() {
+        let spec = RandomSchedule {
+            interval: Duration::from_secs(10),
+            hold: Duration::from_secs(4),
+            length: Duration::from_secs(60),
+            faults: vec![Fault::PartitionReplicas, Fault::Kill { target: Target::one() }],
+        };
+        let schedule = spec.draw(7);
+        assert_eq!(schedule, spec.draw(7));
+        assert_ne!(schedule, spec.draw(8));
+        assert_eq!(schedule.faults.len(), 5);
+        for pair in schedule.faults.windows(2) {
+            assert!(pair[0].at + pair[0].duration.unwrap() <= pair[1].at, "{pair:?}");
+        }
+        let last = schedule.faults.last().unwrap();
+        assert!(last.at + last.duration.unwrap() <= spec.length);
+        let drawn: std::collections::BTreeSet<_> =
+            (0..20).flat_map(|s| spec.draw(s).faults).map(|f| f.fault.name()).collect();
+        assert_eq!(drawn.len(), 2, "both faults get drawn: {drawn:?}");
+    }
+
+    #[test]
+    fn a_random_schedule_reads_from_toml() {
+        let text = r#"
+            interval = "20s"
+            hold = "8s"
+            length = "2m"
+            faults = [{ fault = "partition-replicas" }, { fault = "kill", target = "replica" }]
+        "#;
+        let spec: RandomSchedule = toml::from_str(text).unwrap();
+        assert_eq!(spec.faults[1], Fault::Kill { target: Target::replica() });
+        assert_eq!(spec.draw(1).faults.len(), 5);
+    }
+}

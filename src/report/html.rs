@@ -1,0 +1,208 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network):
+//! the verdict, each anomaly explained with the operations that witness it, the faults,
+//! a timeline of operations per process, and latency and throughput plots, all with
+//! fault windows shaded.
+
+use super::plots;
+use super::summary::Summary;
+use checkers::history::OpType;
+use checkers::verdict::{Anomaly, AnomalyGroup, Validity};
+use checkers::{CheckResult, Report};
+use std::fmt::Write;
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1040px;color:#222}\
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}\
+.valid{color:#1a7f37}.invalid{color:#c62828}.unknown{color:#b26a00}\
+.verdict{font-size:26px;font-weight:700}table{border-collapse:collapse}\
+td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
+code,pre{font:12px ui-monospace,monospace}pre{background:#f6f8fa;padding:8px;overflow-x:auto}\
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}";
+
+/// The whole page.
+pub fn render(report: &Report, summary: &Summary) -> String {
+    let mut page = String::with_capacity(1 << 20);
+    let title = title(report);
+    let _ = write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+        escape(&title)
+    );
+    let _ = write!(page, "<h1>{}</h1>", escape(&title));
+    verdict(&mut page, report);
+    anomalies(&mut page, report, summary);
+    checkers_table(&mut page, report);
+    faults(&mut page, summary);
+    figures(&mut page, summary);
+    page.push_str("</body></html>\n");
+    page
+}
+
+fn title(report: &Report) -> String {
+    let get = |k: &str| {
+        report.meta.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+    };
+    match (get("scenario"), get("sut"), get("seed")) {
+        (Some(s), Some(sut), Some(seed)) => format!("faultline: {s} against {sut} (seed {seed})"),
+        (Some(s), _, _) => format!("faultline: {s}"),
+        _ => "faultline report".to_string(),
+    }
+}
+
+fn class(validity: Validity) -> &'static str {
+    match validity {
+        Validity::Valid => "valid",
+        Validity::Invalid => "invalid",
+        Validity::Unknown => "unknown",
+    }
+}
+
+fn verdict(page: &mut String, report: &Report) {
+    let validity = report.validity();
+    let _ = write!(
+        page,
+        "<p class=\"verdict {}\">{}</p><p>{} operations checked.</p>",
+        class(validity),
+        match validity {
+            Validity::Valid => "VALID: every invariant held",
+            Validity::Invalid => "INVALID: invariants were violated",
+            Validity::Unknown => "UNKNOWN: some checker could not decide",
+        },
+        report.ops
+    );
+    if let Some(torn) = &report.torn_tail {
+        let _ = write!(
+            page,
+            "<p>Note: line {} was torn when the harness stopped, and skipped.</p>",
+            torn.line
+        );
+    }
+}
+
+fn anomalies(page: &mut String, report: &Report, summary: &Summary) {
+    let groups: Vec<(&CheckResult, &AnomalyGroup)> = report
+        .results
+        .iter()
+        .flat_map(|r| r.verdict.anomalies().iter().map(move |g| (r, g)))
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    page.push_str("<h2>What went wrong</h2>");
+    for (result, group) in groups {
+        let _ = write!(
+            page,
+            "<h3 class=\"invalid\">{} &times; {} <small>({})</small></h3>",
+            group.count,
+            escape(group.kind.name()),
+            escape(&result.checker)
+        );
+        for (label, anomaly) in
+            [("first", &group.first), ("worst", &group.worst), ("last", &group.last)]
+        {
+            if label != "first" && anomaly == &group.first {
+                continue;
+            }
+            explain(page, label, anomaly, summary);
+        }
+    }
+}
+
+fn explain(page: &mut String, label: &str, anomaly: &Anomaly, summary: &Summary) {
+    let _ = write!(page, "<p><b>{label}:</b> {}</p>", escape(&anomaly.explanation));
+    let lines: Vec<&str> =
+        anomaly.ops.iter().filter_map(|i| summary.witnesses.get(i).map(String::as_str)).collect();
+    if !lines.is_empty() {
+        let _ = write!(page, "<pre>{}</pre>", escape(&lines.join("\n")));
+    }
+}
+
+fn checkers_table(page: &mut String, report: &Report) {
+    page.push_str(
+        "<h2>Checkers</h2><table><tr><th>checker</th><th>verdict</th><th>figures</th></tr>",
+    );
+    for result in &report.results {
+        let validity = result.verdict.validity();
+        let detail = match &result.verdict {
+            checkers::Verdict::Unknown(reason) => format!(" ({reason})"),
+            _ => String::new(),
+        };
+        let figures: Vec<String> =
+            result.figures.iter().map(|f| format!("{} {}", f.name, f.value)).collect();
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td class=\"{}\">{validity}{}</td><td>{}</td></tr>",
+            escape(&result.checker),
+            class(validity),
+            escape(&detail),
+            escape(&figures.join(", "))
+        );
+    }
+    page.push_str("</table>");
+}
+
+fn faults(page: &mut String, summary: &Summary) {
+    page.push_str("<h2>Faults</h2>");
+    if summary.faults.is_empty() {
+        page.push_str("<p>No fault was injected.</p>");
+        return;
+    }
+    page.push_str("<table><tr><th>fault</th><th>targets</th><th>from (s)</th><th>healed (s)</th><th>took effect</th></tr>");
+    for w in &summary.faults {
+        let end = w.end.map_or_else(|| "never".to_string(), |e| format!("{e:.1}"));
+        let observed = match w.observed {
+            Some(true) => "yes",
+            Some(false) => "<b class=\"unknown\">no</b>",
+            None => "not checked",
+        };
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{end}</td><td>{observed}</td></tr>",
+            escape(&w.fault),
+            escape(&w.targets.join(", ")),
+            w.start
+        );
+    }
+    let _ = write!(
+        page,
+        "</table><p>Card charges captured: {}, declined: {}.</p>",
+        summary.charges.0, summary.charges.1
+    );
+}
+
+fn figures(page: &mut String, summary: &Summary) {
+    page.push_str("<h2>Timeline</h2><p class=\"legend\">");
+    for (label, color) in [
+        ("ok", "#3c6ec8"),
+        ("fail", "#dc5a96"),
+        ("info (indeterminate)", "#f09628"),
+        ("fault window", "rgba(200,40,40,.25)"),
+    ] {
+        let _ = write!(page, "<span style=\"background:{color}\"></span>{label}");
+    }
+    page.push_str("</p>");
+    if summary.stride > 1 {
+        let _ = write!(page, "<p>One operation in {} is drawn.</p>", summary.stride);
+    }
+    for (heading, plot) in [
+        (None, plots::timeline(summary)),
+        (Some("Latency"), plots::latency(summary)),
+        (Some("Throughput"), plots::throughput(summary)),
+    ] {
+        if let Some(h) = heading {
+            let _ = write!(page, "<h2>{h}</h2>");
+        }
+        match plot {
+            Ok(svg) => page.push_str(&svg),
+            Err(e) => {
+                let _ = write!(page, "<p>(could not draw: {})</p>", escape(&e));
+            }
+        }
+    }
+    let infos = summary.spans.iter().filter(|s| s.kind == OpType::Info).count();
+    let _ = write!(page, "<p>{} operations drawn, {infos} indeterminate.</p>", summary.spans.len());
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

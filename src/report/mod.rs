@@ -1,0 +1,71 @@
+//! What a run leaves for people and CI to read: `results.json`, `junit.xml` (one test
+//! case per checker) and `report.html`, all derived from the stored history and the
+//! checkers' [`Report`].
+//!
+//! - `summary`: one streaming pass over the history for what the page draws.
+//! - `plots`: SVG timeline, latency and throughput plots with fault windows shaded.
+//! - `html`: the self-contained page.
+
+mod html;
+mod plots;
+mod summary;
+
+pub use summary::{FaultWindow, Summary, summarize};
+
+use crate::store::{self, RunDir};
+use checkers::Report;
+use checkers::verdict::Verdict;
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader};
+
+/// Writes `results.json`, `junit.xml` and `report.html` for `report` into `run`,
+/// reading the history stored there once more for the page.
+pub fn write_all(run: &RunDir, report: &Report) -> io::Result<Summary> {
+    run.write_json(store::RESULTS, report)?;
+    run.write("junit.xml", junit(report).map_err(io::Error::other)?)?;
+    let history = BufReader::new(File::open(run.file(store::HISTORY))?);
+    let summary = summarize(history, &witnesses(report)).map_err(io::Error::other)?;
+    run.write("report.html", html::render(report, &summary))?;
+    Ok(summary)
+}
+
+/// The indices of every operation an anomaly points at.
+fn witnesses(report: &Report) -> BTreeSet<u64> {
+    let groups = report.results.iter().flat_map(|r| r.verdict.anomalies());
+    groups.flat_map(|g| [&g.first, &g.worst, &g.last]).flat_map(|a| a.ops.iter().copied()).collect()
+}
+
+/// JUnit XML: one suite for the run, one test case per checker.
+pub fn junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
+    let name = ["scenario", "sut"]
+        .iter()
+        .filter_map(|k| report.meta.get(*k).and_then(|v| v.as_str()))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let mut junit = quick_junit::Report::new("faultline");
+    let mut suite = TestSuite::new(if name.is_empty() { "faultline".to_string() } else { name });
+    for result in &report.results {
+        let status = match &result.verdict {
+            Verdict::Valid => TestCaseStatus::success(),
+            Verdict::Invalid(groups) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let summary: Vec<String> =
+                    groups.iter().map(|g| format!("{} x {}", g.count, g.kind.name())).collect();
+                status.set_message(summary.join(", "));
+                let text: Vec<&str> = groups.iter().map(|g| g.first.explanation.as_str()).collect();
+                status.set_description(text.join("\n"));
+                status
+            }
+            Verdict::Unknown(reason) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(format!("unknown: {reason}"));
+                status
+            }
+        };
+        suite.add_test_case(TestCase::new(result.checker.clone(), status));
+    }
+    junit.add_test_suite(suite);
+    junit.to_string()
+}

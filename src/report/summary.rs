@@ -1,0 +1,225 @@
+//! One streaming pass over a history, gathering what the report draws: fault windows,
+//! operations for the timeline and latency plot (thinned to a bound, so memory does not
+//! grow with the history), throughput per second, and the operations that witness
+//! anomalies.
+
+use checkers::format::{self, HistoryReader, ReadError};
+use checkers::history::{F, OpType, Process, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::BufRead;
+
+/// At most this many operations are kept for the timeline and latency plot; beyond it
+/// every other one is dropped and the stride doubles.
+const MAX_SPANS: usize = 10_000;
+
+/// A fault's window, from its start's invocation to its heal's completion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultWindow {
+    /// The fault's name.
+    pub fault: String,
+    /// Its targets.
+    pub targets: Vec<String>,
+    /// Seconds since the run started.
+    pub start: f64,
+    /// When it healed; `None` if the history ends first.
+    pub end: Option<f64>,
+    /// Whether its intended effect was observed, if it said.
+    pub observed: Option<bool>,
+}
+
+/// One client operation, from invocation to completion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    /// The process.
+    pub process: u32,
+    /// What it did.
+    pub f: String,
+    /// How it completed.
+    pub kind: OpType,
+    /// Invocation, seconds since the run started.
+    pub start: f64,
+    /// Completion, seconds since the run started.
+    pub end: f64,
+    /// The completion's index.
+    pub index: u64,
+}
+
+/// Completions in one second of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// `ok` completions.
+    pub ok: u64,
+    /// `fail` completions.
+    pub fail: u64,
+    /// `info` completions.
+    pub info: u64,
+}
+
+/// What the report needs from a history.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Fault windows in start order.
+    pub faults: Vec<FaultWindow>,
+    /// Client operations, thinned to at most `MAX_SPANS`.
+    pub spans: Vec<Span>,
+    /// Keep every `stride`-th operation: 1 unless the history was thinned.
+    pub stride: usize,
+    /// Client operations completed, per second of the run.
+    pub throughput: Vec<Bucket>,
+    /// The run's length in seconds (the last operation's time).
+    pub duration: f64,
+    /// The requested witness operations, as their JSON lines.
+    pub witnesses: BTreeMap<u64, String>,
+    /// Gateway charges captured and declined.
+    pub charges: (u64, u64),
+}
+
+/// Reads `input` once, keeping the operations with indices in `witnesses` verbatim.
+pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summary, ReadError> {
+    let mut summary = Summary { stride: 1, ..Summary::default() };
+    let mut pending: HashMap<Process, (f64, u64)> = HashMap::new();
+    let mut open_faults: HashMap<u32, usize> = HashMap::new();
+    let mut seen = 0usize;
+    for op in HistoryReader::new(input)? {
+        let op = op?;
+        let time = op.time as f64 / 1e9;
+        summary.duration = summary.duration.max(time);
+        if witnesses.contains(&op.index) {
+            let mut line = Vec::new();
+            format::write_op(&op, &mut line);
+            summary
+                .witnesses
+                .insert(op.index, String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        match (op.process, &op.value) {
+            (Process::Nemesis, Value::Fault(event)) => match (&op.f, op.kind) {
+                (F::Start, OpType::Invoke) => {
+                    open_faults.insert(event.id, summary.faults.len());
+                    summary.faults.push(FaultWindow {
+                        fault: event.fault.clone(),
+                        targets: event.targets.clone(),
+                        start: time,
+                        end: None,
+                        observed: None,
+                    });
+                }
+                (F::Start, _) => {
+                    if let Some(&i) = open_faults.get(&event.id) {
+                        summary.faults[i].observed = event.observed;
+                    }
+                }
+                (F::Heal, kind) if kind != OpType::Invoke => {
+                    if let Some(i) = open_faults.remove(&event.id) {
+                        summary.faults[i].end = Some(time);
+                    }
+                }
+                _ => {}
+            },
+            (Process::Gateway, _) if op.f == F::Charge => match op.kind {
+                OpType::Ok => summary.charges.0 += 1,
+                OpType::Fail => summary.charges.1 += 1,
+                _ => {}
+            },
+            (Process::Client(p), _) if op.kind == OpType::Invoke => {
+                pending.insert(Process::Client(p), (time, op.index));
+            }
+            (Process::Client(p), _) => {
+                let Some((start, _)) = pending.remove(&Process::Client(p)) else { continue };
+                count(&mut summary.throughput, time, op.kind);
+                seen += 1;
+                if seen % summary.stride == 0 {
+                    let f = op.f.as_str().to_string();
+                    summary.spans.push(Span {
+                        process: p,
+                        f,
+                        kind: op.kind,
+                        start,
+                        end: time,
+                        index: op.index,
+                    });
+                    thin(&mut summary);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(summary)
+}
+
+fn count(buckets: &mut Vec<Bucket>, time: f64, kind: OpType) {
+    let second = time as usize;
+    if buckets.len() <= second {
+        buckets.resize(second + 1, Bucket::default());
+    }
+    let bucket = &mut buckets[second];
+    match kind {
+        OpType::Ok => bucket.ok += 1,
+        OpType::Fail => bucket.fail += 1,
+        OpType::Info => bucket.info += 1,
+        OpType::Invoke => {}
+    }
+}
+
+fn thin(summary: &mut Summary) {
+    if summary.spans.len() > MAX_SPANS {
+        let mut keep = false;
+        summary.spans.retain(|_| {
+            keep = !keep;
+            keep
+        });
+        summary.stride *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::format::{Header, write_op};
+    use checkers::history::{AccountOp, FaultEvent, Op};
+
+    fn op(index: u64, ms: u64, process: Process, kind: OpType, f: F, value: Value) -> Op {
+        Op { index, time: ms * 1_000_000, process, kind, f, value, error: None }
+    }
+
+    fn history(ops: &[Op]) -> Vec<u8> {
+        let mut out = serde_json::to_vec(&Header::new(Default::default())).unwrap();
+        out.push(b'\n');
+        ops.iter().for_each(|op| write_op(op, &mut out));
+        out
+    }
+
+    #[test]
+    fn a_history_yields_fault_windows_spans_throughput_and_witnesses() {
+        let debit = || Value::Account(AccountOp { account: 1, amount: Some(5), balance: None });
+        let fault = |observed| {
+            let event = FaultEvent {
+                id: 1,
+                fault: "kill".into(),
+                targets: vec!["redis-0".into()],
+                effect: None,
+                observed,
+            };
+            Value::Fault(event)
+        };
+        let ops = [
+            op(0, 100, Process::Client(0), OpType::Invoke, F::Debit, debit()),
+            op(1, 500, Process::Nemesis, OpType::Invoke, F::Start, fault(None)),
+            op(2, 600, Process::Nemesis, OpType::Info, F::Start, fault(Some(true))),
+            op(3, 1200, Process::Client(0), OpType::Info, F::Debit, debit()),
+            op(4, 2500, Process::Nemesis, OpType::Invoke, F::Heal, fault(None)),
+            op(5, 2600, Process::Nemesis, OpType::Info, F::Heal, fault(None)),
+        ];
+        let summary = summarize(&history(&ops)[..], &BTreeSet::from([3])).unwrap();
+        assert_eq!(summary.faults.len(), 1);
+        assert_eq!((summary.faults[0].start, summary.faults[0].end), (0.5, Some(2.6)));
+        assert_eq!(summary.faults[0].observed, Some(true));
+        assert_eq!(summary.spans.len(), 1);
+        assert_eq!(
+            (summary.spans[0].start, summary.spans[0].end, summary.spans[0].kind),
+            (0.1, 1.2, OpType::Info)
+        );
+        assert_eq!(summary.throughput, vec![Bucket::default(), Bucket { ok: 0, fail: 0, info: 1 }]);
+        assert!(summary.witnesses[&3].contains("\"index\":3"));
+        assert_eq!(summary.duration, 2.6);
+    }
+}

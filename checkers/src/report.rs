@@ -164,7 +164,7 @@ balance-bounds           valid
 overall                  INVALID
 
 over-charge: over-charge ×1
-  first: op 2: the gateway captured 1000 cents from account 7's card (charge 55) although its balance was at least 495 cents, not below the 100-cent recharge threshold
+  first: op 2: the gateway captured 1000 cents from account 7's card (charge 55) although its balance was at least 495 cents since op 1, never below the 100-cent recharge threshold
 
 stats: debit ok 1, debit fail 0, debit info 0
 

@@ -14,6 +14,9 @@
 //! | payment `fail`       |                    | − amount (back)    |
 //! | charge `ok`          | + amount           | + amount           |
 //! | charge `info`        |                    | + amount           |
+//!
+//! Each account also keeps its debits in flight, each with the least L since the later
+//! of its invocation and the last capture, which gives W (see the module docs).
 
 use crate::checker::{Event, Interest};
 use crate::fast::AccountMap;
@@ -33,6 +36,15 @@ pub(crate) struct Sums {
     pub opened_at: u64,
     /// The index of the last charge the gateway captured.
     pub last_capture: Option<u64>,
+    /// The debits in flight: (process, least L in its window, where that window began).
+    debits: Vec<(u32, i64, u64)>,
+}
+
+/// The least L over a window of the history, and the operation that began it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub low: i64,
+    pub since: Option<u64>,
 }
 
 impl Sums {
@@ -45,7 +57,39 @@ impl Sums {
             floor: spec.floor,
             opened_at: index,
             last_capture: None,
+            debits: Vec::new(),
         }
+    }
+
+    /// W: the least L since the later of the invocation of the earliest debit in flight
+    /// and the last capture, which is when the system may have decided to recharge or
+    /// to suspend; L itself when no debit is in flight.
+    pub fn window(&self) -> Window {
+        let earliest = self.debits.iter().min_by_key(|d| (d.1, d.2));
+        earliest.map_or(Window { low: self.low, since: None }, |d| Window {
+            low: d.1,
+            since: Some(d.2),
+        })
+    }
+
+    fn debit_invoked(&mut self, process: u32, index: u64, amount: i64) {
+        self.low -= amount;
+        let low = self.low;
+        self.debits.iter_mut().for_each(|d| d.1 = d.1.min(low));
+        self.debits.push((process, low, index));
+    }
+
+    fn debit_completed(&mut self, process: u32) {
+        self.debits.retain(|d| d.0 != process);
+    }
+
+    fn capture(&mut self, index: u64, amount: i64) {
+        self.low += amount;
+        self.high += amount;
+        self.captured += amount;
+        self.last_capture = Some(index);
+        let low = self.low;
+        self.debits.iter_mut().for_each(|d| (d.1, d.2) = (low, index));
     }
 
     /// L: the least balance the account can truly have had so far.
@@ -136,10 +180,14 @@ impl Bounds {
             self.problems.unknown(|| format!("op {i}: a {f} without an amount"));
             return;
         };
-        let Some(sums) = self.opened(op.account, ev.index()) else { return };
+        let (Some(process), index) = (ev.client(), ev.index()) else { return };
+        let Some(sums) = self.opened(op.account, index) else { return };
         let debit = ev.op.f == F::Debit;
+        if debit && ev.kind() != OpType::Invoke {
+            sums.debit_completed(process);
+        }
         match (debit, ev.kind()) {
-            (true, OpType::Invoke) => sums.low -= amount,
+            (true, OpType::Invoke) => sums.debit_invoked(process, index, amount),
             (true, OpType::Ok) => sums.high -= amount,
             (true, OpType::Fail) => sums.low += amount,
             (false, OpType::Invoke) => sums.high += amount,
@@ -153,12 +201,7 @@ impl Bounds {
         let Value::Charge(c) = &ev.op.value else { return };
         let Some(sums) = self.opened(c.account, ev.index()) else { return };
         match ev.kind() {
-            OpType::Ok => {
-                sums.low += c.amount;
-                sums.high += c.amount;
-                sums.captured += c.amount;
-                sums.last_capture = Some(ev.index());
-            }
+            OpType::Ok => sums.capture(ev.index(), c.amount),
             OpType::Info => sums.high += c.amount,
             OpType::Fail | OpType::Invoke => {}
         }

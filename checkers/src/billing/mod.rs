@@ -35,6 +35,14 @@
 //!   completed `fail` before t + charges `ok` or `info` before t − debits that completed
 //!   `ok` before t.
 //!
+//! - **W_a(t)**, the least L_a over the window in which the system may have decided
+//!   what happens at t: from the later of the invocation of the earliest debit on a in
+//!   flight at t and the last capture on a before t, up to t. By the harness contract a
+//!   recharge (and so a decline) happens inside the interval of the debit that triggered
+//!   it, and a correct system decides one recharge per need, so the decision behind a
+//!   charge attempt at t lies in that window, even when a payment lands between the
+//!   decision and the capture. With no debit in flight, W_a(t) = L_a(t).
+//!
 //! An `info` debit or payment may have applied, at any time after its invocation, or
 //! never: it counts in whichever bound it widens, for ever. An `info` charge may or may
 //! not have been captured: it counts in U only. A debit invoked before t that fails
@@ -58,15 +66,16 @@
 //! **over-charge** ([`OverCharge`]).
 //! - Two captures with the same idempotency key are a `duplicate-recharge`; witnesses
 //!   are both captures.
-//! - A capture c on account a is an `over-charge` when L_a(t_c), not counting c, is at
-//!   least T: the balance could not have been below the threshold, so nothing justified
-//!   a recharge. This is what catches repeated recharging for one need, as in the 2013
-//!   incident where every debit on a lost balance recharged again. Witnesses: the
-//!   capture and the account's capture before it.
+//! - A capture c on account a is an `over-charge` when W_a(t_c), not counting c, is at
+//!   least T: the balance could not have been below the threshold whenever the system
+//!   decided, so nothing justified a recharge. This is what catches repeated recharging
+//!   for one need (after a capture the window restarts, with the captured money in L),
+//!   as in the 2013 incident where every debit on a lost balance recharged again.
+//!   Witnesses: the capture and the account's capture before it.
 //!
 //! **wrongful-suspension** ([`WrongfulSuspension`]). An account whose final state says
 //! `suspended: true` must have had a declined charge d (any `fail` charge) with
-//! L_a(t_d) < T. Witnesses: the final state, and the first and last declines.
+//! W_a(t_d) < T. Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.
 //! - Each final balance, in-flight and ledger, lies within [L_end, U_end]

@@ -66,13 +66,15 @@ impl OverCharge {
         });
     }
 
-    /// L at the capture, not counting the capture itself, must be below T.
+    /// W at the capture, not counting the capture itself, must be below T.
     fn check_need(&mut self, index: u64, c: &Charge) {
         let Some(sums) = self.bounds.get(c.account) else { return };
-        let (low, threshold) = (sums.low(), sums.threshold());
+        let (window, threshold) = (sums.window(), sums.threshold());
+        let low = window.low;
         if low < threshold {
             return;
         }
+        let since = window.since.map_or(String::new(), |op| format!(" since op {op}"));
         let previous = match sums.last_capture {
             Some(p) => format!("; the capture before it was op {p}"),
             None => String::new(),
@@ -84,8 +86,8 @@ impl OverCharge {
             subject: Subject::Account(c.account),
             explanation: format!(
                 "op {index}: the gateway captured {} cents from account {}'s card (charge {}) although \
-                 its balance was at least {low} cents, not below the {threshold}-cent recharge \
-                 threshold{previous}",
+                 its balance was at least {low} cents{since}, never below the {threshold}-cent \
+                 recharge threshold{previous}",
                 c.amount, c.account, c.charge
             ),
             ops,

@@ -62,7 +62,7 @@ impl Checker for WrongfulSuspension {
 
 impl WrongfulSuspension {
     fn decline(&mut self, index: u64, account: AccountId) {
-        let Some(low) = self.bounds.get(account).map(|s| s.low()) else { return };
+        let Some(low) = self.bounds.get(account).map(|s| s.window().low) else { return };
         let d = self.declines.entry(account).or_insert(Declines {
             count: 0,
             first: index,

@@ -111,8 +111,8 @@ mod over_charge {
         let h =
             history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 5)), captured(55, 7, 1000)]);
         let explanation = "op 2: the gateway captured 1000 cents from account 7's card (charge 55) \
-                           although its balance was at least 495 cents, not below the 100-cent recharge \
-                           threshold";
+                           although its balance was at least 495 cents since op 1, never below the 100-cent \
+                           recharge threshold";
         let expected = invalid(vec![about(K::OverCharge, 7, explanation, &[2], 395)]);
         assert_eq!(verdict(crate::billing::OverCharge::default(), &h), expected);
     }
@@ -127,8 +127,8 @@ mod over_charge {
             ok(1, debit(7, 450)),
         ]);
         let explanation = "op 3: the gateway captured 1000 cents from account 7's card (charge 56) \
-                           although its balance was at least 1050 cents, not below the 100-cent recharge \
-                           threshold; the capture before it was op 2";
+                           although its balance was at least 1050 cents since op 2, never below the 100-cent \
+                           recharge threshold; the capture before it was op 2";
         let expected = invalid(vec![about(K::OverCharge, 7, explanation, &[3, 2], 950)]);
         assert_eq!(verdict(crate::billing::OverCharge::default(), &h), expected);
     }
@@ -157,6 +157,19 @@ mod over_charge {
     }
 
     #[test]
+    fn a_payment_landing_between_the_decision_and_the_capture_is_no_over_charge() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 450)),
+            invoke(2, payment(7, 600)),
+            ok(2, payment(7, 600)),
+            captured(55, 7, 1000),
+            ok(1, debit(7, 450)),
+        ]);
+        assert_eq!(verdict(crate::billing::OverCharge::default(), &h), Verdict::Valid);
+    }
+
+    #[test]
     fn indeterminate_and_pending_debits_may_have_lowered_the_balance() {
         let h = history(vec![
             open(7, 500, 100, 1000),
@@ -179,8 +192,8 @@ mod over_charge {
             captured(55, 7, 1000),
         ]);
         let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) \
-                           although its balance was at least 499 cents, not below the 100-cent recharge \
-                           threshold";
+                           although its balance was at least 499 cents since op 3, never below the 100-cent \
+                           recharge threshold";
         let expected = invalid(vec![about(K::OverCharge, 7, explanation, &[4], 399)]);
         assert_eq!(verdict(crate::billing::OverCharge::default(), &h), expected);
     }

@@ -1,9 +1,11 @@
 //! The history file format: JSON lines.
 //!
-//! The first line names the schema and carries the run's metadata:
+//! The first line names the schema and carries the run's metadata; its `workload`
+//! (`billing`, `counter`, `set`, `unique-ids`; billing when absent) chooses the checkers
+//! (see [`Suite::for_header`](crate::suite::Suite::for_header)):
 //!
 //! ```text
-//! {"schema":"faultline.history/1","scenario":"twilio-2013","sut":"naive","seed":7}
+//! {"schema":"faultline.history/1","workload":"billing","scenario":"twilio-2013","sut":"naive","seed":7}
 //! ```
 //!
 //! Every further line is one operation, with Jepsen's keys:
@@ -18,6 +20,11 @@
 //! file itself. A last line without its newline that does not parse is a *torn tail*
 //! (the harness was killed mid-write): it is reported by [`HistoryReader::torn_tail`]
 //! and reading ends cleanly. A malformed line anywhere else is an error naming the line.
+//!
+//! Lines in exactly the form [`write_op`] writes are read by a hand-written parser
+//! (`fast`, several times faster than serde); any other valid line falls back to serde.
+//! [`HistoryReader::next_op`] parses each line into one reused [`Op`], so reading a
+//! history moves and allocates nothing per operation; the [`Iterator`] impl clones.
 
 use crate::history::{F, Op, OpType, Process, Value};
 use serde::de::{self, Visitor};

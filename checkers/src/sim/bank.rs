@@ -42,7 +42,8 @@ pub(super) struct Request {
     pub amount: i64,
     /// Applied after its client gave up: no recharge any more.
     pub zombie: bool,
-    /// No other client operation on the account is in flight.
+    /// No other client operation on the account was in flight when this one was
+    /// invoked, nor invoked since: the account's bounds have not moved but by it.
     pub alone: bool,
     /// Invoked, like every operation on its account in flight, inside an unsafe window
     /// that the monitor will see again.

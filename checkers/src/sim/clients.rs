@@ -17,6 +17,10 @@ pub(super) struct Pending {
     account: u32,
     amount: i64,
     invoked: u64,
+    /// How many operations its account had seen invoked, itself included.
+    nth: u64,
+    /// No other operation on its account was in flight when it was invoked.
+    first_in_flight: bool,
     /// Its outcome once applied: `Ok(balance)` or `Err(error)`.
     outcome: Option<Result<i64, &'static str>>,
     /// Its completion witnesses an injected bug: it must complete `ok`.
@@ -96,9 +100,21 @@ impl Sim {
             call(kind, account, amount, None),
             None,
         );
+        let first_in_flight = self.pending_on[account as usize] == 0;
         self.pending_on[account as usize] += 1;
-        self.workers[w].op =
-            Some(Pending { kind, account, amount, invoked, outcome: None, witness });
+        self.invocations[account as usize] += 1;
+        let nth = self.invocations[account as usize];
+        let pending = Pending {
+            kind,
+            account,
+            amount,
+            invoked,
+            nth,
+            first_in_flight,
+            outcome: None,
+            witness,
+        };
+        self.workers[w].op = Some(pending);
     }
 
     fn apply(&mut self, w: usize) {
@@ -109,7 +125,7 @@ impl Sim {
             account,
             amount: p.amount,
             zombie: false,
-            alone: self.pending_on[account as usize] == 1,
+            alone: p.first_in_flight && self.invocations[account as usize] == p.nth,
             inside_window: self.inside_window(account, invoked),
         };
         let applied = self.bank.apply(&req, &mut self.rng);

@@ -149,6 +149,8 @@ pub struct Sim {
     zombies: VecDeque<bank::Request>,
     /// Client operations in flight per account.
     pending_on: Vec<u32>,
+    /// Client operations invoked so far per account.
+    invocations: Vec<u64>,
     faults: Faults,
     out: VecDeque<Op>,
     index: u64,
@@ -180,6 +182,7 @@ impl Sim {
         let workers = (0..cfg.processes).map(|p| Worker { process: p, op: None }).collect();
         let mut sim = Sim {
             pending_on: vec![0; cfg.accounts as usize],
+            invocations: vec![0; cfg.accounts as usize],
             next_process: cfg.processes,
             cfg,
             rng,

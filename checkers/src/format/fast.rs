@@ -108,8 +108,26 @@ impl<'a> Cursor<'a> {
     }
 
     /// A JSON natural number (no sign, no leading zero, no fraction or exponent),
-    /// read eight digits at a time.
+    /// read eight digits at a time; one step for the usual number of under eight digits.
     fn u64(&mut self) -> Option<u64> {
+        if let Some(chunk) = self.b[self.i..].first_chunk::<8>() {
+            let word = u64::from_le_bytes(*chunk);
+            let count = leading_digits(word);
+            if count < 8 {
+                let leading_zero = count > 1 && chunk[0] == b'0';
+                let more = matches!(chunk[count], b'.' | b'e' | b'E');
+                if count == 0 || leading_zero || more {
+                    return None;
+                }
+                self.i += count;
+                return Some(eight_digits(word, count));
+            }
+        }
+        self.long_u64()
+    }
+
+    /// [`Cursor::u64`] for eight digits or more, or near the end of the input.
+    fn long_u64(&mut self) -> Option<u64> {
         let start = self.i;
         let mut n: u64 = 0;
         while let Some(chunk) = self.b[self.i..].first_chunk::<8>() {
@@ -318,6 +336,10 @@ mod tests {
         }
         for bad in ["", "01", "00", "1.5", "2e3", "-1", "x"] {
             assert_eq!(natural(bad), None, "{bad}");
+        }
+        for text in ["0", "7", "1234567", "12345678901"] {
+            let mut c = Cursor { b: text.as_bytes(), i: 0 };
+            assert_eq!(c.u64(), text.parse().ok(), "{text} at the end of the input");
         }
     }
 }

@@ -1,9 +1,40 @@
-//! The billing systems under test, the clients that drive them, and faultline's
-//! scenario files.
+//! The billing systems under test, the clients that drive them, and the harness's own
+//! observers, all recording into one history.
 //!
 //! - [`endpoints`]: where the system under test finds Redis and Postgres, kept current.
 //! - [`recorder`]: the history, recorded as it happens.
+//! - [`store`]: connections that follow the topology, and what store errors mean.
+//! - [`sut`]: the [`BillingSystem`](sut::BillingSystem) trait, `naive` and `failsafe`.
+//! - [`gateway`]: the harness's card gateway, ground truth for every charge.
+//! - [`monitor`]: the harness's probes of the balance store, ground truth for fail-safety.
+//! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.
+//! - [`billing`]: the billing workload, in phases: setup, run, finish.
+//! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
+//! - [`duration`]: durations in configuration files (`250ms`, `10s`).
 #![deny(missing_docs)]
 
+pub mod billing;
+pub mod client;
+pub mod counter;
+pub mod duration;
 pub mod endpoints;
+pub mod gateway;
+pub mod monitor;
 pub mod recorder;
+pub mod set;
+pub mod store;
+pub mod sut;
+
+#[cfg(test)]
+mod testkit;
+
+/// Why a workload could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The settings are invalid.
+    #[error("invalid workload settings: {0}")]
+    Config(String),
+    /// The stores could not be prepared.
+    #[error("failed to set up the stores: {0}")]
+    Setup(#[from] store::StoreError),
+}

@@ -1,0 +1,221 @@
+//! `failsafe`: the billing system as announced after the 2013 incident.
+//!
+//! - **The ledger is the source of truth.** Each debit or payment commits a ledger
+//!   entry (idempotency key: the operation's id) and the account's new balance and
+//!   version in one transaction, then publishes (balance, version) to Redis with a
+//!   set-if-newer script, so concurrent writers and repairs commute.
+//! - **Intent before charge.** A debit that leaves the balance below the threshold
+//!   records a charge intent in the same transaction, keyed by account and recharge
+//!   sequence; at most one is outstanding per account. The intent's key goes to the
+//!   gateway as its idempotency key, so a concurrent or retried recharge never charges
+//!   twice. After a capture the ledger credits it (idempotent by charge), then Redis.
+//! - **Fail-safe.** A card is charged only when the balance was just written to Redis
+//!   (so it exists and the store takes writes) and the node says it is the master;
+//!   never when it is missing, unreadable or cannot be written (`READONLY`, `LOADING`,
+//!   a timeout, a replica). A decline suspends the account only under the same
+//!   condition. Otherwise the intent waits: the next operation on the account, or
+//!   [`settle`](BillingSystem::settle), completes it, asking the gateway first whether
+//!   the key was already charged, and re-checking that the balance still needs it.
+//! - **Validated as it goes.** Every operation publishes the ledger's state, which
+//!   repairs a Redis balance that is behind or missing; `settle` compares every
+//!   account and repairs what disagrees.
+
+mod ledger;
+
+use super::standard::{self, balance_key};
+use super::{Answer, BillingSystem, SutContext};
+use crate::client::{OpError, OpId};
+use crate::gateway::{ChargeOutcome, Gateway};
+use crate::store::{Ledger, RedisMaster, StoreError, Stores};
+use checkers::history::{AccountId, Observed};
+use ledger::Versioned;
+use redis::Script;
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Publishes a ledger balance unless Redis holds that version or a newer one; a
+/// balance at the same version that differs is overwritten (the ledger wins). KEYS:
+/// balance, version. ARGV: balance, version. Returns 0 when Redis was current, 1 when
+/// it was behind, 2 when the balance was missing.
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "#!lua
+        local present = redis.call('EXISTS', KEYS[1]) == 1
+        local stored = tonumber(redis.call('GET', KEYS[2]) or '-1')
+        local version = tonumber(ARGV[2])
+        if present and (stored > version or (stored == version and redis.call('GET', KEYS[1]) == ARGV[1])) then
+            return 0
+        end
+        redis.call('SET', KEYS[1], ARGV[1])
+        redis.call('SET', KEYS[2], ARGV[2])
+        if present then return 1 end
+        return 2",
+    )
+});
+
+/// The fail-safe billing system.
+pub struct FailSafe {
+    redis: RedisMaster,
+    ledger: Ledger,
+    gateway: Gateway,
+}
+
+impl FailSafe {
+    /// A one-line description, for listings.
+    pub const ABOUT: &str = "the fixed design: ledger first, charge intents with idempotency keys, \
+         never charge or suspend while the balance store is unsafe, repair it from the ledger";
+
+    /// The system, reaching its stores through `cx`.
+    pub fn new(cx: SutContext) -> FailSafe {
+        FailSafe {
+            redis: RedisMaster::new(cx.topology.clone(), cx.settings.redis_timeout),
+            ledger: Ledger::new(cx.topology, &cx.settings),
+            gateway: cx.gateway,
+        }
+    }
+
+    async fn change(&self, op: OpId, account: AccountId, kind: &str, amount: i64) -> Answer {
+        let key = format!("op-{}", op.0);
+        let applied = ledger::apply(&self.ledger, account, kind, amount, &key).await?;
+        match applied.outcome.as_str() {
+            "ok" => {}
+            "suspended" => return Err(OpError::Refused(format!("account {account} is suspended"))),
+            other => return Err(OpError::Refused(format!("account {account}: {other}"))),
+        }
+        let writable = self.publish(applied.state).await;
+        if let Some(intent) = applied.pending {
+            self.complete(&intent, writable).await;
+        }
+        Ok(Some(Observed::Balance(applied.state.balance)))
+    }
+
+    /// Writes the ledger's state to Redis; true when the store took the write and
+    /// already held a balance for the account: the condition for charging.
+    async fn publish(&self, state: Versioned) -> bool {
+        let keys = [balance_key(state.account), version_key(state.account)];
+        match self.redis.eval::<i64>(&PUBLISH, &keys, &[state.balance, state.version]).await {
+            Ok(2) => {
+                tracing::info!(
+                    account = state.account,
+                    "balance was missing: restored from the ledger"
+                );
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(account = state.account, "balance store not updated: {e}");
+                false
+            }
+        }
+    }
+
+    /// Tries to complete recharge intent `key`; it stays pending if it cannot be.
+    async fn complete(&self, key: &str, writable: bool) {
+        if let Err(e) = self.try_complete(key, writable).await {
+            tracing::debug!(key, "recharge left pending: {e}");
+        }
+    }
+
+    async fn try_complete(&self, key: &str, writable: bool) -> Result<(), StoreError> {
+        let outcome = match self.gateway.lookup(key) {
+            Some(outcome) => outcome,
+            None => {
+                if !writable || !self.redis.is_master().await? {
+                    return Ok(());
+                }
+                let Some(charge) = ledger::begin_charge(&self.ledger, key).await? else {
+                    return Ok(());
+                };
+                self.gateway.charge(charge.account, charge.amount, Some(key))
+            }
+        };
+        match outcome {
+            ChargeOutcome::Captured(charge) => {
+                let state = ledger::credit(&self.ledger, key, charge).await?;
+                self.publish(state).await;
+            }
+            ChargeOutcome::Declined(charge, _) => {
+                let state = ledger::decline(&self.ledger, key, charge).await?;
+                if self.publish(state).await && self.redis.is_master().await? {
+                    ledger::suspend(&self.ledger, state.account).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes one account's ledger state; true when it is safe to charge.
+    async fn sync(&self, account: AccountId) -> Result<bool, StoreError> {
+        let read = ledger::read(&self.ledger, account).await?;
+        Ok(self.publish(read.state).await)
+    }
+
+    /// One pass of settling: completes pending intents and repairs every balance that
+    /// disagrees with the ledger; returns how many things it found to do.
+    async fn settle_pass(&self) -> Result<usize, StoreError> {
+        let pending = ledger::pending(&self.ledger).await?;
+        for (key, account) in &pending {
+            let writable = self.sync(*account).await?;
+            self.complete(key, writable).await;
+        }
+        let states = ledger::all(&self.ledger).await?;
+        let accounts: Vec<AccountId> = states.iter().map(|s| s.account).collect();
+        let stores = Stores { redis: self.redis.clone(), ledger: self.ledger.clone() };
+        let in_flight = standard::in_flight_balances(&stores, &accounts).await;
+        let mut disagreeing = 0;
+        for (state, seen) in states.into_iter().zip(in_flight) {
+            if seen != Observed::Balance(state.balance) {
+                disagreeing += 1;
+                self.publish(state).await;
+            }
+        }
+        Ok(pending.len() + disagreeing)
+    }
+}
+
+impl BillingSystem for FailSafe {
+    async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.change(op, account, "debit", -amount).await
+    }
+
+    async fn payment(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.change(op, account, "payment", amount).await
+    }
+
+    async fn balance(&self, _op: OpId, account: AccountId) -> Answer {
+        let read = ledger::read(&self.ledger, account).await?;
+        let writable = self.publish(read.state).await;
+        if let Some(intent) = read.pending {
+            self.complete(&intent, writable).await;
+        }
+        Ok(Some(Observed::Balance(read.state.balance)))
+    }
+
+    /// Settles until a whole pass finds no pending intent and no disagreeing balance.
+    async fn settle(&self, deadline: Instant) -> Result<(), OpError> {
+        loop {
+            let found = self.settle_pass().await;
+            if let Ok(0) = found {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let left = match found {
+                    Ok(n) => format!("{n} intents or balances still unsettled"),
+                    Err(e) => e.to_string(),
+                };
+                return Err(OpError::Indeterminate(format!("could not settle in time: {left}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn create_schema(&self, stores: &Stores) -> Result<(), StoreError> {
+        standard::create_schema(stores).await?;
+        stores.ledger.batch(ledger::FUNCTIONS).await
+    }
+}
+
+fn version_key(account: AccountId) -> String {
+    format!("balance-version:{account}")
+}

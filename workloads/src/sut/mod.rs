@@ -1,0 +1,268 @@
+//! The billing system under test: the trait a billing service implements to be tested
+//! by faultline, and the two built in.
+//!
+//! - [`BillingSystem`]: debit, payment, balance read, settle; schema set-up, seeding,
+//!   final-state reading and the balance key, with defaults over faultline's
+//!   [`standard`] layout.
+//! - [`naive`]: the 2013 design. [`failsafe`]: the design announced after it.
+//! - [`Registry`]: systems by name, for the command line and scenario files.
+//!
+//! # Putting your own billing service under test
+//!
+//! Implement [`BillingSystem`] with a constructor taking a [`SutContext`] (the live
+//! [`Topology`] to find the stores, the harness's card [`Gateway`] to charge cards
+//! through), and register it. This one keeps balances in Redis only, never recharges,
+//! and relies on the defaults for everything else:
+//!
+//! ```
+//! use checkers::history::{AccountId, Observed};
+//! use workloads::client::OpId;
+//! use workloads::store::{RedisMaster, StoreSettings};
+//! use workloads::sut::{Answer, BillingSystem, Registry, Sut, SutContext, standard};
+//!
+//! struct Prepaid {
+//!     redis: RedisMaster,
+//! }
+//!
+//! impl BillingSystem for Prepaid {
+//!     async fn debit(&self, _op: OpId, account: AccountId, amount: i64) -> Answer {
+//!         let key = standard::balance_key(account);
+//!         let balance: i64 = self.redis.query(redis::cmd("DECRBY").arg(key).arg(amount)).await?;
+//!         Ok(Some(Observed::Balance(balance)))
+//!     }
+//!
+//!     async fn payment(&self, _op: OpId, account: AccountId, amount: i64) -> Answer {
+//!         let key = standard::balance_key(account);
+//!         let balance: i64 = self.redis.query(redis::cmd("INCRBY").arg(key).arg(amount)).await?;
+//!         Ok(Some(Observed::Balance(balance)))
+//!     }
+//!
+//!     async fn balance(&self, _op: OpId, account: AccountId) -> Answer {
+//!         let key = standard::balance_key(account);
+//!         let balance: Option<i64> = self.redis.query(redis::cmd("GET").arg(key)).await?;
+//!         Ok(Some(balance.map_or(Observed::Missing, Observed::Balance)))
+//!     }
+//! }
+//!
+//! let registry = Registry::builtin().register("prepaid", "balances in Redis only", |cx: SutContext| {
+//!     let settings = StoreSettings::default();
+//!     Sut::new(Prepaid { redis: RedisMaster::new(cx.topology, settings.redis_timeout) })
+//! });
+//! assert_eq!(registry.names(), ["naive", "failsafe", "prepaid"]);
+//! ```
+//!
+//! The harness calls `create_schema` and `seed` once before any client starts,
+//! `debit`/`payment`/`balance` from many workers at once, each under a timeout that
+//! cancels the call (its future is dropped) and records it `info`, then, after the
+//! faults healed and a quiet period, `settle` and `final_states`.
+
+pub mod failsafe;
+pub mod naive;
+mod registry;
+pub mod standard;
+
+pub use registry::{Constructor, Registry, UnknownSystem};
+
+use crate::client::{OpError, OpId};
+use crate::endpoints::Topology;
+use crate::gateway::Gateway;
+use crate::store::{StoreError, StoreSettings, Stores};
+use checkers::history::{AccountId, AccountSpec, FinalState, Observed};
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// What a client operation returns: on success, the balance the system reported (if
+/// it reports one); on failure, whether it certainly did not apply.
+pub type Answer = Result<Option<Observed>, OpError>;
+
+/// What a system under test is built from.
+#[derive(Clone)]
+pub struct SutContext {
+    /// Where the stores are now; it changes on restarts and failovers.
+    pub topology: Topology,
+    /// The harness's card gateway: charge cards only through it.
+    pub gateway: Gateway,
+    /// Timeouts and pool sizes for the stores.
+    pub settings: StoreSettings,
+}
+
+/// A billing service under test. See the [module docs](self) for an example.
+///
+/// Accounts auto-recharge: when a debit leaves the balance below the account's
+/// threshold T, the service charges the recharge amount R through the [`Gateway`] and
+/// credits it. A declined card suspends the account.
+pub trait BillingSystem: Send + Sync + 'static {
+    /// Debits `amount` cents of usage from `account`, recharging if it falls below T.
+    fn debit(
+        &self,
+        op: OpId,
+        account: AccountId,
+        amount: i64,
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// Credits a manual payment of `amount` cents to `account`.
+    fn payment(
+        &self,
+        op: OpId,
+        account: AccountId,
+        amount: i64,
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// Reads `account`'s balance.
+    fn balance(&self, op: OpId, account: AccountId) -> impl Future<Output = Answer> + Send;
+
+    /// Finishes background work (pending credits, repairs) before `deadline`; called
+    /// once clients stopped and faults healed. The default has nothing to finish.
+    fn settle(&self, deadline: Instant) -> impl Future<Output = Result<(), OpError>> + Send {
+        let _ = deadline;
+        async { Ok(()) }
+    }
+
+    /// Creates the stores' schema, emptying them first.
+    fn create_schema(
+        &self,
+        stores: &Stores,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        standard::create_schema(stores)
+    }
+
+    /// Opens `accounts` with their opening balances in every store.
+    fn seed(
+        &self,
+        stores: &Stores,
+        accounts: &[AccountSpec],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        standard::seed(stores, accounts)
+    }
+
+    /// Reads each account's final state: in-flight and ledger balances, suspension,
+    /// credited charges.
+    fn final_states(
+        &self,
+        stores: &Stores,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Vec<FinalState>> + Send {
+        standard::final_states(stores, accounts)
+    }
+
+    /// The Redis key whose presence means `account`'s balance exists; the harness's
+    /// monitor watches these.
+    fn balance_key(&self, account: AccountId) -> String {
+        standard::balance_key(account)
+    }
+}
+
+/// A system under test behind a pointer, whatever its type; cheap to clone.
+#[derive(Clone)]
+pub struct Sut(Arc<dyn Erased>);
+
+impl Sut {
+    /// Wraps a billing system.
+    pub fn new(system: impl BillingSystem) -> Sut {
+        Sut(Arc::new(system))
+    }
+
+    /// See [`BillingSystem::debit`].
+    pub async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.0.debit(op, account, amount).await
+    }
+
+    /// See [`BillingSystem::payment`].
+    pub async fn payment(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.0.payment(op, account, amount).await
+    }
+
+    /// See [`BillingSystem::balance`].
+    pub async fn balance(&self, op: OpId, account: AccountId) -> Answer {
+        self.0.balance(op, account).await
+    }
+
+    /// See [`BillingSystem::settle`].
+    pub async fn settle(&self, deadline: Instant) -> Result<(), OpError> {
+        self.0.settle(deadline).await
+    }
+
+    /// See [`BillingSystem::create_schema`].
+    pub async fn create_schema(&self, stores: &Stores) -> Result<(), StoreError> {
+        self.0.create_schema(stores).await
+    }
+
+    /// See [`BillingSystem::seed`].
+    pub async fn seed(&self, stores: &Stores, accounts: &[AccountSpec]) -> Result<(), StoreError> {
+        self.0.seed(stores, accounts).await
+    }
+
+    /// See [`BillingSystem::final_states`].
+    pub async fn final_states(&self, stores: &Stores, accounts: &[AccountId]) -> Vec<FinalState> {
+        self.0.final_states(stores, accounts).await
+    }
+
+    /// See [`BillingSystem::balance_key`].
+    pub fn balance_key(&self, account: AccountId) -> String {
+        self.0.balance_key(account)
+    }
+}
+
+/// [`BillingSystem`] with boxed futures, so systems of any type fit behind one pointer.
+trait Erased: Send + Sync {
+    fn debit(&self, op: OpId, account: AccountId, amount: i64) -> BoxFuture<'_, Answer>;
+    fn payment(&self, op: OpId, account: AccountId, amount: i64) -> BoxFuture<'_, Answer>;
+    fn balance(&self, op: OpId, account: AccountId) -> BoxFuture<'_, Answer>;
+    fn settle(&self, deadline: Instant) -> BoxFuture<'_, Result<(), OpError>>;
+    fn create_schema<'a>(&'a self, stores: &'a Stores) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn seed<'a>(
+        &'a self,
+        stores: &'a Stores,
+        accounts: &'a [AccountSpec],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn final_states<'a>(
+        &'a self,
+        stores: &'a Stores,
+        accounts: &'a [AccountId],
+    ) -> BoxFuture<'a, Vec<FinalState>>;
+    fn balance_key(&self, account: AccountId) -> String;
+}
+
+impl<B: BillingSystem> Erased for B {
+    fn debit(&self, op: OpId, account: AccountId, amount: i64) -> BoxFuture<'_, Answer> {
+        Box::pin(BillingSystem::debit(self, op, account, amount))
+    }
+
+    fn payment(&self, op: OpId, account: AccountId, amount: i64) -> BoxFuture<'_, Answer> {
+        Box::pin(BillingSystem::payment(self, op, account, amount))
+    }
+
+    fn balance(&self, op: OpId, account: AccountId) -> BoxFuture<'_, Answer> {
+        Box::pin(BillingSystem::balance(self, op, account))
+    }
+
+    fn settle(&self, deadline: Instant) -> BoxFuture<'_, Result<(), OpError>> {
+        Box::pin(BillingSystem::settle(self, deadline))
+    }
+
+    fn create_schema<'a>(&'a self, stores: &'a Stores) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(BillingSystem::create_schema(self, stores))
+    }
+
+    fn seed<'a>(
+        &'a self,
+        stores: &'a Stores,
+        accounts: &'a [AccountSpec],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(BillingSystem::seed(self, stores, accounts))
+    }
+
+    fn final_states<'a>(
+        &'a self,
+        stores: &'a Stores,
+        accounts: &'a [AccountId],
+    ) -> BoxFuture<'a, Vec<FinalState>> {
+        Box::pin(BillingSystem::final_states(self, stores, accounts))
+    }
+
+    fn balance_key(&self, account: AccountId) -> String {
+        BillingSystem::balance_key(self, account)
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
 //! - [`store`]: one directory per run: history, results, report, node logs.
 //! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
+//! - [`serve`]: browse the store over HTTP on 127.0.0.1.
 #![deny(missing_docs)]
 
 pub mod cluster;
@@ -14,4 +15,5 @@ pub mod docker;
 pub mod images;
 pub mod nemesis;
 pub mod report;
+pub mod serve;
 pub mod store;

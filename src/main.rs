@@ -43,6 +43,15 @@ enum Command {
         /// A run directory (holding history.jsonl) or a history file.
         path: PathBuf,
     },
+    /// Browse the store over HTTP, on 127.0.0.1.
+    Serve {
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The store's directory.
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +87,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Images { command: ImagesCommand::Build } => build_images().await,
         Command::Clean => clean().await,
         Command::Check { path } => check(&path),
+        Command::Serve { port, store } => serve(port, store).await,
     }
 }
 
@@ -170,6 +180,21 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
         println!("\nwrote {}/report.html", run.path().display());
     }
     Ok(ExitCode::from(report.exit_code() as u8))
+}
+
+async fn serve(port: u16, store: PathBuf) -> anyhow::Result<ExitCode> {
+    let (listener, addr) = faultline::serve::bind(port)
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    println!("serving {} on http://{addr}/ (Ctrl-C stops)", store.display());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    faultline::serve::serve(store::Store::new(store), listener, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -10,6 +10,7 @@ mod html;
 mod plots;
 mod summary;
 
+pub use html::escape;
 pub use summary::{FaultWindow, Summary, summarize};
 
 use crate::store::{self, RunDir};

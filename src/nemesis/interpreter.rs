@@ -275,10 +275,10 @@ impl<'c> Nemesis<'c> {
                     Err(e) => tracing::warn!("fault {i} of the schedule did not start: {e}"),
                 },
                 Step::Heal(i) => {
-                    if let Some(id) = started.remove(&i) {
-                        if let Err(e) = self.heal(id).await {
-                            tracing::warn!("fault #{id} did not heal: {e}");
-                        }
+                    if let Some(id) = started.remove(&i)
+                        && let Err(e) = self.heal(id).await
+                    {
+                        tracing::warn!("fault #{id} did not heal: {e}");
                     }
                 }
             }

@@ -200,10 +200,10 @@ pub(crate) fn backstop(containers: Vec<String>) -> Result<(), String> {
         for container in &containers {
             let state = docker.inspect_container(container, None).await.ok().and_then(|i| i.state);
             let state = state.unwrap_or_default();
-            if state.paused == Some(true) {
-                if let Err(e) = docker.unpause_container(container).await {
-                    errors.push(format!("{container}: {e}"));
-                }
+            if state.paused == Some(true)
+                && let Err(e) = docker.unpause_container(container).await
+            {
+                errors.push(format!("{container}: {e}"));
             }
             if state.running != Some(true) {
                 continue; // its rules went with its network namespace

@@ -122,10 +122,10 @@ pub(crate) async fn tcp_open(
     let out = cluster.exec(from, &["bash", "-c", &script]).await?;
     let mut open = vec![false; to.len()];
     for line in out.stdout.lines() {
-        if let Some((i, "open")) = line.split_once(' ') {
-            if let Some(slot) = i.parse::<usize>().ok().and_then(|i| open.get_mut(i)) {
-                *slot = true;
-            }
+        if let Some((i, "open")) = line.split_once(' ')
+            && let Some(slot) = i.parse::<usize>().ok().and_then(|i| open.get_mut(i))
+        {
+            *slot = true;
         }
     }
     Ok(open)

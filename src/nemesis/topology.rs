@@ -236,11 +236,11 @@ async fn sweep_node(
             fixed.push(format!("restored the config file of {node}"));
         }
     }
-    if let Some(limit) = baseline.output_buffer_limit(node) {
-        if config_get(cluster, node, OBUF).await? != limit {
-            observe::redis(cluster, node, &["CONFIG", "SET", OBUF, limit]).await?;
-            fixed.push(format!("restored {OBUF} on {node}"));
-        }
+    if let Some(limit) = baseline.output_buffer_limit(node)
+        && config_get(cluster, node, OBUF).await? != limit
+    {
+        observe::redis(cluster, node, &["CONFIG", "SET", OBUF, limit]).await?;
+        fixed.push(format!("restored {OBUF} on {node}"));
     }
     Ok(fixed)
 }

@@ -5,5 +5,6 @@
 
 mod common;
 
+mod billing;
 mod cluster;
 mod nemesis;

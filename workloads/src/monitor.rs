@@ -118,7 +118,20 @@ impl Prober {
         }
     }
 
+    /// Probes the current master; when the topology names another master by the time
+    /// the probe is done (a failover raced it), probes again, so a recorded probe never
+    /// describes a node clients had already left.
     async fn probe(&mut self) -> Probe {
+        loop {
+            let addr = self.topology.borrow().redis_master;
+            let probe = self.probe_once().await;
+            if self.topology.borrow().redis_master == addr {
+                return probe;
+            }
+        }
+    }
+
+    async fn probe_once(&mut self) -> Probe {
         let mut conn = match self.connection().await {
             Ok(conn) => conn,
             Err(e) => {

@@ -3,10 +3,10 @@
 //! completion with the effect seen), keeps what its heal needs, and judges whether its
 //! intended effect was seen.
 
-use super::fault::{Fault, StormPlan};
-use super::grudge::{self, Grudge, Peer};
+use super::fault::Fault;
 use super::net::{self, Cut, PartitionMethod};
-use super::process::{self, BadConfig, Down};
+use super::plan::Plan;
+use super::process;
 use super::reach::{Reach, Reachability};
 use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
@@ -18,9 +18,13 @@ use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 use workloads::recorder::Recorder;
+
+/// Mixed into the run's seed for target choices, so they do not replay the draws of a
+/// [`RandomSchedule`](super::RandomSchedule) made from the same seed.
+const TARGET_STREAM: u64 = 0x6e65_6d65_7369_7321;
 
 /// A started fault, as numbered in the history.
 pub type FaultId = u32;
@@ -61,20 +65,6 @@ impl Outcome {
             None => Reach::Pending,
         }
     }
-}
-
-/// A fault resolved to nodes: what the interpreter will do.
-enum Plan {
-    Cut(Grudge),
-    Down(Down, Vec<String>),
-    Restart(Vec<String>),
-    Pause(Vec<String>),
-    BadRestart(BadConfig, Vec<String>),
-    AsyncCommit,
-    Storm(bool, StormPlan, Vec<String>),
-    Failover(String),
-    SplitBrain(String),
-    Netem(String, Vec<String>),
 }
 
 /// What a started fault's heal needs.
@@ -132,7 +122,7 @@ impl<'c> Nemesis<'c> {
         Ok(Nemesis {
             cluster,
             recorder,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ TARGET_STREAM),
             next_id: 1,
             active: BTreeMap::new(),
             baseline,
@@ -167,14 +157,14 @@ impl<'c> Nemesis<'c> {
     pub async fn start(&mut self, fault: &Fault) -> Result<FaultId, NemesisError> {
         let id = self.take_id();
         let name = fault.name();
-        let plan = match self.plan(fault) {
+        let plan = match Plan::new(fault, &self.view(), &mut self.rng) {
             Ok(plan) => plan,
             Err(e) => {
                 self.record(OpType::Invoke, F::Start, id, name, &[], None, None);
                 return Err(self.failed(F::Start, id, name, &[], e));
             }
         };
-        let targets = plan_targets(&plan);
+        let targets = plan.targets();
         self.record(OpType::Invoke, F::Start, id, name, &targets, None, None);
         match self.perform(id, name, plan).await {
             Ok((outcome, undo)) => {
@@ -300,68 +290,6 @@ impl<'c> Nemesis<'c> {
         let mut all = self.cluster.node_names();
         all.sort();
         View { master: self.cluster.master(), redis, all }
-    }
-
-    fn plan(&mut self, fault: &Fault) -> Result<Plan, NemesisError> {
-        let view = self.view();
-        let rng = &mut self.rng;
-        Ok(match fault {
-            Fault::Isolate { target } => {
-                let alone = view.resolve_redis(target, rng)?;
-                let rest = view.redis.iter().filter(|n| !alone.contains(n)).cloned().collect();
-                let mut sides: Vec<Vec<String>> = alone.into_iter().map(|n| vec![n]).collect();
-                sides.push(rest);
-                Plan::Cut(grudge::complete(&sides))
-            }
-            Fault::PartitionReplicas => {
-                Plan::Cut(grudge::complete(&[vec![view.master.clone()], view.replicas()]))
-            }
-            Fault::PartitionHalves => {
-                Plan::Cut(grudge::complete(&grudge::halves(&view.shuffled_redis(rng))))
-            }
-            Fault::PartitionMinority { target } => {
-                let side = view.resolve_redis(target, rng)?;
-                let rest: Vec<String> =
-                    view.redis.iter().filter(|n| !side.contains(n)).cloned().collect();
-                Plan::Cut(grudge::complete(&[side, rest]))
-            }
-            Fault::PartitionBridge if view.redis.len() < 3 => {
-                return Err(NemesisError::NoTarget("a bridge needs three Redis nodes".into()));
-            }
-            Fault::PartitionBridge => Plan::Cut(grudge::bridge(&view.shuffled_redis(rng))),
-            Fault::PartitionOneWay { from, to } => {
-                let from = view.resolve_redis(from, rng)?;
-                Plan::Cut(grudge::one_way(&from, &view.resolve_redis(to, rng)?))
-            }
-            Fault::PartitionClients { target } => {
-                Plan::Cut(grudge::clients(&view.resolve(target, rng)?))
-            }
-            Fault::Kill { target } => Plan::Down(Down::Kill, view.resolve(target, rng)?),
-            Fault::Stop { target } => Plan::Down(Down::Stop, view.resolve(target, rng)?),
-            Fault::Restart { target } => Plan::Restart(view.resolve(target, rng)?),
-            Fault::Pause { target } => Plan::Pause(view.resolve(target, rng)?),
-            Fault::RestartAofMissing { target } => {
-                bad(view.resolve_redis(target, rng)?, true, false)
-            }
-            Fault::RestartSelfReplica { target } => {
-                bad(view.resolve_redis(target, rng)?, false, true)
-            }
-            Fault::Restart2013 { target } => bad(view.resolve_redis(target, rng)?, true, true),
-            Fault::PostgresAsyncCommit if !view.all.iter().any(|n| n == "postgres") => {
-                return Err(NemesisError::NoTarget("the cluster has no Postgres".into()));
-            }
-            Fault::PostgresAsyncCommit => Plan::AsyncCommit,
-            Fault::ResyncStorm(storm) => Plan::Storm(false, storm.plan(false), view.redis.clone()),
-            Fault::ResyncLoop(storm) => Plan::Storm(true, storm.plan(true), view.redis.clone()),
-            Fault::Failover { target } => Plan::Failover(one(view.resolve_redis(target, rng)?)),
-            Fault::SplitBrain { target } => Plan::SplitBrain(one(view.resolve_redis(target, rng)?)),
-            Fault::Delay { target, delay } => {
-                Plan::Netem(format!("delay {}ms", delay.as_millis()), view.resolve(target, rng)?)
-            }
-            Fault::Loss { target, percent } => {
-                Plan::Netem(format!("loss {percent}%"), view.resolve(target, rng)?)
-            }
-        })
     }
 
     async fn perform(
@@ -502,39 +430,6 @@ impl<'c> Nemesis<'c> {
         };
         self.recorder.record(Process::Nemesis, kind, f, HistoryValue::Fault(event), error);
     }
-}
-
-fn bad(nodes: Vec<String>, aof: bool, self_replica: bool) -> Plan {
-    Plan::BadRestart(BadConfig { aof, self_replica }, nodes)
-}
-
-fn one(mut nodes: Vec<String>) -> String {
-    nodes.swap_remove(0)
-}
-
-/// The nodes a plan acts on, sorted.
-fn plan_targets(plan: &Plan) -> Vec<String> {
-    let nodes: BTreeSet<String> = match plan {
-        Plan::Cut(grudge) => grudge
-            .iter()
-            .flat_map(|(node, peers)| {
-                let peers = peers.iter().filter_map(|p| match p {
-                    Peer::Node(n) => Some(n.clone()),
-                    Peer::Clients => None,
-                });
-                std::iter::once(node.clone()).chain(peers)
-            })
-            .collect(),
-        Plan::Down(_, nodes)
-        | Plan::Restart(nodes)
-        | Plan::Pause(nodes)
-        | Plan::BadRestart(_, nodes)
-        | Plan::Netem(_, nodes)
-        | Plan::Storm(_, _, nodes) => nodes.iter().cloned().collect(),
-        Plan::AsyncCommit => BTreeSet::from(["postgres".to_string()]),
-        Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
-    };
-    nodes.into_iter().collect()
 }
 
 /// Each replica's `master_link_status`, as the replica reports it.

@@ -26,7 +26,7 @@
 //! - [`schedule`]: [`Schedule`]s written by hand or drawn from a seed ([`RandomSchedule`]).
 //! - [`duration`]: `"1m30s"`-style durations in schedules.
 //! - `interpreter`: [`Nemesis`]: start, heal, run a schedule, heal everything.
-//! - `targets`, `grudge`: pure choices: which nodes, which packets to drop.
+//! - `plan`, `targets`, `grudge`: pure choices: which nodes, which packets to drop.
 //! - `net`: iptables rules, the disconnect fallback, tc netem.
 //! - `process`: kill, stop, restart, pause, and Redis restarts with a bad config.
 //! - `replication`: resync storms, failover, split brain.
@@ -43,6 +43,7 @@ mod grudge;
 mod interpreter;
 mod net;
 mod observe;
+mod plan;
 mod postgres;
 mod process;
 pub mod reach;

@@ -1,0 +1,190 @@
+//! A fault resolved against the cluster as it is: the exact nodes and the partition
+//! shape the interpreter will act on. Pure: the roles come in a [`View`], the random
+//! choices from the nemesis's seeded generator.
+
+use super::NemesisError;
+use super::fault::{Fault, StormPlan};
+use super::grudge::{self, Grudge, Peer};
+use super::process::{BadConfig, Down};
+use super::targets::View;
+use rand::rngs::ChaCha8Rng;
+use std::collections::BTreeSet;
+
+/// A fault resolved to nodes: what the interpreter will do.
+pub(crate) enum Plan {
+    /// Drop these packets.
+    Cut(Grudge),
+    /// Kill or stop these nodes.
+    Down(Down, Vec<String>),
+    /// Restart these nodes with their own config.
+    Restart(Vec<String>),
+    /// Freeze these nodes.
+    Pause(Vec<String>),
+    /// Restart these Redis nodes with this bad config.
+    BadRestart(BadConfig, Vec<String>),
+    /// Postgres with `synchronous_commit = off`.
+    AsyncCommit,
+    /// A storm (`true`: the loop) over these Redis nodes.
+    Storm(bool, StormPlan, Vec<String>),
+    /// Promote this replica.
+    Failover(String),
+    /// Promote this replica and leave the old master taking writes.
+    SplitBrain(String),
+    /// These netem arguments on these nodes.
+    Netem(String, Vec<String>),
+}
+
+impl Plan {
+    /// Resolves `fault` against the cluster as `view` shows it; random choices come
+    /// from `rng`.
+    pub(crate) fn new(
+        fault: &Fault,
+        view: &View,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Plan, NemesisError> {
+        Ok(match fault {
+            Fault::Isolate { target } => {
+                let alone = view.resolve_redis(target, rng)?;
+                let rest = view.redis.iter().filter(|n| !alone.contains(n)).cloned().collect();
+                let mut sides: Vec<Vec<String>> = alone.into_iter().map(|n| vec![n]).collect();
+                sides.push(rest);
+                Plan::Cut(grudge::complete(&sides))
+            }
+            Fault::PartitionReplicas => {
+                Plan::Cut(grudge::complete(&[vec![view.master.clone()], view.replicas()]))
+            }
+            Fault::PartitionHalves => {
+                Plan::Cut(grudge::complete(&grudge::halves(&view.shuffled_redis(rng))))
+            }
+            Fault::PartitionMinority { target } => {
+                let side = view.resolve_redis(target, rng)?;
+                let rest: Vec<String> =
+                    view.redis.iter().filter(|n| !side.contains(n)).cloned().collect();
+                Plan::Cut(grudge::complete(&[side, rest]))
+            }
+            Fault::PartitionBridge if view.redis.len() < 3 => {
+                return Err(NemesisError::NoTarget("a bridge needs three Redis nodes".into()));
+            }
+            Fault::PartitionBridge => Plan::Cut(grudge::bridge(&view.shuffled_redis(rng))),
+            Fault::PartitionOneWay { from, to } => {
+                let from = view.resolve_redis(from, rng)?;
+                Plan::Cut(grudge::one_way(&from, &view.resolve_redis(to, rng)?))
+            }
+            Fault::PartitionClients { target } => {
+                Plan::Cut(grudge::clients(&view.resolve(target, rng)?))
+            }
+            Fault::Kill { target } => Plan::Down(Down::Kill, view.resolve(target, rng)?),
+            Fault::Stop { target } => Plan::Down(Down::Stop, view.resolve(target, rng)?),
+            Fault::Restart { target } => Plan::Restart(view.resolve(target, rng)?),
+            Fault::Pause { target } => Plan::Pause(view.resolve(target, rng)?),
+            Fault::RestartAofMissing { target } => {
+                bad(view.resolve_redis(target, rng)?, true, false)
+            }
+            Fault::RestartSelfReplica { target } => {
+                bad(view.resolve_redis(target, rng)?, false, true)
+            }
+            Fault::Restart2013 { target } => bad(view.resolve_redis(target, rng)?, true, true),
+            Fault::PostgresAsyncCommit if !view.all.iter().any(|n| n == "postgres") => {
+                return Err(NemesisError::NoTarget("the cluster has no Postgres".into()));
+            }
+            Fault::PostgresAsyncCommit => Plan::AsyncCommit,
+            Fault::ResyncStorm(storm) => Plan::Storm(false, storm.plan(false), view.redis.clone()),
+            Fault::ResyncLoop(storm) => Plan::Storm(true, storm.plan(true), view.redis.clone()),
+            Fault::Failover { target } => Plan::Failover(one(view.resolve_redis(target, rng)?)),
+            Fault::SplitBrain { target } => Plan::SplitBrain(one(view.resolve_redis(target, rng)?)),
+            Fault::Delay { target, delay } => {
+                Plan::Netem(format!("delay {}ms", delay.as_millis()), view.resolve(target, rng)?)
+            }
+            Fault::Loss { target, percent } => {
+                Plan::Netem(format!("loss {percent}%"), view.resolve(target, rng)?)
+            }
+        })
+    }
+
+    /// The nodes the plan acts on, sorted.
+    pub(crate) fn targets(&self) -> Vec<String> {
+        let nodes: BTreeSet<String> = match self {
+            Plan::Cut(grudge) => grudge
+                .iter()
+                .flat_map(|(node, peers)| {
+                    let peers = peers.iter().filter_map(|p| match p {
+                        Peer::Node(n) => Some(n.clone()),
+                        Peer::Clients => None,
+                    });
+                    std::iter::once(node.clone()).chain(peers)
+                })
+                .collect(),
+            Plan::Down(_, nodes)
+            | Plan::Restart(nodes)
+            | Plan::Pause(nodes)
+            | Plan::BadRestart(_, nodes)
+            | Plan::Netem(_, nodes)
+            | Plan::Storm(_, _, nodes) => nodes.iter().cloned().collect(),
+            Plan::AsyncCommit => BTreeSet::from(["postgres".to_string()]),
+            Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
+        };
+        nodes.into_iter().collect()
+    }
+}
+
+fn bad(nodes: Vec<String>, aof: bool, self_replica: bool) -> Plan {
+    Plan::BadRestart(BadConfig { aof, self_replica }, nodes)
+}
+
+fn one(mut nodes: Vec<String>) -> String {
+    nodes.swap_remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::fault::Target;
+    use rand::SeedableRng;
+
+    fn view(postgres: bool) -> View {
+        let redis: Vec<String> = (0..3).map(|i| format!("redis-{i}")).collect();
+        let mut all = redis.clone();
+        if postgres {
+            all.push("postgres".into());
+        }
+        View { master: "redis-0".into(), redis, all }
+    }
+
+    fn plan(fault: Fault, view: &View) -> Result<Plan, NemesisError> {
+        Plan::new(&fault, view, &mut ChaCha8Rng::seed_from_u64(5))
+    }
+
+    #[test]
+    fn cutting_the_replicas_targets_every_redis_node() {
+        let plan = plan(Fault::PartitionReplicas, &view(true)).unwrap();
+        assert_eq!(plan.targets(), ["redis-0", "redis-1", "redis-2"]);
+        let Plan::Cut(grudge) = plan else { panic!("not a cut") };
+        assert_eq!(grudge::cut_pairs(&grudge).len(), 4);
+    }
+
+    #[test]
+    fn isolating_two_nodes_cuts_each_from_everyone() {
+        let fault = Fault::Isolate { target: Target::nodes(["redis-1", "redis-2"]) };
+        let Plan::Cut(grudge) = plan(fault, &view(false)).unwrap() else { panic!("not a cut") };
+        assert_eq!(grudge::cut_pairs(&grudge).len(), 6, "{grudge:?}");
+    }
+
+    #[test]
+    fn faults_that_cannot_apply_are_refused_before_anything_happens() {
+        let two = View { redis: vec!["redis-0".into(), "redis-1".into()], ..view(true) };
+        assert!(matches!(plan(Fault::PartitionBridge, &two), Err(NemesisError::NoTarget(_))));
+        let err = plan(Fault::PostgresAsyncCommit, &view(false));
+        assert!(matches!(err, Err(NemesisError::NoTarget(_))));
+        let pg = Fault::RestartSelfReplica { target: Target::Node("postgres".into()) };
+        assert!(matches!(plan(pg, &view(true)), Err(NemesisError::NoTarget(_))));
+    }
+
+    #[test]
+    fn the_clients_can_be_cut_from_postgres_and_a_failover_promotes_a_replica() {
+        let fault = Fault::PartitionClients { target: Target::Node("postgres".into()) };
+        assert_eq!(plan(fault, &view(true)).unwrap().targets(), ["postgres"]);
+        let failover = plan(Fault::Failover { target: Target::replica() }, &view(true)).unwrap();
+        let Plan::Failover(node) = failover else { panic!("not a failover") };
+        assert_ne!(node, "redis-0");
+    }
+}

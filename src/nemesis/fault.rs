@@ -203,7 +203,66 @@ impl Storm {
     }
 }
 
+/// Every fault's name, in catalogue order.
+pub const CATALOGUE: [&str; 21] = [
+    "isolate",
+    "partition-replicas",
+    "partition-halves",
+    "partition-minority",
+    "partition-bridge",
+    "partition-one-way",
+    "partition-clients",
+    "kill",
+    "stop",
+    "restart",
+    "pause",
+    "restart-aof-missing",
+    "restart-self-replica",
+    "restart-2013",
+    "postgres-async-commit",
+    "resync-storm",
+    "resync-loop",
+    "failover",
+    "split-brain",
+    "delay",
+    "loss",
+];
+
 impl Fault {
+    /// Every fault of the catalogue with its default targets and parameters, e.g. for a
+    /// [`RandomSchedule`](super::RandomSchedule) that throws everything at the cluster.
+    pub fn catalogue() -> Vec<Fault> {
+        CATALOGUE
+            .iter()
+            .map(|name| {
+                let bare = serde_json::json!({ "fault": name });
+                serde_json::from_value(bare).expect("every fault has defaults for all it takes")
+            })
+            .collect()
+    }
+
+    /// Reads a fault from its table (`fault = "..."` and its parameters), refusing a
+    /// parameter the fault does not take: serde alone would ignore one given to a fault
+    /// that takes none (`target` on `partition-replicas`).
+    pub(crate) fn from_table(
+        table: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Fault, String> {
+        let keys: Vec<String> = table.keys().filter(|k| *k != "fault").cloned().collect();
+        let fault: Fault =
+            serde_json::from_value(serde_json::Value::Object(table)).map_err(|e| e.to_string())?;
+        let takes_none = matches!(
+            fault,
+            Fault::PartitionReplicas
+                | Fault::PartitionHalves
+                | Fault::PartitionBridge
+                | Fault::PostgresAsyncCommit
+        );
+        match keys.first() {
+            Some(key) if takes_none => Err(format!("{} takes no `{key}`", fault.name())),
+            _ => Ok(fault),
+        }
+    }
+
     /// The fault's name in the catalogue and in histories, e.g. `partition-replicas`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -363,13 +422,15 @@ mod tests {
 
     #[test]
     fn every_fault_writes_back_to_the_toml_it_was_read_from() {
-        let faults = [
+        let names: Vec<&str> = Fault::catalogue().iter().map(Fault::name).collect();
+        assert_eq!(names, CATALOGUE);
+        let mut faults = Fault::catalogue();
+        faults.extend([
             Fault::Isolate { target: Target::master() },
             Fault::PartitionClients { target: Target::Node("postgres".into()) },
-            Fault::Restart2013 { target: Target::master() },
             Fault::ResyncLoop(Storm { watch: Some(Duration::from_secs(5)), ..Storm::default() }),
             Fault::Loss { target: Target::nodes(["redis-0"]), percent: 5 },
-        ];
+        ]);
         for fault in faults {
             let text = toml::to_string(&fault).unwrap();
             assert!(text.starts_with(&format!("fault = \"{}\"", fault.name())), "{text}");

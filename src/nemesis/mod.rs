@@ -52,7 +52,7 @@ pub mod schedule;
 mod targets;
 mod topology;
 
-pub use fault::{Fault, Selector, Storm, Target};
+pub use fault::{CATALOGUE, Fault, Selector, Storm, Target};
 pub use interpreter::{FaultId, Nemesis};
 pub use net::PartitionMethod;
 pub use reach::{Reach, Reachability};

@@ -22,7 +22,9 @@ use super::duration;
 use super::fault::Fault;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// A run's faults in the order written.
@@ -35,7 +37,7 @@ pub struct Schedule {
 }
 
 /// One fault of a schedule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScheduledFault {
     /// When it starts, from the start of the run.
     #[serde(with = "duration")]
@@ -46,6 +48,27 @@ pub struct ScheduledFault {
     /// The fault.
     #[serde(flatten)]
     pub fault: Fault,
+}
+
+impl<'de> Deserialize<'de> for ScheduledFault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ScheduledFault, D::Error> {
+        let mut table = Map::<String, Value>::deserialize(d)?;
+        let mut take = |key| match table.remove(key) {
+            Some(Value::String(text)) => duration::parse(&text).map(Some).map_err(D::Error::custom),
+            Some(other) => Err(D::Error::custom(format!("`{key}` must be a string, not {other}"))),
+            None => Ok(None),
+        };
+        let at = take("at")?.ok_or_else(|| D::Error::missing_field("at"))?;
+        let duration = take("duration")?;
+        let fault = Fault::from_table(table).map_err(D::Error::custom)?;
+        Ok(ScheduledFault { at, duration, fault })
+    }
+}
+
+/// Reads each fault with [`Fault::from_table`].
+fn fault_tables<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Fault>, D::Error> {
+    let tables = Vec::<Map<String, Value>>::deserialize(d)?;
+    tables.into_iter().map(|t| Fault::from_table(t).map_err(D::Error::custom)).collect()
 }
 
 /// A step of a schedule's timeline.
@@ -99,6 +122,7 @@ pub struct RandomSchedule {
     #[serde(with = "duration")]
     pub length: Duration,
     /// The faults to pick from, uniformly.
+    #[serde(deserialize_with = "fault_tables")]
     pub faults: Vec<Fault>,
 }
 
@@ -162,10 +186,22 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_with_a_misspelt_key_is_refused() {
-        let text = "[[faults]]\nat = \"1s\"\nfault = \"kill\"\ndurration = \"5s\"\n";
-        let err = toml::from_str::<Schedule>(text).unwrap_err().to_string();
+    fn a_schedule_with_a_misspelt_or_misplaced_key_is_refused() {
+        let refused = |table: &str| {
+            let text = format!("[[faults]]\nat = \"1s\"\n{table}\n");
+            toml::from_str::<Schedule>(&text).unwrap_err().to_string()
+        };
+        let err = refused("fault = \"kill\"\ndurration = \"5s\"");
         assert!(err.contains("durration"), "{err}");
+        let err = refused("fault = \"partition-replicas\"\ntarget = \"master\"");
+        assert!(err.contains("partition-replicas takes no `target`"), "{err}");
+        let err = refused("fault = \"kill\"\nduration = \"soon\"");
+        assert!(err.contains("soon"), "{err}");
+        let err = toml::from_str::<Schedule>("[[faults]]\nfault = \"kill\"\n").unwrap_err();
+        assert!(err.to_string().contains("at"), "{err}");
+        let text = "interval = \"1s\"\nhold = \"1s\"\nlength = \"1s\"\n\
+                    faults = [{ fault = \"partition-halves\", target = \"all\" }]";
+        assert!(toml::from_str::<RandomSchedule>(text).is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
 //! - [`cluster`]: a live cluster in containers, and node control.
 //! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
+//! - [`runner`]: one run end to end, from scenario to verdict; [`progress`] shows it.
+//! - [`scenario`]: scenarios as data: topology, workload, faults, seed.
 //! - [`store`]: one directory per run: history, results, report, node logs.
 //! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
 //! - [`serve`]: browse the store over HTTP on 127.0.0.1.
@@ -14,6 +16,9 @@ pub mod cluster;
 pub mod docker;
 pub mod images;
 pub mod nemesis;
+pub mod progress;
 pub mod report;
+pub mod runner;
+pub mod scenario;
 pub mod serve;
 pub mod store;

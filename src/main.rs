@@ -1,5 +1,7 @@
 //! The `faultline` command line.
 
+mod cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline::cluster::Cluster;
@@ -21,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario against systems under test and print their verdicts side by side
+    /// (with no arguments: twilio-2013 against naive and failsafe).
+    /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed.
+    Run(cli::run::RunArgs),
+    /// List the bundled scenarios.
+    Scenarios,
     /// Start a cluster, print its endpoints, and tear it down on Ctrl-C.
     Up {
         /// Redis replicas following the master.
@@ -83,6 +91,11 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run(args) => {
+            ensure_images().await?;
+            cli::run::run(args, interrupt_on_signal()).await
+        }
+        Command::Scenarios => cli::run::scenarios(),
         Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
         Command::Images { command: ImagesCommand::Build } => build_images().await,
         Command::Clean => clean().await,
@@ -195,6 +208,24 @@ async fn serve(port: u16, store: PathBuf) -> anyhow::Result<ExitCode> {
     });
     faultline::serve::serve(store::Store::new(store), listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A token cancelled by the first Ctrl-C or SIGTERM, so the run heals, flushes its
+/// history and removes its cluster; a second one exits at once.
+fn interrupt_on_signal() -> tokio_util::sync::CancellationToken {
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    let cancel = interrupt.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!(
+            "\ninterrupted: healing faults and removing the cluster (interrupt again to quit now)"
+        );
+        cancel.cancel();
+        shutdown_signal().await;
+        eprintln!("quitting: `faultline clean` removes what is left");
+        std::process::exit(130);
+    });
+    interrupt
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

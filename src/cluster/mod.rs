@@ -357,6 +357,16 @@ impl Cluster {
         ClusterError::NotReady { node: node.name.clone(), waited, reason, log }
     }
 
+    /// Leaves the cluster running after this process exits (`faultline run --keep`);
+    /// `faultline clean` removes it. Returns the run id.
+    pub fn keep(self) -> String {
+        let Cluster { nodes, run, guard, .. } = self;
+        guard.disarm();
+        // A container handle removes its container when dropped; these must outlive us.
+        nodes.into_iter().for_each(|node| std::mem::forget(node.container));
+        run
+    }
+
     /// Removes every container and the network of this run.
     pub async fn teardown(self) -> Result<(), ClusterError> {
         let Cluster { nodes, docker, run, guard, .. } = self;

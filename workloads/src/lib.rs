@@ -11,6 +11,7 @@
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
 //! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
 //! - [`duration`]: durations in configuration files (`250ms`, `10s`).
+//! - [`scenarios`]: the scenario files bundled with faultline.
 #![deny(missing_docs)]
 
 pub mod billing;
@@ -21,6 +22,7 @@ pub mod endpoints;
 pub mod gateway;
 pub mod monitor;
 pub mod recorder;
+pub mod scenarios;
 pub mod set;
 pub mod store;
 pub mod sut;

@@ -25,6 +25,9 @@ struct Shared {
     started: Instant,
     sequencer: Mutex<Sequencer>,
     recorded: AtomicU64,
+    completed: AtomicU64,
+    faults_started: AtomicU64,
+    faults_healed: AtomicU64,
     writer: Mutex<Option<JoinHandle<io::Result<()>>>>,
 }
 
@@ -48,6 +51,9 @@ impl Recorder {
                 started: Instant::now(),
                 sequencer: Mutex::new(Sequencer { next: 0, sink: Some(sink) }),
                 recorded: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                faults_started: AtomicU64::new(0),
+                faults_healed: AtomicU64::new(0),
                 writer: Mutex::new(Some(writer)),
             }),
         })
@@ -66,6 +72,19 @@ impl Recorder {
         let index = seq.next;
         seq.next += 1;
         let time = self.elapsed_ns();
+        match (process, kind, &f) {
+            (_, OpType::Invoke, _) => {}
+            (Process::Client(_), ..) => {
+                self.shared.completed.fetch_add(1, Ordering::Relaxed);
+            }
+            (Process::Nemesis, _, F::Start) => {
+                self.shared.faults_started.fetch_add(1, Ordering::Relaxed);
+            }
+            (Process::Nemesis, _, F::Heal) => {
+                self.shared.faults_healed.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
         if let Some(sink) = &seq.sink {
             // The writer outlives every sender but the one `finish` drops.
             let _ = sink.send(Op { index, time, process, kind, f, value, error });
@@ -88,6 +107,17 @@ impl Recorder {
     /// How many operations have been recorded.
     pub fn recorded(&self) -> u64 {
         self.shared.recorded.load(Ordering::Relaxed)
+    }
+
+    /// How many client operations have completed, for progress displays.
+    pub fn completed(&self) -> u64 {
+        self.shared.completed.load(Ordering::Relaxed)
+    }
+
+    /// How many faults have started and not yet healed, for progress displays.
+    pub fn faults_active(&self) -> u64 {
+        let started = self.shared.faults_started.load(Ordering::Relaxed);
+        started.saturating_sub(self.shared.faults_healed.load(Ordering::Relaxed))
     }
 
     /// Stops recording, writes everything recorded so far and reports a write error,

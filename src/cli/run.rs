@@ -1,0 +1,171 @@
+//! `faultline run`: scenarios against systems under test, a verdict table at the end.
+
+use anyhow::Context;
+use checkers::Validity;
+use faultline::progress::Progress;
+use faultline::runner::{Run, RunError, RunOptions, RunOutcome};
+use faultline::scenario::{Overrides, Scenario, WorkloadKind};
+use faultline::store::Store;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use workloads::sut::Registry;
+
+/// `faultline run` options.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A bundled scenario's name (see `faultline scenarios`) or a scenario file.
+    #[arg(long, default_value = "twilio-2013")]
+    scenario: String,
+    /// The system under test; give it several times to run each. Default: every
+    /// built-in one (naive and failsafe), side by side.
+    #[arg(long)]
+    sut: Vec<String>,
+    /// Replaces the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long clients run, e.g. `30s` or `2m`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    time_limit: Option<Duration>,
+    /// Concurrent client workers.
+    #[arg(long)]
+    concurrency: Option<u32>,
+    /// Runs each system this many times, with seeds seed, seed+1, ...
+    #[arg(long, default_value_t = 1)]
+    test_count: u64,
+    /// Leaves the cluster running afterwards; `faultline clean` removes it.
+    #[arg(long)]
+    keep: bool,
+    /// The store's directory.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+}
+
+struct Row {
+    sut: String,
+    seed: u64,
+    outcome: Result<RunOutcome, RunError>,
+}
+
+pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<ExitCode> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let registry = Registry::builtin();
+    let suts = match (&args.sut[..], scenario.workload) {
+        ([], WorkloadKind::Billing) => registry.names().into_iter().map(str::to_string).collect(),
+        ([], _) => vec!["redis".to_string()],
+        (given, _) => given.to_vec(),
+    };
+    let base_seed = args.seed.unwrap_or(scenario.seed);
+    let mut rows = Vec::new();
+    for i in 0..args.test_count {
+        for sut in &suts {
+            let seed = base_seed + i;
+            let overrides = Overrides {
+                seed: Some(seed),
+                time_limit: args.time_limit,
+                concurrency: args.concurrency,
+            };
+            let resolved = scenario.clone().resolve(&overrides);
+            let options = RunOptions {
+                store: Store::new(&args.store),
+                registry: registry.clone(),
+                keep: args.keep,
+                interrupt: interrupt.clone(),
+                progress: Progress::auto(&format!("{}/{sut} seed {seed}", scenario.name)),
+                ..RunOptions::default()
+            };
+            let outcome = Run::new(resolved, sut, options).execute().await;
+            if let Ok(done) = &outcome {
+                println!(
+                    "\n{}/{sut} seed {seed}: {} in {:.0} s",
+                    scenario.name,
+                    done.report.validity(),
+                    done.elapsed.as_secs_f64()
+                );
+                print!("{}", done.report);
+                println!("report: {}/report.html", done.dir.path().display());
+            }
+            let interrupted = matches!(outcome, Err(RunError::Interrupted(_)));
+            rows.push(Row { sut: sut.clone(), seed, outcome });
+            if interrupted {
+                break;
+            }
+        }
+    }
+    print_table(&scenario.name, &rows);
+    Ok(exit_code(&rows))
+}
+
+fn print_table(scenario: &str, rows: &[Row]) {
+    let checkers: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().ok())
+        .flat_map(|o| o.report.results.iter().map(|r| r.checker.clone()))
+        .fold(Vec::new(), |mut all, c| {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+            all
+        });
+    let width = 26;
+    let mut header = format!("\n{:<24}", scenario);
+    for row in rows {
+        header.push_str(&format!("{:<width$}", format!("{} (seed {})", row.sut, row.seed)));
+    }
+    println!("{header}");
+    let mut verdict = format!("{:<24}", "verdict");
+    for row in rows {
+        let cell = match &row.outcome {
+            Ok(o) => o.report.validity().to_string(),
+            Err(RunError::Interrupted(_)) => "interrupted".to_string(),
+            Err(_) => "harness failed".to_string(),
+        };
+        verdict.push_str(&format!("{cell:<width$}"));
+    }
+    println!("{verdict}");
+    for checker in &checkers {
+        let mut line = format!("{checker:<24}");
+        for row in rows {
+            let cell = match row.outcome.as_ref().ok().and_then(|o| o.report.result(checker)) {
+                Some(r) => {
+                    let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
+                    match r.verdict.validity() {
+                        Validity::Invalid => format!("INVALID ({count})"),
+                        v => v.to_string(),
+                    }
+                }
+                None => "-".to_string(),
+            };
+            line.push_str(&format!("{cell:<width$}"));
+        }
+        println!("{line}");
+    }
+    for row in rows {
+        match &row.outcome {
+            Ok(o) => {
+                println!("{} seed {}: {}/report.html", row.sut, row.seed, o.dir.path().display())
+            }
+            Err(e) => println!("{} seed {}: {e:#}", row.sut, row.seed),
+        }
+    }
+}
+
+/// 3 if the harness failed for any run; otherwise the worst verdict's code.
+fn exit_code(rows: &[Row]) -> ExitCode {
+    if rows.iter().any(|r| r.outcome.is_err()) {
+        return ExitCode::from(3);
+    }
+    let worst =
+        rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(|o| o.report.validity()).max();
+    ExitCode::from(worst.unwrap_or(Validity::Valid).exit_code() as u8)
+}
+
+/// `faultline scenarios`: every bundled scenario with its description.
+pub fn scenarios() -> anyhow::Result<ExitCode> {
+    for (name, scenario) in faultline::scenario::bundled() {
+        let scenario = scenario.with_context(|| format!("bundled scenario {name}"))?;
+        println!("{name:<20} {}", scenario.description);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,315 @@
+//! One run, end to end: scenario → cluster → clients + nemesis → history → checkers →
+//! verdict + report, with everything kept in the store.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), faultline::runner::RunError> {
+//! use faultline::runner::{Run, RunOptions};
+//! use faultline::scenario::{Overrides, Scenario};
+//!
+//! let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default());
+//! let outcome = Run::new(scenario, "failsafe", RunOptions::default()).execute().await?;
+//! assert!(outcome.report.verdict().is_valid(), "{}", outcome.report);
+//! # Ok(()) }
+//! ```
+//!
+//! Phases: the cluster starts; the history opens in the run's directory; the workload
+//! sets up (schema, accounts, the monitor); clients run for the time limit while the
+//! nemesis performs the schedule; the nemesis heals everything; after a quiet period the
+//! workload settles and records final states; node logs are saved; the cluster is torn
+//! down; the checkers judge the stored history; results, JUnit and the report are
+//! written. On interruption (Ctrl-C) the clients stop, the nemesis heals, the history is
+//! flushed and the cluster torn down: the run directory keeps what happened.
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::nemesis::{Nemesis, NemesisError, Reachability};
+use crate::progress::Progress;
+use crate::report;
+use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
+use crate::store::{self, RunDir, Store};
+use checkers::format::{Header, HistoryReader};
+use checkers::{Report, Suite};
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use workloads::billing::BillingRun;
+use workloads::counter::CounterRun;
+use workloads::recorder::Recorder;
+use workloads::set::SetRun;
+use workloads::sut::Registry;
+
+/// Why a run did not reach a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// No system under test has that name.
+    #[error(transparent)]
+    UnknownSystem(#[from] workloads::sut::UnknownSystem),
+    /// The cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The workload could not start.
+    #[error(transparent)]
+    Workload(#[from] workloads::WorkloadError),
+    /// The nemesis failed outright.
+    #[error(transparent)]
+    Nemesis(#[from] NemesisError),
+    /// The store could not be written.
+    #[error("writing the run's files: {0}")]
+    Io(#[from] io::Error),
+    /// The stored history could not be read back.
+    #[error("reading the history back: {0}")]
+    History(#[from] checkers::format::ReadError),
+    /// Interrupted (Ctrl-C): everything was healed and removed; the history is kept.
+    #[error("interrupted: the cluster was healed and removed; what happened is in {}", .0.display())]
+    Interrupted(std::path::PathBuf),
+}
+
+/// How to run, beyond the scenario.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Where run directories go.
+    pub store: Store,
+    /// The systems under test to choose from.
+    pub registry: Registry,
+    /// Leave the cluster running afterwards (remove it with `faultline clean`).
+    pub keep: bool,
+    /// The command line, recorded in `run.json`.
+    pub command_line: Vec<String>,
+    /// Stops the run early (Ctrl-C).
+    pub interrupt: CancellationToken,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            store: Store::default(),
+            registry: Registry::builtin(),
+            keep: false,
+            command_line: std::env::args().collect(),
+            interrupt: CancellationToken::new(),
+            progress: Progress::quiet(),
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Its directory in the store.
+    pub dir: RunDir,
+    /// The checkers' verdicts.
+    pub report: Report,
+    /// Which faults took effect.
+    pub reach: Reachability,
+    /// The cluster's run id.
+    pub run_id: String,
+    /// Wall time from start to verdict.
+    pub elapsed: Duration,
+}
+
+/// A run about to happen.
+pub struct Run {
+    scenario: Scenario,
+    sut: String,
+    options: RunOptions,
+}
+
+impl Run {
+    /// A run of a resolved `scenario` against the system under test named `sut`.
+    pub fn new(scenario: Scenario, sut: &str, options: RunOptions) -> Run {
+        Run { scenario, sut: sut.to_string(), options }
+    }
+
+    /// Runs it to a verdict.
+    pub async fn execute(self) -> Result<RunOutcome, RunError> {
+        let progress = self.options.progress.clone();
+        let outcome = self.run_to_verdict().await;
+        progress.done();
+        outcome
+    }
+
+    async fn run_to_verdict(self) -> Result<RunOutcome, RunError> {
+        let started = Instant::now();
+        let progress = self.options.progress.clone();
+        let workload = self.scenario.workload();
+        if let WorkloadSpec::Billing(_) = &workload {
+            self.options.registry.get(&self.sut)?;
+        }
+        let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
+        dir.write("scenario.toml", self.scenario.to_toml())?;
+        progress.phase("starting the cluster");
+        let builder = self.scenario.cluster.builder(self.scenario.seed);
+        let cluster = tokio::select! {
+            cluster = builder.start() => cluster?,
+            () = self.options.interrupt.cancelled() => return Err(RunError::Interrupted(dir.path().to_path_buf())),
+        };
+        self.write_run_json(&dir, cluster.run_id(), None)?;
+        let recorder = Recorder::new(
+            &self.header(&workload, &cluster),
+            File::create(dir.file(store::HISTORY))?,
+        )?;
+        progress.watch(recorder.clone());
+        let result = self.drive(&cluster, &recorder, workload).await;
+        let flushed = recorder.finish();
+        progress.phase("saving node logs");
+        save_logs(&cluster, &dir).await;
+        let run_id = cluster.run_id().to_string();
+        if self.options.keep {
+            progress
+                .note(&format!("cluster {run_id} kept running: remove it with `faultline clean`"));
+            cluster.keep();
+        } else {
+            progress.phase("tearing down");
+            cluster.teardown().await?;
+        }
+        let Some(reach) = result? else {
+            return Err(RunError::Interrupted(dir.path().to_path_buf()));
+        };
+        flushed?;
+        progress.phase("checking");
+        let report = self.check(&dir)?;
+        report::write_all(&dir, &report)?;
+        let elapsed = started.elapsed();
+        self.write_run_json(&dir, &run_id, Some(elapsed))?;
+        Ok(RunOutcome { dir, report, reach, run_id, elapsed })
+    }
+
+    fn header(&self, workload: &WorkloadSpec, cluster: &Cluster) -> Header {
+        let mut header = match workload {
+            WorkloadSpec::Billing(config) => config.header(&self.sut),
+            WorkloadSpec::Counter(config) => config.header(),
+            WorkloadSpec::Set(config) => config.header(),
+        };
+        header.meta.insert("scenario".into(), self.scenario.name.clone().into());
+        header.meta.insert("seed".into(), self.scenario.seed.into());
+        header.meta.insert("run".into(), cluster.run_id().into());
+        header.meta.entry("sut").or_insert_with(|| "redis".into());
+        header
+    }
+
+    /// Clients and nemesis together, then the heal and the final phase; `None` if
+    /// interrupted.
+    async fn drive(
+        &self,
+        cluster: &Cluster,
+        recorder: &Recorder,
+        workload: WorkloadSpec,
+    ) -> Result<Option<Reachability>, RunError> {
+        let progress = &self.options.progress;
+        let interrupt = &self.options.interrupt;
+        progress.phase("setting up the workload");
+        let running =
+            Running::setup(workload, &self.options.registry, &self.sut, cluster, recorder).await?;
+        let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
+        let schedule = self.scenario.schedule();
+        let end = interrupt.child_token();
+        progress.phase("running");
+        let clients = async {
+            running.run(interrupt).await;
+            end.cancel();
+        };
+        let (reach, ()) = tokio::join!(nemesis.run(&schedule, &end), clients);
+        let reach = reach?;
+        if interrupt.is_cancelled() {
+            return Ok(None);
+        }
+        progress.phase("quiet period, settling, final reads");
+        running.finish(self.scenario.quiet).await;
+        Ok(Some(reach))
+    }
+
+    fn check(&self, dir: &RunDir) -> Result<Report, RunError> {
+        let reader = HistoryReader::new(BufReader::new(File::open(dir.file(store::HISTORY))?))?;
+        let mut suite =
+            Suite::for_header(reader.header()).map_err(|e| io::Error::other(e.to_string()))?;
+        if let Some(min) = self.scenario.checkers.min_availability {
+            suite = suite.min_availability(min);
+        }
+        Ok(suite.check_reader(reader)?)
+    }
+
+    fn write_run_json(
+        &self,
+        dir: &RunDir,
+        run_id: &str,
+        elapsed: Option<Duration>,
+    ) -> io::Result<()> {
+        let meta = serde_json::json!({
+            "scenario": self.scenario.name,
+            "sut": self.sut,
+            "seed": self.scenario.seed,
+            "run": run_id,
+            "command_line": self.options.command_line,
+            "elapsed_secs": elapsed.map(|e| e.as_secs_f64()),
+        });
+        dir.write_json("run.json", &meta)
+    }
+}
+
+async fn save_logs(cluster: &Cluster, dir: &RunDir) {
+    for node in cluster.node_names() {
+        match cluster.logs(&node, None).await {
+            Ok(log) => {
+                if let Err(e) = std::fs::write(dir.node_log(&node), log) {
+                    tracing::warn!("could not save {node}'s log: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("could not read {node}'s log: {e}"),
+        }
+    }
+}
+
+/// The workload between its phases.
+enum Running {
+    Billing(BillingRun),
+    Counter(CounterRun),
+    Set(SetRun),
+}
+
+impl Running {
+    async fn setup(
+        workload: WorkloadSpec,
+        registry: &Registry,
+        sut: &str,
+        cluster: &Cluster,
+        recorder: &Recorder,
+    ) -> Result<Running, RunError> {
+        let (topology, recorder) = (cluster.endpoints(), recorder.clone());
+        Ok(match workload {
+            WorkloadSpec::Billing(config) => Running::Billing(
+                BillingRun::setup(config, &registry.get(sut)?, topology, recorder).await?,
+            ),
+            WorkloadSpec::Counter(config) => {
+                Running::Counter(CounterRun::setup(config, topology, recorder).await?)
+            }
+            WorkloadSpec::Set(config) => {
+                Running::Set(SetRun::setup(config, topology, recorder).await?)
+            }
+        })
+    }
+
+    async fn run(&self, cancel: &CancellationToken) {
+        match self {
+            Running::Billing(run) => run.run(cancel).await,
+            Running::Counter(run) => run.run(cancel).await,
+            Running::Set(run) => run.run(cancel).await,
+        };
+    }
+
+    async fn finish(self, quiet: Duration) {
+        match self {
+            Running::Billing(run) => {
+                run.finish(quiet).await;
+            }
+            Running::Counter(_) => {}
+            Running::Set(run) => {
+                run.finish(quiet).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The scenario files bundled with faultline (`workloads/scenarios/*.toml`), by name.
+//! The harness reads them the same way as a user's own file.
+
+/// Every bundled scenario: its name and its TOML text.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("twilio-2013", include_str!("../scenarios/twilio-2013.toml")),
+    ("partition-replicas", include_str!("../scenarios/partition-replicas.toml")),
+    ("kill-master", include_str!("../scenarios/kill-master.toml")),
+    ("pause-master", include_str!("../scenarios/pause-master.toml")),
+    ("failover", include_str!("../scenarios/failover.toml")),
+    ("split-brain", include_str!("../scenarios/split-brain.toml")),
+    ("postgres-restart", include_str!("../scenarios/postgres-restart.toml")),
+    ("random", include_str!("../scenarios/random.toml")),
+];

@@ -155,6 +155,7 @@ checker                  verdict  anomalies
 well-formed              valid
 stats                    valid
 availability             valid
+faults                   valid
 charge-without-credit    valid
 over-charge              INVALID  over-charge ×1
 wrongful-suspension      valid

@@ -1,6 +1,7 @@
 //! Suites: the checkers a workload's history needs, and checking a history end to end.
 //!
-//! Every suite runs [`Stats`] and [`Availability`], then its workload's checkers:
+//! Every suite runs [`Stats`], [`Availability`] and [`Faults`], then its workload's
+//! checkers:
 //!
 //! | workload     | checkers                                                                       |
 //! |--------------|--------------------------------------------------------------------------------|
@@ -14,7 +15,7 @@
 
 use crate::billing;
 use crate::checker::Checker;
-use crate::classic::{Availability, Counter, SetFull, Stats, UniqueIds};
+use crate::classic::{Availability, Counter, Faults, SetFull, Stats, UniqueIds};
 use crate::format::{Header, HistoryReader, ReadError};
 use crate::history::History;
 use crate::report::Report;
@@ -116,8 +117,11 @@ impl Suite {
 
     /// Fresh checkers for one history.
     pub fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        let mut checkers: Vec<Box<dyn Checker>> =
-            vec![Box::new(Stats::default()), Box::new(Availability::new(self.min_availability))];
+        let mut checkers: Vec<Box<dyn Checker>> = vec![
+            Box::new(Stats::default()),
+            Box::new(Availability::new(self.min_availability)),
+            Box::new(Faults::default()),
+        ];
         match self.workload {
             Workload::Billing => checkers.extend(billing::checkers()),
             Workload::Counter => checkers.push(Box::new(Counter::default())),

@@ -5,15 +5,18 @@
 //! - [`UniqueIds`]: no id handed out twice.
 //! - [`Stats`]: ok/fail/info per `f`; invalid when some `f` never succeeds.
 //! - [`Availability`]: ok fraction per `f` inside versus outside fault windows.
+//! - [`Faults`]: whether the run's faults took effect at all.
 
 mod availability;
 mod counter;
+mod faults;
 mod set_full;
 mod stats;
 mod unique_ids;
 
 pub use availability::Availability;
 pub use counter::Counter;
+pub use faults::Faults;
 pub use set_full::SetFull;
 pub use stats::Stats;
 pub use unique_ids::UniqueIds;

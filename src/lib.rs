@@ -5,6 +5,7 @@
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
 //! - [`cluster`]: a live cluster in containers, and node control.
 //! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
+//! - [`logging`]: errors on the console, everything else in the run's `faultline.log`.
 //! - [`runner`]: one run end to end, from scenario to verdict; [`progress`] shows it.
 //! - [`scenario`]: scenarios as data: topology, workload, faults, seed.
 //! - [`store`]: one directory per run: history, results, report, node logs.
@@ -15,6 +16,7 @@
 pub mod cluster;
 pub mod docker;
 pub mod images;
+pub mod logging;
 pub mod nemesis;
 pub mod progress;
 pub mod report;

@@ -72,12 +72,7 @@ enum ImagesCommand {
 const HARNESS_FAILED: u8 = 3;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    faultline::logging::init_cli();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     match runtime.block_on(dispatch(cli.command)) {

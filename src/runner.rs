@@ -129,6 +129,7 @@ impl Run {
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
         let progress = self.options.progress.clone();
         let outcome = self.run_to_verdict().await;
+        crate::logging::close_run_log();
         progress.done();
         outcome
     }
@@ -142,6 +143,7 @@ impl Run {
         }
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
         dir.write("scenario.toml", self.scenario.to_toml())?;
+        crate::logging::open_run_log(&dir.file("faultline.log"))?;
         progress.phase("starting the cluster");
         let builder = self.scenario.cluster.builder(self.scenario.seed);
         let cluster = tokio::select! {

@@ -10,6 +10,7 @@
 //!       scenario.toml   the scenario as resolved (seed and overrides applied)
 //!       run.json        seed, system under test, command line, run id, timings
 //!       history.jsonl   written as operations happen, flushed: survives a crash
+//!       faultline.log   the harness's and the system under test's log lines
 //!       results.json    every checker's verdict
 //!       junit.xml       one test case per checker
 //!       report.html     self-contained: verdict, anomalies, timeline, plots

@@ -228,6 +228,24 @@ async fn cutting_every_replica_from_the_master_takes_every_link_down_until_the_h
 }
 
 #[tokio::test]
+async fn a_replica_killed_and_started_during_a_partition_stays_cut() {
+    let fx = Fixture::start(Cluster::builder().redis_replicas(1)).await;
+    let mut nemesis = fx.nemesis().await;
+    let cut = nemesis.start(&Fault::PartitionReplicas).await.unwrap();
+    let kill = nemesis.start(&Fault::Kill { target: Target::replica() }).await.unwrap();
+    nemesis.heal(kill).await.unwrap();
+    let rules = fx.cluster.exec("redis-1", &["iptables", "-S"]).await.unwrap().stdout;
+    assert!(rules.contains(&format!("--comment faultline-{cut} ")), "{rules}");
+    nemesis.heal(cut).await.unwrap();
+    links_become(&fx, "up").await;
+    nemesis.heal_all().await.unwrap();
+    drop(nemesis);
+    let (_, heal) = start_and_heal(&fx.events(), "kill");
+    assert_eq!(heal.effect.unwrap()["rules_reapplied"], 1);
+    fx.finish().await;
+}
+
+#[tokio::test]
 async fn isolating_a_replica_cuts_it_from_every_peer_and_only_it() {
     let fx = Fixture::start(Cluster::builder().redis_replicas(2)).await;
     let mut nemesis = fx.nemesis().await;

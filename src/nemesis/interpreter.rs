@@ -166,7 +166,17 @@ impl<'c> Nemesis<'c> {
         };
         let targets = plan.targets();
         self.record(OpType::Invoke, F::Start, id, name, &targets, None, None);
-        match self.perform(id, name, plan).await {
+        let restarted = match &plan {
+            Plan::Restart(nodes) | Plan::BadRestart(_, nodes) => nodes.clone(),
+            _ => Vec::new(),
+        };
+        let performed = match self.perform(id, name, plan).await {
+            Ok((mut outcome, undo)) => {
+                self.reapply_cuts(&restarted, &mut outcome).await.map(|()| (outcome, undo))
+            }
+            Err(e) => Err(e),
+        };
+        match performed {
             Ok((outcome, undo)) => {
                 self.record(OpType::Info, F::Start, id, name, &targets, Some(&outcome), None);
                 self.reach.set(id, name, &targets, outcome.reach());
@@ -182,7 +192,16 @@ impl<'c> Nemesis<'c> {
         let active = self.active.remove(&id).ok_or(NemesisError::UnknownFault(id))?;
         let (name, targets) = (active.name, active.targets);
         self.record(OpType::Invoke, F::Heal, id, name, &targets, None, None);
-        match self.undo(name, active.undo).await {
+        let restarted = match &active.undo {
+            Undo::Start(nodes) | Undo::GoodConfig(nodes) => nodes.clone(),
+            Undo::AsyncCommit => vec!["postgres".to_string()],
+            _ => Vec::new(),
+        };
+        let healed = match self.undo(name, active.undo).await {
+            Ok(mut outcome) => self.reapply_cuts(&restarted, &mut outcome).await.map(|()| outcome),
+            Err(e) => Err(e),
+        };
+        match healed {
             Ok(outcome) => {
                 self.record(OpType::Info, F::Heal, id, name, &targets, Some(&outcome), None);
                 let started = self.reach.get(id).cloned();
@@ -359,6 +378,30 @@ impl<'c> Nemesis<'c> {
                 Ok(Outcome::unjudged(json!({ "removed": nodes })))
             }
         }
+    }
+
+    /// Puts back the rules every active partition holds in `nodes`, which just
+    /// restarted and so lost them with their network namespace.
+    async fn reapply_cuts(
+        &self,
+        nodes: &[String],
+        outcome: &mut Outcome,
+    ) -> Result<(), NemesisError> {
+        let mut added = 0;
+        for active in self.active.values() {
+            let cut = match &active.undo {
+                Undo::Cut(cut) => cut,
+                Undo::Storm(storm) => storm.cut(),
+                _ => continue,
+            };
+            for node in nodes {
+                added += net::reapply(self.cluster, cut, node).await?;
+            }
+        }
+        if added > 0 {
+            outcome.effect["rules_reapplied"] = json!(added);
+        }
+        Ok(())
     }
 
     /// Adds a netem qdisc on `nodes`, once this kernel is known to have netem.

@@ -4,8 +4,9 @@
 //!
 //! A rule reads `-A INPUT -s <peer> -m comment --comment faultline-<id> -j DROP`, so a
 //! heal deletes exactly the rules of its fault, and the final sweep every rule tagged
-//! `faultline-`. Rules live in the node's network namespace: a node that restarts comes
-//! back without them.
+//! `faultline-`. Rules live in the node's network namespace, which a restart replaces:
+//! when the nemesis restarts a node it puts back the rules active partitions hold there
+//! ([`reapply`]).
 
 use super::NemesisError;
 use super::grudge::{self, Grudge, Peer};
@@ -13,7 +14,7 @@ use super::observe;
 use crate::cluster::Cluster;
 use futures::future::{join_all, try_join_all};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 /// How partitions are made on this machine.
@@ -69,18 +70,7 @@ pub(crate) async fn cut(
     let rules = match method {
         PartitionMethod::Iptables => {
             let adds = grudge.iter().map(|(node, peers)| {
-                let script = peers
-                    .iter()
-                    .map(|p| {
-                        let ip = match p {
-                            Peer::Node(n) => ips[n],
-                            Peer::Clients => gateway,
-                        };
-                        format!("iptables -w -A INPUT -s {ip} -m comment --comment {tag} -j DROP")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" && ");
-                run_script(cluster, node, script)
+                run_script(cluster, node, rule_script(peers, &ips, gateway, &tag))
             });
             try_join_all(adds).await?;
             grudge.values().map(|p| p.len()).sum::<usize>()
@@ -106,6 +96,39 @@ pub(crate) async fn cut(
         "open": open,
     });
     Ok((cut, effect, observed))
+}
+
+/// The rules that make `node` drop `peers`, tagged `tag`, as one script.
+fn rule_script(
+    peers: &BTreeSet<Peer>,
+    ips: &BTreeMap<String, IpAddr>,
+    gateway: IpAddr,
+    tag: &str,
+) -> String {
+    let rule = |ip| format!("iptables -w -A INPUT -s {ip} -m comment --comment {tag} -j DROP");
+    let rules = peers.iter().filter_map(|p| match p {
+        Peer::Node(n) => ips.get(n).map(rule),
+        Peer::Clients => Some(rule(&gateway)),
+    });
+    rules.collect::<Vec<_>>().join(" && ")
+}
+
+/// Puts `node`'s rules of `cut` back after the node restarted: a restart gives a
+/// container a new network namespace, without them. Returns how many were added; a peer
+/// that changed its address since the cut is dropped at its new one.
+pub(crate) async fn reapply(
+    cluster: &Cluster,
+    cut: &Cut,
+    node: &str,
+) -> Result<usize, NemesisError> {
+    let Some(peers) = cut.grudge.get(node) else { return Ok(0) };
+    if !cut.disconnected.is_empty() {
+        return Ok(0); // a disconnected node stays disconnected across restarts
+    }
+    let ips = addresses(cluster).await?;
+    let gateway = cluster.gateway().await?;
+    run_script(cluster, node, rule_script(peers, &ips, gateway, &cut.tag)).await?;
+    Ok(peers.len())
 }
 
 /// Leaves out nodes that have no address (they are down): they cannot take rules.

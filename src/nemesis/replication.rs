@@ -53,6 +53,13 @@ pub(crate) struct StormState {
     load: Option<LoadWriter>,
 }
 
+impl StormState {
+    /// The partition holding the replicas off.
+    pub(crate) fn cut(&self) -> &Cut {
+        &self.cut
+    }
+}
+
 /// Cuts every replica from the master, kills their connections and writes twice the
 /// backlog, so no replica can resume partially; under a tight output buffer limit for
 /// the loop. The master's PING latency is probed until the heal ends.

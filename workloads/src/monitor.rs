@@ -2,7 +2,7 @@
 //! fail-safe checker judges charges against.
 //!
 //! Every [`interval`](MonitorConfig::interval) it probes the current Redis master,
-//! following the topology as the system under test does, with its own tight timeouts:
+//! following the topology as the system under test does, on its own connection:
 //!
 //! 1. a write (`SET` of a harness key): `healthy`, or `read-only` (`READONLY`),
 //!    `loading` (`LOADING`), `unreachable` (refused, timed out, dropped), `error`;
@@ -27,7 +27,10 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-/// How the monitor probes. Defaults: every 100 ms, 250 ms timeouts.
+/// How the monitor probes. Defaults: every 100 ms, with 1 s timeouts: as long as the
+/// default Redis timeout of the system under test, so the monitor never calls
+/// unreachable a store that system could still use (a slow probe on a loaded machine
+/// would otherwise look like an outage).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
@@ -41,7 +44,7 @@ pub struct MonitorConfig {
 
 impl Default for MonitorConfig {
     fn default() -> MonitorConfig {
-        MonitorConfig { interval: Duration::from_millis(100), timeout: Duration::from_millis(250) }
+        MonitorConfig { interval: Duration::from_millis(100), timeout: Duration::from_secs(1) }
     }
 }
 

@@ -1,13 +1,15 @@
 //! The billing client: each step draws a request and sends it to the system under test.
 //!
 //! **No payment runs concurrently with another operation on its account.** The
-//! over-charge and wrongful-suspension checkers bound the balance at the moment of a
-//! card charge; a system decides to recharge a little before it charges, and a payment
-//! completing in between would make a justified recharge look unjustified. So each
-//! account has a lock that payments take exclusively and debits and reads share:
-//! concurrent debits, the case that matters for double charging, still race freely.
-//! The lock is taken before the invocation is recorded, so it is no part of the
-//! operation.
+//! over-charge and wrongful-suspension checkers bound the balance over the window in
+//! which a system may have decided a charge, which reaches back to the earliest debit
+//! in flight on the account. A system may also decide in a read or a payment (the
+//! fail-safe system completes a deferred recharge in whatever operation comes next on
+//! the account), and a payment completing between that decision and the capture would
+//! make a justified charge look unjustified. So each account has a lock that payments
+//! take exclusively and debits and reads share: concurrent debits, the case that
+//! matters for double charging, still race freely. The lock is taken before the
+//! invocation is recorded, so it is no part of the operation.
 
 use super::generator::{Generator, Request};
 use crate::client::{Client, Ctx};

@@ -22,7 +22,7 @@
 //! payment = { min = 500, max = 2000 }
 //! opening = { min = 1000, max = 6000 }
 //! gateway = { deactivate_after = 3, window = "60s", declining_cards = 0.02 }
-//! monitor = { interval = "100ms", timeout = "250ms" }
+//! monitor = { interval = "100ms", timeout = "1s" }
 //! stores = { redis_timeout = "1s", postgres_timeout = "2s", pool_size = 16 }
 //! settle_timeout = "30s"
 //! ```

@@ -268,7 +268,7 @@ async fn save_logs(cluster: &Cluster, dir: &RunDir) {
 
 /// The workload between its phases.
 enum Running {
-    Billing(BillingRun),
+    Billing(Box<BillingRun>),
     Counter(CounterRun),
     Set(SetRun),
 }
@@ -283,9 +283,11 @@ impl Running {
     ) -> Result<Running, RunError> {
         let (topology, recorder) = (cluster.endpoints(), recorder.clone());
         Ok(match workload {
-            WorkloadSpec::Billing(config) => Running::Billing(
-                BillingRun::setup(config, &registry.get(sut)?, topology, recorder).await?,
-            ),
+            WorkloadSpec::Billing(config) => {
+                let run =
+                    BillingRun::setup(config, &registry.get(sut)?, topology, recorder).await?;
+                Running::Billing(Box::new(run))
+            }
             WorkloadSpec::Counter(config) => {
                 Running::Counter(CounterRun::setup(config, topology, recorder).await?)
             }

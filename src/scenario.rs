@@ -368,7 +368,7 @@ fn check_fault(fault: &Fault, cluster: &ClusterSpec, nodes: &[String]) -> Result
     let name = fault.name();
     let needs_replica = matches!(
         fault,
-        Fault::PartitionReplicas { .. }
+        Fault::PartitionReplicas
             | Fault::ResyncStorm(_)
             | Fault::ResyncLoop(_)
             | Fault::Failover { .. }
@@ -379,7 +379,7 @@ fn check_fault(fault: &Fault, cluster: &ClusterSpec, nodes: &[String]) -> Result
             "fault {name:?} needs at least one Redis replica, and cluster.redis_replicas = 0"
         ));
     }
-    if matches!(fault, Fault::PostgresAsyncCommit { .. }) && !cluster.postgres {
+    if matches!(fault, Fault::PostgresAsyncCommit) && !cluster.postgres {
         return Err(format!("fault {name:?} needs Postgres, and cluster.postgres = false"));
     }
     for target in targets(fault) {

@@ -8,3 +8,4 @@ mod common;
 mod billing;
 mod cluster;
 mod nemesis;
+mod run;

@@ -1,7 +1,7 @@
 //! The report's SVG plots, drawn with plotters: a timeline of operations per process,
 //! latency over time, and throughput over time, each with fault windows shaded.
 
-use super::summary::{FaultWindow, Span, Summary};
+use super::summary::{Bucket, FaultWindow, Span, Summary};
 use checkers::history::OpType;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -13,6 +13,8 @@ const INFO: RGBColor = RGBColor(240, 150, 40);
 const FAULT: RGBAColor = RGBAColor(200, 40, 40, 0.12);
 
 type Result<T> = std::result::Result<T, String>;
+/// A series of the throughput plot: its label, colour, and which count it draws.
+type Series = (&'static str, RGBColor, fn(&Bucket) -> u64);
 
 fn color(kind: OpType) -> RGBColor {
     match kind {
@@ -133,7 +135,7 @@ pub fn throughput(summary: &Summary) -> Result<String> {
             .draw()
             .map_err(|e| e.to_string())?;
         shade(&mut chart, &summary.faults, duration, (0.0, top))?;
-        let series: [(&str, RGBColor, fn(&super::summary::Bucket) -> u64); 3] =
+        let series: [Series; 3] =
             [("ok", OK, |b| b.ok), ("fail", FAIL, |b| b.fail), ("info", INFO, |b| b.info)];
         for (label, color, pick) in series {
             let line = summary

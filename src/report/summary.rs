@@ -127,7 +127,7 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
                 let Some((start, _)) = pending.remove(&Process::Client(p)) else { continue };
                 count(&mut summary.throughput, time, op.kind);
                 seen += 1;
-                if seen % summary.stride == 0 {
+                if seen.is_multiple_of(summary.stride) {
                     let f = op.f.as_str().to_string();
                     summary.spans.push(Span {
                         process: p,

@@ -1,0 +1,212 @@
+//! `faultline run` end to end: the 2013 incident reproduced against `naive` and
+//! prevented by `failsafe`, every bundled scenario to a verdict, the report rendered,
+//! and the command line's exit codes.
+
+use checkers::verdict::AnomalyKind;
+use checkers::{Report, Validity};
+use faultline::runner::{Run, RunOptions, RunOutcome};
+use faultline::scenario::{Overrides, Scenario};
+use faultline::store::Store;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn temporary_store(name: &str) -> Store {
+    let root = std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
+    Store::new(root)
+}
+
+async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
+    let scenario = Scenario::load(scenario)
+        .expect("a bundled scenario")
+        .resolve(&Overrides { seed, ..Overrides::default() });
+    let options = RunOptions {
+        store: temporary_store(&format!("{}-{sut}", scenario.name)),
+        ..RunOptions::default()
+    };
+    match Run::new(scenario, sut, options).execute().await {
+        Ok(outcome) => outcome,
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
+    }
+}
+
+fn assert_valid(outcome: &RunOutcome) {
+    assert_eq!(
+        outcome.report.validity(),
+        Validity::Valid,
+        "{}\nrun directory: {}",
+        outcome.report,
+        outcome.dir.path().display()
+    );
+}
+
+fn group<'a>(report: &'a Report, checker: &str, kind: AnomalyKind) -> &'a checkers::AnomalyGroup {
+    let result = report.result(checker).unwrap_or_else(|| panic!("no {checker} result:\n{report}"));
+    let found = result.verdict.anomalies().iter().find(|g| g.kind == kind);
+    found.unwrap_or_else(|| panic!("{checker} found no {kind:?}:\n{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_says_why() {
+    let outcome = run("twilio-2013", "naive", None).await;
+    let report = &outcome.report;
+    assert_eq!(report.validity(), Validity::Invalid, "{report}");
+    let html = std::fs::read_to_string(outcome.dir.file("report.html")).unwrap();
+    for (checker, kind) in [
+        ("charge-without-credit", AnomalyKind::ChargeWithoutCredit),
+        ("over-charge", AnomalyKind::OverCharge),
+        ("wrongful-suspension", AnomalyKind::WrongfulSuspension),
+        ("fail-safe", AnomalyKind::UnsafeCharge),
+    ] {
+        let found = group(report, checker, kind);
+        assert!(!found.first.ops.is_empty(), "{checker}: no witnessing operation");
+        let witness = found.first.ops[0];
+        assert!(
+            html.contains(&format!("{{&quot;index&quot;:{witness},")),
+            "report.html does not show op {witness} for {checker}"
+        );
+        assert!(
+            html.contains(&report_escape(&found.first.explanation)),
+            "report.html does not explain {checker}"
+        );
+    }
+    let junit = std::fs::read_to_string(outcome.dir.file("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testcase name=\"charge-without-credit\"") && junit.contains("<failure"),
+        "{junit}"
+    );
+    screenshot_shows_the_report(&outcome.dir.file("report.html"), &outcome.dir.file("report.png"));
+}
+
+/// Renders `html` with headless Chromium into `png`, and checks a picture came out.
+fn screenshot_shows_the_report(html: &std::path::Path, png: &std::path::Path) {
+    let status = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1100,2600",
+        ])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium (Debian's package) renders the report; .ci/run installs it");
+    assert!(
+        status.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let bytes = std::fs::read(png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert!(
+        bytes.len() > 50_000,
+        "a {}-byte picture cannot show the verdict, timeline and plots",
+        bytes.len()
+    );
+}
+
+macro_rules! failsafe_survives_2013 {
+    ($($name:ident: $seed:expr,)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            assert_valid(&run("twilio-2013", "failsafe", Some($seed)).await);
+        }
+    )*};
+}
+
+failsafe_survives_2013! {
+    twilio_2013_against_failsafe_is_valid_seed_1: 1,
+    twilio_2013_against_failsafe_is_valid_seed_2: 2,
+    twilio_2013_against_failsafe_is_valid_seed_3: 3,
+    twilio_2013_against_failsafe_is_valid_seed_4: 4,
+    twilio_2013_against_failsafe_is_valid_seed_5: 5,
+}
+
+macro_rules! scenario_reaches_a_verdict {
+    ($($name:ident: $scenario:expr,)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            for sut in ["naive", "failsafe"] {
+                let outcome = run($scenario, sut, None).await;
+                assert!(outcome.dir.file("results.json").exists() && outcome.dir.file("report.html").exists());
+                println!("{} against {sut}: {}", $scenario, outcome.report.validity());
+                if sut == "failsafe" {
+                    assert_valid(&outcome);
+                }
+            }
+        }
+    )*};
+}
+
+scenario_reaches_a_verdict! {
+    partition_replicas_reaches_a_verdict_against_both: "partition-replicas",
+    kill_master_reaches_a_verdict_against_both: "kill-master",
+    pause_master_reaches_a_verdict_against_both: "pause-master",
+    failover_reaches_a_verdict_against_both: "failover",
+    split_brain_reaches_a_verdict_against_both: "split-brain",
+    postgres_restart_reaches_a_verdict_against_both: "postgres-restart",
+    random_reaches_a_verdict_against_both: "random",
+}
+
+fn faultline(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().unwrap()
+}
+
+#[test]
+fn an_unknown_scenario_is_a_harness_error_that_lists_the_bundled_ones() {
+    let out = faultline(&["run", "--scenario", "no-such-thing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no scenario named \"no-such-thing\"") && stderr.contains("twilio-2013"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn scenarios_lists_every_bundled_one() {
+    let out = faultline(&["scenarios"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for (name, _) in workloads::scenarios::BUNDLED {
+        assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn check_exits_0_valid_1_invalid_3_for_a_malformed_history() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("faultline-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let header = "{\"schema\":\"faultline.history/1\",\"workload\":\"counter\"}\n";
+    let add = "{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"add\",\"value\":2}\n{\"index\":1,\"time\":5,\"process\":0,\"type\":\"ok\",\"f\":\"add\",\"value\":2}\n";
+    let read = |v: i64| {
+        format!(
+            "{{\"index\":2,\"time\":6,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}}\n{{\"index\":3,\"time\":9,\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":{v}}}\n"
+        )
+    };
+    for (name, text, code) in [
+        ("valid.jsonl", format!("{header}{add}{}", read(2)), 0),
+        ("invalid.jsonl", format!("{header}{add}{}", read(7)), 1),
+        ("malformed.jsonl", format!("{header}{{\"index\":\"zero\"}}\n{add}"), 3),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = faultline(&["check", path.to_str().unwrap()]);
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{name}: {output}");
+        if code == 3 {
+            assert!(output.contains("line 2"), "{name}: the error names the line: {output}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn report_escape(text: &str) -> String {
+    faultline::report::escape(text)
+}

@@ -127,8 +127,8 @@ fn redis_benchmark() -> String {
         return String::from_utf8_lossy(&out.stdout).trim().to_string();
     }
     println!("redis-benchmark is missing: installing redis-tools with apt-get (we run as root)");
-    let install =
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools";
+    let install = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                   apt-get install -y -qq redis-tools >/dev/null";
     let status = Command::new("sh").args(["-c", install]).status().expect("apt-get runs");
     assert!(status.success(), "installing redis-tools failed");
     "redis-benchmark".to_string()

@@ -1,7 +1,7 @@
 //! Client workers, shared by every workload: concurrency, pacing, time limits, and the
 //! invocation/completion discipline.
 //!
-//! A workload supplies one [`Client`] per worker. Each step records an invocation,
+//! A workload supplies one `Client` per worker. Each step records an invocation,
 //! performs the operation under the op timeout, and records its completion: `ok`,
 //! `fail` for a definite refusal, `info` for anything indeterminate (a timeout, a
 //! dropped connection). A worker whose operation ended `info` goes on under a fresh

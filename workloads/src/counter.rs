@@ -11,6 +11,7 @@ use checkers::history::{F, OpType, Value};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +64,8 @@ pub struct CounterRun {
     recorder: Recorder,
     redis: RedisMaster,
     processes: Processes,
+    /// Workers started so far, across calls of `run`: each draws its own stream.
+    workers: AtomicU32,
 }
 
 impl CounterRun {
@@ -83,12 +86,16 @@ impl CounterRun {
         }
         let store = RedisMaster::new(topology, config.redis_timeout);
         let () = store.query(redis::cmd("DEL").arg(&config.key)).await?;
-        Ok(CounterRun { config, recorder, redis: store, processes: Processes::new(0) })
+        let (processes, workers) = (Processes::new(0), AtomicU32::new(0));
+        Ok(CounterRun { config, recorder, redis: store, processes, workers })
     }
 
-    /// Runs client workers until the time limit passes or `cancel` fires.
+    /// Runs client workers until the time limit passes or `cancel` fires; another call
+    /// runs new workers, drawing new operations.
     pub async fn run(&self, cancel: &CancellationToken) -> ClientSummary {
-        let clients = (0..self.config.clients.workers)
+        let workers = self.config.clients.workers;
+        let first = self.workers.fetch_add(workers, Ordering::Relaxed);
+        let clients = (first..first + workers)
             .map(|worker| {
                 let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
                 rng.set_stream(u64::from(worker));

@@ -1,7 +1,8 @@
 //! What billing clients ask for: a pure function of the seed.
 //!
 //! Each worker draws from its own stream of one ChaCha8 generator seeded with the run's
-//! seed, so a worker's requests depend only on (seed, worker), whatever the timing.
+//! seed, numbered in the order workers start, so a worker's requests depend only on
+//! (seed, worker), whatever the timing.
 //! The accounts' opening balances come from another stream of the same seed.
 
 use super::BillingConfig;
@@ -74,7 +75,7 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Worker `worker`'s requests under `config`.
+    /// The requests of the `worker`th worker started (from 0) under `config`.
     pub fn new(config: &BillingConfig, worker: u32) -> Generator {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(u64::from(worker) + 1);

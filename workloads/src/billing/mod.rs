@@ -44,6 +44,7 @@ use client::{AccountLocks, BillingClient};
 use generator::Generator;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -167,6 +168,8 @@ pub struct BillingRun {
     accounts: Vec<AccountSpec>,
     monitor: Monitor,
     processes: Processes,
+    /// Workers started so far, across calls of `run`: each draws its own stream.
+    workers: AtomicU32,
     locks: Arc<AccountLocks>,
 }
 
@@ -203,7 +206,7 @@ impl BillingRun {
         let watched = accounts.iter().map(|a| (a.account, sut.balance_key(a.account))).collect();
         let monitor = Monitor::start(recorder.clone(), topology, watched, config.monitor.clone());
         let locks = Arc::new(AccountLocks::new(config.accounts));
-        let processes = Processes::new(0);
+        let (processes, workers) = (Processes::new(0), AtomicU32::new(0));
         Ok(BillingRun {
             config,
             recorder,
@@ -213,6 +216,7 @@ impl BillingRun {
             accounts,
             monitor,
             processes,
+            workers,
             locks,
         })
     }
@@ -232,10 +236,12 @@ impl BillingRun {
         &self.accounts
     }
 
-    /// Runs client workers until the time limit passes or `cancel` fires.
+    /// Runs client workers until the time limit passes or `cancel` fires; another call
+    /// runs new workers, drawing new requests.
     pub async fn run(&self, cancel: &CancellationToken) -> ClientSummary {
         let workers = self.config.clients.workers;
-        let clients = (0..workers)
+        let first = self.workers.fetch_add(workers, Ordering::Relaxed);
+        let clients = (first..first + workers)
             .map(|worker| BillingClient {
                 generator: Generator::new(&self.config, worker),
                 sut: self.sut.clone(),

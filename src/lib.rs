@@ -1,6 +1,7 @@
 //! faultline: Jepsen-style fault injection for money-moving systems built on Redis and
 //! Postgres.
 //!
+//! - [`explore`]: random fault schedules, shrunk to a minimal failing scenario.
 //! - [`images`]: the Redis and Postgres images, built locally and tagged by content.
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
 //! - [`cluster`]: a live cluster in containers, and node control.
@@ -15,6 +16,7 @@
 
 pub mod cluster;
 pub mod docker;
+pub mod explore;
 pub mod images;
 pub mod logging;
 pub mod nemesis;

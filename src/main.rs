@@ -29,6 +29,10 @@ enum Command {
     Run(cli::run::RunArgs),
     /// List the bundled scenarios.
     Scenarios,
+    /// Random fault schedules against a system under test; a failing one is shrunk to
+    /// a minimal scenario file that `faultline run --scenario FILE` replays.
+    /// Exit code: 0 nothing found, 1 a failing schedule found, 3 the harness failed.
+    Explore(cli::explore::ExploreArgs),
     /// Start a cluster, print its endpoints, and tear it down on Ctrl-C.
     Up {
         /// Redis replicas following the master.
@@ -91,6 +95,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             cli::run::run(args, interrupt_on_signal()).await
         }
         Command::Scenarios => cli::run::scenarios(),
+        Command::Explore(args) => {
+            ensure_images().await?;
+            cli::explore::run(args, interrupt_on_signal()).await
+        }
         Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
         Command::Images { command: ImagesCommand::Build } => build_images().await,
         Command::Clean => clean().await,

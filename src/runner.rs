@@ -125,41 +125,44 @@ impl Run {
         Run { scenario, sut: sut.to_string(), options }
     }
 
-    /// Runs it to a verdict.
+    /// Runs it to a verdict on a cluster of its own, started for it and removed after
+    /// it (unless [`RunOptions::keep`]).
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
         let progress = self.options.progress.clone();
-        let outcome = self.run_to_verdict().await;
+        let outcome = self.on_own_cluster().await;
         crate::logging::close_run_log();
         progress.done();
         outcome
     }
 
-    async fn run_to_verdict(self) -> Result<RunOutcome, RunError> {
+    /// Runs it to a verdict on `cluster`, which must have healed from any earlier run,
+    /// and leaves it running: what `faultline explore` does between cases. The workload
+    /// starts from empty stores (its set-up recreates the schema and flushes Redis).
+    pub async fn execute_on(self, cluster: &Cluster) -> Result<RunOutcome, RunError> {
+        let progress = self.options.progress.clone();
+        let started = Instant::now();
+        let outcome = async {
+            let dir = self.prepare()?;
+            let reach = self.record(cluster, &dir).await?;
+            self.verdict(dir, reach, cluster.run_id(), started)
+        };
+        let outcome = outcome.await;
+        crate::logging::close_run_log();
+        progress.done();
+        outcome
+    }
+
+    async fn on_own_cluster(self) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let progress = self.options.progress.clone();
-        let workload = self.scenario.workload();
-        if let WorkloadSpec::Billing(_) = &workload {
-            self.options.registry.get(&self.sut)?;
-        }
-        let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
-        dir.write("scenario.toml", self.scenario.to_toml())?;
-        crate::logging::open_run_log(&dir.file("faultline.log"))?;
+        let dir = self.prepare()?;
         progress.phase("starting the cluster");
         let builder = self.scenario.cluster.builder(self.scenario.seed);
         let cluster = tokio::select! {
             cluster = builder.start() => cluster?,
             () = self.options.interrupt.cancelled() => return Err(RunError::Interrupted(dir.path().to_path_buf())),
         };
-        self.write_run_json(&dir, cluster.run_id(), None)?;
-        let recorder = Recorder::new(
-            &self.header(&workload, &cluster),
-            File::create(dir.file(store::HISTORY))?,
-        )?;
-        progress.watch(recorder.clone());
-        let result = self.drive(&cluster, &recorder, workload).await;
-        let flushed = recorder.finish();
-        progress.phase("saving node logs");
-        save_logs(&cluster, &dir).await;
+        let reach = self.record(&cluster, &dir).await;
         let run_id = cluster.run_id().to_string();
         if self.options.keep {
             progress
@@ -169,16 +172,58 @@ impl Run {
             progress.phase("tearing down");
             cluster.teardown().await?;
         }
-        let Some(reach) = result? else {
+        self.verdict(dir, reach?, &run_id, started)
+    }
+
+    /// The run's directory, with the resolved scenario and the log opened.
+    fn prepare(&self) -> Result<RunDir, RunError> {
+        if self.scenario.workload == crate::scenario::WorkloadKind::Billing {
+            self.options.registry.get(&self.sut)?;
+        }
+        let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
+        dir.write("scenario.toml", self.scenario.to_toml())?;
+        crate::logging::open_run_log(&dir.file("faultline.log"))?;
+        Ok(dir)
+    }
+
+    /// Records the history of the run on `cluster` into `dir`, and the nodes' logs;
+    /// `None` if interrupted.
+    async fn record(
+        &self,
+        cluster: &Cluster,
+        dir: &RunDir,
+    ) -> Result<Option<Reachability>, RunError> {
+        self.write_run_json(dir, cluster.run_id(), None)?;
+        let workload = self.scenario.workload();
+        let header = self.header(&workload, cluster);
+        let recorder = Recorder::new(&header, File::create(dir.file(store::HISTORY))?)?;
+        self.options.progress.watch(recorder.clone());
+        let result = self.drive(cluster, &recorder, workload).await;
+        let flushed = recorder.finish();
+        self.options.progress.phase("saving node logs");
+        save_logs(cluster, dir).await;
+        let reach = result?;
+        flushed?;
+        Ok(reach)
+    }
+
+    /// Checks the stored history and writes results, JUnit and the report.
+    fn verdict(
+        &self,
+        dir: RunDir,
+        reach: Option<Reachability>,
+        run_id: &str,
+        started: Instant,
+    ) -> Result<RunOutcome, RunError> {
+        let Some(reach) = reach else {
             return Err(RunError::Interrupted(dir.path().to_path_buf()));
         };
-        flushed?;
-        progress.phase("checking");
+        self.options.progress.phase("checking");
         let report = self.check(&dir)?;
         report::write_all(&dir, &report)?;
         let elapsed = started.elapsed();
-        self.write_run_json(&dir, &run_id, Some(elapsed))?;
-        Ok(RunOutcome { dir, report, reach, run_id, elapsed })
+        self.write_run_json(&dir, run_id, Some(elapsed))?;
+        Ok(RunOutcome { dir, report, reach, run_id: run_id.to_string(), elapsed })
     }
 
     fn header(&self, workload: &WorkloadSpec, cluster: &Cluster) -> Header {

@@ -1,3 +1,4 @@
 //! The command line's subcommands that are more than a few lines.
 
+pub mod explore;
 pub mod run;

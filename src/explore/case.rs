@@ -1,0 +1,179 @@
+//! A case of exploration: a fault schedule and workload parameters, drawn by proptest
+//! and shrunk by it. Benign choices come first everywhere, because proptest shrinks
+//! towards earlier choices, smaller numbers and shorter lists: towards fewer, milder,
+//! earlier and shorter faults, on fewer workers and accounts.
+
+use crate::nemesis::{Fault, ScheduledFault, Target};
+use crate::scenario::{ClusterSpec, Scenario, WorkloadKind};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use workloads::billing::{Amounts, BillingConfig};
+use workloads::client::ClientConfig;
+
+/// One schedule with its workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    /// Faults, each with its start and how long it holds.
+    pub faults: Vec<ScheduledFault>,
+    /// Client workers.
+    pub workers: u32,
+    /// Accounts.
+    pub accounts: u32,
+}
+
+/// The faults explored, mildest first: each is tried on the targets that make it bite.
+pub fn faults() -> Vec<Fault> {
+    vec![
+        Fault::Pause { target: Target::replica() },
+        Fault::Kill { target: Target::replica() },
+        Fault::PartitionReplicas,
+        Fault::Isolate { target: Target::replica() },
+        Fault::PartitionClients { target: Target::Node("postgres".into()) },
+        Fault::Restart { target: Target::Node("postgres".into()) },
+        Fault::Kill { target: Target::Node("postgres".into()) },
+        Fault::Failover { target: Target::replica() },
+        Fault::Pause { target: Target::master() },
+        Fault::PartitionClients { target: Target::master() },
+        Fault::Kill { target: Target::master() },
+        Fault::Restart { target: Target::master() },
+        Fault::SplitBrain { target: Target::replica() },
+        Fault::PostgresAsyncCommit,
+        Fault::RestartSelfReplica { target: Target::master() },
+        Fault::RestartAofMissing { target: Target::master() },
+        Fault::Restart2013 { target: Target::master() },
+    ]
+}
+
+/// Cases: one to four faults starting 2–10 s into the run, holding 2–6 s, on 2–8
+/// workers and 20–100 accounts.
+pub fn cases() -> impl Strategy<Value = Case> {
+    let fault =
+        (select(faults()), 2u64..=10, 2u64..=6).prop_map(|(fault, at, hold)| ScheduledFault {
+            at: Duration::from_secs(at),
+            duration: Some(Duration::from_secs(hold)),
+            fault,
+        });
+    (vec(fault, 1..=4), 2u32..=8, 20u32..=100).prop_map(|(mut faults, workers, accounts)| {
+        faults.sort_by_key(|f| f.at);
+        Case { faults, workers, accounts }
+    })
+}
+
+impl Case {
+    /// How long clients run: until 4 s after the last heal, 8 s at least.
+    pub fn time_limit(&self) -> Duration {
+        let last = self.faults.iter().map(|f| f.at + f.duration.unwrap_or_default()).max();
+        (last.unwrap_or_default() + Duration::from_secs(4)).max(Duration::from_secs(8))
+    }
+
+    /// The case as a scenario that `faultline run --scenario FILE` replays.
+    pub fn scenario(&self, name: &str, seed: u64) -> Scenario {
+        let billing = BillingConfig {
+            seed,
+            accounts: self.accounts,
+            opening: Amounts { min: 1000, max: 2500 },
+            clients: ClientConfig {
+                workers: self.workers,
+                time_limit: self.time_limit(),
+                op_timeout: Duration::from_secs(2),
+                ..ClientConfig::default()
+            },
+            ..BillingConfig::default()
+        };
+        let redis = BTreeMap::from([
+            ("repl-backlog-size".to_string(), "16kb".to_string()),
+            ("save".to_string(), "60 1".to_string()),
+        ]);
+        Scenario {
+            name: name.to_string(),
+            description: format!("found by faultline explore: {self}"),
+            seed,
+            quiet: Duration::from_secs(2),
+            cluster: ClusterSpec { redis, ..ClusterSpec::default() },
+            workload: WorkloadKind::Billing,
+            billing: Some(billing),
+            counter: None,
+            set: None,
+            faults: self.faults.iter().cloned().map(|f| toml::Spanned::new(0..0, f)).collect(),
+            random: None,
+            checkers: Default::default(),
+        }
+    }
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|s| {
+                let hold = s.duration.unwrap_or_default().as_secs();
+                format!(
+                    "{} {} at {}s for {hold}s",
+                    s.fault.name(),
+                    target(&s.fault),
+                    s.at.as_secs()
+                )
+            })
+            .collect();
+        write!(f, "[{}] on {} workers, {} accounts", faults.join("; "), self.workers, self.accounts)
+    }
+}
+
+fn target(fault: &Fault) -> String {
+    let target = match fault {
+        Fault::Pause { target }
+        | Fault::Kill { target }
+        | Fault::Isolate { target }
+        | Fault::PartitionClients { target }
+        | Fault::Restart { target }
+        | Fault::Failover { target }
+        | Fault::SplitBrain { target }
+        | Fault::RestartSelfReplica { target }
+        | Fault::RestartAofMissing { target }
+        | Fault::Restart2013 { target } => target,
+        _ => return String::new(),
+    };
+    match serde_json::to_value(target) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn a_case_is_a_scenario_that_reads_back_from_its_file() {
+        let mut runner = TestRunner::deterministic();
+        let case = cases().new_tree(&mut runner).unwrap().current();
+        let scenario = case.scenario("explore", 7);
+        let text = scenario.to_toml();
+        let reread = Scenario::parse("found.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(reread.schedule().faults, case.faults);
+        assert_eq!(reread.seed, 7);
+    }
+
+    #[test]
+    fn shrinking_moves_towards_fewer_milder_earlier_shorter_faults() {
+        let mut runner = TestRunner::deterministic();
+        let mut tree = cases().new_tree(&mut runner).unwrap();
+        while tree.simplify() {}
+        let simplest = tree.current();
+        assert_eq!(simplest.faults.len(), 1, "{simplest}");
+        assert_eq!(simplest.faults[0].fault, faults()[0]);
+        assert_eq!(
+            (simplest.faults[0].at, simplest.faults[0].duration),
+            (Duration::from_secs(2), Some(Duration::from_secs(2)))
+        );
+        assert_eq!((simplest.workers, simplest.accounts), (2, 20));
+    }
+}

@@ -1,0 +1,135 @@
+//! A connection to whichever Redis node is the master now.
+//!
+//! One [`ConnectionManager`] per master address, made lazily: when the topology names
+//! another master (a failover) or the master's port changes (a restart), the next
+//! request gets a fresh manager for the new address. A manager reconnects in the
+//! background after a connection error, but never retries the failed request: that is
+//! the caller's to judge ([`StoreError`]).
+
+use super::{ErrorKind, StoreError};
+use crate::endpoints::Topology;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, ServerErrorKind};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A pooled connection to the current Redis master; cheap to clone.
+#[derive(Clone)]
+pub struct RedisMaster {
+    topology: Topology,
+    timeout: Duration,
+    current: Arc<Mutex<Option<(SocketAddr, ConnectionManager)>>>,
+}
+
+impl RedisMaster {
+    /// Follows the master `topology` names; every request waits at most `timeout`.
+    pub fn new(topology: Topology, timeout: Duration) -> RedisMaster {
+        RedisMaster { topology, timeout, current: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The master's address now.
+    pub fn addr(&self) -> SocketAddr {
+        self.topology.borrow().redis_master
+    }
+
+    /// A connection to the current master (it connects on first use).
+    pub fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let addr = self.addr();
+        let mut current = self.current.lock().expect("redis connection lock");
+        match &*current {
+            Some((at, conn)) if *at == addr => Ok(conn.clone()),
+            _ => {
+                let conn = connect_lazily(addr, self.timeout)?;
+                *current = Some((addr, conn.clone()));
+                Ok(conn)
+            }
+        }
+    }
+
+    /// Runs `cmd` on the current master.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let mut conn = self.connection()?;
+        cmd.query_async(&mut conn).await.map_err(classify)
+    }
+
+    /// Runs a Lua `script` on the current master with these `keys` and `args`.
+    pub async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[i64],
+    ) -> Result<T, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.connection()?;
+        invocation.invoke_async(&mut conn).await.map_err(classify)
+    }
+
+    /// Whether the current master says it is one (`ROLE`): a node restarted with
+    /// `replicaof` pointing at itself says it is a replica.
+    pub async fn is_master(&self) -> Result<bool, StoreError> {
+        let role: Vec<redis::Value> = self.query(&redis::cmd("ROLE")).await?;
+        Ok(matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master"))
+    }
+}
+
+fn connect_lazily(addr: SocketAddr, timeout: Duration) -> Result<ConnectionManager, StoreError> {
+    let client = redis::Client::open(format!("redis://{addr}")).map_err(classify)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(20))
+        .set_max_delay(Duration::from_millis(200));
+    client.get_connection_manager_lazy(config).map_err(classify)
+}
+
+/// What a Redis error means: `READONLY` and `LOADING` refused the request, a refused
+/// connection never sent it, a timeout or a dropped connection may have applied it.
+pub fn classify(e: RedisError) -> StoreError {
+    let kind = match e.kind() {
+        redis::ErrorKind::Server(ServerErrorKind::ReadOnly) => ErrorKind::ReadOnly,
+        redis::ErrorKind::Server(ServerErrorKind::BusyLoading) => ErrorKind::Loading,
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => ErrorKind::Rejected,
+        _ if e.is_connection_refusal() => ErrorKind::Unreachable,
+        _ if e.is_timeout() => ErrorKind::Timeout,
+        _ if e.is_connection_dropped() || e.is_io_error() => ErrorKind::Dropped,
+        _ => ErrorKind::Unknown,
+    };
+    StoreError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn server(reply: &[u8]) -> RedisError {
+        redis::parse_redis_value(reply).unwrap().extract_error().unwrap_err()
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn redis_errors_are_refusals_or_indeterminate() {
+        let cases = [
+            (server(b"-READONLY You can't write against a read only replica.\r\n"), ErrorKind::ReadOnly),
+            (server(b"-LOADING Redis is loading the dataset in memory\r\n"),       ErrorKind::Loading),
+            (server(b"-NOREPLICAS Not enough good replicas to write.\r\n"),        ErrorKind::Rejected),
+            (server(b"-ERR value is not an integer or out of range\r\n"),          ErrorKind::Rejected),
+            (io::Error::from(io::ErrorKind::ConnectionRefused).into(),             ErrorKind::Unreachable),
+            (io::Error::from(io::ErrorKind::TimedOut).into(),                      ErrorKind::Timeout),
+            (io::Error::from(io::ErrorKind::BrokenPipe).into(),                    ErrorKind::Dropped),
+            (io::Error::from(io::ErrorKind::UnexpectedEof).into(),                 ErrorKind::Dropped),
+        ];
+        for (error, kind) in cases {
+            let text = error.to_string();
+            assert_eq!(classify(error).kind, kind, "{text}");
+        }
+    }
+}

@@ -147,72 +147,72 @@ pub struct Removed {
     pub networks: Vec<String>,
 }
 
+/// The containers (id, name) and networks (name) labelled with run `run`, or with any
+/// faultline run when `run` is `None`.
+async fn labelled(
+    docker: &Docker,
+    run: Option<&str>,
+) -> Result<(Vec<(String, String)>, Vec<String>), DockerError> {
+    let label = run.map_or_else(|| RUN_LABEL.to_string(), |r| format!("{RUN_LABEL}={r}"));
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
+    let options =
+        ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("list faultline containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+        .await
+        .map_err(DockerError::api("list faultline networks"))?;
+    let containers = containers
+        .into_iter()
+        .filter_map(|c| {
+            let name = c
+                .names
+                .unwrap_or_default()
+                .first()
+                .map_or_else(String::new, |n| n.trim_start_matches('/').to_string());
+            Some((c.id?, name))
+        })
+        .collect();
+    Ok((containers, networks.into_iter().filter_map(|n| n.name).collect()))
+}
+
+/// Whether a removal failed only because the object is already gone.
+fn gone(
+    result: Result<(), testcontainers::bollard::errors::Error>,
+) -> Result<(), testcontainers::bollard::errors::Error> {
+    match result {
+        Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }) => Ok(()),
+        other => other,
+    }
+}
+
 /// Removes every container and network of run `run`, or of every faultline run when
 /// `run` is `None`. Containers go first, so the networks are free to go.
 pub async fn remove_run(docker: &Docker, run: Option<&str>) -> Result<Removed, DockerError> {
-    let label = run.map_or_else(|| RUN_LABEL.to_string(), |r| format!("{RUN_LABEL}={r}"));
-    let filters = HashMap::from([("label".to_string(), vec![label])]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .map_err(DockerError::api("list faultline containers"))?;
-    let mut removed = Removed::default();
-    let removals = containers.iter().filter_map(|c| c.id.clone()).map(|id| async move {
+    let (containers, networks) = labelled(docker, run).await?;
+    let removals = containers.iter().map(|(id, name)| async move {
         let force = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        match docker.remove_container(&id, Some(force)).await {
-            Ok(())
-            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }) => Ok(()),
-            Err(e) => Err(DockerError::api(format!("remove container {id}"))(e)),
-        }
+        gone(docker.remove_container(id, Some(force)).await)
+            .map_err(DockerError::api(format!("remove container {name}")))
     });
     for result in futures::future::join_all(removals).await {
         result?;
     }
-    removed.containers = containers
-        .iter()
-        .flat_map(|c| c.names.clone().unwrap_or_default())
-        .map(|n| n.trim_start_matches('/').to_string())
-        .collect();
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
-        .await
-        .map_err(DockerError::api("list faultline networks"))?;
-    for network in networks.into_iter().filter_map(|n| n.name) {
-        match docker.remove_network(&network).await {
-            Ok(())
-            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }) => {}
-            Err(e) => return Err(DockerError::api(format!("remove network {network}"))(e)),
-        }
-        removed.networks.push(network);
+    for network in &networks {
+        gone(docker.remove_network(network).await)
+            .map_err(DockerError::api(format!("remove network {network}")))?;
     }
-    Ok(removed)
+    Ok(Removed { containers: containers.into_iter().map(|(_, name)| name).collect(), networks })
 }
 
 /// Names of the containers and networks that still carry run `run`'s label.
 pub async fn leftovers(docker: &Docker, run: &str) -> Result<Vec<String>, DockerError> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run}")])]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .map_err(DockerError::api("list faultline containers"))?;
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
-        .await
-        .map_err(DockerError::api("list faultline networks"))?;
-    let names = containers.into_iter().flat_map(|c| c.names.unwrap_or_default());
-    Ok(names.chain(networks.into_iter().filter_map(|n| n.name)).collect())
+    let (containers, networks) = labelled(docker, Some(run)).await?;
+    Ok(containers.into_iter().map(|(_, name)| name).chain(networks).collect())
 }

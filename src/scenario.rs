@@ -58,7 +58,7 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// The quiet period after the heal, before the final reads.
-    #[serde(default = "default_quiet", with = "workloads::duration")]
+    #[serde(default = "default_quiet", with = "humantime_serde")]
     pub quiet: Duration,
     /// Topology and server settings.
     #[serde(default)]

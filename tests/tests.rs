@@ -7,5 +7,6 @@ mod common;
 
 mod billing;
 mod cluster;
+mod explore;
 mod nemesis;
 mod run;

@@ -2,6 +2,31 @@
 
 use std::fmt::Write;
 
+/// Ordered `key → value` pairs, one value per key; setting a key again replaces its
+/// value in place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Settings(Vec<(String, String)>);
+
+impl Settings {
+    fn set(&mut self, key: &str, value: &str) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.0.push((key.to_string(), value.to_string())),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn render(&self, line: impl Fn(&str, &str) -> String) -> String {
+        self.0.iter().fold(String::new(), |mut out, (k, v)| {
+            let _ = writeln!(out, "{}", line(k, v));
+            out
+        })
+    }
+}
+
 /// A `redis.conf`: directives in order, one value each.
 ///
 /// The defaults make a node that a harness can reason about:
@@ -18,12 +43,12 @@ use std::fmt::Write;
 /// | `shutdown-timeout` | `1` | a clean stop does not wait 10 s for replicas |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisConfig {
-    directives: Vec<(String, String)>,
+    directives: Settings,
 }
 
 impl Default for RedisConfig {
     fn default() -> RedisConfig {
-        let mut config = RedisConfig { directives: Vec::new() };
+        let mut config = RedisConfig { directives: Settings::default() };
         for (key, value) in [
             ("bind", "0.0.0.0"),
             ("protected-mode", "no"),
@@ -48,30 +73,24 @@ impl Default for RedisConfig {
 impl RedisConfig {
     /// Sets `key` to `value`, replacing an earlier value and keeping its position.
     pub fn set(&mut self, key: &str, value: &str) -> &mut RedisConfig {
-        match self.directives.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value.to_string(),
-            None => self.directives.push((key.to_string(), value.to_string())),
-        }
+        self.directives.set(key, value);
         self
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) -> &mut RedisConfig {
-        self.directives.retain(|(k, _)| k != key);
+        self.directives.0.retain(|(k, _)| k != key);
         self
     }
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.directives.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.directives.get(key)
     }
 
     /// The file's text.
     pub fn render(&self) -> String {
-        self.directives.iter().fold(String::new(), |mut out, (k, v)| {
-            let _ = writeln!(out, "{k} {v}");
-            out
-        })
+        self.directives.render(|k, v| format!("{k} {v}"))
     }
 }
 
@@ -81,12 +100,12 @@ impl RedisConfig {
 /// them), and `max_connections = 200` (room for many pooled clients).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresConfig {
-    settings: Vec<(String, String)>,
+    settings: Settings,
 }
 
 impl Default for PostgresConfig {
     fn default() -> PostgresConfig {
-        let mut config = PostgresConfig { settings: Vec::new() };
+        let mut config = PostgresConfig { settings: Settings::default() };
         config.set("synchronous_commit", "on").set("fsync", "on").set("max_connections", "200");
         config
     }
@@ -95,24 +114,18 @@ impl Default for PostgresConfig {
 impl PostgresConfig {
     /// Sets `key` to `value`.
     pub fn set(&mut self, key: &str, value: &str) -> &mut PostgresConfig {
-        match self.settings.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value.to_string(),
-            None => self.settings.push((key.to_string(), value.to_string())),
-        }
+        self.settings.set(key, value);
         self
     }
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.settings.get(key)
     }
 
     /// The file's text.
     pub fn render(&self) -> String {
-        self.settings.iter().fold(String::new(), |mut out, (k, v)| {
-            let _ = writeln!(out, "{k} = '{}'", v.replace('\'', "''"));
-            out
-        })
+        self.settings.render(|k, v| format!("{k} = '{}'", v.replace('\'', "''")))
     }
 }
 

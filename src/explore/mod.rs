@@ -118,15 +118,21 @@ pub struct Found {
 /// Why an exploration stopped without an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ExploreError {
-    /// A run failed as a harness twice in a row.
+    /// A run failed as a harness.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(Box<RunError>),
     /// The regressions or found scenario could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// Interrupted before an answer.
     #[error("interrupted")]
     Interrupted,
+}
+
+impl From<RunError> for ExploreError {
+    fn from(e: RunError) -> ExploreError {
+        ExploreError::Run(Box::new(e))
+    }
 }
 
 /// The state shared by the cases of one exploration.

@@ -9,7 +9,6 @@
 //! target = "replica"          # or "master", "redis-2", ["redis-1", "redis-2"], ...
 //! ```
 
-use super::duration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -139,7 +138,7 @@ pub enum Fault {
         #[serde(default = "Target::all")]
         target: Target,
         /// The added delay.
-        #[serde(default = "default_delay", with = "duration")]
+        #[serde(default = "default_delay", with = "humantime_serde")]
         delay: Duration,
     },
     /// tc netem loss of the nodes' outgoing packets, where the kernel has netem.
@@ -177,7 +176,7 @@ pub struct Storm {
     pub load_kib_per_sec: Option<u32>,
     /// How long the heal watches the replicas resync before it calls the storm over:
     /// 30 s for the storm, 20 s for the loop.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     pub watch: Option<Duration>,
 }
 

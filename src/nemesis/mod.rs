@@ -24,7 +24,6 @@
 //!
 //! - [`fault`]: the catalogue, [`Fault`], and [`Target`]s.
 //! - [`schedule`]: [`Schedule`]s written by hand or drawn from a seed ([`RandomSchedule`]).
-//! - [`duration`]: `"1m30s"`-style durations in schedules.
 //! - `interpreter`: [`Nemesis`]: start, heal, run a schedule, heal everything.
 //! - `plan`, `targets`, `grudge`: pure choices: which nodes, which packets to drop.
 //! - `net`: iptables rules, the disconnect fallback, tc netem.
@@ -37,7 +36,6 @@
 //! **Architecture invariant:** only the interpreter touches containers; faults and
 //! schedules are plain data.
 
-pub mod duration;
 pub mod fault;
 mod grudge;
 mod interpreter;

@@ -18,7 +18,6 @@
 //! `duration` holds until the run ends. [`RandomSchedule::draw`] makes the same shape
 //! from a seed.
 
-use super::duration;
 use super::fault::Fault;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -40,10 +39,10 @@ pub struct Schedule {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScheduledFault {
     /// When it starts, from the start of the run.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub at: Duration,
     /// How long it holds before its heal; without one it holds until the run ends.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     pub duration: Option<Duration>,
     /// The fault.
     #[serde(flatten)]
@@ -54,7 +53,11 @@ impl<'de> Deserialize<'de> for ScheduledFault {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ScheduledFault, D::Error> {
         let mut table = Map::<String, Value>::deserialize(d)?;
         let mut take = |key| match table.remove(key) {
-            Some(Value::String(text)) => duration::parse(&text).map(Some).map_err(D::Error::custom),
+            Some(Value::String(text)) => humantime::parse_duration(&text).map(Some).map_err(|e| {
+                D::Error::custom(format!(
+                    "`{key}` = {text:?} is not a duration like \"10s\" or \"1m30s\": {e}"
+                ))
+            }),
             Some(other) => Err(D::Error::custom(format!("`{key}` must be a string, not {other}"))),
             None => Ok(None),
         };
@@ -113,13 +116,13 @@ impl Schedule {
 pub struct RandomSchedule {
     /// Time between two faults' starts (plus a random delay of up to a quarter of the
     /// quiet time between them).
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// How long each fault holds; at most `interval`, so faults never overlap.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub hold: Duration,
     /// The run's length; every fault heals before it.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub length: Duration,
     /// The faults to pick from, uniformly.
     #[serde(deserialize_with = "fault_tables")]

@@ -33,10 +33,10 @@ pub struct ClientConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
     /// How long clients run unless cancelled sooner.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub time_limit: Duration,
     /// How long one operation may take before it is recorded `info`.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub op_timeout: Duration,
 }
 

@@ -31,7 +31,7 @@ pub struct CounterConfig {
     /// The fraction of operations that are reads.
     pub reads: f64,
     /// Longest wait for a Redis connection or reply.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
 }
 

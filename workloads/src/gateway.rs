@@ -33,7 +33,7 @@ pub struct GatewayConfig {
     /// Captures within `window` that deactivate a card (K).
     pub deactivate_after: u32,
     /// The window in which `deactivate_after` captures deactivate a card.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// The fraction of cards that decline every charge, chosen by the seed.
     pub declining_cards: f64,

@@ -10,14 +10,12 @@
 //! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
 //! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
-//! - [`duration`]: durations in configuration files (`250ms`, `10s`).
 //! - [`scenarios`]: the scenario files bundled with faultline.
 #![deny(missing_docs)]
 
 pub mod billing;
 pub mod client;
 pub mod counter;
-pub mod duration;
 pub mod endpoints;
 pub mod gateway;
 pub mod monitor;

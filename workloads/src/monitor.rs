@@ -35,10 +35,10 @@ use tokio_util::sync::CancellationToken;
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
     /// Time between two probes.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// Longest wait for a connection or a reply.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
 

@@ -25,7 +25,7 @@ pub struct SetConfig {
     /// Workers, rate, time limit, op timeout.
     pub clients: ClientConfig,
     /// Longest wait for a Redis connection or reply.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
     /// How many times the final read is tried until it succeeds.
     pub final_read_attempts: u32,

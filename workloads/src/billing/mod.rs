@@ -79,7 +79,7 @@ pub struct BillingConfig {
     /// Store timeouts and pool size, for the harness and the system under test.
     pub stores: StoreSettings,
     /// How long `settle` may take.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub settle_timeout: Duration,
 }
 

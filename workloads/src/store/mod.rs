@@ -88,10 +88,10 @@ impl StoreError {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// Longest wait for a Redis connection or reply.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
     /// Postgres `statement_timeout`; the client gives up half a second later.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "humantime_serde")]
     pub postgres_timeout: Duration,
     /// Postgres connections in the pool.
     pub pool_size: u32,

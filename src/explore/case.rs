@@ -112,12 +112,8 @@ impl fmt::Display for Case {
             .iter()
             .map(|s| {
                 let hold = s.duration.unwrap_or_default().as_secs();
-                format!(
-                    "{} {} at {}s for {hold}s",
-                    s.fault.name(),
-                    target(&s.fault),
-                    s.at.as_secs()
-                )
+                let what = [s.fault.name(), &target(&s.fault)].join(" ");
+                format!("{} at {}s for {hold}s", what.trim_end(), s.at.as_secs())
             })
             .collect();
         write!(f, "[{}] on {} workers, {} accounts", faults.join("; "), self.workers, self.accounts)

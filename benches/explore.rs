@@ -1,5 +1,6 @@
 //! `faultline explore` against `naive` from 3 seeds: time to the first failure and
-//! time to shrink it, with how small it got and how often it failed again.
+//! time to shrink it (within 4 minutes), with how small it got and how often it failed
+//! again.
 //!
 //! `cargo bench --bench explore`
 
@@ -12,7 +13,11 @@ fn main() -> anyhow::Result<()> {
         let store =
             Store::new(std::env::temp_dir().join(format!("faultline-bench-explore-{seed}")));
         let _ = std::fs::remove_dir_all(store.root());
-        let options = ExploreOptions { store, ..ExploreOptions::new("naive", seed) };
+        let options = ExploreOptions {
+            store,
+            shrink_budget: std::time::Duration::from_secs(240),
+            ..ExploreOptions::new("naive", seed)
+        };
         match explore(&options, runtime.handle().clone(), &|_| {})? {
             Explored::Passed { cases, .. } => println!("seed {seed}: no failure in {cases} cases"),
             Explored::Failed(found) => println!(

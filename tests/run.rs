@@ -31,6 +31,13 @@ async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
     }
 }
 
+/// Removes the run's store once the test has what it needs (a failing test keeps it).
+fn remove_store(outcome: &RunOutcome) {
+    let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
+    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
+        .unwrap();
+}
+
 fn assert_valid(outcome: &RunOutcome) {
     assert_eq!(
         outcome.report.validity(),
@@ -77,6 +84,7 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
         "{junit}"
     );
     screenshot_shows_the_report(&outcome.dir.file("report.html"), &outcome.dir.file("report.png"));
+    remove_store(&outcome);
 }
 
 /// Renders `html` with headless Chromium into `png`, and checks a picture came out.
@@ -111,7 +119,9 @@ macro_rules! failsafe_survives_2013 {
     ($($name:ident: $seed:expr,)*) => {$(
         #[tokio::test(flavor = "multi_thread")]
         async fn $name() {
-            assert_valid(&run("twilio-2013", "failsafe", Some($seed)).await);
+            let outcome = run("twilio-2013", "failsafe", Some($seed)).await;
+            assert_valid(&outcome);
+            remove_store(&outcome);
         }
     )*};
 }
@@ -135,6 +145,7 @@ macro_rules! scenario_reaches_a_verdict {
                 if sut == "failsafe" {
                     assert_valid(&outcome);
                 }
+                remove_store(&outcome);
             }
         }
     )*};

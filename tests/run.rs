@@ -20,7 +20,8 @@ async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
         .expect("a bundled scenario")
         .resolve(&Overrides { seed, ..Overrides::default() });
     let options = RunOptions {
-        store: temporary_store(&format!("{}-{sut}", scenario.name)),
+        // One store per test: a passing test removes its store while others still run.
+        store: temporary_store(&format!("{}-{sut}-{}", scenario.name, scenario.seed)),
         ..RunOptions::default()
     };
     match Run::new(scenario, sut, options).execute().await {

@@ -144,8 +144,11 @@ pub(crate) async fn promote(
     Ok(repointed)
 }
 
-/// Waits until every replica's link to the master is up and no sync is in progress,
-/// judged on the replicas' side; `None` if `within` passes first.
+/// Waits until every replica's link to the master is up and no sync is in progress, on
+/// both sides: each replica reports its link up, and the master counts every replica
+/// online. A replica alone can be stale: cut off, it shows its link up until
+/// `repl-timeout` passes, although the master dropped it long before.
+/// `None` if `within` passes first.
 pub(crate) async fn converged(cluster: &Cluster, within: Duration) -> Option<Duration> {
     let started = tokio::time::Instant::now();
     loop {
@@ -156,7 +159,9 @@ pub(crate) async fn converged(cluster: &Cluster, within: Duration) -> Option<Dur
             Some(field("master_link_status")? == "up" && field("master_sync_in_progress")? == "0")
         }))
         .await;
-        if links.iter().all(|l| *l == Some(true)) {
+        let master = observe::redis(cluster, &cluster.master(), &["INFO", "replication"]).await;
+        let online = master.map_or(0, |text| text.matches("state=online").count());
+        if links.iter().all(|l| *l == Some(true)) && online >= replicas.len() {
             return Some(started.elapsed());
         }
         if started.elapsed() >= within {

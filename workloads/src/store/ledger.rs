@@ -18,13 +18,26 @@ use std::time::Duration;
 pub struct Ledger {
     topology: Topology,
     settings: StoreSettings,
+    durable_commits: bool,
     current: Arc<Mutex<Option<(SocketAddr, PgPool)>>>,
 }
 
 impl Ledger {
     /// Follows the Postgres node `topology` names.
     pub fn new(topology: Topology, settings: &StoreSettings) -> Ledger {
-        Ledger { topology, settings: settings.clone(), current: Arc::new(Mutex::new(None)) }
+        Ledger {
+            topology,
+            settings: settings.clone(),
+            durable_commits: false,
+            current: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Makes every commit wait until it is on disk, whatever the server's default
+    /// (`synchronous_commit = on` in each session): a server misconfigured with
+    /// `synchronous_commit = off` then cannot lose a commit this ledger saw acknowledged.
+    pub fn with_durable_commits(self) -> Ledger {
+        Ledger { durable_commits: true, ..self }
     }
 
     /// The pool for Postgres's current address (it connects on first use).
@@ -53,7 +66,11 @@ impl Ledger {
             .username(&endpoint.user)
             .password(&endpoint.password)
             .database(&endpoint.database)
-            .options([("statement_timeout", statement_timeout.as_str())]);
+            .options(
+                [("statement_timeout", statement_timeout.as_str())]
+                    .into_iter()
+                    .chain(self.durable_commits.then_some(("synchronous_commit", "on"))),
+            );
         PgPoolOptions::new()
             .max_connections(self.settings.pool_size)
             .acquire_timeout(self.settings.postgres_timeout)

@@ -1,6 +1,8 @@
 //! `failsafe`: the billing system as announced after the 2013 incident.
 //!
-//! - **The ledger is the source of truth.** Each debit or payment commits a ledger
+//! - **The ledger is the source of truth, durably.** Its sessions demand
+//!   `synchronous_commit = on`, so an acknowledged commit is on disk even where the
+//!   server's default was turned off. Each debit or payment commits a ledger
 //!   entry (idempotency key: the operation's id) and the account's new balance and
 //!   version in one transaction, then publishes (balance, version) to Redis with a
 //!   set-if-newer script, so concurrent writers and repairs commute.
@@ -63,14 +65,14 @@ pub struct FailSafe {
 
 impl FailSafe {
     /// A one-line description, for listings.
-    pub const ABOUT: &str = "the fixed design: ledger first, charge intents with idempotency keys, \
+    pub const ABOUT: &str = "the fixed design: a durable ledger first, charge intents with idempotency keys, \
          never charge or suspend while the balance store is unsafe, repair it from the ledger";
 
     /// The system, reaching its stores through `cx`.
     pub fn new(cx: SutContext) -> FailSafe {
         FailSafe {
             redis: RedisMaster::new(cx.topology.clone(), cx.settings.redis_timeout),
-            ledger: Ledger::new(cx.topology, &cx.settings),
+            ledger: Ledger::new(cx.topology, &cx.settings).with_durable_commits(),
             gateway: cx.gateway,
         }
     }

@@ -96,7 +96,8 @@ fn screenshot_shows_the_report(html: &std::path::Path, png: &std::path::Path) {
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
-            "--window-size=1100,2600",
+            // Tall enough for the whole page: verdict, anomalies, timeline and plots.
+            "--window-size=1100,4800",
         ])
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", html.display()))
@@ -110,7 +111,7 @@ fn screenshot_shows_the_report(html: &std::path::Path, png: &std::path::Path) {
     let bytes = std::fs::read(png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     assert!(
-        bytes.len() > 50_000,
+        bytes.len() > 200_000,
         "a {}-byte picture cannot show the verdict, timeline and plots",
         bytes.len()
     );

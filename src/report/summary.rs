@@ -111,6 +111,8 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
                 (F::Heal, kind) if kind != OpType::Invoke => {
                     if let Some(i) = open_faults.remove(&event.id) {
                         summary.faults[i].end = Some(time);
+                        // Some faults are judged only at the heal; the latest judgement stands.
+                        summary.faults[i].observed = event.observed.or(summary.faults[i].observed);
                     }
                 }
                 _ => {}
@@ -191,9 +193,9 @@ mod tests {
     #[test]
     fn a_history_yields_fault_windows_spans_throughput_and_witnesses() {
         let debit = || Value::Account(AccountOp { account: 1, amount: Some(5), balance: None });
-        let fault = |observed| {
+        let fault = |id, observed| {
             let event = FaultEvent {
-                id: 1,
+                id,
                 fault: "kill".into(),
                 targets: vec!["redis-0".into()],
                 effect: None,
@@ -203,16 +205,21 @@ mod tests {
         };
         let ops = [
             op(0, 100, Process::Client(0), OpType::Invoke, F::Debit, debit()),
-            op(1, 500, Process::Nemesis, OpType::Invoke, F::Start, fault(None)),
-            op(2, 600, Process::Nemesis, OpType::Info, F::Start, fault(Some(true))),
+            op(1, 500, Process::Nemesis, OpType::Invoke, F::Start, fault(1, None)),
+            op(2, 600, Process::Nemesis, OpType::Info, F::Start, fault(1, Some(true))),
             op(3, 1200, Process::Client(0), OpType::Info, F::Debit, debit()),
-            op(4, 2500, Process::Nemesis, OpType::Invoke, F::Heal, fault(None)),
-            op(5, 2600, Process::Nemesis, OpType::Info, F::Heal, fault(None)),
+            op(4, 2500, Process::Nemesis, OpType::Invoke, F::Heal, fault(1, None)),
+            op(5, 2600, Process::Nemesis, OpType::Info, F::Heal, fault(1, None)),
+            op(6, 2700, Process::Nemesis, OpType::Invoke, F::Start, fault(2, None)),
+            op(7, 2800, Process::Nemesis, OpType::Info, F::Start, fault(2, None)),
+            op(8, 2900, Process::Nemesis, OpType::Invoke, F::Heal, fault(2, None)),
+            op(9, 3000, Process::Nemesis, OpType::Info, F::Heal, fault(2, Some(false))),
         ];
         let summary = summarize(&history(&ops)[..], &BTreeSet::from([3])).unwrap();
-        assert_eq!(summary.faults.len(), 1);
+        assert_eq!(summary.faults.len(), 2);
         assert_eq!((summary.faults[0].start, summary.faults[0].end), (0.5, Some(2.6)));
         assert_eq!(summary.faults[0].observed, Some(true));
+        assert_eq!(summary.faults[1].observed, Some(false), "judged at the heal");
         assert_eq!(summary.spans.len(), 1);
         assert_eq!(
             (summary.spans[0].start, summary.spans[0].end, summary.spans[0].kind),
@@ -220,6 +227,6 @@ mod tests {
         );
         assert_eq!(summary.throughput, vec![Bucket::default(), Bucket { ok: 0, fail: 0, info: 1 }]);
         assert!(summary.witnesses[&3].contains("\"index\":3"));
-        assert_eq!(summary.duration, 2.6);
+        assert_eq!(summary.duration, 3.0);
     }
 }

@@ -382,31 +382,10 @@ fn check_fault(fault: &Fault, cluster: &ClusterSpec, nodes: &[String]) -> Result
     if matches!(fault, Fault::PostgresAsyncCommit) && !cluster.postgres {
         return Err(format!("fault {name:?} needs Postgres, and cluster.postgres = false"));
     }
-    for target in targets(fault) {
+    for target in fault.targets() {
         check_target(name, target, cluster, nodes)?;
     }
     Ok(())
-}
-
-fn targets(fault: &Fault) -> Vec<&Target> {
-    match fault {
-        Fault::Isolate { target }
-        | Fault::PartitionMinority { target }
-        | Fault::PartitionClients { target }
-        | Fault::Kill { target }
-        | Fault::Stop { target }
-        | Fault::Restart { target }
-        | Fault::Pause { target }
-        | Fault::RestartAofMissing { target }
-        | Fault::RestartSelfReplica { target }
-        | Fault::Restart2013 { target }
-        | Fault::Failover { target }
-        | Fault::SplitBrain { target }
-        | Fault::Delay { target, .. }
-        | Fault::Loss { target, .. } => vec![target],
-        Fault::PartitionOneWay { from, to } => vec![from, to],
-        _ => vec![],
-    }
 }
 
 fn check_target(

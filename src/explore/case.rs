@@ -120,25 +120,14 @@ impl fmt::Display for Case {
     }
 }
 
+/// The fault's targets as written in a scenario file, e.g. `replica`.
 fn target(fault: &Fault) -> String {
-    let target = match fault {
-        Fault::Pause { target }
-        | Fault::Kill { target }
-        | Fault::Isolate { target }
-        | Fault::PartitionClients { target }
-        | Fault::Restart { target }
-        | Fault::Failover { target }
-        | Fault::SplitBrain { target }
-        | Fault::RestartSelfReplica { target }
-        | Fault::RestartAofMissing { target }
-        | Fault::Restart2013 { target } => target,
-        _ => return String::new(),
-    };
-    match serde_json::to_value(target) {
+    let name = |target| match serde_json::to_value(target) {
         Ok(serde_json::Value::String(name)) => name,
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
-    }
+    };
+    fault.targets().into_iter().map(name).collect::<Vec<_>>().join(" -> ")
 }
 
 #[cfg(test)]

@@ -262,6 +262,29 @@ impl Fault {
         }
     }
 
+    /// The targets the fault names (a one-way cut names two: from, to); none for the
+    /// faults whose nodes follow from the topology.
+    pub fn targets(&self) -> Vec<&Target> {
+        match self {
+            Fault::Isolate { target }
+            | Fault::PartitionMinority { target }
+            | Fault::PartitionClients { target }
+            | Fault::Kill { target }
+            | Fault::Stop { target }
+            | Fault::Restart { target }
+            | Fault::Pause { target }
+            | Fault::RestartAofMissing { target }
+            | Fault::RestartSelfReplica { target }
+            | Fault::Restart2013 { target }
+            | Fault::Failover { target }
+            | Fault::SplitBrain { target }
+            | Fault::Delay { target, .. }
+            | Fault::Loss { target, .. } => vec![target],
+            Fault::PartitionOneWay { from, to } => vec![from, to],
+            _ => vec![],
+        }
+    }
+
     /// The fault's name in the catalogue and in histories, e.g. `partition-replicas`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -98,6 +98,27 @@ pub trait Checker {
     fn interest(&self) -> Interest {
         Interest::ALL
     }
+
+    /// What its verdict speaks to: safety (the default) decides the run's validity and
+    /// exit code; liveness is reported beside it.
+    fn concern(&self) -> Concern {
+        Concern::Safety
+    }
+}
+
+/// What a checker's verdict speaks to. A run's validity and exit code follow safety
+/// alone: a system that stayed unavailable broke no promise about money, and a
+/// system that kept money right while unavailable is not thereby correct either, so
+/// liveness is reported as its own rows and figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Concern {
+    /// Nothing bad happened: a violation makes the run invalid.
+    #[default]
+    Safety,
+    /// Something good happened (operations succeeded, the system recovered after the
+    /// faults healed); never in the exit code.
+    Liveness,
 }
 
 /// Classes of operations a checker may need to observe, combined with [`Interest::or`].

@@ -13,9 +13,11 @@
 //! | `harness` | `open`                      | an account opened with its opening balance and policy |
 //! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` declined, `info` unknown |
 //! | `gateway` | `card-deactivated`          | the gateway deactivated a card                       |
-//! | `monitor` | `probe`                     | the harness's own look at the balance store           |
+//! | `monitor` | `probe`                     | the harness's own look at the balance store (invoke, then `ok` with what it saw) |
 //! | `nemesis` | `start`, `heal`             | a fault starting or healing (invoke, then `info` with its effect) |
-//! | `harness` | `final`                     | one account's balances read after every fault healed |
+//! | `harness` | `phase`                     | a phase of the run beginning (`recovery`: faults healed, clients run again) |
+//! | `harness` | `settle`                    | the system under test finishing its background work (invoke, then `ok`, `fail` or `info`) |
+//! | `harness` | `final`                     | one account's balances, read by the harness from the stores after every fault healed |
 //!
 //! The card gateway and the monitor belong to the harness, so their events are ground
 //! truth, not claims of the system under test.
@@ -92,6 +94,10 @@ pub enum F {
     Start,
     /// A fault healing.
     Heal,
+    /// A phase of the run beginning.
+    Phase,
+    /// The system under test finishing its background work.
+    Settle,
     /// An addition to a counter or a set.
     Add,
     /// A request for a unique id.
@@ -114,6 +120,8 @@ impl F {
             F::Final => "final",
             F::Start => "start",
             F::Heal => "heal",
+            F::Phase => "phase",
+            F::Settle => "settle",
             F::Add => "add",
             F::Generate => "generate",
             F::Other(name) => name,
@@ -133,6 +141,8 @@ impl F {
             "final" => F::Final,
             "start" => F::Start,
             "heal" => F::Heal,
+            "phase" => F::Phase,
+            "settle" => F::Settle,
             "add" => F::Add,
             "generate" => F::Generate,
             other => F::Other(other.into()),
@@ -183,6 +193,12 @@ pub struct Charge {
     /// The idempotency key the system under test sent, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The client operation (its invocation's index) the system under test was serving
+    /// when it asked for this charge, as the harness knew it: the operation whose call
+    /// into the system the gateway was reached from. Absent when the charge came from
+    /// no client operation (settle, a background task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<u64>,
 }
 
 /// The state of the balance store as the harness's monitor saw it.
@@ -248,9 +264,30 @@ pub struct FinalState {
     /// Whether the ledger marks the account suspended; absent if it could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
-    /// The gateway charges whose credit the ledger records.
+    /// The gateway charges whose credit the ledger records, one id per credit entry
+    /// (an id listed twice was credited twice).
     #[serde(default)]
     pub credited: Vec<ChargeId>,
+    /// The sum of the ledger's entries for the account, where its layout keeps
+    /// entries; it must equal `ledger`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "observed_opt")]
+    pub entries: Option<Observed>,
+}
+
+/// A phase of a run, recorded by the harness as it begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseName {
+    /// Every fault healed; clients run again, with no fault, to show the system
+    /// recovered.
+    Recovery,
+}
+
+/// A phase beginning: `{"phase": "recovery"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Phase {
+    /// Which phase.
+    pub phase: PhaseName,
 }
 
 /// A fault starting or healing.
@@ -269,6 +306,10 @@ pub struct FaultEvent {
     /// Whether the fault's intended effect was observed (on the completion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<bool>,
+    /// On a start: the scheduled fault it performs, by its `step` in the header's
+    /// `schedule`; absent for a fault no schedule named in advance (a random one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
 }
 
 /// What an operation carries: its arguments on invocation, arguments and results on
@@ -293,6 +334,8 @@ pub enum Value {
     Final(FinalState),
     /// A fault event.
     Fault(FaultEvent),
+    /// A phase beginning.
+    Phase(Phase),
     /// Any other JSON.
     Json(serde_json::Value),
 }

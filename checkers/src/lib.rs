@@ -52,7 +52,7 @@ pub mod verdict;
 #[cfg(test)]
 mod testkit;
 
-pub use checker::{Checker, Event, Figure, InFlight, Interest};
+pub use checker::{Checker, Concern, Event, Figure, InFlight, Interest};
 pub use history::{History, Op};
 pub use report::{CheckResult, Report};
 pub use runner::Runner;

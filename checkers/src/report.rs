@@ -5,7 +5,7 @@
 //! explanation. [`Report::exit_code`] gives the process exit code: 0 valid, 1 invalid,
 //! 2 unknown.
 
-use crate::checker::Figure;
+use crate::checker::{Concern, Figure};
 use crate::format::TornLine;
 use crate::verdict::{Validity, Verdict};
 use serde::{Deserialize, Serialize};
@@ -33,24 +33,48 @@ pub struct CheckResult {
     pub verdict: Verdict,
     /// Figures it reports whatever its verdict.
     pub figures: Vec<Figure>,
+    /// What the verdict speaks to; only safety counts towards the run's validity.
+    #[serde(default)]
+    pub concern: Concern,
 }
 
 impl CheckResult {
-    /// A result.
+    /// A safety result.
     pub fn new(checker: &str, verdict: Verdict, figures: Vec<Figure>) -> CheckResult {
-        CheckResult { checker: checker.to_owned(), verdict, figures }
+        CheckResult { checker: checker.to_owned(), verdict, figures, concern: Concern::Safety }
+    }
+
+    /// The same result, speaking to `concern`.
+    pub fn with_concern(mut self, concern: Concern) -> CheckResult {
+        self.concern = concern;
+        self
+    }
+
+    /// Whether it counts towards the run's validity.
+    pub fn is_safety(&self) -> bool {
+        self.concern == Concern::Safety
     }
 }
 
 impl Report {
-    /// All verdicts composed: the worst wins, anomalies and reasons are pooled.
+    /// The safety verdicts composed: the worst wins, anomalies and reasons are pooled.
     pub fn verdict(&self) -> Verdict {
-        self.results.iter().fold(Verdict::Valid, |acc, r| acc.merge(r.verdict.clone()))
+        self.safety().fold(Verdict::Valid, |acc, r| acc.merge(r.verdict.clone()))
     }
 
-    /// The worst validity of any checker.
+    /// The worst validity of any safety checker: the run's validity.
     pub fn validity(&self) -> Validity {
-        self.results.iter().map(|r| r.verdict.validity()).max().unwrap_or(Validity::Valid)
+        self.safety().map(|r| r.verdict.validity()).max().unwrap_or(Validity::Valid)
+    }
+
+    /// The results that decide the run's validity.
+    pub fn safety(&self) -> impl Iterator<Item = &CheckResult> {
+        self.results.iter().filter(|r| r.is_safety())
+    }
+
+    /// The liveness results, reported beside the verdict.
+    pub fn liveness(&self) -> impl Iterator<Item = &CheckResult> {
+        self.results.iter().filter(|r| !r.is_safety())
     }
 
     /// The process exit code: 0 valid, 1 invalid, 2 unknown.

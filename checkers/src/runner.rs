@@ -159,7 +159,7 @@ impl Slot {
         };
         let figures =
             panic::catch_unwind(AssertUnwindSafe(|| self.checker.figures())).unwrap_or_default();
-        CheckResult::new(name, verdict, figures)
+        CheckResult::new(name, verdict, figures).with_concern(self.checker.concern())
     }
 }
 

@@ -103,7 +103,7 @@ pub fn open_floor(account: u32, balance: i64, floor: i64) -> Op {
 }
 
 fn charge(kind: OpType, charge: u64, account: u32, amount: i64) -> Op {
-    let value = Value::Charge(Charge { charge, account, amount, key: None });
+    let value = Value::Charge(Charge { charge, account, amount, key: None, op: None });
     op(Process::Gateway, kind, (F::Charge, value))
 }
 
@@ -145,7 +145,7 @@ pub fn fin(
     suspended: Option<bool>,
     credited: &[u64],
 ) -> Op {
-    let state = FinalState { account, in_flight, ledger, suspended, credited: credited.to_vec() };
+    let state = FinalState { account, in_flight, ledger, suspended, credited: credited.to_vec(), entries: None };
     op(Process::Harness, OpType::Ok, (F::Final, Value::Final(state)))
 }
 
@@ -157,7 +157,7 @@ pub fn settled(account: u32, balance: i64, credited: &[u64]) -> Op {
 /// A nemesis operation on fault `id`: `start` or `heal`, invoked or completed.
 pub fn nemesis(kind: OpType, f: F, id: u32) -> Op {
     let fault =
-        FaultEvent { id, fault: "kill".into(), targets: vec![], effect: None, observed: None };
+        FaultEvent { id, fault: "kill".into(), targets: vec![], effect: None, observed: None, step: None };
     op(Process::Nemesis, kind, (f, Value::Fault(fault)))
 }
 

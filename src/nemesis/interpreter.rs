@@ -470,6 +470,7 @@ impl<'c> Nemesis<'c> {
             targets: targets.to_vec(),
             effect: outcome.map(|o| o.effect.clone()),
             observed,
+            step: None,
         };
         self.recorder.record(Process::Nemesis, kind, f, HistoryValue::Fault(event), error);
     }

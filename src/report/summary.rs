@@ -200,6 +200,7 @@ mod tests {
                 targets: vec!["redis-0".into()],
                 effect: None,
                 observed,
+                step: None,
             };
             Value::Fault(event)
         };

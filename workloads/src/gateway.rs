@@ -124,7 +124,7 @@ impl Gateway {
                 state.captures += 1;
                 self.record(
                     OpType::Ok,
-                    Charge { charge, account, amount, key: key.map(Into::into) },
+                    Charge { charge, account, amount, key: key.map(Into::into), op: None },
                     None,
                 );
                 if deactivated {
@@ -133,7 +133,7 @@ impl Gateway {
                 ChargeOutcome::Captured(charge)
             }
             Err(decline) => {
-                let c = Charge { charge, account, amount, key: key.map(Into::into) };
+                let c = Charge { charge, account, amount, key: key.map(Into::into), op: None };
                 self.record(OpType::Fail, c, Some(decline));
                 ChargeOutcome::Declined(charge, decline)
             }

@@ -98,6 +98,7 @@ mod tests {
                 targets: vec!["redis-0".into()],
                 effect: None,
                 observed: if kind == OpType::Info { seen } else { None },
+                step: None,
             };
             let op = Op {
                 index: index + u64::from(kind == OpType::Info),

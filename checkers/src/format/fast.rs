@@ -242,7 +242,7 @@ impl<'a> Cursor<'a> {
             None => None,
         };
         self.lit(b"}")?;
-        Some(Charge { charge, account, amount, key })
+        Some(Charge { charge, account, amount, key, op: None })
     }
 
     /// `{"store":"healthy","missing":[1,2],"restored":[3]}`, lists optional.

@@ -326,6 +326,7 @@ impl Value {
                 F::Open => Value::Open(serde_json::from_str(text)?),
                 F::Final => Value::Final(serde_json::from_str(text)?),
                 F::Start | F::Heal => Value::Fault(serde_json::from_str(text)?),
+                F::Phase => Value::Phase(serde_json::from_str(text)?),
                 _ => Value::Json(serde_json::from_str(text)?),
             }),
             _ => serde_json::from_str(text).map(Value::Json),
@@ -363,6 +364,7 @@ impl Serialize for Value {
             Value::Probe(p) => p.serialize(s),
             Value::Open(o) => o.serialize(s),
             Value::Final(f) => f.serialize(s),
+            Value::Phase(p) => p.serialize(s),
             Value::Fault(f) => f.serialize(s),
             Value::Json(j) => j.serialize(s),
         }

@@ -40,6 +40,7 @@ fn operations_round_trip_through_json_lines() {
             ledger: Observed::Balance(12),
             suspended: Some(false),
             credited: vec![4, 9],
+            entries: None,
         }),
         error: None,
     };

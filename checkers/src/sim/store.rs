@@ -128,6 +128,7 @@ impl Sim {
             targets: vec!["redis-0".into()],
             effect: None,
             observed,
+            step: None,
         };
         self.emit(Process::Nemesis, kind, (f, Value::Fault(event)), None);
     }
@@ -148,6 +149,7 @@ impl Sim {
                 ledger: Observed::Balance(account.balance),
                 suspended: Some(account.suspended),
                 credited: account.credited.clone(),
+                entries: None,
             };
             let bug = self.cfg.bug.filter(|_| chosen == Some(a));
             match bug {

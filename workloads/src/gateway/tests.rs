@@ -97,6 +97,6 @@ fn a_declining_card_is_declined_and_recorded_as_such() {
     assert_eq!(gateway.charge(5, 1000, None), ChargeOutcome::Declined(1, Decline::CardDeclined));
     let ops = testkit::recorded(&recorder, &memory);
     assert_eq!(summary(&ops), [("charge".into(), OpType::Fail, Some("card-declined".into()))]);
-    let charge = Charge { charge: 1, account: 5, amount: 1000, key: None };
+    let charge = Charge { charge: 1, account: 5, amount: 1000, key: None, op: None };
     assert_eq!(ops[0].value, Value::Charge(charge));
 }

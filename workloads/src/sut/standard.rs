@@ -109,6 +109,7 @@ pub async fn final_states(stores: &Stores, accounts: &[AccountId]) -> Vec<FinalS
                     ledger: balance,
                     suspended: Some(suspended),
                     credited,
+                    entries: None,
                 }
             }
             Err(e) => FinalState {
@@ -117,6 +118,7 @@ pub async fn final_states(stores: &Stores, accounts: &[AccountId]) -> Vec<FinalS
                 ledger: Observed::Error(e.to_string()),
                 suspended: None,
                 credited: Vec::new(),
+                entries: None,
             },
         })
         .collect()

@@ -145,7 +145,14 @@ pub fn fin(
     suspended: Option<bool>,
     credited: &[u64],
 ) -> Op {
-    let state = FinalState { account, in_flight, ledger, suspended, credited: credited.to_vec(), entries: None };
+    let state = FinalState {
+        account,
+        in_flight,
+        ledger,
+        suspended,
+        credited: credited.to_vec(),
+        entries: None,
+    };
     op(Process::Harness, OpType::Ok, (F::Final, Value::Final(state)))
 }
 
@@ -156,8 +163,14 @@ pub fn settled(account: u32, balance: i64, credited: &[u64]) -> Op {
 
 /// A nemesis operation on fault `id`: `start` or `heal`, invoked or completed.
 pub fn nemesis(kind: OpType, f: F, id: u32) -> Op {
-    let fault =
-        FaultEvent { id, fault: "kill".into(), targets: vec![], effect: None, observed: None, step: None };
+    let fault = FaultEvent {
+        id,
+        fault: "kill".into(),
+        targets: vec![],
+        effect: None,
+        observed: None,
+        step: None,
+    };
     op(Process::Nemesis, kind, (f, Value::Fault(fault)))
 }
 

@@ -178,7 +178,8 @@ impl Bank {
         let a = &mut self.accounts[account as usize];
         a.recharges += 1;
         let key = Some(format!("recharge-{account}-{}", a.recharges));
-        let charge = Charge { charge: self.next_charge, account, amount: a.spec.recharge, key, op: None };
+        let charge =
+            Charge { charge: self.next_charge, account, amount: a.spec.recharge, key, op: None };
         self.next_charge += 1;
         charge
     }

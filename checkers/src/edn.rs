@@ -154,4 +154,69 @@ mod tests {
             "{:index 0, :time 0, :type :invoke, :process 0, :f :read, :value nil}\n"
         );
     }
+
+    #[test]
+    fn probes_settle_phases_attributed_charges_entry_sums_and_steps_are_exported() {
+        use crate::history::{Charge, FaultEvent, Phase, PhaseName, Value};
+        let harness = |kind, f, value| Op {
+            index: 5,
+            time: 60,
+            process: Process::Harness,
+            kind,
+            f,
+            value,
+            error: None,
+        };
+        let phase = Value::Phase(Phase { phase: PhaseName::Recovery });
+        assert_eq!(
+            edn(&harness(OpType::Ok, F::Phase, phase)),
+            "{:index 5, :time 60, :type :ok, :process :harness, :f :phase, :value {:phase \"recovery\"}}\n"
+        );
+        let settle =
+            Op { error: Some("timeout".into()), ..harness(OpType::Info, F::Settle, Value::Nil) };
+        assert_eq!(
+            edn(&settle),
+            "{:index 5, :time 60, :type :info, :process :harness, :f :settle, :value nil, :error \"timeout\"}\n"
+        );
+        let probe =
+            Op { process: Process::Monitor, ..harness(OpType::Invoke, F::Probe, Value::Nil) };
+        assert_eq!(
+            edn(&probe),
+            "{:index 5, :time 60, :type :invoke, :process :monitor, :f :probe, :value nil}\n"
+        );
+        let charge = Charge { charge: 9, account: 7, amount: 500, key: None, op: Some(3) };
+        let charge = Op {
+            process: Process::Gateway,
+            ..harness(OpType::Ok, F::Charge, Value::Charge(charge))
+        };
+        assert_eq!(
+            edn(&charge),
+            "{:index 5, :time 60, :type :ok, :process :gateway, :f :charge, \
+             :value {:account 7, :amount 500, :charge 9, :op 3}}\n"
+        );
+        let fault = FaultEvent {
+            id: 1,
+            fault: "kill".into(),
+            targets: vec![],
+            effect: None,
+            observed: None,
+            step: Some(2),
+        };
+        let start = Op {
+            process: Process::Nemesis,
+            ..harness(OpType::Invoke, F::Start, Value::Fault(fault))
+        };
+        assert_eq!(
+            edn(&start),
+            "{:index 5, :time 60, :type :invoke, :process :nemesis, :f :start, \
+             :value {:fault \"kill\", :id 1, :step 2, :targets []}}\n"
+        );
+        let mut fin = fin(7, Observed::Balance(5), Observed::Balance(5), Some(false), &[4, 4]);
+        if let Value::Final(state) = &mut fin.value {
+            state.entries = Some(Observed::Balance(4));
+        }
+        let expected = "{:index 0, :time 0, :type :ok, :process :harness, :f :final, :value {:account 7, \
+                        :credited [4 4], :entries 4, :in_flight 5, :ledger 5, :suspended false}}\n";
+        assert_eq!(edn(&fin), expected);
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! It reads exactly the compact form [`write_op`](super::write_op) produces, keys in its
 //! order: comparing each expected key as a prefix costs far less than scanning for it.
-//! Values it reads: null, integers, account operations, charges and probes, which are
-//! nearly every line of a billing history. Any other line (opens, final states, fault
-//! events, whitespace, escapes, another key order...) returns `None`, and the caller
+//! Values it reads: null (probe and settle invocations), integers, account operations,
+//! charges (with the client operation they served) and probes, which are nearly every
+//! line of a billing history. Any other line (opens, phases, final states, fault events,
+//! whitespace, escapes, another key order...) returns `None`, and the caller
 //! falls back to serde, which gives the same result or the error.
 
 use crate::history::{
@@ -229,7 +230,7 @@ impl<'a> Cursor<'a> {
         Some(AccountOp { account, amount, balance })
     }
 
-    /// `{"charge":9,"account":7,"amount":500,"key":"k"}`, key optional.
+    /// `{"charge":9,"account":7,"amount":500,"key":"k","op":12}`, key and op optional.
     fn charge(&mut self) -> Option<Charge> {
         self.lit(b"{\"charge\":")?;
         let charge = self.u64()?;
@@ -241,8 +242,12 @@ impl<'a> Cursor<'a> {
             Some(()) => Some(self.owned_string()?),
             None => None,
         };
+        let op = match self.lit(b",\"op\":") {
+            Some(()) => Some(self.u64()?),
+            None => None,
+        };
         self.lit(b"}")?;
-        Some(Charge { charge, account, amount, key, op: None })
+        Some(Charge { charge, account, amount, key, op })
     }
 
     /// `{"store":"healthy","missing":[1,2],"restored":[3]}`, lists optional.

@@ -1,6 +1,8 @@
 //! The file format: round trips, torn tails, malformed lines, and the fast path.
 use super::*;
-use crate::history::{AccountOp, FinalState, Observed};
+use crate::history::{
+    AccountOp, Charge, FaultEvent, FinalState, Observed, Phase, PhaseName, Probe, StoreStatus,
+};
 
 fn header_line() -> String {
     format!("{{\"schema\":\"{SCHEMA}\",\"seed\":7}}\n")
@@ -118,6 +120,19 @@ fn the_fast_path_reads_what_the_general_parser_reads() {
         (r#"{"index":14,"time":9.5,"process":3,"type":"ok","f":"read"}"#, false),
         (r#"{"index":15,"index":16,"time":9,"process":3,"type":"ok","f":"read"}"#, false),
         (r#"{"index":17,"time":9,"process":99999999999,"type":"ok","f":"read"}"#, false),
+        (r#"{"index":18,"time":9,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":"k-1","op":12}}"#, true),
+        (r#"{"index":19,"time":9,"process":"gateway","type":"fail","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":0},"error":"card-declined"}"#, true),
+        (r#"{"index":20,"time":9,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":null}}"#, false),
+        (r#"{"index":21,"time":9,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":-1}}"#, false),
+        (r#"{"index":22,"time":9,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"op":3,"amount":500}}"#, false),
+        (r#"{"index":23,"time":9,"process":"monitor","type":"invoke","f":"probe"}"#, true),
+        (r#"{"index":24,"time":9,"process":"monitor","type":"invoke","f":"probe","value":null}"#, true),
+        (r#"{"index":25,"time":9,"process":"harness","type":"invoke","f":"settle"}"#, true),
+        (r#"{"index":26,"time":9,"process":"harness","type":"ok","f":"settle"}"#, true),
+        (r#"{"index":27,"time":9,"process":"harness","type":"info","f":"settle","error":"timed out after 30s"}"#, true),
+        (r#"{"index":28,"time":9,"process":"harness","type":"ok","f":"phase","value":{"phase":"recovery"}}"#, false),
+        (r#"{"index":29,"time":9,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[1,1],"entries":null}}"#, false),
+        (r#"{"index":30,"time":9,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"kill","targets":["redis-0"],"step":0}}"#, false),
     ];
     for (line, fast_shape) in lines {
         let mut op = blank();
@@ -128,6 +143,81 @@ fn the_fast_path_reads_what_the_general_parser_reads() {
             assert_eq!(Some(op), general, "{line}");
         }
         assert_eq!(parse_op(line.as_bytes()).ok(), general, "{line}");
+    }
+}
+
+/// One operation of each shape the recovery phase, settle, probes as operations,
+/// attributed charges, ledger entry sums and scheduled steps brought.
+fn new_shapes() -> Vec<Op> {
+    let at = |index: u64, process, kind, f, value| Op {
+        index,
+        time: index * 10,
+        process,
+        kind,
+        f,
+        value,
+        error: None,
+    };
+    let charge = |op| Value::Charge(Charge { charge: 9, account: 7, amount: 500, key: None, op });
+    let fault = FaultEvent {
+        id: 1,
+        fault: "restart-2013".into(),
+        targets: vec!["redis-0".into()],
+        effect: None,
+        observed: None,
+        step: Some(0),
+    };
+    let fin = FinalState {
+        account: 7,
+        in_flight: Observed::Balance(5),
+        ledger: Observed::Balance(5),
+        suspended: Some(false),
+        credited: vec![9, 9],
+        entries: Some(Observed::Balance(4)),
+    };
+    let probe = Probe { store: StoreStatus::Loading, missing: vec![7], restored: vec![] };
+    let recovery = Value::Phase(Phase { phase: PhaseName::Recovery });
+    vec![
+        at(0, Process::Nemesis, OpType::Invoke, F::Start, Value::Fault(fault)),
+        at(1, Process::Gateway, OpType::Ok, F::Charge, charge(Some(0))),
+        at(2, Process::Gateway, OpType::Info, F::Charge, charge(None)),
+        at(3, Process::Monitor, OpType::Invoke, F::Probe, Value::Nil),
+        at(4, Process::Monitor, OpType::Ok, F::Probe, Value::Probe(probe)),
+        at(5, Process::Harness, OpType::Ok, F::Phase, recovery),
+        at(6, Process::Harness, OpType::Invoke, F::Settle, Value::Nil),
+        Op {
+            error: Some("settle timed out".into()),
+            ..at(7, Process::Harness, OpType::Fail, F::Settle, Value::Nil)
+        },
+        at(8, Process::Harness, OpType::Ok, F::Final, Value::Final(fin)),
+    ]
+}
+
+#[test]
+fn every_new_record_shape_is_written_as_the_brief_says_and_reads_back_unchanged() {
+    #[rustfmt::skip]
+    let expected = [
+        r#"{"index":0,"time":0,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"restart-2013","targets":["redis-0"],"step":0}}"#,
+        r#"{"index":1,"time":10,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":0}}"#,
+        r#"{"index":2,"time":20,"process":"gateway","type":"info","f":"charge","value":{"charge":9,"account":7,"amount":500}}"#,
+        r#"{"index":3,"time":30,"process":"monitor","type":"invoke","f":"probe"}"#,
+        r#"{"index":4,"time":40,"process":"monitor","type":"ok","f":"probe","value":{"store":"loading","missing":[7]}}"#,
+        r#"{"index":5,"time":50,"process":"harness","type":"ok","f":"phase","value":{"phase":"recovery"}}"#,
+        r#"{"index":6,"time":60,"process":"harness","type":"invoke","f":"settle"}"#,
+        r#"{"index":7,"time":70,"process":"harness","type":"fail","f":"settle","error":"settle timed out"}"#,
+        r#"{"index":8,"time":80,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9,9],"entries":4}}"#,
+    ];
+    let ops = new_shapes();
+    let bytes = lines(&ops);
+    let written: Vec<&str> = std::str::from_utf8(&bytes).unwrap().lines().skip(1).collect();
+    assert_eq!(written, expected);
+    let read: Vec<Op> = HistoryReader::new(&bytes[..]).unwrap().map(Result::unwrap).collect();
+    assert_eq!(read, ops);
+    for (line, op) in expected.iter().zip(&ops) {
+        let mut fast = blank();
+        if fast::parse_into(line.as_bytes(), &mut fast) {
+            assert_eq!(&fast, op, "{line}");
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! What a check produces: every checker's verdict, and the table an engineer reads.
 //!
 //! A [`Report`] serialises to JSON (the harness writes it as `results.json` and derives
-//! JUnit from it) and displays as a verdict table followed by each anomaly's
-//! explanation. [`Report::exit_code`] gives the process exit code: 0 valid, 1 invalid,
-//! 2 unknown.
+//! JUnit from it), every row with its `concern`, and displays as a verdict table
+//! followed by each anomaly's explanation and each checker's figures. The table shows
+//! the safety rows and the overall verdict they make, then the liveness rows under
+//! their own heading (`met` or `NOT MET`): liveness is reported, never decided on.
+//! [`Report::exit_code`] gives the process exit code from safety alone: 0 valid,
+//! 1 invalid, 2 unknown.
 
 use crate::checker::{Concern, Figure};
 use crate::format::TornLine;
@@ -107,18 +110,27 @@ impl Report {
 
     fn write_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{:<24} {:<8} anomalies", "checker", "verdict")?;
-        for r in &self.results {
-            let kinds: Vec<String> =
-                r.verdict.anomalies().iter().map(|g| format!("{} ×{}", g.kind, g.count)).collect();
-            let line =
-                format!("{:<24} {:<8} {}", r.checker, r.verdict.validity(), kinds.join(", "));
-            writeln!(f, "{}", line.trim_end())?;
+        for r in self.safety() {
+            write_row(f, r, &r.verdict.validity().to_string())?;
         }
-        writeln!(f, "{:<24} {}", "overall", self.validity())
+        writeln!(f, "{:<24} {}", "overall", self.validity())?;
+        if self.liveness().next().is_none() {
+            return Ok(());
+        }
+        writeln!(f, "\nliveness (reported beside the verdict, not in it)")?;
+        for r in self.liveness() {
+            write_row(f, r, met(r.verdict.validity()))?;
+        }
+        Ok(())
+    }
+
+    /// Safety rows, then liveness rows.
+    fn rows(&self) -> impl Iterator<Item = &CheckResult> {
+        self.safety().chain(self.liveness())
     }
 
     fn write_details(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for r in &self.results {
+        for r in self.rows() {
             match &r.verdict {
                 Verdict::Valid => {}
                 Verdict::Unknown(reason) => writeln!(f, "\n{}: unknown: {reason}", r.checker)?,
@@ -133,11 +145,28 @@ impl Report {
     }
 
     fn write_figures(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for r in self.results.iter().filter(|r| !r.figures.is_empty()) {
+        for r in self.rows().filter(|r| !r.figures.is_empty()) {
             let figures: Vec<String> = r.figures.iter().map(Figure::to_string).collect();
             writeln!(f, "\n{}: {}", r.checker, figures.join(", "))?;
         }
         Ok(())
+    }
+}
+
+/// One row of the verdict table: the checker, its verdict as `shown`, its anomalies.
+fn write_row(f: &mut fmt::Formatter<'_>, r: &CheckResult, shown: &str) -> fmt::Result {
+    let kinds: Vec<String> =
+        r.verdict.anomalies().iter().map(|g| format!("{} ×{}", g.kind, g.count)).collect();
+    let line = format!("{:<24} {:<8} {}", r.checker, shown, kinds.join(", "));
+    writeln!(f, "{}", line.trim_end())
+}
+
+/// A liveness verdict in words: whether the property was met.
+fn met(validity: Validity) -> &'static str {
+    match validity {
+        Validity::Valid => "met",
+        Validity::Invalid => "NOT MET",
+        Validity::Unknown => "UNKNOWN",
     }
 }
 
@@ -177,9 +206,8 @@ mod tests {
 
 checker                  verdict  anomalies
 well-formed              valid
-stats                    valid
-availability             valid
 faults                   valid
+reach                    valid
 charge-without-credit    valid
 over-charge              INVALID  over-charge ×1
 wrongful-suspension      valid
@@ -188,8 +216,15 @@ fail-safe                valid
 balance-bounds           valid
 overall                  INVALID
 
+liveness (reported beside the verdict, not in it)
+stats                    met
+availability             met
+recovery                 met
+
 over-charge: over-charge ×1
   first: op 2: the gateway captured 1000 cents from account 7's card (charge 55) although its balance was at least 495 cents since op 1, never below the 100-cent recharge threshold
+
+reach: charge attempts 1, contended charge attempts 0, charge attempts during faults 0
 
 stats: debit ok 1, debit fail 0, debit info 0
 
@@ -202,5 +237,46 @@ availability: debit ok outside faults 1
             serde_json::from_str::<crate::report::Report>(&json).expect("and reads back"),
             report
         );
+    }
+
+    #[test]
+    fn an_f_that_never_succeeded_with_money_right_exits_0_and_shows_liveness_not_met() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 5)),
+            ok(1, debit(7, 5)),
+            invoke(2, payment(7, 50)),
+            fail(2, payment(7, 50)),
+            settled(7, 495, &[]),
+        ]);
+        let report = Suite::new(Workload::Billing).check(&h);
+        assert_eq!(report.exit_code(), 0);
+        assert_eq!(report.verdict(), crate::verdict::Verdict::Valid);
+        let text = report.to_string();
+        let liveness = "\
+overall                  valid
+
+liveness (reported beside the verdict, not in it)
+stats                    NOT MET  never-succeeded ×1
+availability             met
+recovery                 met
+
+stats: never-succeeded ×1
+  first: no payment ever succeeded: 1 failed and 0 ended indeterminate (the first at op 4)
+";
+        assert!(text.contains(liveness), "{text}");
+        let json = serde_json::to_value(&report).expect("a report serialises");
+        let concerns: Vec<(&str, &str)> = json["results"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| (r["checker"].as_str().unwrap(), r["concern"].as_str().unwrap()))
+            .filter(|(_, concern)| *concern == "liveness")
+            .collect();
+        assert_eq!(
+            concerns,
+            [("stats", "liveness"), ("availability", "liveness"), ("recovery", "liveness")]
+        );
+        assert_eq!(json["results"].as_array().unwrap().len(), 12);
     }
 }

@@ -1,21 +1,28 @@
 //! Suites: the checkers a workload's history needs, and checking a history end to end.
 //!
-//! Every suite runs [`Stats`], [`Availability`] and [`Faults`], then its workload's
-//! checkers:
+//! Every suite runs [`Faults`], then its workload's checkers (safety: they decide the
+//! run's validity), then [`Stats`], [`Availability`] and [`Recovery`] (liveness:
+//! reported beside the verdict, never in the exit code):
 //!
 //! | workload     | checkers                                                                       |
 //! |--------------|--------------------------------------------------------------------------------|
-//! | `billing`    | charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe |
+//! | `billing`    | reach, charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe |
 //! | `counter`    | counter                                                                        |
 //! | `set`        | set-full                                                                       |
 //! | `unique-ids` | unique-ids                                                                     |
 //!
-//! A history names its workload in its header (`"workload": "billing"`); a header
-//! without one is a billing history.
+//! A history's header configures its suite ([`Suite::for_header`]): `"workload"` names
+//! the workload (billing when absent), `"schedule"` the faults the scenario scripted,
+//! which [`Faults`] holds the run to, and `"reach"` the minimums [`Reach`] holds a
+//! billing workload to. [`Suite::new`] is for callers without a header: no schedule, no
+//! minimums.
 
 use crate::billing;
 use crate::checker::Checker;
-use crate::classic::{Availability, Counter, Faults, SetFull, Stats, UniqueIds};
+use crate::classic::schedule::{self, ScheduledFault};
+use crate::classic::{
+    Availability, Counter, Faults, Reach, ReachMinimums, Recovery, SetFull, Stats, UniqueIds,
+};
 use crate::format::{Header, HistoryReader, ReadError};
 use crate::history::History;
 use crate::report::Report;
@@ -67,34 +74,85 @@ pub enum CheckError {
         "line 1: the header names workload {0:?}; expected billing, counter, set or unique-ids"
     )]
     UnknownWorkload(String),
+    /// A header key holds something this crate cannot read.
+    #[error("line 1: the header's {key:?} must be {expected}: {error}")]
+    BadHeaderKey {
+        /// The key.
+        key: &'static str,
+        /// What it must hold.
+        expected: &'static str,
+        /// What is wrong with what it holds.
+        error: String,
+    },
 }
 
 /// The checkers for one workload, with their settings.
 ///
-/// Defaults: no availability minimum (figures only), sets not required linearizable.
+/// Defaults: no availability minimum (figures only), sets not required linearizable,
+/// no schedule, no reach minimums.
 #[derive(Clone, Debug)]
 pub struct Suite {
     workload: Workload,
     min_availability: Option<f64>,
     linearizable_set: bool,
+    schedule: Vec<ScheduledFault>,
+    reach: ReachMinimums,
 }
 
 impl Suite {
     /// The suite for a workload, with default settings.
     pub fn new(workload: Workload) -> Suite {
-        Suite { workload, min_availability: None, linearizable_set: false }
+        Suite {
+            workload,
+            min_availability: None,
+            linearizable_set: false,
+            schedule: Vec::new(),
+            reach: ReachMinimums::default(),
+        }
     }
 
-    /// The suite a history's header names (billing when it names none).
+    /// The suite a history's header configures: its workload (billing when it names
+    /// none), its schedule and its reach minimums.
     pub fn for_header(header: &Header) -> Result<Suite, CheckError> {
-        match header.meta.get("workload") {
-            None => Ok(Suite::new(Workload::Billing)),
+        let workload = match header.meta.get("workload") {
+            None => Workload::Billing,
             Some(v) => v
                 .as_str()
                 .and_then(Workload::from_name)
-                .map(Suite::new)
-                .ok_or_else(|| CheckError::UnknownWorkload(v.to_string())),
+                .ok_or_else(|| CheckError::UnknownWorkload(v.to_string()))?,
+        };
+        let mut suite = Suite::new(workload);
+        if let Some(v) = header.meta.get("schedule") {
+            let bad = |error| CheckError::BadHeaderKey {
+                key: "schedule",
+                expected: schedule::SCHEDULE_SHAPE,
+                error,
+            };
+            suite = suite.schedule(schedule::parse_schedule(v).map_err(bad)?);
         }
+        if let Some(v) = header.meta.get("reach") {
+            let bad = |error| CheckError::BadHeaderKey {
+                key: "reach",
+                expected: crate::classic::REACH_SHAPE,
+                error,
+            };
+            suite = suite.reach(ReachMinimums::parse(v).map_err(bad)?);
+        }
+        Ok(suite)
+    }
+
+    /// Holds the run to this schedule: a scheduled fault that never started makes it
+    /// unknown.
+    pub fn schedule(mut self, schedule: Vec<ScheduledFault>) -> Suite {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Holds a billing run to these minimums: a figure that falls short makes it
+    /// unknown.
+    pub fn reach(mut self, minimums: ReachMinimums) -> Suite {
+        self.reach = minimums;
+        self
     }
 
     /// Makes availability invalid when some `f` succeeds less often than `fraction`
@@ -117,17 +175,20 @@ impl Suite {
 
     /// Fresh checkers for one history.
     pub fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        let mut checkers: Vec<Box<dyn Checker>> = vec![
-            Box::new(Stats::default()),
-            Box::new(Availability::new(self.min_availability)),
-            Box::new(Faults::default()),
-        ];
+        let mut checkers: Vec<Box<dyn Checker>> =
+            vec![Box::new(Faults::new(self.schedule.clone()))];
         match self.workload {
-            Workload::Billing => checkers.extend(billing::checkers()),
+            Workload::Billing => {
+                checkers.push(Box::new(Reach::new(self.reach)));
+                checkers.extend(billing::checkers());
+            }
             Workload::Counter => checkers.push(Box::new(Counter::default())),
             Workload::Set => checkers.push(Box::new(SetFull::new(self.linearizable_set))),
             Workload::UniqueIds => checkers.push(Box::new(UniqueIds::default())),
         }
+        checkers.push(Box::new(Stats::default()));
+        checkers.push(Box::new(Availability::new(self.min_availability)));
+        checkers.push(Box::new(Recovery::default()));
         checkers
     }
 

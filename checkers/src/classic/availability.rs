@@ -5,9 +5,11 @@
 //! with the same fault id. A client operation is *inside* when some window overlaps it:
 //! one is open at its completion, or one closed after its invocation. Otherwise it is
 //! *outside*. The checker reports the `ok` fraction per `f` inside and outside. It is
-//! invalid only when a minimum is set and some `f`'s fraction outside faults falls below it.
+//! not met (invalid) only when a minimum is set and some `f`'s fraction outside faults
+//! falls below it. It speaks to liveness: reported as its own row, never in the exit
+//! code.
 
-use crate::checker::{Checker, Event, Figure, Interest};
+use crate::checker::{Checker, Concern, Event, Figure, Interest};
 use crate::history::{F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
@@ -64,6 +66,10 @@ impl Checker for Availability {
 
     fn interest(&self) -> Interest {
         Interest::NEMESIS.or(Interest::CLIENT_COMPLETION)
+    }
+
+    fn concern(&self) -> Concern {
+        Concern::Liveness
     }
 
     fn finish(&mut self) -> Verdict {

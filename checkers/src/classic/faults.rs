@@ -1,38 +1,108 @@
-//! *faults*: whether the run's faults took effect (reachability).
+//! *faults*: whether the run's faults happened as scheduled and took effect
+//! (reachability).
 //!
-//! The nemesis records, on a fault's start or heal completion, whether it observed the
-//! fault's intended effect (`observed`: a partition that cut the links, a bad restart
-//! that lost the data, a resync storm whose replicas resynced in full — the last judged
-//! only at the heal). A fault's latest judgement stands. A run whose faults never took
-//! effect has not tested what it meant to, whatever the other checkers say, so:
+//! **Schedule.** The header's `schedule` (see [`schedule`](super::schedule)) lists every
+//! fault the scenario scripted. Each must have started: a nemesis `start` invocation
+//! naming its `step`, whose completion carries no error. A scheduled fault that never
+//! started, or whose start failed, makes the run unknown, naming the step, the fault
+//! and when it was due: the run did not test what it meant to.
 //!
-//! - no fault judged: valid, with nothing to report;
+//! **Effect.** The nemesis records, on a fault's start or heal completion, whether it
+//! observed the fault's intended effect (`observed`: a partition that cut the links, a
+//! bad restart that lost the data, a resync storm whose replicas resynced in full — the
+//! last judged only at the heal). A fault's latest judgement stands. A run whose faults
+//! never took effect has not tested what it meant to, whatever the other checkers say:
+//!
 //! - at least one fault took effect: valid, with how many did and did not as figures
 //!   (the report lists which);
-//! - faults judged and none took effect: unknown, naming them.
+//! - faults judged and none took effect: unknown, naming them;
+//! - no fault judged: unknown when the schedule is not empty (nothing shows that the
+//!   faults it scripted did anything), valid with nothing to report when there is no
+//!   schedule (a run without scripted faults, or a history from a driver that records
+//!   none).
 //!
 //! A fault whose completions say nothing about its effect counts as neither; so does a
 //! heal that no start opened (the final heal-all).
 
+use super::schedule::ScheduledFault;
 use crate::checker::{Checker, Event, Figure, Interest};
-use crate::history::{F, OpType, Value};
+use crate::history::{F, FaultEvent, OpType, Value};
 use crate::verdict::Verdict;
 use std::collections::BTreeMap;
 
 /// Every started fault by id: its name, the operation that last judged it and that
-/// judgement (whether the effect was observed), if any.
+/// judgement (whether the effect was observed), if any; and how each scheduled step
+/// started.
 #[derive(Default)]
 pub struct Faults {
     started: BTreeMap<u32, (String, u64, Option<bool>)>,
+    schedule: Vec<ScheduledFault>,
+    /// Each scheduled step started, by step: the fault id that performed it and, if its
+    /// start failed, where and why.
+    steps: BTreeMap<u32, (u32, Option<String>)>,
 }
 
 impl Faults {
+    /// A faults checker holding the run to this schedule (empty: no scripted faults).
+    pub fn new(schedule: Vec<ScheduledFault>) -> Faults {
+        Faults { schedule, ..Faults::default() }
+    }
+
     fn count(&self, observed: bool) -> u64 {
         self.started.values().filter(|(_, _, seen)| *seen == Some(observed)).count() as u64
     }
 
     fn judged(&self) -> impl Iterator<Item = &(String, u64, Option<bool>)> {
         self.started.values().filter(|(_, _, seen)| seen.is_some())
+    }
+
+    fn start(&mut self, ev: &Event<'_>, fault: &FaultEvent) {
+        if ev.kind() == OpType::Invoke {
+            self.started.insert(fault.id, (fault.fault.clone(), ev.index(), None));
+            if let Some(step) = fault.step {
+                self.steps.insert(step, (fault.id, None));
+            }
+            return;
+        }
+        if ev.kind() != OpType::Fail && ev.op.error.is_none() {
+            return;
+        }
+        let error = ev.op.error.as_deref().unwrap_or("failed");
+        let why = format!("op {}: {error}", ev.index());
+        for (id, failed) in self.steps.values_mut() {
+            if *id == fault.id {
+                *failed = Some(why.clone());
+            }
+        }
+    }
+
+    /// Why the schedule was not carried out, one reason per scheduled fault.
+    fn schedule_problems(&self) -> Vec<String> {
+        let problem = |s: &ScheduledFault| match self.steps.get(&s.step) {
+            None => Some(format!("{} never started", s.describe())),
+            Some((_, Some(why))) => Some(format!("{} failed to start ({why})", s.describe())),
+            Some((_, None)) => None,
+        };
+        self.schedule.iter().filter_map(problem).collect()
+    }
+
+    /// Why no fault is known to have taken effect, if none is; a schedule carried out
+    /// (`kept`) with no fault judged is a problem of its own.
+    fn effect_problem(&self, kept: bool) -> Option<String> {
+        if self.count(true) > 0 {
+            return None;
+        }
+        let names: Vec<String> =
+            self.judged().map(|(name, index, _)| format!("{name} (op {index})")).collect();
+        if names.is_empty() {
+            return (kept && !self.schedule.is_empty()).then(|| {
+                format!(
+                    "none of the {} scheduled faults was judged to take effect",
+                    self.schedule.len()
+                )
+            });
+        }
+        Some(format!("none of the {} faults took effect: {}", names.len(), names.join(", ")))
     }
 }
 
@@ -45,8 +115,11 @@ impl Checker for Faults {
         let (F::Start | F::Heal, Value::Fault(fault)) = (&ev.op.f, &ev.op.value) else {
             return;
         };
-        if ev.op.f == F::Start && ev.kind() == OpType::Invoke {
-            self.started.insert(fault.id, (fault.fault.clone(), ev.index(), None));
+        if ev.op.f == F::Start {
+            self.start(ev, fault);
+        }
+        if ev.kind() == OpType::Invoke {
+            return;
         }
         if let (Some(seen), Some(entry)) = (fault.observed, self.started.get_mut(&fault.id)) {
             (entry.1, entry.2) = (ev.index(), Some(seen));
@@ -58,26 +131,30 @@ impl Checker for Faults {
     }
 
     fn finish(&mut self) -> Verdict {
-        if self.count(true) > 0 || self.judged().next().is_none() {
-            return Verdict::Valid;
+        let mut problems = self.schedule_problems();
+        problems.extend(self.effect_problem(problems.is_empty()));
+        match problems.is_empty() {
+            true => Verdict::Valid,
+            false => Verdict::Unknown(format!(
+                "{}: the run did not test what it meant to",
+                problems.join("; ")
+            )),
         }
-        let names: Vec<String> =
-            self.judged().map(|(name, index, _)| format!("{name} (op {index})")).collect();
-        Verdict::Unknown(format!(
-            "none of the {} faults took effect, so the run did not test what it meant to: {}",
-            names.len(),
-            names.join(", ")
-        ))
     }
 
     fn figures(&self) -> Vec<Figure> {
-        if self.judged().next().is_none() {
-            return Vec::new();
+        let mut figures = Vec::new();
+        if !self.schedule.is_empty() {
+            let problems = self.schedule_problems().len() as u64;
+            figures.push(Figure::count("scheduled", self.schedule.len() as u64));
+            figures
+                .push(Figure::count("started as scheduled", self.schedule.len() as u64 - problems));
         }
-        vec![
-            Figure::count("took effect", self.count(true)),
-            Figure::count("without effect", self.count(false)),
-        ]
+        if self.judged().next().is_some() {
+            figures.push(Figure::count("took effect", self.count(true)));
+            figures.push(Figure::count("without effect", self.count(false)));
+        }
+        figures
     }
 }
 
@@ -132,7 +209,7 @@ mod tests {
         assert_eq!(
             checker.finish(),
             Verdict::Unknown(
-                "none of the 2 faults took effect, so the run did not test what it meant to: kill (op 5), kill (op 7)"
+                "none of the 2 faults took effect: kill (op 5), kill (op 7): the run did not test what it meant to"
                     .into()
             )
         );
@@ -168,9 +245,81 @@ mod tests {
         assert_eq!(
             v,
             Verdict::Unknown(
-                "none of the 2 faults took effect, so the run did not test what it meant to: kill (op 1), kill (op 5)"
+                "none of the 2 faults took effect: kill (op 1), kill (op 5): the run did not test what it meant to"
                     .into()
             )
         );
+    }
+
+    use crate::history::OpType::{Info, Invoke};
+    use crate::testkit::{self, debit, history, invoke, ok};
+
+    /// A nemesis operation on fault `id` performing scheduled `step` of `fault`.
+    fn scheduled(kind: OpType, f: F, id: u32, step: u32, fault: &str, seen: Option<bool>) -> Op {
+        let mut op = testkit::nemesis(kind, f, id);
+        if let Value::Fault(event) = &mut op.value {
+            event.fault = fault.into();
+            event.step = (op.kind == Invoke).then_some(step);
+            event.observed = seen;
+        }
+        op
+    }
+
+    fn due(step: u32, fault: &str, at: u64) -> ScheduledFault {
+        ScheduledFault { step, fault: fault.into(), at, duration: Some(20_000_000_000) }
+    }
+
+    fn twilio() -> Faults {
+        Faults::new(vec![due(0, "restart-2013", 15_000_000_000)])
+    }
+
+    #[test]
+    fn a_scheduled_fault_that_never_started_makes_the_run_unknown_naming_it() {
+        // The clients stopped at 4 s, before the restart due at 15 s.
+        let h = history(vec![invoke(1, debit(7, 5)), ok(1, debit(7, 5))]);
+        let reason = "scheduled fault 0 (restart-2013 at 15s) never started: the run did not \
+                      test what it meant to";
+        assert_eq!(testkit::verdict(twilio(), &h), Verdict::Unknown(reason.into()));
+        assert_eq!(testkit::figures(twilio(), &h), ["scheduled 1", "started as scheduled 0"]);
+    }
+
+    #[test]
+    fn a_scheduled_fault_whose_start_failed_makes_the_run_unknown() {
+        let failed = Op {
+            error: Some("no container redis-0".into()),
+            ..scheduled(Info, F::Start, 1, 0, "restart-2013", Some(false))
+        };
+        let h = history(vec![scheduled(Invoke, F::Start, 1, 0, "restart-2013", None), failed]);
+        let reason = "scheduled fault 0 (restart-2013 at 15s) failed to start (op 1: no \
+                      container redis-0); none of the 1 faults took effect: restart-2013 (op 1): \
+                      the run did not test what it meant to";
+        assert_eq!(testkit::verdict(twilio(), &h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_schedule_carried_out_with_one_fault_taking_effect_stays_valid() {
+        let h = history(vec![
+            scheduled(Invoke, F::Start, 1, 0, "restart-2013", None),
+            scheduled(Info, F::Start, 1, 0, "restart-2013", Some(true)),
+            scheduled(Invoke, F::Start, 2, 1, "kill", None),
+            scheduled(Info, F::Start, 2, 1, "kill", Some(false)),
+        ]);
+        let faults = || Faults::new(vec![due(0, "restart-2013", 5_000_000_000), due(1, "kill", 0)]);
+        assert_eq!(testkit::verdict(faults(), &h), Verdict::Valid);
+        assert_eq!(
+            testkit::figures(faults(), &h),
+            ["scheduled 2", "started as scheduled 2", "took effect 1", "without effect 1"]
+        );
+    }
+
+    #[test]
+    fn a_schedule_whose_faults_were_never_judged_is_unknown() {
+        let h = history(vec![
+            scheduled(Invoke, F::Start, 1, 0, "restart-2013", None),
+            scheduled(Info, F::Start, 1, 0, "restart-2013", None),
+        ]);
+        let reason = "none of the 1 scheduled faults was judged to take effect: the run did not \
+                      test what it meant to";
+        assert_eq!(testkit::verdict(twilio(), &h), Verdict::Unknown(reason.into()));
     }
 }

@@ -3,13 +3,21 @@
 //! - [`Counter`]: reads of a grow-only counter within the bounds of its adds.
 //! - [`SetFull`]: every added element stable, stale, lost or never read.
 //! - [`UniqueIds`]: no id handed out twice.
-//! - [`Stats`]: ok/fail/info per `f`; invalid when some `f` never succeeds.
-//! - [`Availability`]: ok fraction per `f` inside versus outside fault windows.
-//! - [`Faults`]: whether the run's faults took effect at all.
+//! - [`Stats`]: ok/fail/info per `f`; not met when some `f` never succeeds (liveness).
+//! - [`Availability`]: ok fraction per `f` inside versus outside fault windows
+//!   (liveness).
+//! - [`Faults`]: whether the scheduled faults started, and whether any took effect.
+//! - [`Reach`]: whether a billing run made the charges it is there to test (contended,
+//!   during faults).
+//! - [`Recovery`]: whether each `f` succeeded again once the faults healed (liveness).
+//! - [`schedule`]: the header's `schedule`, the faults a scenario scripted.
 
 mod availability;
 mod counter;
 mod faults;
+mod reach;
+mod recovery;
+pub mod schedule;
 mod set_full;
 mod stats;
 mod unique_ids;
@@ -17,6 +25,9 @@ mod unique_ids;
 pub use availability::Availability;
 pub use counter::Counter;
 pub use faults::Faults;
+pub use reach::{REACH_SHAPE, Reach, ReachMinimums};
+pub use recovery::Recovery;
+pub use schedule::ScheduledFault;
 pub use set_full::SetFull;
 pub use stats::Stats;
 pub use unique_ids::UniqueIds;

@@ -1,10 +1,11 @@
 //! *stats*: how client operations ended, per `f` (Jepsen's `checker/stats`).
 //!
-//! Counts `ok`, `fail` and `info` completions of client operations per `f`. Invalid
-//! when some `f` was attempted and never succeeded: a workload that cannot do one of its
-//! operations at all is broken, whatever the safety checkers say.
+//! Counts `ok`, `fail` and `info` completions of client operations per `f`. Not met
+//! (invalid) when some `f` was attempted and never succeeded: a system that cannot do
+//! one of its operations at all is not working, though it broke no promise about money.
+//! It speaks to liveness: reported as its own row, never in the exit code.
 
-use crate::checker::{Checker, Event, Figure, Interest};
+use crate::checker::{Checker, Concern, Event, Figure, Interest};
 use crate::history::{F, OpType};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
@@ -49,6 +50,10 @@ impl Checker for Stats {
 
     fn interest(&self) -> Interest {
         Interest::CLIENT_COMPLETION
+    }
+
+    fn concern(&self) -> Concern {
+        Concern::Liveness
     }
 
     fn finish(&mut self) -> Verdict {

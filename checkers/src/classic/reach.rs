@@ -1,0 +1,218 @@
+//! *reach*: whether a billing workload reached what it is there to test.
+//!
+//! Bugs in auto-recharge need charges, charges decided by two operations at once, and
+//! charges made while a fault was active. The checker counts, over every gateway
+//! `charge` record (captured, declined or unknown alike):
+//!
+//! - **charge attempts**;
+//! - **contended charge attempts**: at the charge, two or more client operations on that
+//!   account were in flight (invoked and not completed, as the history records them);
+//! - **charge attempts during faults**: some fault was active, from its nemesis `start`
+//!   invocation to the completion of the `heal` with the same id, or to the end of the
+//!   history. A start that completed with an error did not start the fault, and closes
+//!   its window.
+//!
+//! It always reports the three figures. With the header's `"reach"` minimums
+//! (`{"charges": N, "contended": N, "charges_in_faults": N}`, each optional), a figure
+//! below its minimum makes the verdict unknown, like a fault that never took effect:
+//! the run did not test what it meant to, whatever the other checkers say.
+
+use crate::checker::{Checker, Event, Figure, Interest};
+use crate::history::{F, OpType, Process, Value};
+use crate::verdict::Verdict;
+use serde::{Deserialize, Serialize};
+
+/// The header's `reach`: what a run must reach to count as a test; absent keys ask
+/// nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReachMinimums {
+    /// Charge attempts.
+    #[serde(default)]
+    pub charges: Option<u64>,
+    /// Charge attempts while two or more client operations on the account were in flight.
+    #[serde(default)]
+    pub contended: Option<u64>,
+    /// Charge attempts while a fault was active.
+    #[serde(default)]
+    pub charges_in_faults: Option<u64>,
+}
+
+/// What a `reach` must look like, for error messages.
+pub const REACH_SHAPE: &str = "an object like {\"charges\":10,\"contended\":2,\
+     \"charges_in_faults\":1} (each key optional, each a count)";
+
+impl ReachMinimums {
+    /// Reads a header's `reach` value; the error says what is wrong with it.
+    pub fn parse(value: &serde_json::Value) -> Result<ReachMinimums, String> {
+        serde_json::from_value(value.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// Counts charge attempts, contended ones and those made during faults.
+#[derive(Default)]
+pub struct Reach {
+    minimums: ReachMinimums,
+    /// The faults active now, by id.
+    active: Vec<u32>,
+    charges: u64,
+    contended: u64,
+    in_faults: u64,
+}
+
+impl Reach {
+    /// A reach checker holding the run to these minimums.
+    pub fn new(minimums: ReachMinimums) -> Reach {
+        Reach { minimums, ..Reach::default() }
+    }
+
+    fn fault(&mut self, ev: &Event<'_>, id: u32) {
+        match (&ev.op.f, ev.kind()) {
+            (F::Start, OpType::Invoke) => self.active.push(id),
+            (F::Start, kind) if kind == OpType::Fail || ev.op.error.is_some() => {
+                self.active.retain(|&a| a != id)
+            }
+            (F::Heal, kind) if kind != OpType::Invoke => self.active.retain(|&a| a != id),
+            _ => {}
+        }
+    }
+
+    fn charge(&mut self, ev: &Event<'_>, account: u32) {
+        self.charges += 1;
+        let on_account = ev
+            .in_flight
+            .iter()
+            .filter(|inv| matches!(inv.process, Process::Client(_)))
+            .filter(|inv| inv.account() == Some(account))
+            .take(2)
+            .count();
+        self.contended += u64::from(on_account >= 2);
+        self.in_faults += u64::from(!self.active.is_empty());
+    }
+
+    fn shortfalls(&self) -> Vec<String> {
+        let figures = [
+            (self.charges, self.minimums.charges, "charge attempts"),
+            (
+                self.contended,
+                self.minimums.contended,
+                "contended charge attempts (two or more client operations on the account in flight)",
+            ),
+            (self.in_faults, self.minimums.charges_in_faults, "charge attempts during faults"),
+        ];
+        let short = figures.into_iter().filter_map(|(n, min, what)| Some((n, min?, what)));
+        short
+            .filter(|(n, min, _)| n < min)
+            .map(|(n, min, what)| {
+                format!("the workload made {n} {what}, fewer than the {min} the scenario asks for")
+            })
+            .collect()
+    }
+}
+
+impl Checker for Reach {
+    fn name(&self) -> &'static str {
+        "reach"
+    }
+
+    fn observe(&mut self, ev: &Event<'_>) {
+        match (ev.op.process, &ev.op.value) {
+            (Process::Nemesis, Value::Fault(fault)) => self.fault(ev, fault.id),
+            (Process::Gateway, Value::Charge(c)) if ev.op.f == F::Charge => {
+                if ev.kind() != OpType::Invoke {
+                    self.charge(ev, c.account)
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::NEMESIS.or(Interest::GATEWAY)
+    }
+
+    fn finish(&mut self) -> Verdict {
+        let short = self.shortfalls();
+        match short.is_empty() {
+            true => Verdict::Valid,
+            false => Verdict::Unknown(format!(
+                "{}: it did not reach what it was meant to test",
+                short.join("; ")
+            )),
+        }
+    }
+
+    fn figures(&self) -> Vec<Figure> {
+        vec![
+            Figure::count("charge attempts", self.charges),
+            Figure::count("contended charge attempts", self.contended),
+            Figure::count("charge attempts during faults", self.in_faults),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Op;
+    use crate::history::OpType::{Info, Invoke};
+    use crate::testkit::*;
+
+    /// Two debits on account 7 in flight at a capture, one on account 8 at a decline
+    /// inside a fault window, one unknown charge on account 8 after the heal.
+    fn h() -> crate::history::History {
+        history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 450)),
+            invoke(2, debit(7, 10)),
+            invoke(3, debit(8, 10)),
+            captured(1, 7, 1000),
+            ok(1, debit(7, 450)),
+            ok(2, debit(7, 10)),
+            nemesis(Invoke, F::Start, 1),
+            nemesis(Info, F::Start, 1),
+            declined(2, 8, 1000),
+            nemesis(Invoke, F::Heal, 1),
+            nemesis(Info, F::Heal, 1),
+            unsure(3, 8, 1000),
+            ok(3, debit(8, 10)),
+        ])
+    }
+
+    #[test]
+    fn charge_attempts_contended_ones_and_those_during_faults_are_counted() {
+        assert_eq!(
+            figures(Reach::default(), &h()),
+            ["charge attempts 3", "contended charge attempts 1", "charge attempts during faults 1"]
+        );
+        assert_eq!(verdict(Reach::default(), &h()), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_run_that_reached_too_little_is_unknown_naming_each_shortfall() {
+        let minimums =
+            ReachMinimums { charges: Some(10), contended: Some(1), charges_in_faults: Some(2) };
+        let reason = "the workload made 3 charge attempts, fewer than the 10 the scenario asks \
+                      for; the workload made 1 charge attempts during faults, fewer than the 2 \
+                      the scenario asks for: it did not reach what it was meant to test";
+        assert_eq!(verdict(Reach::new(minimums), &h()), Verdict::Unknown(reason.into()));
+        let met = ReachMinimums { charges: Some(3), contended: Some(1), charges_in_faults: None };
+        assert_eq!(verdict(Reach::new(met), &h()), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_fault_whose_start_failed_was_never_active() {
+        let failed = Op { error: Some("no such node".into()), ..nemesis(Info, F::Start, 1) };
+        let h = history(vec![nemesis(Invoke, F::Start, 1), failed, captured(1, 7, 1000)]);
+        assert_eq!(figures(Reach::default(), &h)[2], "charge attempts during faults 0");
+    }
+
+    #[test]
+    fn malformed_minimums_say_what_is_wrong() {
+        let typo = serde_json::json!({"charge": 3});
+        let error = ReachMinimums::parse(&typo).unwrap_err();
+        assert!(error.starts_with("unknown field `charge`"), "{error}");
+        let parsed = ReachMinimums::parse(&serde_json::json!({"contended": 2})).unwrap();
+        assert_eq!(parsed, ReachMinimums { contended: Some(2), ..ReachMinimums::default() });
+    }
+}

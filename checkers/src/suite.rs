@@ -239,3 +239,62 @@ pub fn check<R: BufRead>(input: R) -> Result<Report, CheckError> {
     let suite = Suite::for_header(reader.header())?;
     Ok(suite.check_reader(reader)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{Validity, Verdict};
+
+    /// Account 7's debit, settled, under a header with these extra keys.
+    fn run(header_keys: &str) -> Result<Report, CheckError> {
+        let text = format!(
+            r#"{{"schema":"faultline.history/1","workload":"billing"{header_keys}}}
+{{"index":0,"time":0,"process":"harness","type":"ok","f":"open","value":{{"account":7,"balance":500,"threshold":100,"recharge":1000}}}}
+{{"index":1,"time":10,"process":3,"type":"invoke","f":"debit","value":{{"account":7,"amount":5}}}}
+{{"index":2,"time":20,"process":3,"type":"ok","f":"debit","value":{{"account":7,"amount":5,"balance":495}}}}
+{{"index":3,"time":40,"process":"harness","type":"ok","f":"final","value":{{"account":7,"in_flight":495,"ledger":495,"suspended":false,"credited":[]}}}}
+"#
+        );
+        check(text.as_bytes())
+    }
+
+    const TWILIO: &str =
+        r#","schedule":[{"step":0,"fault":"restart-2013","at":5000000000,"duration":20000000000}]"#;
+
+    #[test]
+    fn a_run_cut_short_before_its_scheduled_fault_is_unknown() {
+        let report = run(TWILIO).expect("a readable history");
+        assert_eq!(report.exit_code(), 2);
+        let reason = "scheduled fault 0 (restart-2013 at 5s) never started: the run did not \
+                      test what it meant to";
+        assert_eq!(report.result("faults").unwrap().verdict, Verdict::Unknown(reason.into()));
+        let unheaded = Suite::new(Workload::Billing);
+        assert!(unheaded.schedule.is_empty() && unheaded.reach == ReachMinimums::default());
+        assert_eq!(run("").expect("a readable history").exit_code(), 0);
+    }
+
+    #[test]
+    fn a_malformed_schedule_is_refused_at_line_one_saying_what_was_expected() {
+        let err = run(r#","schedule":[{"step":0,"fault":"kill"}]"#).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message
+                .starts_with("line 1: the header's \"schedule\" must be a list like [{\"step\":0,"),
+            "{message}"
+        );
+        assert!(message.ends_with(": missing field `at`"), "{message}");
+        let err = run(r#","reach":{"charges":"many"}"#).unwrap_err().to_string();
+        assert!(err.starts_with("line 1: the header's \"reach\" must be an object like"), "{err}");
+    }
+
+    #[test]
+    fn a_run_that_reached_too_few_charges_is_unknown_and_figures_are_always_reported() {
+        let report = run(r#","reach":{"charges":10}"#).expect("a readable history");
+        assert_eq!(report.validity(), Validity::Unknown);
+        let reason = "the workload made 0 charge attempts, fewer than the 10 the scenario asks \
+                      for: it did not reach what it was meant to test";
+        let reach = report.result("reach").unwrap();
+        assert_eq!(reach.verdict, Verdict::Unknown(reason.into()));
+        assert_eq!(reach.figures.len(), 3);
+    }
+}

@@ -118,10 +118,10 @@ impl Checker for Reach {
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
             (Process::Nemesis, Value::Fault(fault)) => self.fault(ev, fault.id),
-            (Process::Gateway, Value::Charge(c)) if ev.op.f == F::Charge => {
-                if ev.kind() != OpType::Invoke {
-                    self.charge(ev, c.account)
-                }
+            (Process::Gateway, Value::Charge(c))
+                if ev.op.f == F::Charge && ev.kind() != OpType::Invoke =>
+            {
+                self.charge(ev, c.account)
             }
             _ => {}
         }

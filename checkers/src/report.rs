@@ -57,6 +57,18 @@ impl CheckResult {
     pub fn is_safety(&self) -> bool {
         self.concern == Concern::Safety
     }
+
+    /// Its verdict in a word, as tables show it: `valid`, `INVALID` or `UNKNOWN` for
+    /// safety; for liveness, whether the property was `met` (`NOT MET`, `UNKNOWN`).
+    pub fn status(&self) -> &'static str {
+        match (self.concern, self.verdict.validity()) {
+            (Concern::Safety, Validity::Valid) => "valid",
+            (Concern::Safety, Validity::Invalid) => "INVALID",
+            (Concern::Liveness, Validity::Valid) => "met",
+            (Concern::Liveness, Validity::Invalid) => "NOT MET",
+            (_, Validity::Unknown) => "UNKNOWN",
+        }
+    }
 }
 
 impl Report {
@@ -111,7 +123,7 @@ impl Report {
     fn write_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{:<24} {:<8} anomalies", "checker", "verdict")?;
         for r in self.safety() {
-            write_row(f, r, &r.verdict.validity().to_string())?;
+            write_row(f, r)?;
         }
         writeln!(f, "{:<24} {}", "overall", self.validity())?;
         if self.liveness().next().is_none() {
@@ -119,7 +131,7 @@ impl Report {
         }
         writeln!(f, "\nliveness (reported beside the verdict, not in it)")?;
         for r in self.liveness() {
-            write_row(f, r, met(r.verdict.validity()))?;
+            write_row(f, r)?;
         }
         Ok(())
     }
@@ -153,21 +165,12 @@ impl Report {
     }
 }
 
-/// One row of the verdict table: the checker, its verdict as `shown`, its anomalies.
-fn write_row(f: &mut fmt::Formatter<'_>, r: &CheckResult, shown: &str) -> fmt::Result {
+/// One row of the verdict table: the checker, its status, its anomalies.
+fn write_row(f: &mut fmt::Formatter<'_>, r: &CheckResult) -> fmt::Result {
     let kinds: Vec<String> =
         r.verdict.anomalies().iter().map(|g| format!("{} ×{}", g.kind, g.count)).collect();
-    let line = format!("{:<24} {:<8} {}", r.checker, shown, kinds.join(", "));
+    let line = format!("{:<24} {:<8} {}", r.checker, r.status(), kinds.join(", "));
     writeln!(f, "{}", line.trim_end())
-}
-
-/// A liveness verdict in words: whether the property was met.
-fn met(validity: Validity) -> &'static str {
-    match validity {
-        Validity::Valid => "met",
-        Validity::Invalid => "NOT MET",
-        Validity::Unknown => "UNKNOWN",
-    }
 }
 
 fn plain(v: &serde_json::Value) -> String {

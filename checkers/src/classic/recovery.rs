@@ -53,10 +53,20 @@ impl Recovery {
         &mut self.by_f[at].1
     }
 
-    fn client(&mut self, ev: &Event<'_>) {
-        let began = self.began.filter(|(index, _)| ev.invoke_index() > *index);
+    /// Before the recovery phase: only which `f`s the clients perform.
+    fn seen(&mut self, f: &F) {
+        if !self.by_f.iter().any(|(g, _)| g == f) {
+            self.by_f.push((f.clone(), Tally::default()));
+        }
+    }
+
+    /// In the recovery phase, which began at `began` (index, time).
+    fn client(&mut self, ev: &Event<'_>, (index, start): (u64, u64)) {
+        let counts = ev.invoke_index() > index;
         let tally = self.tally(&ev.op.f);
-        let Some((_, start)) = began else { return };
+        if !counts {
+            return;
+        }
         match ev.kind() {
             OpType::Invoke => {
                 tally.attempts += 1;
@@ -79,7 +89,11 @@ impl Checker for Recovery {
 
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
-            (Process::Client(_), _) => self.client(ev),
+            (Process::Client(_), _) => match self.began {
+                None if ev.kind() == OpType::Invoke => {}
+                None => self.seen(&ev.op.f),
+                Some(began) => self.client(ev, began),
+            },
             (Process::Harness, Value::Phase(p))
                 if p.phase == PhaseName::Recovery && ev.op.f == F::Phase =>
             {

@@ -16,6 +16,21 @@
 //! {"index":2,"time":99000,"process":"nemesis","type":"info","f":"start","value":{"id":1,"fault":"kill","targets":["redis-0"]}}
 //! ```
 //!
+//! The header may also carry the scenario's `schedule` and the workload's `reach`
+//! minimums (see [`classic::schedule`](crate::classic::schedule) and
+//! [`classic::Reach`](crate::classic::Reach)); the harness's own records include:
+//!
+//! ```text
+//! {"index":3,"time":5000000000,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"restart-2013","targets":["redis-0"],"step":0}}
+//! {"index":4,"time":5000100000,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":1}}
+//! {"index":5,"time":5000200000,"process":"monitor","type":"invoke","f":"probe"}
+//! {"index":6,"time":5000900000,"process":"monitor","type":"ok","f":"probe","value":{"store":"loading","missing":[7]}}
+//! {"index":7,"time":9000000000,"process":"harness","type":"ok","f":"phase","value":{"phase":"recovery"}}
+//! {"index":8,"time":9900000000,"process":"harness","type":"invoke","f":"settle"}
+//! {"index":9,"time":9950000000,"process":"harness","type":"ok","f":"settle"}
+//! {"index":10,"time":9990000000,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9],"entries":5}}
+//! ```
+//!
 //! [`HistoryReader`] streams operations from any [`BufRead`]: the crate never opens a
 //! file itself. A last line without its newline that does not parse is a *torn tail*
 //! (the harness was killed mid-write): it is reported by [`HistoryReader::torn_tail`]

@@ -137,6 +137,21 @@ pub fn probe(store: StoreStatus, missing: &[u32], restored: &[u32]) -> Op {
     op(Process::Monitor, OpType::Ok, (F::Probe, value))
 }
 
+/// The monitor invoking a probe.
+pub fn probe_invoked() -> Op {
+    op(Process::Monitor, OpType::Invoke, (F::Probe, Value::Nil))
+}
+
+/// The harness invoking the system's `settle`.
+pub fn settle_invoked() -> Op {
+    op(Process::Harness, OpType::Invoke, (F::Settle, Value::Nil))
+}
+
+/// The system's `settle` completing `ok`.
+pub fn settle_ok() -> Op {
+    op(Process::Harness, OpType::Ok, (F::Settle, Value::Nil))
+}
+
 /// An account's final state.
 pub fn fin(
     account: u32,

@@ -130,6 +130,32 @@ pub fn keyed(mut op: Op, key: &str) -> Op {
     op
 }
 
+/// The same charge, attributed to the client operation invoked at index `op`.
+pub fn serving(mut charge: Op, op: u64) -> Op {
+    if let Value::Charge(c) = &mut charge.value {
+        c.op = Some(op);
+    }
+    charge
+}
+
+/// The same call, reporting that the system found no balance.
+pub fn reporting_none(call: Call) -> Call {
+    match call {
+        (f, Value::Account(a)) => {
+            (f, Value::Account(AccountOp { balance: Some(Observed::Missing), ..a }))
+        }
+        other => other,
+    }
+}
+
+/// The same final state, with the sum of its ledger entries.
+pub fn with_entries(mut state: Op, entries: Observed) -> Op {
+    if let Value::Final(s) = &mut state.value {
+        s.entries = Some(entries);
+    }
+    state
+}
+
 /// The monitor's look at the balance store.
 pub fn probe(store: StoreStatus, missing: &[u32], restored: &[u32]) -> Op {
     let value =

@@ -30,8 +30,13 @@ fn check(cfg: SimConfig) -> (Report, Vec<Injected>) {
 
 /// The anomalies an injected bug may cause besides its own: its consequences.
 fn consequences(bug: Bug) -> &'static [K] {
-    let money_missing =
-        &[K::ChargeNotInFlight, K::BalanceOutOfBounds, K::OverCharge, K::WrongfulSuspension];
+    let money_missing = &[
+        K::ChargeNotInFlight,
+        K::BalanceOutOfBounds,
+        K::OverCharge,
+        K::WrongfulSuspension,
+        K::ImpossibleBalance,
+    ];
     match bug {
         Bug::UncreditedCharge => money_missing,
         Bug::DuplicateKey | Bug::ChargeWhileUnsafe => &[
@@ -40,8 +45,10 @@ fn consequences(bug: Bug) -> &'static [K] {
             K::BalanceOutOfBounds,
             K::OverCharge,
             K::WrongfulSuspension,
+            K::ImpossibleBalance,
         ],
-        Bug::PhantomCredit | Bug::StoresDisagree => &[K::BalanceOutOfBounds],
+        Bug::PhantomCredit => &[K::BalanceOutOfBounds, K::ImpossibleBalance],
+        Bug::StoresDisagree => &[K::BalanceOutOfBounds],
         Bug::RepeatedRecharge | Bug::WrongfulSuspension | Bug::LostBalance | Bug::BelowFloor => &[],
     }
 }

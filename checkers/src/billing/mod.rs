@@ -108,7 +108,9 @@ mod credit;
 mod failsafe;
 mod recharge;
 mod reconcile;
+mod reported;
 mod shared;
+mod sums;
 mod suspension;
 
 pub use credit::ChargeWithoutCredit;

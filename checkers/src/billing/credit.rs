@@ -88,11 +88,9 @@ impl ChargeWithoutCredit {
         let mut seen: FastMap<ChargeId, &FinalRec> = FastMap::default();
         for f in finals.iter().filter(|f| f.ledger_readable) {
             for &id in &f.credited {
-                match seen.insert(id, f) {
-                    Some(first) => {
-                        self.findings.anomaly(duplicate_credit(first, f, id, self.charges.get(&id)))
-                    }
-                    None => {}
+                if let Some(first) = seen.insert(id, f) {
+                    let charge = self.charges.get(&id);
+                    self.findings.anomaly(duplicate_credit(first, f, id, charge));
                 }
                 match self.charges.get(&id) {
                     Some(c) if c.account == f.account && c.kind != OpType::Fail => {

@@ -26,13 +26,13 @@ struct Shared {
 
 /// A checker's access to bounds: its own, or a suite's.
 pub(crate) enum BoundsView {
-    Own(Bounds),
+    Own(Box<Bounds>),
     Shared(SharedBounds),
 }
 
 impl Default for BoundsView {
     fn default() -> BoundsView {
-        BoundsView::Own(Bounds::default())
+        BoundsView::Own(Box::default())
     }
 }
 

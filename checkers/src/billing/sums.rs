@@ -117,20 +117,20 @@ impl Sums {
     }
 
     /// L_r: L without the captures not yet confirmed for reads.
-    fn low_r(&self) -> i64 {
-        // Cannot overflow: `unconfirmed` is a part of what `low` already added.
-        self.low - self.unconfirmed
+    fn low_r(&self) -> Result<i64, Overflow> {
+        sub(self.low, self.unconfirmed)
     }
 
-    fn set_low(&mut self, low: i64) {
+    fn set_low(&mut self, low: i64) -> Result<(), Overflow> {
         self.low = low;
-        let low_r = self.low_r();
+        let low_r = self.low_r()?;
         for f in &mut self.flights {
             f.window.lower(low);
             f.low_r = f.low_r.min(low_r);
         }
         self.forever.iter_mut().chain(self.settle.iter_mut()).for_each(|w| w.lower(low));
         self.since_capture = self.since_capture.min(low);
+        Ok(())
     }
 
     fn set_high(&mut self, high: i64) {
@@ -148,12 +148,12 @@ impl Sums {
         amount: i64,
     ) -> Result<(), Overflow> {
         match debit {
-            true => self.set_low(sub(self.low, amount)?),
+            true => self.set_low(sub(self.low, amount)?)?,
             false => self.set_high(add(self.high, amount)?),
         }
         let since = self.last_capture.map_or(index, |c| c.max(index));
         let window = Window { low: self.low, since };
-        self.flights.push(Flight { process, window, low_r: self.low_r(), high: self.high });
+        self.flights.push(Flight { process, window, low_r: self.low_r()?, high: self.high });
         Ok(())
     }
 
@@ -173,7 +173,7 @@ impl Sums {
                 self.forever = Some(self.forever.map_or(flight.window, |w| w.merge(flight.window)));
             }
         }
-        self.confirm(process, kind == Done);
+        self.confirm(process, kind == Done)?;
         match (debit, kind) {
             (true, Done) | (false, Fail) => self.set_high(sub(self.high, amount)?),
             (true, Fail) | (false, Done) => self.low = add(self.low, amount)?,
@@ -184,17 +184,18 @@ impl Sums {
 
     /// A capture waits for every client operation in flight at it to complete `ok`;
     /// one that did not lets it count in L_r never.
-    fn confirm(&mut self, process: u32, ok: bool) {
-        let mut confirmed = 0;
+    fn confirm(&mut self, process: u32, ok: bool) -> Result<(), Overflow> {
+        let mut confirmed = Ok(0);
         self.waiting.retain_mut(|w| {
             let Some(at) = w.processes.iter().position(|&p| p == process) else { return true };
             w.processes.swap_remove(at);
             if ok && w.processes.is_empty() {
-                confirmed += w.amount;
+                confirmed = confirmed.and_then(|c| add(c, w.amount));
             }
             ok && !w.processes.is_empty()
         });
-        self.unconfirmed -= confirmed;
+        self.unconfirmed = sub(self.unconfirmed, confirmed?)?;
+        Ok(())
     }
 
     /// The gateway captured `amount`: it counts in L and U at once, in L_r once the

@@ -517,4 +517,29 @@ mod shared_bounds {
         }
         assert_eq!(report.results[6].verdict, Verdict::Unknown(reason.into()));
     }
+
+    #[test]
+    fn a_capture_near_i64_max_makes_its_account_unknown_and_leaves_the_others_judged() {
+        let h = history(vec![
+            open(7, 10, 100, 1000),
+            open(8, 500, 100, 1000),
+            captured(55, 7, i64::MAX),
+            invoke(1, debit(8, 5)),
+            captured(56, 8, 1000),
+            ok(1, debit(8, 5)),
+            settled(7, 10, &[55]),
+            settled(8, 1495, &[56]),
+        ]);
+        let report = run(&h);
+        let reason = "op 2 takes account 7's balance bounds beyond what 64 bits of cents hold, so the \
+                      account is not judged from there on";
+        assert_eq!(report.results[6].verdict, Verdict::Unknown(reason.into()));
+        let over_charge = &report.results[2];
+        assert_eq!(over_charge.verdict.anomalies()[0].kind, K::OverCharge, "{report}");
+        assert_eq!(
+            over_charge.verdict.anomalies()[0].first.subject,
+            crate::verdict::Subject::Account(8)
+        );
+        assert_eq!(report.results[4].verdict, Verdict::Unknown(reason.into()), "reconciliation");
+    }
 }

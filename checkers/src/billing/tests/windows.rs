@@ -4,6 +4,7 @@
 use super::*;
 use crate::billing::{FailSafe, OverCharge, WrongfulSuspension};
 use crate::history::StoreStatus::Unreachable;
+use crate::history::{F, OpType};
 
 #[test]
 fn a_recharge_completed_inside_a_read_is_no_over_charge() {
@@ -130,6 +131,8 @@ fn a_probe_in_flight_across_a_heal_cannot_make_a_capture_unsafe() {
         probe_invoked(),
         probe(Unreachable, &[], &[]),
         probe_invoked(),
+        nemesis(OpType::Invoke, F::Heal, 1),
+        nemesis(OpType::Info, F::Heal, 1),
         invoke(1, debit(7, 450)),
         captured(55, 7, 1000),
         ok(1, debit(7, 450)),

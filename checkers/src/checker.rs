@@ -24,8 +24,10 @@ pub struct Event<'a> {
     pub in_flight: InFlight<'a>,
 }
 
-/// The operations in flight at an event: invoked, not completed (an operation
-/// completed `info` is no longer in flight), excluding the event's own.
+/// The operations in flight at an event: invoked, not completed, excluding the event's
+/// own. Clients', the nemesis's, the monitor's probes and the harness's `settle`. An
+/// operation completed `info` is no longer listed, though it may still be running in the
+/// system under test: checkers that care keep those themselves.
 #[derive(Clone, Copy, Debug)]
 pub struct InFlight<'a>(pub(crate) &'a FastMap<Process, Op>);
 
@@ -140,7 +142,7 @@ impl Interest {
     pub const GATEWAY: Interest = Interest(8);
     /// The monitor's probes.
     pub const MONITOR: Interest = Interest(16);
-    /// The harness's `open` and `final` records.
+    /// The harness's records: `open`, `final`, `phase`, and `settle`.
     pub const HARNESS: Interest = Interest(32);
 
     /// Both classes.

@@ -10,7 +10,8 @@
 //! - [`classic`]: Jepsen's counter, set-full, unique-ids, stats, and availability.
 //! - [`verdict`]: `Valid | Invalid(anomalies) | Unknown(reason)`, and anomalies.
 //! - [`report`]: every checker's verdict as a table, JSON and an exit code.
-//! - [`sim`]: a simulated billing system writing valid histories, bugs injected on demand.
+//! - `sim` (feature `sim`, on in the crate's own tests and bench): a simulated billing
+//!   system writing valid histories, bugs injected on demand.
 //!
 //! The crate does no IO (it reads any [`BufRead`](std::io::BufRead) it is handed), no
 //! async and reads no clock. Checkers see each operation once, in order, so memory grows
@@ -45,6 +46,7 @@ pub mod format;
 pub mod history;
 pub mod report;
 pub mod runner;
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod suite;
 pub mod verdict;

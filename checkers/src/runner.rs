@@ -5,17 +5,24 @@
 //! formed, and shields checkers from one another: a checker that panics is reported
 //! `Unknown` and the rest go on.
 //!
-//! **Well-formedness.** A history is well formed when indices ascend, every client (and
-//! nemesis) completion follows an invocation by the same process, no process invokes
-//! twice without completing, and no client process invokes again after an `info`
-//! completion. A violation makes the `well-formed` row `Unknown`, naming the line and
-//! index. The runner then repairs the pairing conservatively, so the other checkers can
-//! still report what they see: a completion without invocation is treated as invoked
-//! just before it, and an invocation superseded by another one as completed `info`.
+//! Operations that are paired: those of clients, of the nemesis, the monitor's probes and
+//! the harness's `settle`. The harness's `open`, `final` and `phase` records are single
+//! `ok` operations, and so are the gateway's charges.
+//!
+//! **Well-formedness.** A history is well formed when indices ascend, every paired
+//! completion follows an invocation by the same process, no process invokes twice
+//! without completing, and no client process invokes again after an `info` completion.
+//! A probe completed without an invocation is well formed: histories written before
+//! probes were paired record each probe once, as an instantaneous observation, and
+//! checkers see it as invoked and completed at once. A violation makes the
+//! `well-formed` row `Unknown`, naming the line and index. The runner then repairs the
+//! pairing conservatively, so the other checkers can still report what they see: a
+//! completion without invocation is treated as invoked just before it, and an
+//! invocation superseded by another one as completed `info`.
 
 use crate::checker::{Checker, Event, InFlight, Interest};
 use crate::fast::{FastMap, ProcessSet};
-use crate::history::{Op, OpType, Process};
+use crate::history::{F, Op, OpType, Process};
 use crate::report::{CheckResult, Report};
 use crate::verdict::{Findings, Verdict};
 use std::any::Any;
@@ -61,10 +68,15 @@ impl Runner {
     pub fn observe(&mut self, op: &Op, line: Option<u64>) {
         self.ops += 1;
         self.check_order(op, line);
-        match (op.process, op.kind) {
-            (Process::Client(_) | Process::Nemesis, OpType::Invoke) => self.invoke(op, line),
-            (Process::Client(_) | Process::Nemesis, _) => self.complete(op, line),
-            _ => self.feed(op, None),
+        match (paired(op), op.kind) {
+            (false, _) => self.feed(op, None),
+            (true, OpType::Invoke) => self.invoke(op, line),
+            (true, _)
+                if op.process == Process::Monitor && !self.pending.contains_key(&op.process) =>
+            {
+                self.feed(op, None)
+            }
+            (true, _) => self.complete(op, line),
         }
     }
 
@@ -163,6 +175,15 @@ impl Slot {
     }
 }
 
+/// Whether an operation is recorded as an invocation and a completion.
+fn paired(op: &Op) -> bool {
+    match op.process {
+        Process::Client(_) | Process::Nemesis | Process::Monitor => true,
+        Process::Harness => op.f == F::Settle,
+        Process::Gateway => false,
+    }
+}
+
 fn place(index: u64, line: Option<u64>) -> String {
     match line {
         Some(line) => format!("line {line} (op {index})"),
@@ -185,6 +206,7 @@ mod tests {
     use super::*;
     use crate::billing::Reconciliation;
     use crate::history::History;
+    use crate::history::StoreStatus::Healthy;
     use crate::testkit::*;
 
     struct Boom;
@@ -297,6 +319,53 @@ mod tests {
         let report = runner.finish();
         assert_eq!(report.results[0].verdict.validity(), crate::verdict::Validity::Unknown);
         assert_eq!(report.results[1].verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn probes_and_settle_are_paired_and_a_lone_probe_is_instantaneous() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            probe(Healthy, &[], &[]),
+            probe_invoked(),
+            settle_invoked(),
+            probe(Healthy, &[], &[]),
+            settle_ok(),
+            settled(7, 500, &[]),
+        ]);
+        assert_eq!(well_formed(&h), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_probe_or_settle_invoked_twice_is_unknown() {
+        let h = history(vec![probe_invoked(), probe_invoked()]);
+        let reason = "line 3 (op 1): the monitor invokes again before completing op 0";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+        let h = history(vec![settle_ok()]);
+        let reason = "line 2 (op 0): the harness completes an operation it never invoked";
+        assert_eq!(well_formed(&h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_checker_sees_a_probe_completion_with_its_invocation() {
+        let h = history(vec![probe_invoked(), probe(Healthy, &[], &[])]);
+        struct Pairs(std::rc::Rc<std::cell::Cell<Option<u64>>>);
+        impl Checker for Pairs {
+            fn name(&self) -> &'static str {
+                "pairs"
+            }
+            fn observe(&mut self, ev: &Event<'_>) {
+                if ev.kind() == OpType::Ok {
+                    self.0.set(ev.invocation.map(|inv| inv.index));
+                }
+            }
+            fn finish(&mut self) -> Verdict {
+                Verdict::Valid
+            }
+        }
+        let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+        let mut runner = Runner::new(vec![Box::new(Pairs(seen.clone()))]);
+        h.iter().for_each(|op| runner.observe(op, None));
+        assert_eq!(seen.get(), Some(0));
     }
 
     #[test]

@@ -130,11 +130,52 @@ pub fn keyed(mut op: Op, key: &str) -> Op {
     op
 }
 
+/// The same charge, attributed to the client operation invoked at index `op`.
+pub fn serving(mut charge: Op, op: u64) -> Op {
+    if let Value::Charge(c) = &mut charge.value {
+        c.op = Some(op);
+    }
+    charge
+}
+
+/// The same call, reporting that the system found no balance.
+pub fn reporting_none(call: Call) -> Call {
+    match call {
+        (f, Value::Account(a)) => {
+            (f, Value::Account(AccountOp { balance: Some(Observed::Missing), ..a }))
+        }
+        other => other,
+    }
+}
+
+/// The same final state, with the sum of its ledger entries.
+pub fn with_entries(mut state: Op, entries: Observed) -> Op {
+    if let Value::Final(s) = &mut state.value {
+        s.entries = Some(entries);
+    }
+    state
+}
+
 /// The monitor's look at the balance store.
 pub fn probe(store: StoreStatus, missing: &[u32], restored: &[u32]) -> Op {
     let value =
         Value::Probe(Probe { store, missing: missing.to_vec(), restored: restored.to_vec() });
     op(Process::Monitor, OpType::Ok, (F::Probe, value))
+}
+
+/// The monitor invoking a probe.
+pub fn probe_invoked() -> Op {
+    op(Process::Monitor, OpType::Invoke, (F::Probe, Value::Nil))
+}
+
+/// The harness invoking the system's `settle`.
+pub fn settle_invoked() -> Op {
+    op(Process::Harness, OpType::Invoke, (F::Settle, Value::Nil))
+}
+
+/// The system's `settle` completing `ok`.
+pub fn settle_ok() -> Op {
+    op(Process::Harness, OpType::Ok, (F::Settle, Value::Nil))
 }
 
 /// An account's final state.

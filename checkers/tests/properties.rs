@@ -7,18 +7,27 @@ use checkers::{AnomalyGroup, Report, Suite, Workload};
 use proptest::prelude::*;
 
 fn config() -> impl Strategy<Value = SimConfig> {
-    (any::<u64>(), 1u32..6, 1u32..8, 50u64..600, 0.0..0.1f64, 0.0..0.5f64, 3u32..16).prop_map(
-        |(seed, accounts, processes, ops, info_rate, fault_rate, probe_every)| SimConfig {
-            seed,
-            accounts,
-            processes,
-            ops,
-            info_rate,
-            fault_rate,
-            probe_every,
-            decline_rate: 0.02,
-            unsure_rate: 0.02,
-            bug: None,
+    let shape = (any::<u64>(), 1u32..6, 1u32..8, 50u64..600);
+    let odds = (0.0..0.1f64, 0.0..0.5f64, 3u32..16, 0u32..24, 0.0..1.0f64);
+    (shape, odds).prop_map(
+        |(
+            (seed, accounts, processes, ops),
+            (info_rate, fault_rate, probe_every, probe_delay, defer_rate),
+        )| {
+            SimConfig {
+                seed,
+                accounts,
+                processes,
+                ops,
+                info_rate,
+                fault_rate,
+                probe_every,
+                probe_delay,
+                defer_rate,
+                decline_rate: 0.02,
+                unsure_rate: 0.02,
+                bug: None,
+            }
         },
     )
 }
@@ -30,8 +39,13 @@ fn check(cfg: SimConfig) -> (Report, Vec<Injected>) {
 
 /// The anomalies an injected bug may cause besides its own: its consequences.
 fn consequences(bug: Bug) -> &'static [K] {
-    let money_missing =
-        &[K::ChargeNotInFlight, K::BalanceOutOfBounds, K::OverCharge, K::WrongfulSuspension];
+    let money_missing = &[
+        K::ChargeNotInFlight,
+        K::BalanceOutOfBounds,
+        K::OverCharge,
+        K::WrongfulSuspension,
+        K::ImpossibleBalance,
+    ];
     match bug {
         Bug::UncreditedCharge => money_missing,
         Bug::DuplicateKey | Bug::ChargeWhileUnsafe => &[
@@ -40,9 +54,19 @@ fn consequences(bug: Bug) -> &'static [K] {
             K::BalanceOutOfBounds,
             K::OverCharge,
             K::WrongfulSuspension,
+            K::ImpossibleBalance,
         ],
-        Bug::PhantomCredit | Bug::StoresDisagree => &[K::BalanceOutOfBounds],
-        Bug::RepeatedRecharge | Bug::WrongfulSuspension | Bug::LostBalance | Bug::BelowFloor => &[],
+        Bug::PhantomCredit => &[K::BalanceOutOfBounds, K::ImpossibleBalance],
+        Bug::StoresDisagree => &[K::BalanceOutOfBounds],
+        Bug::VanishedPayment => &[K::BelowFloor],
+        Bug::DuplicateOp => &[K::OverCharge],
+        Bug::RepeatedRecharge
+        | Bug::WrongfulSuspension
+        | Bug::LostBalance
+        | Bug::BelowFloor
+        | Bug::StaleRead
+        | Bug::DoubleCredit
+        | Bug::UnbalancedLedger => &[],
     }
 }
 

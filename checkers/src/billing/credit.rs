@@ -1,5 +1,6 @@
 //! *charge-without-credit*: money the gateway captured reaches the ledger and the
-//! balance store; the ledger credits nothing the gateway did not capture.
+//! balance store; the ledger credits nothing the gateway did not capture, and nothing
+//! twice.
 
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
@@ -84,8 +85,13 @@ impl ChargeWithoutCredit {
     /// returns the ids that pass.
     fn check_credits(&mut self, finals: &[FinalRec]) -> FastSet<ChargeId> {
         let mut credited = FastSet::default();
+        let mut seen: FastMap<ChargeId, &FinalRec> = FastMap::default();
         for f in finals.iter().filter(|f| f.ledger_readable) {
             for &id in &f.credited {
+                if let Some(first) = seen.insert(id, f) {
+                    let charge = self.charges.get(&id);
+                    self.findings.anomaly(duplicate_credit(first, f, id, charge));
+                }
                 match self.charges.get(&id) {
                     Some(c) if c.account == f.account && c.kind != OpType::Fail => {
                         credited.insert(id);
@@ -132,7 +138,7 @@ impl ChargeWithoutCredit {
         let (Observed::Balance(b), Some(sums)) = (&f.in_flight, self.bounds.get(f.account)) else {
             return;
         };
-        let (low, captured) = (sums.low(), sums.captured());
+        let (low, captured) = (sums.low(), sums.captured_cents());
         if captured == 0 || *b >= low {
             return;
         }
@@ -146,12 +152,39 @@ impl ChargeWithoutCredit {
                  ({low}), though {captured} cents were captured from its card: captured charges are \
                  missing from the balance store (final state at op {})",
                 f.account,
-                low - b,
+                low.saturating_sub(*b),
                 f.index
             ),
             ops,
-            magnitude: low - b,
+            magnitude: low.saturating_sub(*b),
         });
+    }
+}
+
+fn duplicate_credit(
+    first: &FinalRec,
+    again: &FinalRec,
+    id: ChargeId,
+    charge: Option<&ChargeRec>,
+) -> Anomaly {
+    let whom = match first.account == again.account {
+        true => format!("twice to account {} (final state at op {})", first.account, first.index),
+        false => format!(
+            "to account {} (final state at op {}) and to account {} (final state at op {})",
+            first.account, first.index, again.account, again.index
+        ),
+    };
+    let mut ops: Vec<u64> = charge.map(|c| c.index).into_iter().collect();
+    ops.push(first.index);
+    if again.index != first.index {
+        ops.push(again.index);
+    }
+    Anomaly {
+        kind: AnomalyKind::DuplicateCredit,
+        subject: Subject::Account(again.account),
+        explanation: format!("the ledger credits charge {id} {whom}: one charge, two credits"),
+        ops,
+        magnitude: charge.map_or(0, |c| c.amount),
     }
 }
 

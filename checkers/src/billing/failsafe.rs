@@ -1,5 +1,10 @@
 //! *fail-safe*: no card is charged while the balance store is unsafe for the account:
 //! unreadable, refusing writes, or missing the account's balance.
+//!
+//! Probes are operations: the probe *before* a capture is the last one completed before
+//! it, the probe *after* it the first one invoked after it, and a condition begins at the
+//! completion of the first probe that saw it. A probe in flight at the capture is
+//! neither, so a slow probe only widens the window of doubt.
 
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
@@ -10,13 +15,20 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 /// request the system under test received inside that window.
 #[derive(Default)]
 pub struct FailSafe {
-    /// The probe that began the current run of unhealthy probes, if the last was unhealthy.
+    /// The completion of the probe that began the current run of unhealthy probes.
     store_unsafe_since: Option<u64>,
     store: Option<StoreStatus>,
+    /// The last probe completed.
     last_probe: Option<u64>,
     /// Accounts whose balance the monitor last saw missing, with the probe that saw it go.
     missing_since: FastMap<AccountId, u64>,
-    /// Captures inside an unsafe window, waiting for the next probe.
+    /// Per account, its last capture, or its opening: a charge decided by nothing in
+    /// flight was decided after it.
+    decided_since: FastMap<AccountId, u64>,
+    /// Per account, the earliest invocation of a client operation completed `info`: it
+    /// may still be running inside the system, so it is in flight for ever.
+    info_since: FastMap<AccountId, u64>,
+    /// Captures inside an unsafe window, waiting for the probe after them.
     candidates: Vec<Candidate>,
     findings: Findings,
 }
@@ -27,7 +39,10 @@ struct Candidate {
     before: u64,
     store: Option<(u64, StoreStatus)>,
     missing_since: Option<u64>,
-    earliest_in_flight: Option<u64>,
+    /// The earliest the system may have decided the charge.
+    decided: u64,
+    /// A probe was invoked after it: its completion judges the capture.
+    bound: bool,
 }
 
 impl Checker for FailSafe {
@@ -36,21 +51,33 @@ impl Checker for FailSafe {
     }
 
     fn observe(&mut self, ev: &Event<'_>) {
-        match (ev.op.process, &ev.op.value) {
-            (Process::Gateway, Value::Charge(c))
-                if ev.op.f == F::Charge && ev.kind() == OpType::Ok =>
-            {
-                self.capture(ev, c);
+        match (ev.op.process, &ev.op.f, ev.kind()) {
+            (Process::Gateway, F::Charge, OpType::Ok) => {
+                if let Value::Charge(c) = &ev.op.value {
+                    self.capture(ev, c);
+                }
             }
-            (Process::Monitor, Value::Probe(probe)) if ev.op.f == F::Probe => {
-                self.probe(ev.index(), probe)
+            (Process::Monitor, F::Probe, _) => self.probe(ev),
+            (Process::Harness, F::Open, OpType::Ok) => {
+                if let Value::Open(spec) = &ev.op.value {
+                    self.decided_since.insert(spec.account, ev.index());
+                }
+            }
+            (Process::Client(_), _, OpType::Info) => {
+                if let Some(a) = ev.account_op() {
+                    let since = self.info_since.entry(a.account).or_insert(ev.invoke_index());
+                    *since = (*since).min(ev.invoke_index());
+                }
             }
             _ => {}
         }
     }
 
     fn interest(&self) -> Interest {
-        Interest::GATEWAY.or(Interest::MONITOR)
+        Interest::GATEWAY
+            .or(Interest::MONITOR)
+            .or(Interest::HARNESS)
+            .or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {
@@ -60,26 +87,50 @@ impl Checker for FailSafe {
 
 impl FailSafe {
     fn capture(&mut self, ev: &Event<'_>, c: &Charge) {
+        let (index, account) = (ev.index(), c.account);
+        let decided_since = self.decided_since.insert(account, index).unwrap_or(0);
         let Some(before) = self.last_probe else { return };
         let store = self.store_unsafe_since.zip(self.store);
-        let missing_since = self.missing_since.get(&c.account).copied();
+        let missing_since = self.missing_since.get(&account).copied();
         if store.is_none() && missing_since.is_none() {
             return;
         }
-        let on_account = |op: &&Op| matches!((op.process, &op.value), (Process::Client(_), Value::Account(a)) if a.account == c.account);
-        let earliest_in_flight = ev.in_flight.iter().filter(on_account).map(|op| op.index).min();
-        let (index, charge) = (ev.index(), c.clone());
+        let decides = |op: &&Op| match (op.process, &op.value) {
+            (Process::Client(_), Value::Account(a)) => a.account == account,
+            (Process::Harness, _) => op.f == F::Settle,
+            _ => false,
+        };
+        let in_flight = ev.in_flight.iter().filter(decides).map(|op| op.index);
+        let earliest = in_flight.chain(self.info_since.get(&account).copied()).min();
+        let charge = c.clone();
+        let decided = earliest.unwrap_or(decided_since);
         self.candidates.push(Candidate {
             index,
             charge,
             before,
             store,
             missing_since,
-            earliest_in_flight,
+            decided,
+            bound: false,
         });
     }
 
-    fn probe(&mut self, index: u64, probe: &Probe) {
+    fn probe(&mut self, ev: &Event<'_>) {
+        if ev.kind() == OpType::Invoke || ev.invocation.is_none() {
+            self.candidates.iter_mut().for_each(|c| c.bound = true);
+        }
+        let (OpType::Ok, Value::Probe(probe)) = (ev.kind(), &ev.op.value) else { return };
+        let index = ev.index();
+        self.observe_probe(index, probe);
+        let (bound, unbound) =
+            std::mem::take(&mut self.candidates).into_iter().partition(|c| c.bound);
+        self.candidates = unbound;
+        for c in bound {
+            self.resolve(c, index);
+        }
+    }
+
+    fn observe_probe(&mut self, index: u64, probe: &Probe) {
         if probe.store == StoreStatus::Healthy {
             self.store_unsafe_since = None;
         } else {
@@ -93,20 +144,17 @@ impl FailSafe {
             self.missing_since.remove(a);
         }
         self.last_probe = Some(index);
-        for c in std::mem::take(&mut self.candidates) {
-            self.resolve(c, index);
-        }
     }
 
     /// A capture is unsafe when a condition seen by the probe before it still holds at
-    /// the probe after it, and every client operation on the account in flight at the
-    /// capture was invoked after the condition began.
+    /// the probe after it, and the system may have decided the charge only after the
+    /// condition began.
     fn resolve(&mut self, c: Candidate, after: u64) {
-        let store = c.store.filter(|_| self.store_unsafe_since.is_some());
+        let store = c.store.filter(|s| self.store_unsafe_since == Some(s.0));
         let missing =
-            c.missing_since.filter(|_| self.missing_since.contains_key(&c.charge.account));
+            c.missing_since.filter(|&m| self.missing_since.get(&c.charge.account) == Some(&m));
         let Some(start) = store.map(|s| s.0).into_iter().chain(missing).min() else { return };
-        if c.earliest_in_flight.is_some_and(|invoked| invoked <= start) {
+        if c.decided <= start {
             return;
         }
         let condition = match (store, missing) {

@@ -1,32 +1,43 @@
 //! The billing checkers: did the system under test keep the customer's money right?
 //!
-//! - [`ChargeWithoutCredit`]: captured money reaches the ledger and the balance store.
-//! - [`OverCharge`]: one capture per idempotency key, and only when a recharge was needed.
+//! - [`ChargeWithoutCredit`]: captured money reaches the ledger (once) and the balance store.
+//! - [`OverCharge`]: one capture per idempotency key and per client operation, and only
+//!   when a recharge was needed.
 //! - [`WrongfulSuspension`]: suspensions follow a card decline at a low balance.
-//! - [`Reconciliation`]: final balances agree with each other and with what happened.
+//! - [`Reconciliation`]: every reported balance and the final balances agree with what
+//!   happened and with each other.
 //! - [`FailSafe`]: no charge while the balance store is unsafe.
-//! - `bounds` and `shared` (private): L and U below, kept once per suite and reported as
-//!   the `balance-bounds` row (`Unknown` when an operation names an account never
-//!   opened, or a debit or payment has no amount).
+//! - `bounds`, `sums` and `shared` (private): L, L_r, U and the windows below, kept once
+//!   per suite and reported as the `balance-bounds` row (`Unknown` when an operation
+//!   names an account never opened, a debit or payment has no amount, or a sum would
+//!   overflow 64 bits). `reported` (private): the check of one reported balance.
 //!
 //! # The history they read
 //!
 //! Each account is opened by a `harness`/`ok`/`open` operation (opening balance,
 //! threshold T, recharge amount R, optional floor). Clients `debit`, `payment` and `read`
-//! balances (invoke, then `ok`, `fail` or `info`). The harness's card **gateway** records
+//! balances (invoke, then `ok`, `fail` or `info`; an `ok` completion reports the balance
+//! the system gave, `null` when it found none). The harness's card **gateway** records
 //! every charge attempt as one operation: `ok` captured, `fail` declined, `info` outcome
-//! unknown. The **monitor** probes the balance store (status, and balance keys that went
-//! missing or were restored since its previous probe). At the end the harness records
-//! one `harness`/`ok`/`final` operation per account: in-flight (balance store) and ledger
-//! balances, the suspended flag, and the charge ids the ledger credits. The gateway and
-//! the monitor belong to the harness: their records are ground truth.
+//! unknown; with the client operation the system was serving when it asked (`op`), if
+//! any. The **monitor** probes the balance store (invoke, then `ok` with its status, and
+//! balance keys that went missing or were restored since its previous probe; a lone `ok`
+//! is a probe invoked and completed at once). The harness invokes the system's `settle`
+//! and records its completion. At the end the harness records one `harness`/`ok`/`final`
+//! operation per account, read from the stores: in-flight (balance store) and ledger
+//! balances, the suspended flag, the charge ids the ledger credits (one per credit
+//! entry), and the sum of the ledger's entries. The gateway, the monitor and the final
+//! reads belong to the harness: their records are ground truth.
 //!
 //! # Definitions
 //!
 //! *Before t* means earlier in the history than the operation at t. The **true
 //! balance** of an account is what its customer used and paid, by ground truth: money
-//! the gateway captured counts whether or not the system under test credited it. For an
-//! account a:
+//! the gateway captured counts whether or not the system under test credited it. An
+//! operation is *in flight* at t when it was invoked before t and had not completed
+//! before t; a client operation completed `info` may still be running inside the system
+//! (a service that outlives its client's timeout), so it counts as in flight for ever.
+//! For an account a:
 //!
 //! - **L_a(t)**, the least true balance possible at t = opening balance + payments that
 //!   completed `ok` before t + charges captured (`ok`) before t − debits invoked before t
@@ -34,22 +45,41 @@
 //! - **U_a(t)**, the greatest = opening balance + payments invoked before t that had not
 //!   completed `fail` before t + charges `ok` or `info` before t − debits that completed
 //!   `ok` before t.
-//!
+//! - **L_r,a(t)**, the least balance a *read* may see at t: L_a(t) less the captures not
+//!   yet confirmed. A system may credit a capture a little after the gateway captured
+//!   it, so a capture counts in L_r only once every client operation on a that was in
+//!   flight at the capture has completed `ok`. This assumes one of them asked for it
+//!   and that a system credits a capture before the last of the operations that could
+//!   have asked for it completes.
+//!   It never counts when one of them completed `info` or `fail` (the credit may come
+//!   at any time, by a repair, or never: charge-without-credit judges that), when a
+//!   client operation on a completed `info` before it (still in flight), or when none
+//!   was in flight (a background task or `settle` credits when it likes).
+//! - **R** for a client operation o on a: [least L_r,a, greatest U_a] over o's interval,
+//!   from its invocation to its completion; o's own debit counts in L_r from its
+//!   invocation, its own payment in U.
 //! - **W_a(t)**, the least L_a over the window in which the system may have decided
-//!   what happens at t: from the later of the invocation of the earliest debit on a in
-//!   flight at t and the last capture on a before t, up to t. By the harness contract a
-//!   recharge (and so a decline) happens inside the interval of the debit that triggered
-//!   it, and a correct system decides one recharge per need, so the decision behind a
-//!   charge attempt at t lies in that window, even when a payment lands between the
-//!   decision and the capture. With no debit in flight, W_a(t) = L_a(t).
+//!   what happens at t: from the earliest invocation among the client operations on a
+//!   in flight at t (debits, payments, reads; `info` ones for ever) and the harness's
+//!   `settle` if in flight, but not before the last capture on a before t, up to t. A
+//!   charge attempt with none of those in flight (a background task) falls back to the
+//!   window since the last capture on a (or its opening). This rests on one rule: **one
+//!   recharge per need** — a system decides a recharge while serving an operation on
+//!   the account (or settling, or in the background), and a decision made before the
+//!   account's previous capture would be a second recharge for the need that capture
+//!   met. It does not rest on the order of a system's steps inside an operation, nor on
+//!   the harness serialising operations on an account: a recharge may be completed
+//!   inside a read, a payment or `settle`, and payments may race debits.
 //!
 //! An `info` debit or payment may have applied, at any time after its invocation, or
 //! never: it counts in whichever bound it widens, for ever. An `info` charge may or may
 //! not have been captured: it counts in U only. A debit invoked before t that fails
 //! after t still counts in L(t): the checkers read the history once, forwards, so their
-//! bound is looser than the ideal one and never tighter, which keeps every verdict
+//! bounds are looser than the ideal ones and never tighter, which keeps every verdict
 //! below sound (no false alarm) at the cost of missing a few borderline anomalies.
-//! L_end and U_end are the bounds at the end of the history.
+//! L_end and U_end are the bounds at the end of the history. Every sum is checked: one
+//! that would overflow 64 bits of cents makes the account unjudged and every checker
+//! reading the bounds `Unknown`, naming the operation.
 //!
 //! # The invariants
 //!
@@ -58,14 +88,18 @@
 //!   (kind `charge-without-credit`); an `info` charge needs no credit but may have one.
 //! - Every credited id is a charge on that account that the gateway captured or left
 //!   `info`; a declined, unknown or other account's charge is `credit-without-charge`.
+//! - No charge id is credited twice, in one account's list or in two accounts'
+//!   (`duplicate-credit`).
 //! - An account with captures whose final in-flight balance is below L_end misses
 //!   captured money in the balance store (`charge-not-in-flight`).
 //! - A captured charge whose account has no final state, or an unreadable ledger,
 //!   makes the verdict `Unknown`.
 //!
 //! **over-charge** ([`OverCharge`]).
-//! - Two captures with the same idempotency key are a `duplicate-recharge`; witnesses
-//!   are both captures.
+//! - Two captures with the same idempotency key, or attributed to the same client
+//!   operation (**one recharge per operation**: a key is the system's own, and another
+//!   gateway may not deduplicate), are a `duplicate-recharge`; witnesses are both
+//!   captures (and the operation).
 //! - A capture c on account a is an `over-charge` when W_a(t_c), not counting c, is at
 //!   least T: the balance could not have been below the threshold whenever the system
 //!   decided, so nothing justified a recharge. This is what catches repeated recharging
@@ -78,8 +112,14 @@
 //! W_a(t_d) < T. Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.
+//! - Every balance an `ok` debit, payment or read reported lies within its R, and a
+//!   read of an opened account finds a balance (`impossible-balance`): a missing key
+//!   read as 0, a stale replica, an acknowledged payment not yet (or no longer)
+//!   visible. Witnesses: the operation's invocation and completion.
 //! - Each final balance, in-flight and ledger, lies within [L_end, U_end]
 //!   (`balance-out-of-bounds`), and the two are equal (`stores-disagree`).
+//! - The ledger's entries sum to its balance (`ledger-unbalanced`; `null`: no entries,
+//!   a sum of 0; unreadable: `Unknown`).
 //! - A store that no longer holds the account's balance after the faults healed lost
 //!   it (`lost-balance`); a store that could not be read makes that account `Unknown`.
 //! - Where an account has a floor, no final balance and no balance a client
@@ -88,19 +128,23 @@
 //!
 //! **fail-safe** ([`FailSafe`]). A store is *unsafe* for account a at a probe when the
 //! probe's status is not `healthy`, or a's balance key has been reported `missing` and
-//! not yet `restored`. A capture c on a at t_c is an `unsafe-charge` when:
-//! 1. the last probe before t_c and the first probe after t_c share a reason the store
-//!    is unsafe for a (both unhealthy, or a missing at both, not restored in between),
-//!    so the condition held throughout t_c; and
-//! 2. every client operation on a in flight at t_c was invoked after that condition's
-//!    first probe, so the system under test received the request and decided entirely
-//!    inside the window. This keeps the checker sound against the race between a
-//!    system's check of the store and a fault's onset.
+//! not yet `restored`. A condition *begins* at the completion of the first probe that
+//! saw it. For a capture c on a at t_c, the probe *before* is the last probe completed
+//! before t_c and the probe *after* the first probe invoked after t_c (a probe in
+//! flight at t_c is neither, so a slow probe only widens the window of doubt). c is an
+//! `unsafe-charge` when:
+//! 1. the probes before and after share a reason the store is unsafe for a (both
+//!    unhealthy in one run of unhealthy probes, or a missing at both, not restored in
+//!    between), so the condition held throughout t_c; and
+//! 2. the system may have decided the charge only after that condition began: the
+//!    earliest invocation among the client operations on a in flight at t_c (`info`
+//!    ones for ever) and `settle` if in flight, or with none of them the last capture
+//!    on a (or its opening), is after the condition began. This keeps the checker sound
+//!    against the race between a system's check of the store and a fault's onset.
 //!
-//! Two assumptions come from the harness contract: a condition the monitor sees at two
+//! One assumption comes from the harness contract: a condition the monitor sees at two
 //! consecutive probes held between them (faults last far longer than the ~100 ms
-//! between probes), and a recharge happens inside the interval of the debit that
-//! triggered it (so a debit completed `info` no longer has a recharge in flight).
+//! between probes). The window rule is W's: one recharge per need.
 //! Witnesses: the capture and the probes before and after it.
 
 mod bounds;
@@ -108,7 +152,9 @@ mod credit;
 mod failsafe;
 mod recharge;
 mod reconcile;
+mod reported;
 mod shared;
+mod sums;
 mod suspension;
 
 pub use credit::ChargeWithoutCredit;

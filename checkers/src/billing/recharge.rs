@@ -1,5 +1,5 @@
-//! *over-charge*: no two captures for one idempotency key, and no capture while the
-//! balance could not have been below the recharge threshold.
+//! *over-charge*: one capture per idempotency key and per client operation, and no
+//! capture while the balance could not have been below the recharge threshold.
 
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
@@ -12,6 +12,8 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 pub struct OverCharge {
     bounds: BoundsView,
     keys: FastMap<String, (u64, ChargeId)>,
+    /// The first capture attributed to each client operation.
+    ops: FastMap<u64, (u64, ChargeId)>,
     findings: Findings,
 }
 
@@ -32,6 +34,7 @@ impl Checker for OverCharge {
             (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value)
         {
             self.check_key(ev.index(), c);
+            self.check_op(ev.index(), c);
             self.check_need(ev.index(), c);
         }
         self.bounds.observe(ev);
@@ -66,32 +69,56 @@ impl OverCharge {
         });
     }
 
+    /// One recharge per client operation: a second capture for the operation is a
+    /// second charge for one need, whatever keys the system sent.
+    fn check_op(&mut self, index: u64, c: &Charge) {
+        let Some(op) = c.op else { return };
+        let Some(&(first, first_id)) = self.ops.get(&op) else {
+            self.ops.insert(op, (index, c.charge));
+            return;
+        };
+        self.findings.anomaly(Anomaly {
+            kind: AnomalyKind::DuplicateRecharge,
+            subject: Subject::Account(c.account),
+            explanation: format!(
+                "op {index}: the gateway captured {} cents from account {}'s card (charge {}) for \
+                 client operation {op}, for which it already captured charge {first_id} at op \
+                 {first}: one recharge per operation",
+                c.amount, c.account, c.charge
+            ),
+            ops: vec![first, index, op],
+            magnitude: c.amount,
+        });
+    }
+
     /// W at the capture, not counting the capture itself, must be below T.
     fn check_need(&mut self, index: u64, c: &Charge) {
-        let Some(sums) = self.bounds.get(c.account) else { return };
-        let (window, threshold) = (sums.window(), sums.threshold());
+        let Some((window, threshold, last)) =
+            self.bounds.with(c.account, |s| (s.window(), s.threshold(), s.last_capture))
+        else {
+            return;
+        };
         let low = window.low;
         if low < threshold {
             return;
         }
-        let since = window.since.map_or(String::new(), |op| format!(" since op {op}"));
-        let previous = match sums.last_capture {
+        let previous = match last {
             Some(p) => format!("; the capture before it was op {p}"),
             None => String::new(),
         };
         let mut ops = vec![index];
-        ops.extend(sums.last_capture);
+        ops.extend(last);
         self.findings.anomaly(Anomaly {
             kind: AnomalyKind::OverCharge,
             subject: Subject::Account(c.account),
             explanation: format!(
                 "op {index}: the gateway captured {} cents from account {}'s card (charge {}) although \
-                 its balance was at least {low} cents{since}, never below the {threshold}-cent \
+                 its balance was at least {low} cents since op {}, never below the {threshold}-cent \
                  recharge threshold{previous}",
-                c.amount, c.account, c.charge
+                c.amount, c.account, c.charge, window.since
             ),
             ops,
-            magnitude: low - threshold,
+            magnitude: low.saturating_sub(threshold),
         });
     }
 }

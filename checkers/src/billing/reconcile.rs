@@ -1,8 +1,11 @@
-//! *reconciliation*: Jepsen's bank test across the two stores. At the end each store's
-//! balance lies within [L, U], the two agree, nothing is lost, and no balance anyone
-//! reported went below the account's floor.
+//! *reconciliation*: Jepsen's bank test across the two stores. Every balance a client
+//! reported lies within what the history allows while it ran (see [`reported`](super::reported));
+//! at the end each store's balance lies within [L, U], the two agree, the ledger's
+//! entries sum to its balance, nothing is lost, and no balance anyone reported went
+//! below the account's floor.
 
 use super::bounds::Sums;
+use super::reported::Reported;
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastSet;
@@ -33,7 +36,10 @@ impl Checker for Reconciliation {
 
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
-            (Process::Client(_), Value::Account(op)) if ev.kind() != OpType::Invoke => {
+            (Process::Client(p), Value::Account(op)) if ev.kind() == OpType::Ok => {
+                if let Some(balance) = &op.balance {
+                    self.check_range(ev, p, op.account, balance);
+                }
                 if let Some(Observed::Balance(b)) = op.balance {
                     self.check_reported(ev.index(), op.account, b);
                 }
@@ -69,6 +75,21 @@ impl Checker for Reconciliation {
 }
 
 impl Reconciliation {
+    fn check_range(
+        &mut self,
+        ev: &Event<'_>,
+        process: u32,
+        account: AccountId,
+        balance: &Observed,
+    ) {
+        let Some(Some(range)) = self.bounds.with(account, |s| s.range(process)) else { return };
+        let (index, invoked, f) = (ev.index(), ev.invoke_index(), &ev.op.f);
+        let reported = Reported { index, invoked, f, account, balance };
+        if let Some(anomaly) = reported.judge(range) {
+            self.findings.anomaly(anomaly);
+        }
+    }
+
     fn check_reported(&mut self, index: u64, account: AccountId, balance: i64) {
         if self.highest_floor.is_none_or(|highest| balance >= highest) {
             return;
@@ -83,7 +104,7 @@ impl Reconciliation {
                      of {floor} cents"
                 ),
                 ops: vec![index],
-                magnitude: floor - balance,
+                magnitude: floor.saturating_sub(balance),
             });
         }
     }
@@ -91,6 +112,9 @@ impl Reconciliation {
     fn reconcile(&mut self, index: u64, s: &FinalState) {
         let account = s.account;
         let Some(sums) = self.bounds.get(account) else {
+            if self.bounds.overflowed(account) {
+                return;
+            }
             self.findings.unknown(|| {
                 format!("op {index} is a final state of account {account}, never opened")
             });
@@ -99,6 +123,9 @@ impl Reconciliation {
         let in_flight =
             self.store(index, account, "in-flight (balance store)", &s.in_flight, &sums);
         let ledger = self.store(index, account, "ledger", &s.ledger, &sums);
+        if let (Some(entries), Some(ledger)) = (&s.entries, ledger) {
+            self.check_entries(index, account, entries, ledger);
+        }
         if let (Some(x), Some(y)) = (in_flight, ledger)
             && x != y
         {
@@ -110,7 +137,7 @@ impl Reconciliation {
                      ledger (final state at op {index})"
                 ),
                 ops: vec![index],
-                magnitude: (x - y).abs(),
+                magnitude: x.abs_diff(y).min(i64::MAX as u64) as i64,
             });
         }
     }
@@ -147,7 +174,7 @@ impl Reconciliation {
                      {high} cents its operations allow (final state at op {index})"
                 ),
                 ops: vec![index],
-                magnitude: (low - balance).max(balance - high),
+                magnitude: low.saturating_sub(balance).max(balance.saturating_sub(high)),
             });
         }
         if let Some(floor) = sums.floor().filter(|&floor| balance < floor) {
@@ -159,10 +186,38 @@ impl Reconciliation {
                      {floor} cents (final state at op {index})"
                 ),
                 ops: vec![index],
-                magnitude: floor - balance,
+                magnitude: floor.saturating_sub(balance),
             });
         }
         Some(balance)
+    }
+
+    /// The ledger's entries must sum to its balance (`null`: no entries, a sum of 0).
+    fn check_entries(&mut self, index: u64, account: AccountId, entries: &Observed, ledger: i64) {
+        let sum = match entries {
+            Observed::Balance(sum) => *sum,
+            Observed::Missing => 0,
+            Observed::Error(e) => {
+                self.findings.unknown(|| {
+                    format!(
+                        "account {account}'s ledger entries could not be summed at the end: {e}"
+                    )
+                });
+                return;
+            }
+        };
+        if sum == ledger {
+            return;
+        }
+        self.findings.anomaly(Anomaly {
+            kind: AnomalyKind::LedgerUnbalanced,
+            subject: Subject::Account(account),
+            explanation: format!(
+                "account {account}'s ledger entries sum to {sum} cents but its ledger balance is {ledger} cents (final state at op {index})"
+            ),
+            ops: vec![index],
+            magnitude: sum.abs_diff(ledger).min(i64::MAX as u64) as i64,
+        });
     }
 
     fn check_every_account_has_a_final(&mut self, finals: &[(u64, FinalState)]) {

@@ -26,13 +26,13 @@ struct Shared {
 
 /// A checker's access to bounds: its own, or a suite's.
 pub(crate) enum BoundsView {
-    Own(Bounds),
+    Own(Box<Bounds>),
     Shared(SharedBounds),
 }
 
 impl Default for BoundsView {
     fn default() -> BoundsView {
-        BoundsView::Own(Bounds::default())
+        BoundsView::Own(Box::default())
     }
 }
 
@@ -62,6 +62,22 @@ impl BoundsView {
         }
     }
 
+    /// Reads an opened account's bounds, now, without copying them.
+    pub fn with<T>(&self, account: AccountId, f: impl FnOnce(&Sums) -> T) -> Option<T> {
+        match self {
+            BoundsView::Own(bounds) => bounds.get(account).map(f),
+            BoundsView::Shared(shared) => shared.0.bounds.borrow().get(account).map(f),
+        }
+    }
+
+    /// Whether an account's bounds overflowed, so that it is no longer judged.
+    pub fn overflowed(&self, account: AccountId) -> bool {
+        match self {
+            BoundsView::Own(bounds) => bounds.overflowed(account),
+            BoundsView::Shared(shared) => shared.0.bounds.borrow().overflowed(account),
+        }
+    }
+
     /// Every opened account, in no particular order.
     pub fn accounts(&self) -> Vec<(AccountId, Sums)> {
         let collect = |b: &Bounds| b.accounts().map(|(a, s)| (a, s.clone())).collect();
@@ -72,12 +88,13 @@ impl BoundsView {
     }
 
     /// What the bounds could not account for: their own problems when owned (shared
-    /// bounds report theirs in their own row), or that the shared bounds broke.
+    /// bounds report theirs in their own row), or that the shared bounds broke; and,
+    /// either way, the accounts whose bounds overflowed.
     pub fn verdict(&mut self) -> Verdict {
         match self {
-            BoundsView::Own(bounds) => bounds.problems.verdict(),
+            BoundsView::Own(bounds) => bounds.verdict(),
             BoundsView::Shared(shared) => match shared.0.broken.get() {
-                None => Verdict::Valid,
+                None => shared.0.bounds.borrow().overflows.clone().verdict(),
                 Some(index) => Verdict::Unknown(format!(
                     "the balance bounds crashed at op {index}, so this checker cannot judge the rest"
                 )),
@@ -122,6 +139,6 @@ impl Checker for BalanceBounds {
     }
 
     fn finish(&mut self) -> Verdict {
-        (self.0).0.bounds.borrow_mut().problems.verdict()
+        (self.0).0.bounds.borrow_mut().verdict()
     }
 }

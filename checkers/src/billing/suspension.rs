@@ -87,7 +87,7 @@ impl WrongfulSuspension {
                     d.lowest, d.count, d.first, d.last
                 ),
                 dedup(vec![index, d.first, d.last]),
-                d.lowest - threshold,
+                d.lowest.saturating_sub(threshold),
             ),
             None => (
                 format!(
@@ -95,7 +95,7 @@ impl WrongfulSuspension {
                      never declined"
                 ),
                 vec![index],
-                sums.low() - threshold,
+                sums.low().saturating_sub(threshold),
             ),
         };
         let subject = Subject::Account(account);

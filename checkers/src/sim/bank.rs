@@ -2,10 +2,12 @@
 //!
 //! One balance per account (the ledger and the balance store agree, as they should),
 //! changed atomically by each operation at its linearization point. A debit that leaves
-//! the balance below the threshold recharges at once, through the gateway, inside the
-//! debit: captured money is credited, a declined card suspends the account, an unknown
-//! outcome is credited only if the gateway truly captured it. The model is fail-safe: it
-//! refuses every operation that would need an unsafe store, and never charges then.
+//! the balance below the threshold recharges, through the gateway, inside the debit or,
+//! deferred, inside the account's next operation that succeeds (if the balance is still
+//! below the threshold then) or in `settle`: captured money is credited, a declined card
+//! suspends the account, an unknown outcome is credited only if the gateway truly
+//! captured it. The model is fail-safe: it refuses every operation that would need an
+//! unsafe store, and never charges then.
 //!
 //! A configured [`Bug`] makes the model misbehave once, at its first opportunity, and
 //! say which operation witnesses it.
@@ -24,6 +26,10 @@ pub(super) struct Account {
     pub missing: bool,
     /// No indeterminate operation or charge concerned it yet.
     pub clean: bool,
+    /// The balance before the last debit applied: what a stale replica would say.
+    pub stale: Option<i64>,
+    /// A recharge was deferred and not yet made.
+    need: bool,
     recharges: u64,
 }
 
@@ -74,16 +80,12 @@ pub(super) struct Bank {
     pub bug: Option<Bug>,
     pub decline_rate: f64,
     pub unsure_rate: f64,
+    defer_rate: f64,
     next_charge: ChargeId,
 }
 
 impl Bank {
-    pub(super) fn new(
-        specs: Vec<AccountSpec>,
-        bug: Option<Bug>,
-        decline_rate: f64,
-        unsure_rate: f64,
-    ) -> Bank {
+    pub(super) fn new(specs: Vec<AccountSpec>, cfg: &super::SimConfig) -> Bank {
         let accounts = specs
             .into_iter()
             .map(|spec| Account {
@@ -93,10 +95,20 @@ impl Bank {
                 credited: Vec::new(),
                 missing: false,
                 clean: true,
+                stale: None,
+                need: false,
                 recharges: 0,
             })
             .collect();
-        Bank { accounts, read_only: false, bug, decline_rate, unsure_rate, next_charge: 1 }
+        Bank {
+            accounts,
+            read_only: false,
+            bug: cfg.bug,
+            decline_rate: cfg.decline_rate,
+            unsure_rate: cfg.unsure_rate,
+            defer_rate: cfg.defer_rate,
+            next_charge: 1,
+        }
     }
 
     pub(super) fn is_unsafe(&self, account: u32) -> bool {
@@ -115,15 +127,40 @@ impl Bank {
         let mut applied = Applied { outcome: Err(""), charges: Vec::new(), fired: None };
         applied.outcome = match req.kind {
             Kind::Read if self.accounts[req.account as usize].missing => Err("no balance"),
-            Kind::Read => Ok(self.accounts[req.account as usize].balance),
+            Kind::Read => Ok(0),
             Kind::Payment if self.is_unsafe(req.account) => Err(self.unsafe_error(req.account)),
             Kind::Payment => {
-                let account = &mut self.accounts[req.account as usize];
-                account.balance += req.amount;
-                Ok(account.balance)
+                self.accounts[req.account as usize].balance += req.amount;
+                Ok(0)
             }
             Kind::Debit => self.debit(req, rng, &mut applied),
         };
+        if req.kind != Kind::Debit && applied.outcome.is_ok() && !req.zombie {
+            self.deferred(req.account, rng, &mut applied);
+        }
+        if let Ok(balance) = &mut applied.outcome {
+            *balance = self.accounts[req.account as usize].balance;
+        }
+        applied
+    }
+
+    /// A deferred recharge, made if the balance still needs it and the store is safe.
+    fn deferred(&mut self, account: u32, rng: &mut Rng, applied: &mut Applied) {
+        let a = &self.accounts[account as usize];
+        if !a.need || self.is_unsafe(account) {
+            return;
+        }
+        let needed = !a.suspended && a.balance < a.spec.threshold;
+        self.accounts[account as usize].need = false;
+        if needed {
+            self.recharge(account, rng, applied);
+        }
+    }
+
+    /// `settle`: every deferred recharge still needed.
+    pub(super) fn settle(&mut self, account: u32, rng: &mut Rng) -> Applied {
+        let mut applied = Applied { outcome: Ok(0), charges: Vec::new(), fired: None };
+        self.deferred(account, rng, &mut applied);
         applied
     }
 
@@ -158,11 +195,20 @@ impl Bank {
         if below_floor && (req.zombie || !self.take_bug(Bug::BelowFloor)) {
             return Err("insufficient funds");
         }
+        if !req.zombie {
+            self.accounts[a].stale = Some(self.accounts[a].balance);
+        }
         self.accounts[a].balance -= req.amount;
         if below_floor {
             applied.fired = Some(None);
         } else if !req.zombie && self.accounts[a].balance < self.accounts[a].spec.threshold {
-            self.recharge(req.account, rng, applied);
+            match rng.chance(self.defer_rate) {
+                true => self.accounts[a].need = true,
+                false => {
+                    self.accounts[a].need = false;
+                    self.recharge(req.account, rng, applied);
+                }
+            }
         } else if !req.zombie
             && req.alone
             && self.accounts[a].clean
@@ -203,12 +249,16 @@ impl Bank {
             let charge = self.charge(account);
             applied.charges.push(GatewayEvent { kind: OpType::Ok, charge, error: None });
             applied.fired = Some(Some(0));
+        } else if self.take_bug(Bug::DuplicateOp) {
+            self.capture(account, applied);
+            self.capture(account, applied);
+            applied.fired = Some(Some(applied.charges.len() - 1));
         } else if self.take_bug(Bug::DuplicateKey) {
             self.capture(account, applied);
             let mut again = self.charge(account);
-            again.key = applied.charges[0].charge.key.clone();
+            again.key = applied.charges.last().and_then(|c| c.charge.key.clone());
             applied.charges.push(GatewayEvent { kind: OpType::Ok, charge: again, error: None });
-            applied.fired = Some(Some(1));
+            applied.fired = Some(Some(applied.charges.len() - 1));
         } else {
             self.capture(account, applied);
         }

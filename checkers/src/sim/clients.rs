@@ -1,7 +1,7 @@
 //! Client workers: each invokes an operation, which applies at a later step and
 //! completes at a later one still, or times out into `info`.
 
-use super::bank::{Kind, Request};
+use super::bank::{GatewayEvent, Kind, Request};
 use super::{Bug, Injected, Phase, Sim};
 use crate::history::{AccountOp, F, Observed, Op, OpType, Process, Value};
 
@@ -23,6 +23,8 @@ pub(super) struct Pending {
     first_in_flight: bool,
     /// Its outcome once applied: `Ok(balance)` or `Err(error)`.
     outcome: Option<Result<i64, &'static str>>,
+    /// It charged the card when applied.
+    charged: bool,
     /// Its completion witnesses an injected bug: it must complete `ok`.
     witness: bool,
 }
@@ -30,9 +32,7 @@ pub(super) struct Pending {
 impl Sim {
     pub(super) fn run_step(&mut self) {
         self.steps += 1;
-        if self.steps.is_multiple_of(u64::from(self.cfg.probe_every)) {
-            self.probe_tick();
-        }
+        self.monitor_step();
         if self.index >= self.cfg.ops {
             self.phase = Phase::Draining;
             return;
@@ -46,9 +46,7 @@ impl Sim {
 
     pub(super) fn drain_step(&mut self) {
         self.steps += 1;
-        if self.steps.is_multiple_of(u64::from(self.cfg.probe_every)) {
-            self.probe_tick();
-        }
+        self.monitor_step();
         match self.workers.iter().position(|w| w.op.is_some()) {
             Some(w) => self.advance(w, false),
             None => self.finish(),
@@ -83,7 +81,7 @@ impl Sim {
         let account = self.rng.below(u64::from(self.cfg.accounts)) as u32;
         let (mut amount, mut witness) = match kind {
             Kind::Debit => (self.rng.between(1, 50), false),
-            Kind::Payment => (self.rng.between(50, 500), false),
+            Kind::Payment => (self.rng.between(10, 150), false),
             Kind::Read => (0, false),
         };
         if kind == Kind::Debit && self.bank.bug == Some(Bug::BelowFloor) {
@@ -112,6 +110,7 @@ impl Sim {
             nth,
             first_in_flight,
             outcome: None,
+            charged: false,
             witness,
         };
         self.workers[w].op = Some(pending);
@@ -129,18 +128,11 @@ impl Sim {
             inside_window: self.inside_window(account, invoked),
         };
         let applied = self.bank.apply(&req, &mut self.rng);
-        let mut witnesses = Vec::new();
-        for event in applied.charges {
-            let value = Value::Charge(event.charge);
-            witnesses.push(self.emit(
-                Process::Gateway,
-                event.kind,
-                (F::Charge, value),
-                event.error,
-            ));
-        }
+        let charged = !applied.charges.is_empty();
+        let witnesses = self.emit_charges(applied.charges, Some(invoked));
         let p = self.workers[w].op.as_mut().expect("a pending operation");
         p.outcome = Some(applied.outcome);
+        p.charged = charged;
         match applied.fired {
             Some(Some(i)) => {
                 self.injected.push(Injected { bug: self.cfg.bug.expect("a bug"), op: witnesses[i] })
@@ -153,11 +145,25 @@ impl Sim {
         }
     }
 
-    /// Whether every client operation in flight on the account was invoked after the
-    /// current fault window's first probe, and the monitor will probe the window again.
+    /// The gateway's records of these charge attempts, attributed to the client
+    /// operation invoked at `op`; returns their indices.
+    pub(super) fn emit_charges(&mut self, charges: Vec<GatewayEvent>, op: Option<u64>) -> Vec<u64> {
+        let mut indices = Vec::with_capacity(charges.len());
+        for mut event in charges {
+            event.charge.op = op;
+            let value = (F::Charge, Value::Charge(event.charge));
+            indices.push(self.emit(Process::Gateway, event.kind, value, event.error));
+        }
+        indices
+    }
+
+    /// Whether every client operation on the account in flight (or completed `info`,
+    /// which may still run) was invoked after the completion of the current fault
+    /// window's first probe, and the monitor will look at the window again.
     fn inside_window(&self, account: u32, invoked: u64) -> bool {
         let Some(first) = self.faults.window_first_probe() else { return false };
         invoked > first
+            && self.info_since[account as usize].is_none_or(|i| i > first)
             && self
                 .workers
                 .iter()
@@ -176,9 +182,13 @@ impl Sim {
         match outcome {
             Ok(balance) => {
                 self.warm[p.kind as usize] = true;
-                let value = call(p.kind, p.account, p.amount, Some(balance));
+                let (reported, lie) = self.reported(&p, balance);
+                let value = call(p.kind, p.account, p.amount, Some(reported));
                 let index = self.emit(process, OpType::Ok, value, None);
-                self.witness_floor(p.account, balance, index);
+                self.witness_floor(p.account, reported, index);
+                if let Some(bug) = lie {
+                    self.injected.push(Injected { bug, op: index });
+                }
             }
             Err(error) => {
                 self.emit(
@@ -188,6 +198,32 @@ impl Sim {
                     Some(error),
                 );
             }
+        }
+    }
+
+    /// The balance an `ok` completion reports: the true one, or a lie told by the
+    /// stale-read or vanished-payment bug to a read alone on a clean account (no
+    /// other operation on it ran meanwhile, none was ever indeterminate).
+    fn reported(&mut self, p: &Pending, balance: i64) -> (i64, Option<Bug>) {
+        let a = p.account as usize;
+        let clean = self.bank.accounts[a].clean;
+        if p.kind == Kind::Payment && clean && self.bank.bug == Some(Bug::VanishedPayment) {
+            self.vanish = Some((p.account, p.amount));
+        }
+        let alone = p.first_in_flight && self.invocations[a] == p.nth && clean && !p.charged;
+        if p.kind != Kind::Read || !alone {
+            return (balance, None);
+        }
+        match (self.bank.bug, self.bank.accounts[a].stale, self.vanish) {
+            (Some(Bug::StaleRead), Some(stale), _) if stale > balance => {
+                self.bank.bug = None;
+                (stale, Some(Bug::StaleRead))
+            }
+            (Some(Bug::VanishedPayment), _, Some((account, amount))) if account == p.account => {
+                self.bank.bug = None;
+                (balance - amount, Some(Bug::VanishedPayment))
+            }
+            _ => (balance, None),
         }
     }
 
@@ -223,6 +259,8 @@ impl Sim {
     }
 
     fn retire(&mut self, w: usize, p: &Pending) {
+        let since = &mut self.info_since[p.account as usize];
+        *since = Some(since.map_or(p.invoked, |s| s.min(p.invoked)));
         let process = Process::Client(self.workers[w].process);
         self.emit(process, OpType::Info, call(p.kind, p.account, p.amount, None), Some("timeout"));
         self.bank.accounts[p.account as usize].clean = false;

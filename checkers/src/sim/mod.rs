@@ -4,22 +4,28 @@
 //! - [`Sim`]: an iterator of operations, from `open`s to `final`s, in bounded memory.
 //! - `bank` (private): the sequential model of the system under test.
 //! - `clients` (private): workers invoking, linearizing and completing operations.
-//! - `store` (private): the monitor's probes, the nemesis's store faults, final states.
+//! - `store` (private): the nemesis's store faults, `settle`, and the final states.
+//! - `monitor` (private): the monitor's probes, invoked and completed a while later.
 //!
 //! The model is a single-threaded billing system applied at random linearization
 //! points: each client operation is invoked, applied atomically at a later step, and
-//! completed later still, with many processes interleaved. Completions time out into
-//! `info` at random, before or after the operation applied; an operation that timed out
-//! before applying may still apply later, or never. Store faults (read-only, lost
-//! balances, both) come and go between monitor probes, and the fail-safe model refuses
-//! to debit, pay or charge while the store is unsafe for an account. So every history
-//! it writes is valid, and [`SimConfig::bug`] injects exactly one anomaly whose witness
-//! the simulation reports ([`Sim::injected`]).
+//! completed later still, with many processes interleaved, on few or many accounts (so
+//! payments race debits on one account). Completions time out into `info` at random,
+//! before or after the operation applied; an operation that timed out before applying
+//! may still apply later, or never. A recharge happens inside the debit that needed it,
+//! or is deferred to the account's next operation (a read, a payment, a debit) or to
+//! `settle`. Store faults (read-only, lost balances, both) come and go between
+//! observations of the monitor, whose probes take a while, so a probe may complete
+//! after the heal it straddled. The fail-safe model refuses to debit, pay or charge
+//! while the store is unsafe for an account. So every history it writes is valid, and
+//! [`SimConfig::bug`] injects exactly one anomaly whose witness the simulation reports
+//! ([`Sim::injected`]).
 //!
 //! The simulation is a pure function of its [`SimConfig`], seed included.
 
 mod bank;
 mod clients;
+mod monitor;
 mod rng;
 mod store;
 
@@ -33,8 +39,8 @@ use std::collections::VecDeque;
 use store::Faults;
 
 /// How to simulate. Defaults: 1,000 accounts, 64 processes, 10,000 operations, 1% info,
-/// a probe every 64 steps, a fault starting at 2% of healthy probes, 1% declined and 1%
-/// unknown charges, no bug.
+/// a probe every 64 steps taking up to 64 more, a fault starting at 2% of healthy
+/// probes, 1% declined and 1% unknown charges, 30% of recharges deferred, no bug.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Seeds every random choice.
@@ -53,6 +59,11 @@ pub struct SimConfig {
     pub fault_rate: f64,
     /// Steps between two monitor probes.
     pub probe_every: u32,
+    /// The most steps a probe takes from invocation to completion.
+    pub probe_delay: u32,
+    /// The fraction of recharges deferred from the debit that needed them to the
+    /// account's next operation, or to `settle`.
+    pub defer_rate: f64,
     /// The fraction of recharges the gateway declines.
     pub decline_rate: f64,
     /// The fraction of recharges whose outcome the gateway does not know.
@@ -71,6 +82,8 @@ impl Default for SimConfig {
             info_rate: 0.01,
             fault_rate: 0.02,
             probe_every: 64,
+            probe_delay: 64,
+            defer_rate: 0.3,
             decline_rate: 0.01,
             unsure_rate: 0.01,
             bug: None,
@@ -99,11 +112,21 @@ pub enum Bug {
     BelowFloor,
     /// A debit on an unsafe store charges the card (and cannot credit it).
     ChargeWhileUnsafe,
+    /// A read reports the balance from before the last acknowledged debit.
+    StaleRead,
+    /// A read after an acknowledged payment does not see it (it comes back later).
+    VanishedPayment,
+    /// The ledger lists a credited charge twice.
+    DoubleCredit,
+    /// The ledger's entries do not sum to its balance.
+    UnbalancedLedger,
+    /// One client operation's recharge is captured twice, under two keys.
+    DuplicateOp,
 }
 
 impl Bug {
     /// Every bug.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 14] = [
         Bug::UncreditedCharge,
         Bug::PhantomCredit,
         Bug::DuplicateKey,
@@ -113,6 +136,11 @@ impl Bug {
         Bug::LostBalance,
         Bug::BelowFloor,
         Bug::ChargeWhileUnsafe,
+        Bug::StaleRead,
+        Bug::VanishedPayment,
+        Bug::DoubleCredit,
+        Bug::UnbalancedLedger,
+        Bug::DuplicateOp,
     ];
 
     /// The anomaly a checker must report for it.
@@ -127,6 +155,10 @@ impl Bug {
             Bug::LostBalance => AnomalyKind::LostBalance,
             Bug::BelowFloor => AnomalyKind::BelowFloor,
             Bug::ChargeWhileUnsafe => AnomalyKind::UnsafeCharge,
+            Bug::StaleRead | Bug::VanishedPayment => AnomalyKind::ImpossibleBalance,
+            Bug::DoubleCredit => AnomalyKind::DuplicateCredit,
+            Bug::UnbalancedLedger => AnomalyKind::LedgerUnbalanced,
+            Bug::DuplicateOp => AnomalyKind::DuplicateRecharge,
         }
     }
 }
@@ -151,6 +183,10 @@ pub struct Sim {
     pending_on: Vec<u32>,
     /// Client operations invoked so far per account.
     invocations: Vec<u64>,
+    /// Per account, the earliest invocation of an operation that completed `info`.
+    info_since: Vec<Option<u64>>,
+    /// An acknowledged payment the vanished-payment bug may hide: account, amount.
+    vanish: Option<(u32, i64)>,
     faults: Faults,
     out: VecDeque<Op>,
     index: u64,
@@ -178,11 +214,13 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Sim {
         let mut rng = Rng::new(cfg.seed);
         let specs = (0..cfg.accounts).map(|a| store::spec(a, &mut rng)).collect();
-        let bank = Bank::new(specs, cfg.bug, cfg.decline_rate, cfg.unsure_rate);
+        let bank = Bank::new(specs, &cfg);
         let workers = (0..cfg.processes).map(|p| Worker { process: p, op: None }).collect();
         let mut sim = Sim {
             pending_on: vec![0; cfg.accounts as usize],
             invocations: vec![0; cfg.accounts as usize],
+            info_since: vec![None; cfg.accounts as usize],
+            vanish: None,
             next_process: cfg.processes,
             cfg,
             rng,

@@ -1,16 +1,14 @@
-//! The harness's side of a simulated run: accounts opened, the monitor's probes, the
-//! nemesis's store faults, and the final states.
+//! The harness's side of a simulated run: accounts opened, the nemesis's store faults,
+//! `settle`, and the final states.
 //!
-//! A fault starts only right after a probe, after at least two healthy probes since the
-//! last heal, and lasts three to six probes; it heals right after its last one. So every
-//! condition the monitor sees at two consecutive probes held in between, as the
-//! fail-safe checker assumes.
+//! A fault starts only right after a probe's observation, after at least two healthy
+//! observations since the last heal, and lasts three to six observations; it heals
+//! right after its last one (while that probe may still be in flight).
 
+use super::monitor::InFlightProbe;
 use super::rng::Rng;
 use super::{Bug, Injected, Phase, Sim};
-use crate::history::{
-    AccountSpec, F, FaultEvent, FinalState, Observed, OpType, Probe, Process, StoreStatus, Value,
-};
+use crate::history::{AccountSpec, F, FaultEvent, FinalState, Observed, OpType, Process, Value};
 
 /// What the nemesis has done to the balance store.
 #[derive(Default)]
@@ -18,21 +16,35 @@ pub(super) struct Faults {
     window: Option<Window>,
     healthy_probes: u32,
     next_id: u32,
-    missing: Vec<u32>,
-    restored: Vec<u32>,
+    pub(super) missing: Vec<u32>,
+    pub(super) restored: Vec<u32>,
+    pub(super) probe: Option<InFlightProbe>,
 }
 
 struct Window {
     id: u32,
     fault: &'static str,
-    probes_left: u32,
+    observations_left: u32,
+    /// The completion of the first probe that saw the fault.
     first_probe: Option<u64>,
 }
 
 impl Faults {
-    /// The first probe of the current window, while the monitor will probe it again.
+    /// The completion of the current window's first probe, while the monitor will
+    /// look at the window again.
     pub(super) fn window_first_probe(&self) -> Option<u64> {
-        self.window.as_ref().filter(|w| w.probes_left > 0).and_then(|w| w.first_probe)
+        self.window.as_ref().filter(|w| w.observations_left > 0).and_then(|w| w.first_probe)
+    }
+
+    pub(super) fn window_id(&self) -> Option<u32> {
+        self.window.as_ref().map(|w| w.id)
+    }
+
+    /// A probe that looked at window `seen` completed at `index`.
+    pub(super) fn probe_completed(&mut self, seen: Option<u32>, index: u64) {
+        if let Some(w) = self.window.as_mut().filter(|w| Some(w.id) == seen) {
+            w.first_probe.get_or_insert(index);
+        }
     }
 }
 
@@ -56,17 +68,12 @@ impl Sim {
         }
     }
 
-    pub(super) fn probe_tick(&mut self) {
-        let store = if self.bank.read_only { StoreStatus::ReadOnly } else { StoreStatus::Healthy };
-        let missing = std::mem::take(&mut self.faults.missing);
-        let restored = std::mem::take(&mut self.faults.restored);
-        let probe = Value::Probe(Probe { store, missing, restored });
-        let index = self.emit(Process::Monitor, OpType::Ok, (F::Probe, probe), None);
+    /// The monitor looked at the store: a window counts down, or a fault may begin.
+    pub(super) fn observed(&mut self) {
         match &mut self.faults.window {
             Some(w) => {
-                w.first_probe.get_or_insert(index);
-                w.probes_left -= 1;
-                if w.probes_left == 0 {
+                w.observations_left -= 1;
+                if w.observations_left == 0 {
                     self.heal();
                 }
             }
@@ -103,8 +110,8 @@ impl Sim {
             }
         }
         self.nemesis(OpType::Info, F::Start, id, fault);
-        let probes_left = 3 + self.rng.below(4) as u32;
-        self.faults.window = Some(Window { id, fault, probes_left, first_probe: None });
+        let observations_left = 3 + self.rng.below(4) as u32;
+        self.faults.window = Some(Window { id, fault, observations_left, first_probe: None });
     }
 
     fn heal(&mut self) {
@@ -133,13 +140,14 @@ impl Sim {
         self.emit(Process::Nemesis, kind, (f, Value::Fault(event)), None);
     }
 
-    /// Lets the last fault run its course and the monitor see it heal, then writes
-    /// every account's final state.
+    /// Lets the last fault run its course and the monitor see it heal, settles, then
+    /// writes every account's final state.
     pub(super) fn finish(&mut self) {
         while self.faults.window.is_some() {
-            self.probe_tick();
+            self.probe_now();
         }
-        self.probe_tick();
+        self.probe_now();
+        self.settle();
         let chosen = self.end_bug_account();
         for a in 0..self.bank.accounts.len() {
             let account = &self.bank.accounts[a];
@@ -149,7 +157,7 @@ impl Sim {
                 ledger: Observed::Balance(account.balance),
                 suspended: Some(account.suspended),
                 credited: account.credited.clone(),
-                entries: None,
+                entries: Some(Observed::Balance(account.balance)),
             };
             let bug = self.cfg.bug.filter(|_| chosen == Some(a));
             match bug {
@@ -158,6 +166,10 @@ impl Sim {
                     state.in_flight = Observed::Balance(account.balance + 1)
                 }
                 Some(Bug::LostBalance) => state.in_flight = Observed::Missing,
+                Some(Bug::UnbalancedLedger) => {
+                    state.entries = Some(Observed::Balance(account.balance + 1))
+                }
+                Some(Bug::DoubleCredit) => state.credited.push(account.credited[0]),
                 _ => {}
             }
             let index =
@@ -173,10 +185,29 @@ impl Sim {
     /// suspended.
     fn end_bug_account(&self) -> Option<usize> {
         match self.cfg.bug {
-            Some(Bug::WrongfulSuspension | Bug::StoresDisagree | Bug::LostBalance) => {
-                self.bank.accounts.iter().position(|a| !a.suspended)
+            Some(
+                Bug::WrongfulSuspension
+                | Bug::StoresDisagree
+                | Bug::LostBalance
+                | Bug::UnbalancedLedger,
+            ) => self.bank.accounts.iter().position(|a| !a.suspended),
+            Some(Bug::DoubleCredit) => {
+                self.bank.accounts.iter().position(|a| !a.credited.is_empty())
             }
             _ => None,
         }
+    }
+
+    /// The system's `settle`: deferred recharges still needed happen now, attributed
+    /// to no client operation. Bugs stay out of it.
+    fn settle(&mut self) {
+        self.emit(Process::Harness, OpType::Invoke, (F::Settle, Value::Nil), None);
+        let bug = self.bank.bug.take();
+        for a in 0..self.bank.accounts.len() as u32 {
+            let applied = self.bank.settle(a, &mut self.rng);
+            self.emit_charges(applied.charges, None);
+        }
+        self.bank.bug = bug;
+        self.emit(Process::Harness, OpType::Ok, (F::Settle, Value::Nil), None);
     }
 }

@@ -15,7 +15,7 @@ pub enum AnomalyKind {
     CreditWithoutCharge,
     /// An in-flight balance that misses money captured from the card.
     ChargeNotInFlight,
-    /// Two captures with one idempotency key.
+    /// Two captures with one idempotency key, or for one client operation.
     DuplicateRecharge,
     /// A capture although the balance could not have been below the threshold.
     OverCharge,
@@ -29,6 +29,13 @@ pub enum AnomalyKind {
     LostBalance,
     /// A balance below the account's floor.
     BelowFloor,
+    /// A balance a client operation reported outside what the history allows over its
+    /// interval, or a read that found no balance.
+    ImpossibleBalance,
+    /// A charge the ledger credits more than once.
+    DuplicateCredit,
+    /// A ledger whose entries do not sum to its balance.
+    LedgerUnbalanced,
     /// A capture while the balance store was unreadable, missing the balance, or
     /// refusing writes.
     UnsafeCharge,
@@ -64,6 +71,9 @@ impl AnomalyKind {
             AnomalyKind::StoresDisagree => "stores-disagree",
             AnomalyKind::LostBalance => "lost-balance",
             AnomalyKind::BelowFloor => "below-floor",
+            AnomalyKind::ImpossibleBalance => "impossible-balance",
+            AnomalyKind::DuplicateCredit => "duplicate-credit",
+            AnomalyKind::LedgerUnbalanced => "ledger-unbalanced",
             AnomalyKind::UnsafeCharge => "unsafe-charge",
             AnomalyKind::CounterOutOfBounds => "counter-out-of-bounds",
             AnomalyKind::LostElement => "lost-element",

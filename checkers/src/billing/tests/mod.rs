@@ -1,4 +1,14 @@
 //! Tiny literal histories, one or more per anomaly kind, asserting whole verdicts.
+//!
+//! - here: one module per checker, as first written;
+//! - `reads`: every reported balance checked (impossible-balance);
+//! - `windows`: W with any operation in flight, and fail-safe with probe intervals;
+//! - `ground_truth`: duplicate credits, unbalanced ledgers, one recharge per operation,
+//!   and overflowing sums.
+
+mod ground_truth;
+mod reads;
+mod windows;
 
 use crate::history::Observed::{Balance, Error, Missing};
 use crate::history::StoreStatus::{Healthy, ReadOnly};
@@ -58,6 +68,14 @@ mod charge_without_credit {
                  saw a charge 99",
                 &[4],
                 0,
+            ),
+            about(
+                K::DuplicateCredit,
+                8,
+                "the ledger credits charge 56 to account 7 (final state at op 4) and to account 8 (final \
+                 state at op 5): one charge, two credits",
+                &[3, 4, 5],
+                1000,
             ),
         ]);
         assert_eq!(verdict(crate::billing::ChargeWithoutCredit::default(), &h), expected);
@@ -483,9 +501,8 @@ mod shared_bounds {
         assert!(report.results[1..6].iter().all(|r| r.verdict.is_valid()), "{report}");
     }
 
-    #[cfg(debug_assertions)]
     #[test]
-    fn broken_shared_bounds_make_their_readers_unknown() {
+    fn sums_beyond_64_bits_make_the_readers_unknown_with_the_op_and_never_wrap() {
         let h = history(vec![
             open(7, 0, 100, 1000),
             invoke(1, debit(7, i64::MAX)),
@@ -493,10 +510,36 @@ mod shared_bounds {
             settled(7, 0, &[]),
         ]);
         let report = run(&h);
-        let reason = "the balance bounds crashed at op 2, so this checker cannot judge the rest";
+        let reason = "op 2 takes account 7's balance bounds beyond what 64 bits of cents hold, so the \
+                      account is not judged from there on";
         for r in &report.results[1..5] {
             assert_eq!(r.verdict, Verdict::Unknown(reason.into()), "{}", r.checker);
         }
-        assert_eq!(report.results[6].verdict.validity(), crate::verdict::Validity::Unknown);
+        assert_eq!(report.results[6].verdict, Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_capture_near_i64_max_makes_its_account_unknown_and_leaves_the_others_judged() {
+        let h = history(vec![
+            open(7, 10, 100, 1000),
+            open(8, 500, 100, 1000),
+            captured(55, 7, i64::MAX),
+            invoke(1, debit(8, 5)),
+            captured(56, 8, 1000),
+            ok(1, debit(8, 5)),
+            settled(7, 10, &[55]),
+            settled(8, 1495, &[56]),
+        ]);
+        let report = run(&h);
+        let reason = "op 2 takes account 7's balance bounds beyond what 64 bits of cents hold, so the \
+                      account is not judged from there on";
+        assert_eq!(report.results[6].verdict, Verdict::Unknown(reason.into()));
+        let over_charge = &report.results[2];
+        assert_eq!(over_charge.verdict.anomalies()[0].kind, K::OverCharge, "{report}");
+        assert_eq!(
+            over_charge.verdict.anomalies()[0].first.subject,
+            crate::verdict::Subject::Account(8)
+        );
+        assert_eq!(report.results[4].verdict, Verdict::Unknown(reason.into()), "reconciliation");
     }
 }

@@ -1,0 +1,123 @@
+//! impossible-balance: every balance a client operation reported, checked against R.
+
+use super::*;
+use crate::billing::Reconciliation;
+
+fn check(ops: Vec<crate::history::Op>) -> Verdict {
+    verdict(Reconciliation::default(), &history(ops))
+}
+
+#[test]
+fn a_missing_key_read_as_zero_is_found() {
+    let v = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, read(7)),
+        ok(1, reporting(read(7), 0)),
+        settled(7, 500, &[]),
+    ]);
+    let explanation = "op 2: a read on account 7 (invoked at op 1) reported a balance of 0 cents, \
+                       outside the 500 to 500 cents the history allows while it ran";
+    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[1, 2], 500)]));
+}
+
+#[test]
+fn a_read_that_finds_no_balance_for_an_opened_account_is_found() {
+    let v = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, read(7)),
+        ok(1, reporting_none(read(7))),
+        settled(7, 500, &[]),
+    ]);
+    let explanation = "op 2: a read of account 7 (invoked at op 1) found no balance, though the \
+                       account holds at least 500 cents";
+    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[1, 2], 500)]));
+}
+
+#[test]
+fn a_stale_read_after_a_failover_is_found_above_u() {
+    let v = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, reporting(debit(7, 100), 400)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 500)),
+        settled(7, 400, &[]),
+    ]);
+    let explanation = "op 4: a read on account 7 (invoked at op 3) reported a balance of 500 cents, \
+                       outside the 400 to 400 cents the history allows while it ran";
+    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 4], 100)]));
+}
+
+#[test]
+fn an_acknowledged_payment_that_vanishes_and_is_later_repaired_is_found() {
+    let v = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, payment(7, 300)),
+        ok(1, reporting(payment(7, 300), 800)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 500)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 800)),
+        settled(7, 800, &[]),
+    ]);
+    let explanation = "op 4: a read on account 7 (invoked at op 3) reported a balance of 500 cents, \
+                       outside the 800 to 800 cents the history allows while it ran";
+    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 4], 300)]));
+}
+
+#[test]
+fn concurrent_correct_operations_are_never_flagged() {
+    let v = check(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        invoke(2, read(7)),
+        invoke(3, payment(7, 40)),
+        ok(2, reporting(read(7), 190)),
+        captured(55, 7, 1000),
+        invoke(4, read(7)),
+        ok(4, reporting(read(7), 90)),
+        ok(1, reporting(debit(7, 100), 1090)),
+        ok(3, reporting(payment(7, 40), 1090)),
+        invoke(5, read(7)),
+        ok(5, reporting(read(7), 1090)),
+        settled(7, 1090, &[55]),
+    ]);
+    assert_eq!(v, Verdict::Valid);
+}
+
+#[test]
+fn a_capture_credited_after_its_operation_completed_counts_for_reads_only_once_confirmed() {
+    let confirmed = vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        captured(55, 7, 1000),
+        ok(1, reporting(debit(7, 100), 1050)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 50)),
+        settled(7, 1050, &[55]),
+    ];
+    let explanation = "op 5: a read on account 7 (invoked at op 4) reported a balance of 50 cents, \
+                       outside the 1050 to 1050 cents the history allows while it ran";
+    assert_eq!(
+        check(confirmed),
+        invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[4, 5], 1000)])
+    );
+    let indeterminate = vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        captured(55, 7, 1000),
+        info(1, debit(7, 100)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 50)),
+        settled(7, 1050, &[55]),
+    ];
+    assert_eq!(check(indeterminate), Verdict::Valid);
+    let background = vec![
+        open(7, 150, 100, 1000),
+        captured(55, 7, 1000),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 150)),
+        settled(7, 1150, &[55]),
+    ];
+    assert_eq!(check(background), Verdict::Valid);
+}

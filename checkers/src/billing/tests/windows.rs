@@ -1,0 +1,199 @@
+//! W over any operation in flight (reads, payments, settle, `info` for ever), and
+//! fail-safe with probes as intervals.
+
+use super::*;
+use crate::billing::{FailSafe, OverCharge, WrongfulSuspension};
+use crate::history::StoreStatus::Unreachable;
+use crate::history::{F, OpType};
+
+#[test]
+fn a_recharge_completed_inside_a_read_is_no_over_charge() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        invoke(2, read(7)),
+        invoke(3, payment(7, 200)),
+        ok(3, payment(7, 200)),
+        captured(55, 7, 1000),
+        ok(2, read(7)),
+    ]);
+    assert_eq!(verdict(OverCharge::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_recharge_completed_inside_a_payment_is_no_over_charge() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        invoke(2, payment(7, 10)),
+        invoke(3, payment(7, 200)),
+        ok(3, payment(7, 200)),
+        captured(55, 7, 1000),
+        ok(2, payment(7, 10)),
+    ]);
+    assert_eq!(verdict(OverCharge::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_recharge_completed_inside_settle_is_no_over_charge() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        settle_invoked(),
+        invoke(3, payment(7, 200)),
+        ok(3, payment(7, 200)),
+        captured(55, 7, 1000),
+        settle_ok(),
+    ]);
+    assert_eq!(verdict(OverCharge::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_payment_racing_a_debit_is_no_over_charge() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(2, payment(7, 10)),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        invoke(3, payment(7, 300)),
+        ok(3, payment(7, 300)),
+        captured(55, 7, 1000),
+        ok(2, payment(7, 10)),
+    ]);
+    assert_eq!(verdict(OverCharge::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_background_recharge_is_judged_over_the_window_since_the_last_capture() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        invoke(3, payment(7, 200)),
+        ok(3, payment(7, 200)),
+        captured(55, 7, 1000),
+        captured(56, 7, 1000),
+    ]);
+    let explanation = "op 6: the gateway captured 1000 cents from account 7's card (charge 56) although \
+                       its balance was at least 1250 cents since op 5, never below the 100-cent \
+                       recharge threshold; the capture before it was op 5";
+    assert_eq!(
+        verdict(OverCharge::default(), &h),
+        invalid(vec![about(K::OverCharge, 7, explanation, &[6, 5], 1150)])
+    );
+}
+
+#[test]
+fn the_2013_repeated_recharges_are_still_found_with_reads_and_timeouts_in_flight() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        invoke(3, read(7)),
+        info(3, read(7)),
+        invoke(1, debit(7, 450)),
+        captured(55, 7, 1000),
+        ok(1, debit(7, 450)),
+        invoke(2, debit(7, 10)),
+        captured(56, 7, 1000),
+        ok(2, debit(7, 10)),
+    ]);
+    let explanation = "op 7: the gateway captured 1000 cents from account 7's card (charge 56) although \
+                       its balance was at least 1040 cents since op 4, never below the 100-cent \
+                       recharge threshold; the capture before it was op 4";
+    assert_eq!(
+        verdict(OverCharge::default(), &h),
+        invalid(vec![about(K::OverCharge, 7, explanation, &[7, 4], 940)])
+    );
+}
+
+#[test]
+fn a_decline_inside_a_read_justifies_a_suspension() {
+    let h = history(vec![
+        open(7, 150, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, debit(7, 100)),
+        invoke(2, read(7)),
+        invoke(3, payment(7, 200)),
+        ok(3, payment(7, 200)),
+        declined(55, 7, 1000),
+        ok(2, read(7)),
+        fin(7, Balance(250), Balance(250), Some(true), &[]),
+    ]);
+    assert_eq!(verdict(WrongfulSuspension::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_probe_in_flight_across_a_heal_cannot_make_a_capture_unsafe() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        probe_invoked(),
+        probe(Unreachable, &[], &[]),
+        probe_invoked(),
+        nemesis(OpType::Invoke, F::Heal, 1),
+        nemesis(OpType::Info, F::Heal, 1),
+        invoke(1, debit(7, 450)),
+        captured(55, 7, 1000),
+        ok(1, debit(7, 450)),
+        probe(Unreachable, &[], &[]),
+        probe_invoked(),
+        probe(Healthy, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_capture_between_two_completed_unsafe_probes_is_still_found() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        probe_invoked(),
+        probe(ReadOnly, &[], &[]),
+        invoke(1, debit(7, 450)),
+        captured(55, 7, 1000),
+        probe_invoked(),
+        probe(ReadOnly, &[], &[]),
+    ]);
+    let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) while \
+                       the balance store was read-only (probes at ops 2 and 6; unsafe since op 2), for \
+                       a request made after that: auto-recharge is not fail-safe";
+    assert_eq!(
+        verdict(FailSafe::default(), &h),
+        invalid(vec![about(K::UnsafeCharge, 7, explanation, &[4, 2, 6], 1000)])
+    );
+}
+
+#[test]
+fn an_indeterminate_operation_invoked_before_the_window_may_still_be_deciding() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        probe(Healthy, &[], &[]),
+        invoke(1, read(7)),
+        info(1, read(7)),
+        probe(ReadOnly, &[], &[]),
+        invoke(2, debit(7, 450)),
+        captured(55, 7, 1000),
+        probe(ReadOnly, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_capture_by_settle_or_in_the_background_may_have_been_decided_before_the_window() {
+    let settle = history(vec![
+        open(7, 500, 100, 1000),
+        settle_invoked(),
+        probe(ReadOnly, &[], &[]),
+        captured(55, 7, 1000),
+        probe(ReadOnly, &[], &[]),
+        settle_ok(),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &settle), Verdict::Valid);
+    let background = history(vec![
+        open(7, 500, 100, 1000),
+        probe(ReadOnly, &[], &[]),
+        captured(55, 7, 1000),
+        probe(ReadOnly, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &background), Verdict::Valid);
+}

@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// Run a scenario against systems under test and print their verdicts side by side
     /// (with no arguments: twilio-2013 against naive and failsafe).
-    /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed.
+    /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed or refused the
+    /// scenario (e.g. a fault that could not start before `--time-limit`).
     Run(cli::run::RunArgs),
     /// List the bundled scenarios.
     Scenarios,
@@ -90,10 +91,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run(args) => {
-            ensure_images().await?;
-            cli::run::run(args, interrupt_on_signal()).await
-        }
+        Command::Run(args) => cli::run::run(args, interrupt_on_signal()).await,
         Command::Scenarios => cli::run::scenarios(),
         Command::Explore(args) => {
             ensure_images().await?;
@@ -143,7 +141,7 @@ fn print_endpoints(cluster: &Cluster) {
 
 /// Builds the images if this version's are missing, so the first run on a fresh machine
 /// needs no separate step.
-async fn ensure_images() -> anyhow::Result<()> {
+pub(crate) async fn ensure_images() -> anyhow::Result<()> {
     let docker = docker::connect().await?;
     if images::ensure_present(&docker).await.is_err() {
         eprintln!("faultline's images are not built yet: building them (once)");

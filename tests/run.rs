@@ -18,7 +18,8 @@ fn temporary_store(name: &str) -> Store {
 async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
     let scenario = Scenario::load(scenario)
         .expect("a bundled scenario")
-        .resolve(&Overrides { seed, ..Overrides::default() });
+        .resolve(&Overrides { seed, ..Overrides::default() })
+        .expect("the bundled scenario fits its own time limit");
     let options = RunOptions {
         // One store per test: a passing test removes its store while others still run.
         store: temporary_store(&format!("{}-{sut}-{}", scenario.name, scenario.seed)),
@@ -174,6 +175,19 @@ fn an_unknown_scenario_is_a_harness_error_that_lists_the_bundled_ones() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("no scenario named \"no-such-thing\"") && stderr.contains("twilio-2013"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_time_limit_that_cuts_off_a_scheduled_fault_is_refused_before_anything_runs() {
+    let out = faultline(&["run", "--scenario", "twilio-2013", "--time-limit", "4s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("<bundled>/twilio-2013.toml:")
+            && stderr.contains("fault \"resync-storm\" (step 0) starts at 5s")
+            && stderr.contains("--time-limit 4s"),
         "{stderr}"
     );
 }

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Concurrent client workers.
     #[arg(long)]
     concurrency: Option<u32>,
+    /// How long clients run again after every fault healed, e.g. `5s`; `0s` skips the
+    /// recovery phase.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    recovery: Option<Duration>,
     /// Runs each system this many times, with seeds seed, seed+1, ...
     #[arg(long, default_value_t = 1)]
     test_count: u64,
@@ -57,16 +61,19 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
         (given, _) => given.to_vec(),
     };
     let base_seed = args.seed.unwrap_or(scenario.seed);
+    let overrides = |seed| Overrides {
+        seed: Some(seed),
+        time_limit: args.time_limit,
+        concurrency: args.concurrency,
+        recovery: args.recovery,
+    };
+    scenario.clone().resolve(&overrides(base_seed))?;
+    crate::ensure_images().await?;
     let mut rows = Vec::new();
     for i in 0..args.test_count {
         for sut in &suts {
             let seed = base_seed + i;
-            let overrides = Overrides {
-                seed: Some(seed),
-                time_limit: args.time_limit,
-                concurrency: args.concurrency,
-            };
-            let resolved = scenario.clone().resolve(&overrides);
+            let resolved = scenario.clone().resolve(&overrides(seed))?;
             let options = RunOptions {
                 store: Store::new(&args.store),
                 registry: registry.clone(),

@@ -32,6 +32,8 @@ enum Command {
     Scenarios,
     /// Random fault schedules against a system under test; a failing one is shrunk to
     /// a minimal scenario file that `faultline run --scenario FILE` replays.
+    /// A case fails on an invalid safety verdict; runs that ended unknown are counted
+    /// and their reasons summarised.
     /// Exit code: 0 nothing found, 1 a failing schedule found, 3 the harness failed.
     Explore(cli::explore::ExploreArgs),
     /// Start a cluster, print its endpoints, and tear it down on Ctrl-C.

@@ -105,16 +105,6 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
 }
 
 fn print_table(scenario: &str, rows: &[Row]) {
-    let checkers: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().ok())
-        .flat_map(|o| o.report.results.iter().map(|r| r.checker.clone()))
-        .fold(Vec::new(), |mut all, c| {
-            if !all.contains(&c) {
-                all.push(c);
-            }
-            all
-        });
     let width = 26;
     let mut header = format!("\n{:<24}", scenario);
     for row in rows {
@@ -131,22 +121,15 @@ fn print_table(scenario: &str, rows: &[Row]) {
         verdict.push_str(&format!("{cell:<width$}"));
     }
     println!("{verdict}");
-    for checker in &checkers {
-        let mut line = format!("{checker:<24}");
-        for row in rows {
-            let cell = match row.outcome.as_ref().ok().and_then(|o| o.report.result(checker)) {
-                Some(r) => {
-                    let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
-                    match r.verdict.validity() {
-                        Validity::Invalid => format!("INVALID ({count})"),
-                        v => v.to_string(),
-                    }
-                }
-                None => "-".to_string(),
-            };
-            line.push_str(&format!("{cell:<width$}"));
+    let (safety, liveness) = checker_names(rows);
+    for checker in &safety {
+        println!("{}", checker_line(checker, rows, width));
+    }
+    if !liveness.is_empty() {
+        println!("liveness (reported beside the verdict, not judged):");
+        for checker in &liveness {
+            println!("{}", checker_line(checker, rows, width));
         }
-        println!("{line}");
     }
     for row in rows {
         match &row.outcome {
@@ -156,6 +139,38 @@ fn print_table(scenario: &str, rows: &[Row]) {
             Err(e) => println!("{} seed {}: {e:#}", row.sut, row.seed),
         }
     }
+}
+
+/// Every checker that reported, in order: the safety ones, then the liveness ones.
+fn checker_names(rows: &[Row]) -> (Vec<String>, Vec<String>) {
+    let (mut safety, mut liveness) = (Vec::new(), Vec::new());
+    let results =
+        rows.iter().filter_map(|r| r.outcome.as_ref().ok()).flat_map(|o| &o.report.results);
+    for result in results {
+        let names: &mut Vec<String> = if result.is_safety() { &mut safety } else { &mut liveness };
+        if !names.contains(&result.checker) {
+            names.push(result.checker.clone());
+        }
+    }
+    (safety, liveness)
+}
+
+fn checker_line(checker: &str, rows: &[Row], width: usize) -> String {
+    let mut line = format!("{checker:<24}");
+    for row in rows {
+        let cell = match row.outcome.as_ref().ok().and_then(|o| o.report.result(checker)) {
+            Some(r) => {
+                let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
+                match r.verdict.validity() {
+                    Validity::Invalid => format!("INVALID ({count})"),
+                    v => v.to_string(),
+                }
+            }
+            None => "-".to_string(),
+        };
+        line.push_str(&format!("{cell:<width$}"));
+    }
+    line
 }
 
 /// 3 if the harness failed for any run; otherwise the worst verdict's code.

@@ -4,14 +4,16 @@
 //!
 //! - `summary`: one streaming pass over the history for what the page draws.
 //! - `plots`: SVG timeline, latency and throughput plots with fault windows shaded.
+//! - `tables`: the checkers (safety apart from liveness), faults and recovery tables.
 //! - `html`: the self-contained page.
 
 mod html;
 mod plots;
 mod summary;
+mod tables;
 
 pub use html::escape;
-pub use summary::{FaultWindow, Summary, summarize};
+pub use summary::{FaultWindow, ScheduledStep, Summary, summarize};
 
 use crate::store::{self, RunDir};
 use checkers::Report;

@@ -650,8 +650,11 @@ async fn a_failover_moves_the_clients_and_a_killed_old_master_rejoins_as_a_repli
     fx.finish().await;
 }
 
+/// The old master saves (as `save` directives do in the background) after the write:
+/// judged by `rdb_changes_since_last_save`, which the save resets, the split's effect
+/// went unseen; its replication offset does not go back.
 #[tokio::test]
-async fn split_brain_discards_the_writes_the_old_master_took() {
+async fn split_brain_discards_the_writes_the_old_master_took_even_after_a_save() {
     let fx = Fixture::start(Cluster::builder().redis_replicas(2)).await;
     let old = fx.addr("redis-0");
     set(old, "balance", "100").await.unwrap();
@@ -665,6 +668,8 @@ async fn split_brain_discards_the_writes_the_old_master_took() {
         nemesis.start(&Fault::SplitBrain { target: Target::Node("redis-1".into()) }).await.unwrap();
     assert_eq!(fx.cluster.endpoints().borrow().redis_master, old, "clients stay on the old master");
     set(old, "balance", "150").await.unwrap();
+    let saved: String = redis::cmd("SAVE").query_async(&mut redis(old).await).await.unwrap();
+    assert_eq!(saved, "OK");
     nemesis.heal(id).await.unwrap();
     assert_eq!(fx.cluster.master(), "redis-1");
     eventually(LINK_TIMEOUT, "the old master to resync", || async {
@@ -675,7 +680,7 @@ async fn split_brain_discards_the_writes_the_old_master_took() {
     drop(nemesis);
     let (_, heal) = start_and_heal(&fx.events(), "split-brain");
     let effect = heal.effect.unwrap();
-    assert!(effect["writes_on_old_master"].as_i64().unwrap() >= 1, "{effect}");
+    assert!(effect["write_bytes_on_old_master"].as_i64().unwrap() >= 1, "{effect}");
     assert_eq!(heal.observed, Some(true));
     fx.finish().await;
 }

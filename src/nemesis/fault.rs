@@ -125,7 +125,8 @@ pub enum Fault {
     },
     /// Promotes a replica while the old master keeps taking the clients' writes. Heal:
     /// clients move to the promoted node and the old master rejoins as its replica,
-    /// discarding every write it took since the split.
+    /// discarding every write it took since the split. It took effect if the old
+    /// master's `master_repl_offset` advanced by more than its pings to its replicas.
     SplitBrain {
         /// The promoted replica; a random one by default.
         #[serde(default = "Target::replica")]

@@ -524,7 +524,10 @@ async fn the_2013_restart_leaves_the_master_empty_and_read_only() {
     assert_eq!((&effect["dbsize_before"], &effect["dbsize_after"]), (&1000.into(), &0.into()));
     assert_eq!(effect["aof_enabled"], "1");
     assert!(effect["first_write_error"].as_str().unwrap().starts_with("READONLY"));
-    assert_eq!(heal.effect.unwrap()["role"]["redis-0"]["role"], "master");
+    let healed = heal.effect.unwrap();
+    assert_eq!(healed["role"]["redis-0"]["role"], "master");
+    let declared = healed["declared"].as_str().unwrap();
+    assert!(declared.contains("(1000 keys loaded): a rollback"), "{declared}");
     fx.finish().await;
 }
 

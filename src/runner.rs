@@ -76,7 +76,8 @@ pub struct RunOptions {
     pub store: Store,
     /// The systems under test to choose from.
     pub registry: Registry,
-    /// Leave the cluster running afterwards (remove it with `faultline clean`).
+    /// Leave the cluster running afterwards, labelled as kept from its start (remove it
+    /// with `faultline clean --run ID` or `--all`).
     pub keep: bool,
     /// The command line, recorded in `run.json`.
     pub command_line: Vec<String>,
@@ -159,7 +160,7 @@ impl Run {
         let progress = self.options.progress.clone();
         let dir = self.prepare()?;
         progress.phase("starting the cluster");
-        let builder = self.scenario.cluster.builder(self.scenario.seed);
+        let builder = self.scenario.cluster.builder(self.scenario.seed).kept(self.options.keep);
         let cluster = tokio::select! {
             cluster = builder.start() => cluster?,
             () = self.options.interrupt.cancelled() => return Err(RunError::Interrupted(dir.path().to_path_buf())),
@@ -167,8 +168,9 @@ impl Run {
         let reach = self.record(&cluster, &dir).await;
         let run_id = cluster.run_id().to_string();
         if self.options.keep {
-            progress
-                .note(&format!("cluster {run_id} kept running: remove it with `faultline clean`"));
+            progress.note(&format!(
+                "cluster {run_id} kept running: remove it with `faultline clean --run {run_id}`"
+            ));
             cluster.keep();
         } else {
             progress.phase("tearing down");

@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Runs each system this many times, with seeds seed, seed+1, ...
     #[arg(long, default_value_t = 1)]
     test_count: u64,
-    /// Leaves the cluster running afterwards; `faultline clean` removes it.
+    /// Leaves the cluster running afterwards, labelled as kept: `faultline clean --run
+    /// ID` (or `--all`) removes it; a plain `faultline clean` leaves it.
     #[arg(long)]
     keep: bool,
     /// The store's directory.

@@ -162,6 +162,8 @@ scenario_reaches_a_verdict! {
     split_brain_reaches_a_verdict_against_both: "split-brain",
     postgres_restart_reaches_a_verdict_against_both: "postgres-restart",
     random_reaches_a_verdict_against_both: "random",
+    contended_reaches_a_verdict_against_both: "contended",
+    twilio_2013_contended_reaches_a_verdict_against_both: "twilio-2013-contended",
 }
 
 fn faultline(args: &[&str]) -> std::process::Output {

@@ -188,7 +188,7 @@ fn exit_code(rows: &[Row]) -> ExitCode {
 pub fn scenarios() -> anyhow::Result<ExitCode> {
     for (name, scenario) in faultline::scenario::bundled() {
         let scenario = scenario.with_context(|| format!("bundled scenario {name}"))?;
-        println!("{name:<20} {}", scenario.description);
+        println!("{name:<22} {}", scenario.description);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -688,6 +688,43 @@ async fn split_brain_discards_the_writes_the_old_master_took_even_after_a_save()
     fx.finish().await;
 }
 
+// ---- schedules ----
+
+/// Each start of a scheduled fault names its step; once the run ends, no step starts,
+/// so a step scheduled after the end has no start in the history at all.
+#[tokio::test]
+async fn scheduled_starts_carry_their_step_and_a_step_after_the_end_never_starts() {
+    let fx = Fixture::start(Cluster::builder().redis_replicas(1)).await;
+    let schedule: Schedule = toml::from_str(
+        "[[faults]]\nat = \"0s\"\nfault = \"pause\"\ntarget = \"replica\"\nduration = \"1s\"\n\
+         [[faults]]\nat = \"1h\"\nfault = \"kill\"\ntarget = \"replica\"\n",
+    )
+    .unwrap();
+    let mut nemesis = fx.nemesis().await;
+    let end = CancellationToken::new();
+    let ended = async {
+        // The pause's start and heal, each an invocation and a completion.
+        eventually(LINK_TIMEOUT, "step 0 to start and heal", || async {
+            (fx.recorder.recorded() >= 4).then_some(())
+        })
+        .await;
+        end.cancel();
+    };
+    let (reach, ()) = tokio::join!(nemesis.run(&schedule, &end), ended);
+    reach.unwrap();
+    drop(nemesis);
+    let events = fx.events();
+    let starts: Vec<(&str, Option<u32>)> = events
+        .iter()
+        .filter(|(_, f, _)| *f == F::Start)
+        .map(|(_, _, e)| (e.fault.as_str(), e.step))
+        .collect();
+    assert_eq!(starts, [("pause", Some(0)), ("pause", Some(0))], "{events:#?}");
+    let heals = events.iter().filter(|(_, f, _)| *f == F::Heal);
+    assert!(heals.clone().all(|(_, _, e)| e.step.is_none()), "{events:#?}");
+    fx.finish().await;
+}
+
 // ---- network shaping ----
 
 #[tokio::test]

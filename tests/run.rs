@@ -144,6 +144,7 @@ macro_rules! scenario_reaches_a_verdict {
             for sut in ["naive", "failsafe"] {
                 let outcome = run($scenario, sut, None).await;
                 assert!(outcome.dir.file("results.json").exists() && outcome.dir.file("report.html").exists());
+                assert_schedule_and_recovery_recorded($scenario, &outcome);
                 println!("{} against {sut}: {}", $scenario, outcome.report.validity());
                 if sut == "failsafe" {
                     assert_valid(&outcome);
@@ -164,6 +165,19 @@ scenario_reaches_a_verdict! {
     random_reaches_a_verdict_against_both: "random",
     contended_reaches_a_verdict_against_both: "contended",
     twilio_2013_contended_reaches_a_verdict_against_both: "twilio-2013-contended",
+}
+
+/// The header lists the scenario's steps, and the recovery phase was recorded after
+/// every fault's heal.
+fn assert_schedule_and_recovery_recorded(scenario: &str, outcome: &RunOutcome) {
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let steps = Scenario::load(scenario).unwrap().faults.len();
+    assert_eq!(header["schedule"].as_array().map(Vec::len), Some(steps), "{header}");
+    let lines: Vec<&str> = history.lines().collect();
+    let phase = lines.iter().position(|l| l.contains("\"f\":\"phase\""));
+    let last_heal = lines.iter().rposition(|l| l.contains("\"f\":\"heal\""));
+    assert!(phase.is_some() && phase > last_heal, "no recovery phase after the last heal");
 }
 
 fn faultline(args: &[&str]) -> std::process::Output {

@@ -91,15 +91,19 @@ fn verdict(page: &mut String, report: &Report) {
 }
 
 fn anomalies(page: &mut String, report: &Report, summary: &Summary) {
-    let groups: Vec<(&CheckResult, &AnomalyGroup)> = report
-        .results
-        .iter()
-        .flat_map(|r| r.verdict.anomalies().iter().map(move |g| (r, g)))
-        .collect();
+    let safety: Vec<&CheckResult> = report.safety().collect();
+    findings(page, "What went wrong", &safety, summary);
+    let liveness: Vec<&CheckResult> = report.liveness().collect();
+    findings(page, "Liveness findings (reported, not judged)", &liveness, summary);
+}
+
+fn findings(page: &mut String, heading: &str, results: &[&CheckResult], summary: &Summary) {
+    let groups: Vec<(&CheckResult, &AnomalyGroup)> =
+        results.iter().flat_map(|r| r.verdict.anomalies().iter().map(move |g| (*r, g))).collect();
     if groups.is_empty() {
         return;
     }
-    page.push_str("<h2>What went wrong</h2>");
+    let _ = write!(page, "<h2>{heading}</h2>");
     for (result, group) in groups {
         let _ = write!(
             page,
@@ -164,4 +168,43 @@ fn figures(page: &mut String, summary: &Summary) {
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::verdict::{AnomalyKind, Subject};
+    use checkers::{Concern, Verdict};
+
+    fn invalid(checker: &str, kind: AnomalyKind, explanation: &str) -> CheckResult {
+        let anomaly = Anomaly {
+            kind,
+            subject: Subject::F("debit".into()),
+            explanation: explanation.into(),
+            ops: vec![],
+            magnitude: 1,
+        };
+        CheckResult::new(checker, Verdict::Invalid(vec![AnomalyGroup::new(anomaly)]), vec![])
+    }
+
+    #[test]
+    fn liveness_findings_are_apart_from_what_went_wrong() {
+        let report = Report {
+            meta: Default::default(),
+            ops: 0,
+            torn_tail: None,
+            results: vec![
+                invalid("stats", AnomalyKind::NeverSucceeded, "debit never succeeded")
+                    .with_concern(Concern::Liveness),
+                invalid("over-charge", AnomalyKind::OverCharge, "charged twice"),
+            ],
+        };
+        let page = render(&report, &Summary::default());
+        let wrong = page.find("<h2>What went wrong</h2>").unwrap();
+        let liveness = page.find("<h2>Liveness findings").unwrap();
+        let (safety_finding, liveness_finding) =
+            (page.find("charged twice").unwrap(), page.find("debit never succeeded").unwrap());
+        assert!(wrong < safety_finding && safety_finding < liveness);
+        assert!(liveness < liveness_finding);
+    }
 }

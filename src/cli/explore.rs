@@ -84,6 +84,7 @@ pub async fn run(args: ExploreArgs, interrupt: CancellationToken) -> anyhow::Res
                 );
             }
             println!("it failed {} of {} replays", found.replays_failed.0, found.replays_failed.1);
+            println!("{}", found.unknown);
             println!(
                 "time to the first failure {:.0} s, to shrink {:.0} s",
                 found.to_first_failure.as_secs_f64(),

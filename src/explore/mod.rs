@@ -122,6 +122,8 @@ pub struct Found {
     pub to_first_failure: Duration,
     /// Time spent shrinking.
     pub shrinking: Duration,
+    /// The runs that ended unknown, and why.
+    pub unknown: Unknowns,
 }
 
 /// Why an exploration stopped without an answer.
@@ -352,6 +354,7 @@ impl Explorer<'_> {
             replays_failed: (failed, self.options.replays),
             to_first_failure,
             shrinking,
+            unknown: self.unknown.take(),
         })))
     }
 

@@ -17,7 +17,7 @@ use std::io::BufReader;
 async fn main() -> anyhow::Result<()> {
     let store = Store::new(std::env::temp_dir().join("faultline-bench-twilio"));
     for sut in ["naive", "failsafe"] {
-        let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default());
+        let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default())?;
         let options = RunOptions {
             store: store.clone(),
             progress: Progress::auto(sut),

@@ -25,8 +25,9 @@ use workloads::sut::Registry;
 /// Runs `scenario` against the system `sut` of `registry`; `Err` with the whole report
 /// unless every invariant held.
 async fn survives(scenario: &str, sut: &str, registry: Registry) -> Result<(), String> {
-    let scenario =
-        Scenario::load(scenario).map_err(|e| e.to_string())?.resolve(&Overrides::default());
+    let scenario = Scenario::load(scenario)
+        .and_then(|s| s.resolve(&Overrides::default()))
+        .map_err(|e| e.to_string())?;
     let options = RunOptions { registry, ..RunOptions::default() };
     let outcome = Run::new(scenario, sut, options).execute().await.map_err(|e| e.to_string())?;
     match outcome.report.verdict().is_valid() {

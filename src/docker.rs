@@ -3,8 +3,9 @@
 //! run left behind.
 //!
 //! Every container and network faultline creates carries the label [`RUN_LABEL`] with
-//! its run id. Removing by label is the only cleanup that also covers a harness killed
-//! with SIGKILL, so `faultline clean` and every teardown go through [`remove_run`].
+//! its run id, and its owner's labels (`cluster::owner`). Removing by label is the only
+//! cleanup that also covers a harness killed with SIGKILL, so `faultline clean` and
+//! every teardown go through [`remove_run`].
 
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -209,6 +210,33 @@ pub async fn remove_run(docker: &Docker, run: Option<&str>) -> Result<Removed, D
             .map_err(DockerError::api(format!("remove network {network}")))?;
     }
     Ok(Removed { containers: containers.into_iter().map(|(_, name)| name).collect(), networks })
+}
+
+/// Every faultline run with an object left, and the labels of its objects (merged:
+/// a run's objects carry the same run-level labels).
+pub async fn runs(
+    docker: &Docker,
+) -> Result<std::collections::BTreeMap<String, HashMap<String, String>>, DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+    let options =
+        ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("list faultline containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+        .await
+        .map_err(DockerError::api("list faultline networks"))?;
+    let labels = containers.into_iter().filter_map(|c| c.labels);
+    let labels = labels.chain(networks.into_iter().filter_map(|n| n.labels));
+    let mut runs = std::collections::BTreeMap::<String, HashMap<String, String>>::new();
+    for labels in labels {
+        if let Some(run) = labels.get(RUN_LABEL).cloned() {
+            runs.entry(run).or_default().extend(labels);
+        }
+    }
+    Ok(runs)
 }
 
 /// Names of the containers and networks that still carry run `run`'s label.

@@ -4,11 +4,11 @@
 //! - [`explore`]: random fault schedules, shrunk to a minimal failing scenario.
 //! - [`images`]: the Redis and Postgres images, built locally and tagged by content.
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
-//! - [`cluster`]: a live cluster in containers, and node control.
+//! - [`cluster`]: a live cluster in containers, node control, owners and `clean`.
 //! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
 //! - [`logging`]: errors on the console, everything else in the run's `faultline.log`.
 //! - [`runner`]: one run end to end, from scenario to verdict; [`progress`] shows it.
-//! - [`scenario`]: scenarios as data: topology, workload, faults, seed.
+//! - [`scenario`]: scenarios as data: topology, workload, faults, recovery, seed.
 //! - [`store`]: one directory per run: history, results, report, node logs.
 //! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
 //! - [`serve`]: browse the store over HTTP on 127.0.0.1.

@@ -5,6 +5,7 @@ mod cli;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline::cluster::Cluster;
+use faultline::cluster::clean::{Left, Scope};
 use faultline::report;
 use faultline::store::{self, RunDir};
 use faultline::{docker, images};
@@ -25,12 +26,15 @@ struct Cli {
 enum Command {
     /// Run a scenario against systems under test and print their verdicts side by side
     /// (with no arguments: twilio-2013 against naive and failsafe).
-    /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed.
+    /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed or refused the
+    /// scenario (e.g. a fault that could not start before `--time-limit`).
     Run(cli::run::RunArgs),
     /// List the bundled scenarios.
     Scenarios,
     /// Random fault schedules against a system under test; a failing one is shrunk to
     /// a minimal scenario file that `faultline run --scenario FILE` replays.
+    /// A case fails on an invalid safety verdict; runs that ended unknown are counted
+    /// and their reasons summarised.
     /// Exit code: 0 nothing found, 1 a failing schedule found, 3 the harness failed.
     Explore(cli::explore::ExploreArgs),
     /// Start a cluster, print its endpoints, and tear it down on Ctrl-C.
@@ -47,8 +51,16 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
-    /// Remove every container and network any faultline run left behind.
-    Clean,
+    /// Remove the containers and networks of runs whose process is gone; live runs and
+    /// kept ones (`run --keep`) stay unless named with `--run` or swept with `--all`.
+    Clean {
+        /// Remove this run (its id, as `run` and `up` print it), live or kept.
+        #[arg(long, conflicts_with = "all")]
+        run: Option<String>,
+        /// Remove every faultline run, live and kept ones too.
+        #[arg(long)]
+        all: bool,
+    },
     /// Check a stored history again, offline: a run directory or a history file. For a
     /// run directory, its results, JUnit and report are written anew.
     Check {
@@ -90,10 +102,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run(args) => {
-            ensure_images().await?;
-            cli::run::run(args, interrupt_on_signal()).await
-        }
+        Command::Run(args) => cli::run::run(args, interrupt_on_signal()).await,
         Command::Scenarios => cli::run::scenarios(),
         Command::Explore(args) => {
             ensure_images().await?;
@@ -101,7 +110,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
         Command::Images { command: ImagesCommand::Build } => build_images().await,
-        Command::Clean => clean().await,
+        Command::Clean { run, all } => clean(run, all).await,
         Command::Check { path } => check(&path),
         Command::Serve { port, store } => serve(port, store).await,
     }
@@ -143,7 +152,7 @@ fn print_endpoints(cluster: &Cluster) {
 
 /// Builds the images if this version's are missing, so the first run on a fresh machine
 /// needs no separate step.
-async fn ensure_images() -> anyhow::Result<()> {
+pub(crate) async fn ensure_images() -> anyhow::Result<()> {
     let docker = docker::connect().await?;
     if images::ensure_present(&docker).await.is_err() {
         eprintln!("faultline's images are not built yet: building them (once)");
@@ -165,16 +174,33 @@ async fn build_images() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn clean() -> anyhow::Result<ExitCode> {
-    let docker = docker::connect().await?;
-    let removed = docker::remove_run(&docker, None).await?;
-    println!(
-        "removed {} container(s) and {} network(s) left by faultline runs",
-        removed.containers.len(),
-        removed.networks.len()
-    );
-    for name in removed.containers.iter().chain(&removed.networks) {
-        println!("  {name}");
+async fn clean(run: Option<String>, all: bool) -> anyhow::Result<ExitCode> {
+    let scope = match (run, all) {
+        (Some(run), _) => Scope::Run(run),
+        (None, true) => Scope::All,
+        (None, false) => Scope::Dead,
+    };
+    let cleaned = faultline::cluster::clean::clean(&scope).await?;
+    for (run, removed) in &cleaned.removed {
+        println!(
+            "removed run {run}: {} container(s), {} network(s)",
+            removed.containers.len(),
+            removed.networks.len()
+        );
+    }
+    for (run, why) in &cleaned.left {
+        match why {
+            Left::Live(pid) => println!("left run {run}: its process {pid} still runs"),
+            Left::Kept => println!("left run {run}: kept on purpose (--run {run} removes it)"),
+            Left::NotAsked => {}
+        }
+    }
+    match &scope {
+        Scope::Run(asked) if cleaned.removed.is_empty() => println!("no run {asked} to remove"),
+        _ if cleaned.removed.is_empty() && cleaned.left.is_empty() => {
+            println!("nothing left by faultline runs")
+        }
+        _ => {}
     }
     Ok(ExitCode::SUCCESS)
 }

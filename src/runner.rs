@@ -6,27 +6,29 @@
 //! use faultline::runner::{Run, RunOptions};
 //! use faultline::scenario::{Overrides, Scenario};
 //!
-//! let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default());
+//! let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default())?;
 //! let outcome = Run::new(scenario, "failsafe", RunOptions::default()).execute().await?;
 //! assert!(outcome.report.verdict().is_valid(), "{}", outcome.report);
 //! # Ok(()) }
 //! ```
 //!
-//! Phases: the cluster starts; the history opens in the run's directory; the workload
-//! sets up (schema, accounts, the monitor); clients run for the time limit while the
-//! nemesis performs the schedule; the nemesis heals everything; after a quiet period the
-//! workload settles and records final states; node logs are saved; the cluster is torn
-//! down; the checkers judge the stored history; results, JUnit and the report are
-//! written. On interruption (Ctrl-C) the clients stop, the nemesis heals, the history is
+//! Phases: the cluster starts; the history opens in the run's directory, its header
+//! listing the schedule's steps; the workload sets up (schema, accounts, the monitor);
+//! clients run for the time limit while the nemesis performs the schedule; the nemesis
+//! heals everything; the recovery phase (recorded as a `phase` op) runs clients again
+//! with no fault for the scenario's `recovery`; after a quiet period the workload
+//! settles and records final states; node logs are saved; the cluster is torn down; the
+//! checkers judge the stored history; results, JUnit and the report are written. On interruption (Ctrl-C) the clients stop, the nemesis heals, the history is
 //! flushed and the cluster torn down: the run directory keeps what happened.
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::nemesis::{Nemesis, NemesisError, Reachability};
+use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
 use crate::report;
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
 use crate::store::{self, RunDir, Store};
 use checkers::format::{Header, HistoryReader};
+use checkers::history::{F, OpType, Phase, PhaseName, Process, Value};
 use checkers::{Report, Suite};
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -74,7 +76,8 @@ pub struct RunOptions {
     pub store: Store,
     /// The systems under test to choose from.
     pub registry: Registry,
-    /// Leave the cluster running afterwards (remove it with `faultline clean`).
+    /// Leave the cluster running afterwards, labelled as kept from its start (remove it
+    /// with `faultline clean --run ID` or `--all`).
     pub keep: bool,
     /// The command line, recorded in `run.json`.
     pub command_line: Vec<String>,
@@ -157,7 +160,7 @@ impl Run {
         let progress = self.options.progress.clone();
         let dir = self.prepare()?;
         progress.phase("starting the cluster");
-        let builder = self.scenario.cluster.builder(self.scenario.seed);
+        let builder = self.scenario.cluster.builder(self.scenario.seed).kept(self.options.keep);
         let cluster = tokio::select! {
             cluster = builder.start() => cluster?,
             () = self.options.interrupt.cancelled() => return Err(RunError::Interrupted(dir.path().to_path_buf())),
@@ -165,8 +168,9 @@ impl Run {
         let reach = self.record(&cluster, &dir).await;
         let run_id = cluster.run_id().to_string();
         if self.options.keep {
-            progress
-                .note(&format!("cluster {run_id} kept running: remove it with `faultline clean`"));
+            progress.note(&format!(
+                "cluster {run_id} kept running: remove it with `faultline clean --run {run_id}`"
+            ));
             cluster.keep();
         } else {
             progress.phase("tearing down");
@@ -195,10 +199,12 @@ impl Run {
     ) -> Result<Option<Reachability>, RunError> {
         self.write_run_json(dir, cluster.run_id(), None)?;
         let workload = self.scenario.workload();
-        let header = self.header(&workload, cluster);
+        let schedule = self.scenario.schedule();
+        let mut header = self.header(&workload, cluster);
+        header.meta.insert("schedule".into(), schedule.header());
         let recorder = Recorder::new(&header, File::create(dir.file(store::HISTORY))?)?;
         self.options.progress.watch(recorder.clone());
-        let result = self.drive(cluster, &recorder, workload).await;
+        let result = self.drive(cluster, &recorder, workload, &schedule).await;
         let flushed = recorder.finish();
         self.options.progress.phase("saving node logs");
         save_logs(cluster, dir).await;
@@ -239,13 +245,14 @@ impl Run {
         header
     }
 
-    /// Clients and nemesis together, then the heal and the final phase; `None` if
-    /// interrupted.
+    /// Clients and nemesis together, then the heal, the recovery phase and the final
+    /// phase; `None` if interrupted.
     async fn drive(
         &self,
         cluster: &Cluster,
         recorder: &Recorder,
         workload: WorkloadSpec,
+        schedule: &Schedule,
     ) -> Result<Option<Reachability>, RunError> {
         let progress = &self.options.progress;
         let interrupt = &self.options.interrupt;
@@ -253,15 +260,18 @@ impl Run {
         let running =
             Running::setup(workload, &self.options.registry, &self.sut, cluster, recorder).await?;
         let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
-        let schedule = self.scenario.schedule();
         let end = interrupt.child_token();
         progress.phase("running");
         let clients = async {
             running.run(interrupt).await;
             end.cancel();
         };
-        let (reach, ()) = tokio::join!(nemesis.run(&schedule, &end), clients);
+        let (reach, ()) = tokio::join!(nemesis.run(schedule, &end), clients);
         let reach = reach?;
+        if !self.scenario.recovery.is_zero() && !interrupt.is_cancelled() {
+            progress.phase("recovery: clients again, no faults");
+            running.recover(self.scenario.recovery, recorder, interrupt).await;
+        }
         if interrupt.is_cancelled() {
             return Ok(None);
         }
@@ -348,6 +358,26 @@ impl Running {
             Running::Counter(run) => run.run(cancel).await,
             Running::Set(run) => run.run(cancel).await,
         };
+    }
+
+    /// The recovery phase: records its `phase` op, then runs clients for `period`.
+    // Billing: switch to W's `BillingRun::recover(period, cancel)` once merged; it does
+    // exactly this.
+    async fn recover(&self, period: Duration, recorder: &Recorder, interrupt: &CancellationToken) {
+        let phase = Value::Phase(Phase { phase: PhaseName::Recovery });
+        recorder.record(Process::Harness, OpType::Ok, F::Phase, phase, None);
+        let stop = interrupt.child_token();
+        let timer = async {
+            tokio::select! {
+                () = tokio::time::sleep(period) => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        };
+        let clients = async {
+            self.run(&stop).await;
+            stop.cancel();
+        };
+        tokio::join!(timer, clients);
     }
 
     async fn finish(self, quiet: Duration) {

@@ -231,3 +231,46 @@ async fn without_docker_the_cli_says_what_to_do() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("is the Docker daemon running?"), "{stderr}");
 }
+
+/// `faultline up` killed with SIGKILL leaves its run behind, owned by a dead process:
+/// `faultline clean` removes it and leaves this test's live run alone, which only
+/// `clean --run ID` removes.
+#[tokio::test]
+async fn clean_removes_a_dead_process_run_and_leaves_a_live_one_unless_named() {
+    let live = common::start(Cluster::builder().redis_replicas(0)).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["up", "--replicas", "0", "--no-postgres"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let dead = loop {
+        let line = lines.next_line().await.unwrap().expect("faultline up exited before it was up");
+        if let Some(rest) = line.strip_prefix("run ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    child.kill().await.unwrap();
+    let clean = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .arg("clean")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = clean(&[]);
+    let live_run = live.run_id().to_string();
+    assert!(said.contains(&format!("removed run {dead}:")), "{said}");
+    let me = std::process::id();
+    assert!(said.contains(&format!("left run {live_run}: its process {me} still runs")), "{said}");
+    common::assert_run_is_gone(&dead).await;
+    let docker = faultline::docker::connect().await.unwrap();
+    assert!(!faultline::docker::leftovers(&docker, &live_run).await.unwrap().is_empty());
+    let said = clean(&["--run", &live_run]);
+    assert!(said.contains(&format!("removed run {live_run}:")), "{said}");
+    common::assert_run_is_gone(&live_run).await;
+    live.keep();
+}

@@ -18,7 +18,8 @@ fn temporary_store(name: &str) -> Store {
 async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
     let scenario = Scenario::load(scenario)
         .expect("a bundled scenario")
-        .resolve(&Overrides { seed, ..Overrides::default() });
+        .resolve(&Overrides { seed, ..Overrides::default() })
+        .expect("the bundled scenario fits its own time limit");
     let options = RunOptions {
         // One store per test: a passing test removes its store while others still run.
         store: temporary_store(&format!("{}-{sut}-{}", scenario.name, scenario.seed)),
@@ -143,6 +144,7 @@ macro_rules! scenario_reaches_a_verdict {
             for sut in ["naive", "failsafe"] {
                 let outcome = run($scenario, sut, None).await;
                 assert!(outcome.dir.file("results.json").exists() && outcome.dir.file("report.html").exists());
+                assert_schedule_and_recovery_recorded($scenario, &outcome);
                 println!("{} against {sut}: {}", $scenario, outcome.report.validity());
                 if sut == "failsafe" {
                     assert_valid(&outcome);
@@ -161,6 +163,21 @@ scenario_reaches_a_verdict! {
     split_brain_reaches_a_verdict_against_both: "split-brain",
     postgres_restart_reaches_a_verdict_against_both: "postgres-restart",
     random_reaches_a_verdict_against_both: "random",
+    contended_reaches_a_verdict_against_both: "contended",
+    twilio_2013_contended_reaches_a_verdict_against_both: "twilio-2013-contended",
+}
+
+/// The header lists the scenario's steps, and the recovery phase was recorded after
+/// every fault's heal.
+fn assert_schedule_and_recovery_recorded(scenario: &str, outcome: &RunOutcome) {
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let steps = Scenario::load(scenario).unwrap().faults.len();
+    assert_eq!(header["schedule"].as_array().map(Vec::len), Some(steps), "{header}");
+    let lines: Vec<&str> = history.lines().collect();
+    let phase = lines.iter().position(|l| l.contains("\"f\":\"phase\""));
+    let last_heal = lines.iter().rposition(|l| l.contains("\"f\":\"heal\""));
+    assert!(phase.is_some() && phase > last_heal, "no recovery phase after the last heal");
 }
 
 fn faultline(args: &[&str]) -> std::process::Output {
@@ -174,6 +191,19 @@ fn an_unknown_scenario_is_a_harness_error_that_lists_the_bundled_ones() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("no scenario named \"no-such-thing\"") && stderr.contains("twilio-2013"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_time_limit_that_cuts_off_a_scheduled_fault_is_refused_before_anything_runs() {
+    let out = faultline(&["run", "--scenario", "twilio-2013", "--time-limit", "4s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("<bundled>/twilio-2013.toml:")
+            && stderr.contains("fault \"resync-storm\" (step 0) starts at 5s")
+            && stderr.contains("--time-limit 4s"),
         "{stderr}"
     );
 }

@@ -64,9 +64,9 @@ pub async fn run(args: ExploreArgs, interrupt: CancellationToken) -> anyhow::Res
         tokio::task::spawn_blocking(move || explore(&options, handle, &|line| println!("{line}")))
             .await??;
     match explored {
-        Explored::Passed { cases, elapsed } => {
+        Explored::Passed { cases, unknown, elapsed } => {
             println!(
-                "{} passed {cases} cases in {:.0} s: no failing schedule found",
+                "{} passed {cases} cases in {:.0} s: no failing schedule found; {unknown}",
                 args.sut,
                 elapsed.as_secs_f64()
             );
@@ -84,6 +84,7 @@ pub async fn run(args: ExploreArgs, interrupt: CancellationToken) -> anyhow::Res
                 );
             }
             println!("it failed {} of {} replays", found.replays_failed.0, found.replays_failed.1);
+            println!("{}", found.unknown);
             println!(
                 "time to the first failure {:.0} s, to shrink {:.0} s",
                 found.to_first_failure.as_secs_f64(),

@@ -31,10 +31,15 @@ pub struct RunArgs {
     /// Concurrent client workers.
     #[arg(long)]
     concurrency: Option<u32>,
+    /// How long clients run again after every fault healed, e.g. `5s`; `0s` skips the
+    /// recovery phase.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    recovery: Option<Duration>,
     /// Runs each system this many times, with seeds seed, seed+1, ...
     #[arg(long, default_value_t = 1)]
     test_count: u64,
-    /// Leaves the cluster running afterwards; `faultline clean` removes it.
+    /// Leaves the cluster running afterwards, labelled as kept: `faultline clean --run
+    /// ID` (or `--all`) removes it; a plain `faultline clean` leaves it.
     #[arg(long)]
     keep: bool,
     /// The store's directory.
@@ -57,16 +62,19 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
         (given, _) => given.to_vec(),
     };
     let base_seed = args.seed.unwrap_or(scenario.seed);
+    let overrides = |seed| Overrides {
+        seed: Some(seed),
+        time_limit: args.time_limit,
+        concurrency: args.concurrency,
+        recovery: args.recovery,
+    };
+    scenario.clone().resolve(&overrides(base_seed))?;
+    crate::ensure_images().await?;
     let mut rows = Vec::new();
     for i in 0..args.test_count {
         for sut in &suts {
             let seed = base_seed + i;
-            let overrides = Overrides {
-                seed: Some(seed),
-                time_limit: args.time_limit,
-                concurrency: args.concurrency,
-            };
-            let resolved = scenario.clone().resolve(&overrides);
+            let resolved = scenario.clone().resolve(&overrides(seed))?;
             let options = RunOptions {
                 store: Store::new(&args.store),
                 registry: registry.clone(),
@@ -98,16 +106,6 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
 }
 
 fn print_table(scenario: &str, rows: &[Row]) {
-    let checkers: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.outcome.as_ref().ok())
-        .flat_map(|o| o.report.results.iter().map(|r| r.checker.clone()))
-        .fold(Vec::new(), |mut all, c| {
-            if !all.contains(&c) {
-                all.push(c);
-            }
-            all
-        });
     let width = 26;
     let mut header = format!("\n{:<24}", scenario);
     for row in rows {
@@ -124,22 +122,15 @@ fn print_table(scenario: &str, rows: &[Row]) {
         verdict.push_str(&format!("{cell:<width$}"));
     }
     println!("{verdict}");
-    for checker in &checkers {
-        let mut line = format!("{checker:<24}");
-        for row in rows {
-            let cell = match row.outcome.as_ref().ok().and_then(|o| o.report.result(checker)) {
-                Some(r) => {
-                    let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
-                    match r.verdict.validity() {
-                        Validity::Invalid => format!("INVALID ({count})"),
-                        v => v.to_string(),
-                    }
-                }
-                None => "-".to_string(),
-            };
-            line.push_str(&format!("{cell:<width$}"));
+    let (safety, liveness) = checker_names(rows);
+    for checker in &safety {
+        println!("{}", checker_line(checker, rows, width));
+    }
+    if !liveness.is_empty() {
+        println!("liveness (reported beside the verdict, not judged):");
+        for checker in &liveness {
+            println!("{}", checker_line(checker, rows, width));
         }
-        println!("{line}");
     }
     for row in rows {
         match &row.outcome {
@@ -149,6 +140,38 @@ fn print_table(scenario: &str, rows: &[Row]) {
             Err(e) => println!("{} seed {}: {e:#}", row.sut, row.seed),
         }
     }
+}
+
+/// Every checker that reported, in order: the safety ones, then the liveness ones.
+fn checker_names(rows: &[Row]) -> (Vec<String>, Vec<String>) {
+    let (mut safety, mut liveness) = (Vec::new(), Vec::new());
+    let results =
+        rows.iter().filter_map(|r| r.outcome.as_ref().ok()).flat_map(|o| &o.report.results);
+    for result in results {
+        let names: &mut Vec<String> = if result.is_safety() { &mut safety } else { &mut liveness };
+        if !names.contains(&result.checker) {
+            names.push(result.checker.clone());
+        }
+    }
+    (safety, liveness)
+}
+
+fn checker_line(checker: &str, rows: &[Row], width: usize) -> String {
+    let mut line = format!("{checker:<24}");
+    for row in rows {
+        let cell = match row.outcome.as_ref().ok().and_then(|o| o.report.result(checker)) {
+            Some(r) => {
+                let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
+                match r.verdict.validity() {
+                    Validity::Invalid => format!("INVALID ({count})"),
+                    v => v.to_string(),
+                }
+            }
+            None => "-".to_string(),
+        };
+        line.push_str(&format!("{cell:<width$}"));
+    }
+    line
 }
 
 /// 3 if the harness failed for any run; otherwise the worst verdict's code.
@@ -165,7 +188,7 @@ fn exit_code(rows: &[Row]) -> ExitCode {
 pub fn scenarios() -> anyhow::Result<ExitCode> {
     for (name, scenario) in faultline::scenario::bundled() {
         let scenario = scenario.with_context(|| format!("bundled scenario {name}"))?;
-        println!("{name:<20} {}", scenario.description);
+        println!("{name:<22} {}", scenario.description);
     }
     Ok(ExitCode::SUCCESS)
 }

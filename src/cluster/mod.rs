@@ -15,15 +15,19 @@
 //! - `network`: the clients' gateway, node state, taking a node off the network and back.
 //! - `guard`: the backstop that removes a run's containers and network if a `Cluster`
 //!   is dropped without `teardown` (a panic, a cancelled start).
+//! - `owner`: the process that owns a run, labelled on its objects.
+//! - `clean`: `faultline clean`: dead runs go, live and kept ones stay unless asked.
 //!
 //! **Architecture invariant:** clients reach nodes only through ports published on
 //! 127.0.0.1, read from [`Cluster::endpoints`]; container-to-container traffic stays on
 //! the run's own bridge network.
 
+pub mod clean;
 mod config;
 mod guard;
 mod network;
 mod node;
+pub mod owner;
 pub(crate) mod ready;
 
 pub use config::{PostgresConfig, RedisConfig};
@@ -31,7 +35,7 @@ pub use network::NodeState;
 pub use node::NodeKind;
 pub use ready::info_field;
 
-use crate::docker::{self, DockerError, RUN_LABEL};
+use crate::docker::{self, DockerError};
 use crate::images::{self, ImageError};
 use guard::RunGuard;
 use node::Node;
@@ -109,6 +113,7 @@ pub struct ClusterBuilder {
     postgres_config: PostgresConfig,
     ready_timeout: Duration,
     seed: Option<u64>,
+    kept: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -120,6 +125,7 @@ impl Default for ClusterBuilder {
             postgres_config: PostgresConfig::default(),
             ready_timeout: Duration::from_secs(30),
             seed: None,
+            kept: false,
         }
     }
 }
@@ -161,6 +167,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Labels the run as kept from its start (`faultline run --keep`): once this
+    /// process exits, `faultline clean` leaves it unless asked by its id or `--all`.
+    pub fn kept(mut self, kept: bool) -> ClusterBuilder {
+        self.kept = kept;
+        self
+    }
+
     /// Creates the network and containers and waits until every node is ready. If it
     /// fails, or the returned future is dropped, nothing of the run is left behind.
     pub async fn start(self) -> Result<Cluster, ClusterError> {
@@ -169,10 +182,12 @@ impl ClusterBuilder {
         let run = new_run_id();
         let network = format!("faultline-{run}");
         let guard = RunGuard::new(&run);
-        create_network(&docker, &network, &run).await?;
+        let labels = clean::labels(&run, self.kept);
+        create_network(&docker, &network, &labels).await?;
         let password = random_password();
         let specs = self.node_specs(&run, &network, &password);
-        let nodes = futures::future::try_join_all(specs.into_iter().map(Node::start)).await?;
+        let specs = specs.into_iter().map(|spec| spec.labelled(&labels));
+        let nodes = futures::future::try_join_all(specs.map(Node::start)).await?;
         let seed = self.seed;
         let cluster = Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
         cluster.wait_ready(self.ready_timeout).await?;
@@ -393,11 +408,15 @@ fn random_password() -> String {
     (0..24).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
 }
 
-async fn create_network(docker: &Docker, name: &str, run: &str) -> Result<(), DockerError> {
+async fn create_network(
+    docker: &Docker,
+    name: &str,
+    labels: &HashMap<String, String>,
+) -> Result<(), DockerError> {
     let request = NetworkCreateRequest {
         name: name.to_string(),
         driver: Some("bridge".to_string()),
-        labels: Some(HashMap::from([(RUN_LABEL.to_string(), run.to_string())])),
+        labels: Some(labels.clone()),
         ..Default::default()
     };
     docker

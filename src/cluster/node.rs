@@ -57,12 +57,21 @@ pub(super) struct NodeSpec {
 
 struct ContainerRequestParts {
     repository: &'static str,
-    run: String,
+    labels: Vec<(String, String)>,
     network: String,
     env: Vec<(String, String)>,
 }
 
 impl NodeSpec {
+    /// The spec with the run's `labels` on its container (its run id, owner, keep).
+    pub(super) fn labelled(
+        mut self,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> NodeSpec {
+        self.image.labels = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self
+    }
+
     pub(super) fn redis(run: &str, network: &str, name: &str, config: RedisConfig) -> NodeSpec {
         NodeSpec::new(run, network, name, NodeKind::Redis, config.render(), Vec::new())
     }
@@ -96,7 +105,7 @@ impl NodeSpec {
             config,
             image: ContainerRequestParts {
                 repository,
-                run: run.into(),
+                labels: vec![(RUN_LABEL.to_string(), run.to_string())],
                 network: network.into(),
                 env,
             },
@@ -122,7 +131,6 @@ impl Node {
             .with_container_name(&spec.container_name)
             .with_hostname(&spec.name)
             .with_network(&parts.network)
-            .with_label(RUN_LABEL, &parts.run)
             .with_label(NODE_LABEL, &spec.name)
             .with_cap_add("NET_ADMIN")
             .with_copy_to(spec.kind.config_path(), spec.config.clone().into_bytes())
@@ -131,6 +139,9 @@ impl Node {
             });
         for (key, value) in &parts.env {
             request = request.with_env_var(key, value);
+        }
+        for (key, value) in &parts.labels {
+            request = request.with_label(key, value);
         }
         let container = request
             .start()

@@ -92,6 +92,7 @@ impl Case {
             name: name.to_string(),
             description: format!("found by faultline explore: {self}"),
             seed,
+            recovery: crate::scenario::DEFAULT_RECOVERY,
             quiet: Duration::from_secs(2),
             cluster: ClusterSpec { redis, ..ClusterSpec::default() },
             workload: WorkloadKind::Billing,
@@ -101,6 +102,7 @@ impl Case {
             faults: self.faults.iter().cloned().map(|f| toml::Spanned::new(0..0, f)).collect(),
             random: None,
             checkers: Default::default(),
+            source: Default::default(),
         }
     }
 }

@@ -5,6 +5,11 @@
 //! - `case`: what a case is, and the proptest strategy that draws and shrinks cases.
 //! - `found`: the scenario files written, and the regressions file the next exploration
 //!   starts from.
+//! - `unknown`: runs that ended unknown, counted with their reasons.
+//!
+//! A case fails when its run is invalid, which only safety checkers decide (liveness
+//! rows are reported, not judged). A run that ends unknown neither fails nor passes a
+//! case silently: the exploration counts such runs and summarises why.
 //!
 //! Cases run on one cluster, reset between cases rather than rebuilt: every run ends
 //! with the nemesis healing everything, and the next workload recreates its schema and
@@ -15,9 +20,11 @@
 
 mod case;
 mod found;
+mod unknown;
 
 pub use case::{Case, cases, faults};
 pub use found::{Regression, Regressions};
+pub use unknown::Unknowns;
 
 use crate::cluster::Cluster;
 use crate::progress::Progress;
@@ -83,10 +90,12 @@ impl ExploreOptions {
 /// What an exploration found.
 #[derive(Debug)]
 pub enum Explored {
-    /// Every case run was valid (or unknown).
+    /// No case run was invalid.
     Passed {
         /// Cases run.
         cases: u32,
+        /// The runs among them that ended unknown, and why.
+        unknown: Unknowns,
         /// How long it took.
         elapsed: Duration,
     },
@@ -113,6 +122,8 @@ pub struct Found {
     pub to_first_failure: Duration,
     /// Time spent shrinking.
     pub shrinking: Duration,
+    /// The runs that ended unknown, and why.
+    pub unknown: Unknowns,
 }
 
 /// Why an exploration stopped without an answer.
@@ -144,6 +155,7 @@ struct Explorer<'a> {
     ran: Cell<u32>,
     shrinking: Cell<bool>,
     steps: Cell<u32>,
+    unknown: RefCell<Unknowns>,
 }
 
 /// Explores, from a thread outside the runtime (`spawn_blocking`): proptest is
@@ -162,6 +174,7 @@ pub fn explore(
         ran: Cell::new(0),
         shrinking: Cell::new(false),
         steps: Cell::new(0),
+        unknown: RefCell::default(),
     };
     let result = explorer.search(started);
     explorer.teardown();
@@ -197,7 +210,11 @@ impl Explorer<'_> {
         let result = runner.run(&cases(), |case| self.judge(case, started, &first));
         match result {
             Ok(()) if self.options.interrupt.is_cancelled() => Err(ExploreError::Interrupted),
-            Ok(()) => Ok(Explored::Passed { cases: self.ran.get(), elapsed: started.elapsed() }),
+            Ok(()) => Ok(Explored::Passed {
+                cases: self.ran.get(),
+                unknown: self.unknown.take(),
+                elapsed: started.elapsed(),
+            }),
             Err(TestError::Abort(why)) => {
                 Err(ExploreError::Io(std::io::Error::other(why.to_string())))
             }
@@ -243,16 +260,21 @@ impl Explorer<'_> {
         }
     }
 
-    /// Whether any of `runs` runs of `case` is invalid; says how many were.
+    /// Whether any of `runs` runs of `case` is invalid; says how many were, and how
+    /// many ended unknown.
     fn fails(&self, case: &Case, runs: u32) -> Result<bool, ExploreError> {
+        let mut unknown = 0;
         for run in 1..=runs {
-            let validity = self.run(case)?;
-            if validity == Validity::Invalid {
-                (self.log)(&format!("  invalid on run {run} of at most {runs}"));
-                return Ok(true);
+            match self.run(case)? {
+                Validity::Invalid => {
+                    (self.log)(&format!("  invalid on run {run} of at most {runs}"));
+                    return Ok(true);
+                }
+                Validity::Unknown => unknown += 1,
+                Validity::Valid => {}
             }
         }
-        (self.log)(&format!("  valid on {runs} of {runs} runs"));
+        (self.log)(&format!("  not invalid on {runs} of {runs} runs ({unknown} unknown)"));
         Ok(false)
     }
 
@@ -273,7 +295,10 @@ impl Explorer<'_> {
         };
         let run = Run::new(scenario, &self.options.sut, options);
         match self.handle.block_on(run.execute_on(cluster.as_ref().expect("started above"))) {
-            Ok(outcome) => Ok(outcome.report.validity()),
+            Ok(outcome) => {
+                self.unknown.borrow_mut().count(&outcome.report);
+                Ok(outcome.report.validity())
+            }
             Err(RunError::Interrupted(_)) => Err(ExploreError::Interrupted),
             Err(e) => {
                 (self.log)(&format!(
@@ -329,6 +354,7 @@ impl Explorer<'_> {
             replays_failed: (failed, self.options.replays),
             to_first_failure,
             shrinking,
+            unknown: self.unknown.take(),
         })))
     }
 

@@ -83,21 +83,27 @@ pub enum Fault {
         target: Target,
     },
     /// SAVE, then a restart with `appendonly yes` and no AOF: Redis ignores dump.rdb and
-    /// starts empty. Heal: a restart with the node's good config.
+    /// starts empty. Heal: a restart with the node's good config, which loads that SAVE:
+    /// a declared rollback of the node's data to the fault's start (the heal's effect
+    /// says so under `declared`, and the report shows it).
     RestartAofMissing {
         /// The restarted nodes.
         #[serde(default = "Target::master")]
         target: Target,
     },
     /// SAVE, then a restart with `replicaof` naming the node itself: it serves its data
-    /// but refuses every write (READONLY). Heal: a restart with the node's good config.
+    /// but refuses every write (READONLY). Heal: a restart with the node's good config,
+    /// which loads that SAVE (a declared rollback, as for `restart-aof-missing`).
     RestartSelfReplica {
         /// The restarted nodes.
         #[serde(default = "Target::master")]
         target: Target,
     },
     /// Both at once, the 2013 restart: empty and read-only. Heal: a restart with the
-    /// node's good config.
+    /// node's good config, which loads the SAVE made when the fault started: the node's
+    /// balances roll back to that moment unless it resyncs from another master. The
+    /// rollback is declared, not hidden: it is what restarting a failed master from its
+    /// snapshot does, and a billing system must survive it as it survives any restart.
     #[serde(rename = "restart-2013")]
     Restart2013 {
         /// The restarted nodes.
@@ -125,7 +131,8 @@ pub enum Fault {
     },
     /// Promotes a replica while the old master keeps taking the clients' writes. Heal:
     /// clients move to the promoted node and the old master rejoins as its replica,
-    /// discarding every write it took since the split.
+    /// discarding every write it took since the split. It took effect if the old
+    /// master's `master_repl_offset` advanced by more than its pings to its replicas.
     SplitBrain {
         /// The promoted replica; a random one by default.
         #[serde(default = "Target::replica")]

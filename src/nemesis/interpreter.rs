@@ -103,6 +103,8 @@ pub struct Nemesis<'c> {
     method: PartitionMethod,
     netem: Option<Result<(), String>>,
     reach: Reachability,
+    /// The schedule's step the fault being started performs, for its start's events.
+    step: Option<u32>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -129,6 +131,7 @@ impl<'c> Nemesis<'c> {
             method,
             netem: None,
             reach: Reachability::default(),
+            step: None,
         })
     }
 
@@ -155,6 +158,22 @@ impl<'c> Nemesis<'c> {
     /// Starts `fault` and returns its id; the fault holds until healed. A fault that
     /// fails half-way is recorded with its error and left to [`Nemesis::heal_all`].
     pub async fn start(&mut self, fault: &Fault) -> Result<FaultId, NemesisError> {
+        self.start_step(fault, None).await
+    }
+
+    /// Starts `fault` as the schedule's `step` (its start's events carry it).
+    async fn start_step(
+        &mut self,
+        fault: &Fault,
+        step: Option<u32>,
+    ) -> Result<FaultId, NemesisError> {
+        self.step = step;
+        let started = self.start_now(fault).await;
+        self.step = None;
+        started
+    }
+
+    async fn start_now(&mut self, fault: &Fault) -> Result<FaultId, NemesisError> {
         let id = self.take_id();
         let name = fault.name();
         let plan = match Plan::new(fault, &self.view(), &mut self.rng) {
@@ -261,6 +280,8 @@ impl<'c> Nemesis<'c> {
     /// Performs `schedule` from now: each fault at its `at`, healed after its
     /// `duration`. Faults without a duration hold until `end` is cancelled, which the
     /// runner does when the run ends, or on Ctrl-C (then the schedule stops early).
+    /// Once `end` is cancelled no fault starts: a step left unstarted has no `start` in
+    /// the history, which is how the `faults` checker sees it never ran.
     /// Either way every fault is healed ([`Nemesis::heal_all`]) before this returns.
     /// A fault that cannot start or heal is recorded and the schedule goes on.
     pub async fn run(
@@ -277,12 +298,14 @@ impl<'c> Nemesis<'c> {
                 () = tokio::time::sleep_until(t0 + at) => {}
             }
             match step {
-                Step::Start(i) => match self.start(&schedule.faults[i].fault).await {
-                    Ok(id) => {
-                        started.insert(i, id);
+                Step::Start(i) => {
+                    match self.start_step(&schedule.fault(i).fault, schedule.step(i)).await {
+                        Ok(id) => {
+                            started.insert(i, id);
+                        }
+                        Err(e) => tracing::warn!("fault {i} of the schedule did not start: {e}"),
                     }
-                    Err(e) => tracing::warn!("fault {i} of the schedule did not start: {e}"),
-                },
+                }
                 Step::Heal(i) => {
                     if let Some(id) = started.remove(&i)
                         && let Err(e) = self.heal(id).await
@@ -470,7 +493,7 @@ impl<'c> Nemesis<'c> {
             targets: targets.to_vec(),
             effect: outcome.map(|o| o.effect.clone()),
             observed,
-            step: None,
+            step: if f == F::Start { self.step } else { None },
         };
         self.recorder.record(Process::Nemesis, kind, f, HistoryValue::Fault(event), error);
     }

@@ -239,11 +239,21 @@ pub(crate) async fn good_restart(
     baseline: &Baseline,
     nodes: &[String],
 ) -> Result<Outcome, NemesisError> {
+    let mut declared = Vec::new();
     for node in nodes {
         let good = baseline.good_config(cluster, node)?;
         cluster.restart_with_config(node, &good).await?;
         let dir = topology::config_get(cluster, node, "dir").await?;
         cluster.exec(node, &["sh", "-c", &format!("rm -rf {dir}/appendonlydir")]).await?;
+        let loaded =
+            observe::info(cluster, node, "persistence", "rdb_last_load_keys_loaded").await?;
+        declared.push(format!(
+            "{node} restarted from the snapshot saved when the fault started ({} keys loaded): \
+             a rollback of its data to then, unless it resyncs from another master",
+            loaded.unwrap_or_else(|| "?".into())
+        ));
     }
-    serving(cluster, baseline, nodes).await
+    let mut outcome = serving(cluster, baseline, nodes).await?;
+    outcome.effect["declared"] = json!(declared.join("; "));
+    Ok(outcome)
 }

@@ -240,7 +240,8 @@ pub(crate) async fn linked(
 pub(crate) struct Split {
     old: String,
     new: String,
-    changes_before: i64,
+    offset_before: i64,
+    since: std::time::Instant,
 }
 
 /// Promotes `new` and leaves the old master, and the clients, where they are.
@@ -252,7 +253,8 @@ pub(crate) async fn split_brain(
     if new == old {
         return Err(NemesisError::NoTarget(format!("{new} is the master already")));
     }
-    let changes_before = changes(cluster, &old).await?;
+    let offset_before = offset(cluster, &old).await?;
+    let since = std::time::Instant::now();
     observe::redis(cluster, new, &["REPLICAOF", "NO", "ONE"]).await?;
     let mut roles = serde_json::Map::new();
     roles.insert(old.clone(), observe::role(cluster, &old).await?);
@@ -264,10 +266,10 @@ pub(crate) async fn split_brain(
         effect["note"] = json!("there were not two masters");
         return Ok((
             Outcome::judged(effect, false),
-            Split { old, new: new.into(), changes_before },
+            Split { old, new: new.into(), offset_before, since },
         ));
     }
-    Ok((Outcome::unjudged(effect), Split { old, new: new.into(), changes_before }))
+    Ok((Outcome::unjudged(effect), Split { old, new: new.into(), offset_before, since }))
 }
 
 /// Ends the split: clients move to the promoted node and the old master rejoins as its
@@ -277,14 +279,18 @@ pub(crate) async fn end_split(
     baseline: &Baseline,
     split: Split,
 ) -> Result<Outcome, NemesisError> {
-    let writes = changes(cluster, &split.old).await? - split.changes_before;
+    let advance = offset(cluster, &split.old).await? - split.offset_before;
+    let pings = ping_allowance(cluster, &split.old, split.since.elapsed()).await?;
+    let writes = advance - pings;
     let old_dbsize_before = observe::dbsize(cluster, &split.old).await?;
     let full_before = observe::info_number(cluster, &split.new, "stats", "sync_full").await?;
     topology::promote(cluster, baseline, &split.new).await?;
     linked(cluster, "split-brain").await?;
     let full = observe::info_number(cluster, &split.new, "stats", "sync_full").await? - full_before;
     let mut effect = json!({
-        "writes_on_old_master": writes,
+        "repl_offset_advance": advance,
+        "ping_allowance": pings,
+        "write_bytes_on_old_master": writes,
         "old_dbsize_before": old_dbsize_before,
         "old_dbsize_after": observe::dbsize(cluster, &split.old).await?,
         "full_resyncs": full,
@@ -295,7 +301,23 @@ pub(crate) async fn end_split(
     Ok(Outcome::judged(effect, writes > 0))
 }
 
-/// Changes to the dataset since the last save: every write a master takes.
-async fn changes(cluster: &Cluster, node: &str) -> Result<i64, NemesisError> {
-    observe::info_number(cluster, node, "persistence", "rdb_changes_since_last_save").await
+/// The master's replication offset: every byte of its replication stream, which only
+/// grows (a background save, which resets `rdb_changes_since_last_save`, leaves it).
+async fn offset(cluster: &Cluster, node: &str) -> Result<i64, NemesisError> {
+    observe::info_number(cluster, node, "replication", "master_repl_offset").await
+}
+
+/// A master with replicas adds a `PING` to its stream every `repl-ping-replica-period`
+/// (from its once-a-second replication cron): this many bytes of an offset's advance
+/// over `elapsed` may be pings, not writes. An interval holds at most one tick more
+/// than it spans whole periods; periods are taken 10% short for the cron's jitter.
+async fn ping_allowance(
+    cluster: &Cluster,
+    node: &str,
+    elapsed: Duration,
+) -> Result<i64, NemesisError> {
+    const PING: i64 = b"*1\r\n$4\r\nPING\r\n".len() as i64;
+    let period = topology::config_get(cluster, node, "repl-ping-replica-period").await?;
+    let period = period.parse::<f64>().unwrap_or(1.0).max(1.0);
+    Ok(PING * ((elapsed.as_secs_f64() / (period * 0.9)).floor() as i64 + 1))
 }

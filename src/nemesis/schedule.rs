@@ -15,8 +15,11 @@
 //! ```
 //!
 //! `at` counts from the start of [`Nemesis::run`](super::Nemesis::run); a fault without
-//! `duration` holds until the run ends. [`RandomSchedule::draw`] makes the same shape
-//! from a seed.
+//! `duration` holds until the run ends. [`RandomSchedule::draw`] adds faults drawn from a
+//! seed. The faults written are the schedule's *steps*, numbered in the order written:
+//! the history's header lists them ([`Schedule::header`]) and each start of one carries
+//! its step, so a checker can tell a step that never started. Drawn faults are not
+//! steps: nobody promised them.
 
 use super::fault::Fault;
 use rand::rngs::ChaCha8Rng;
@@ -26,13 +29,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// A run's faults in the order written.
+/// A run's faults: the steps in the order written, then the ones drawn from a seed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// The faults.
+    /// The faults written: step `i` is `faults[i]`.
     #[serde(default)]
     pub faults: Vec<ScheduledFault>,
+    /// Faults drawn from a seed ([`RandomSchedule::draw`]): no step of the schedule.
+    #[serde(skip)]
+    pub random: Vec<ScheduledFault>,
 }
 
 /// One fault of a schedule.
@@ -84,11 +90,38 @@ pub(crate) enum Step {
 }
 
 impl Schedule {
+    /// The fault at index `i` of the [`Schedule::timeline`]: the steps, then the drawn
+    /// faults.
+    pub(crate) fn fault(&self, i: usize) -> &ScheduledFault {
+        self.faults.get(i).unwrap_or_else(|| &self.random[i - self.faults.len()])
+    }
+
+    /// The step of the fault at index `i`, if it is one (not a drawn fault).
+    pub(crate) fn step(&self, i: usize) -> Option<u32> {
+        (i < self.faults.len()).then(|| u32::try_from(i).expect("fewer than 2^32 faults"))
+    }
+
+    /// The steps as the history's header lists them under `"schedule"`:
+    /// `[{"step":0,"fault":"restart-2013","at":15000000000,"duration":null}, ...]`, times
+    /// in nanoseconds from the start of the run, `duration` null until the end.
+    pub fn header(&self) -> Value {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let steps = self.faults.iter().enumerate().map(|(step, f)| {
+            serde_json::json!({
+                "step": step,
+                "fault": f.fault.name(),
+                "at": nanos(f.at),
+                "duration": f.duration.map(nanos),
+            })
+        });
+        Value::Array(steps.collect())
+    }
+
     /// Every start and heal in time order; at equal times heals go first, so a fault
     /// ending when another begins is healed before it.
     pub(crate) fn timeline(&self) -> Vec<(Duration, Step)> {
         let mut steps: Vec<(Duration, Step)> = Vec::new();
-        for (i, scheduled) in self.faults.iter().enumerate() {
+        for (i, scheduled) in self.faults.iter().chain(&self.random).enumerate() {
             steps.push((scheduled.at, Step::Start(i)));
             if let Some(hold) = scheduled.duration {
                 steps.push((scheduled.at + hold, Step::Heal(i)));
@@ -130,7 +163,8 @@ pub struct RandomSchedule {
 }
 
 impl RandomSchedule {
-    /// The schedule this seed draws: the same seed always draws the same schedule.
+    /// The schedule this seed draws, as [`Schedule::random`] faults: the same seed
+    /// always draws the same schedule.
     /// Targets stay as written: the nemesis resolves them, from its own seeded
     /// generator, when each fault starts.
     pub fn draw(&self, seed: u64) -> Schedule {
@@ -146,7 +180,7 @@ impl RandomSchedule {
             faults.push(ScheduledFault { at, duration: Some(hold), fault });
             slot += self.interval;
         }
-        Schedule { faults }
+        Schedule { faults: Vec::new(), random: faults }
     }
 }
 
@@ -208,6 +242,27 @@ mod tests {
     }
 
     #[test]
+    fn the_header_lists_the_steps_written_and_not_the_drawn_faults() {
+        let text = "[[faults]]\nat = \"15s\"\nfault = \"restart-2013\"\n\
+                    [[faults]]\nat = \"5s\"\nfault = \"resync-storm\"\nduration = \"7s\"\n";
+        let mut schedule: Schedule = toml::from_str(text).unwrap();
+        schedule.random = vec![ScheduledFault {
+            at: Duration::from_secs(1),
+            duration: None,
+            fault: Fault::PartitionReplicas,
+        }];
+        assert_eq!(
+            schedule.header(),
+            serde_json::json!([
+                {"step": 0, "fault": "restart-2013", "at": 15_000_000_000u64, "duration": null},
+                {"step": 1, "fault": "resync-storm", "at": 5_000_000_000u64, "duration": 7_000_000_000u64},
+            ])
+        );
+        assert_eq!((schedule.step(1), schedule.step(2)), (Some(1), None));
+        assert_eq!(schedule.fault(2).fault, Fault::PartitionReplicas);
+    }
+
+    #[test]
     fn the_timeline_heals_before_it_starts_at_the_same_instant() {
         let at = |s| Duration::from_secs(s);
         let schedule = Schedule {
@@ -220,6 +275,7 @@ mod tests {
                     fault: Fault::PartitionReplicas,
                 },
             ],
+            random: vec![],
         };
         assert_eq!(
             schedule.timeline(),
@@ -244,14 +300,14 @@ mod tests {
         let schedule = spec.draw(7);
         assert_eq!(schedule, spec.draw(7));
         assert_ne!(schedule, spec.draw(8));
-        assert_eq!(schedule.faults.len(), 5);
-        for pair in schedule.faults.windows(2) {
+        assert_eq!((schedule.faults.len(), schedule.random.len()), (0, 5));
+        for pair in schedule.random.windows(2) {
             assert!(pair[0].at + pair[0].duration.unwrap() <= pair[1].at, "{pair:?}");
         }
-        let last = schedule.faults.last().unwrap();
+        let last = schedule.random.last().unwrap();
         assert!(last.at + last.duration.unwrap() <= spec.length);
         let drawn: std::collections::BTreeSet<_> =
-            (0..20).flat_map(|s| spec.draw(s).faults).map(|f| f.fault.name()).collect();
+            (0..20).flat_map(|s| spec.draw(s).random).map(|f| f.fault.name()).collect();
         assert_eq!(drawn.len(), 2, "both faults get drawn: {drawn:?}");
     }
 
@@ -265,6 +321,6 @@ mod tests {
         "#;
         let spec: RandomSchedule = toml::from_str(text).unwrap();
         assert_eq!(spec.faults[1], Fault::Kill { target: Target::replica() });
-        assert_eq!(spec.draw(1).faults.len(), 5);
+        assert_eq!(spec.draw(1).random.len(), 5);
     }
 }

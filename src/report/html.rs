@@ -1,10 +1,11 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network):
-//! the verdict, each anomaly explained with the operations that witness it, the faults,
-//! a timeline of operations per process, and latency and throughput plots, all with
-//! fault windows shaded.
+//! the verdict, each anomaly explained with the operations that witness it, the safety
+//! and liveness rows apart, the faults (and scheduled ones that never started), the
+//! recovery phase, a timeline of operations per process, and latency and throughput
+//! plots, all with fault windows shaded.
 
-use super::plots;
 use super::summary::Summary;
+use super::{plots, tables};
 use checkers::history::OpType;
 use checkers::verdict::{Anomaly, AnomalyGroup, Validity};
 use checkers::{CheckResult, Report};
@@ -30,8 +31,9 @@ pub fn render(report: &Report, summary: &Summary) -> String {
     let _ = write!(page, "<h1>{}</h1>", escape(&title));
     verdict(&mut page, report);
     anomalies(&mut page, report, summary);
-    checkers_table(&mut page, report);
-    faults(&mut page, summary);
+    tables::checkers(&mut page, report);
+    tables::faults(&mut page, summary);
+    tables::recovery(&mut page, report, summary);
     figures(&mut page, summary);
     page.push_str("</body></html>\n");
     page
@@ -48,7 +50,7 @@ fn title(report: &Report) -> String {
     }
 }
 
-fn class(validity: Validity) -> &'static str {
+pub(super) fn class(validity: Validity) -> &'static str {
     match validity {
         Validity::Valid => "valid",
         Validity::Invalid => "invalid",
@@ -69,6 +71,16 @@ fn verdict(page: &mut String, report: &Report) {
         },
         report.ops
     );
+    for result in report.safety() {
+        if let checkers::Verdict::Unknown(reason) = &result.verdict {
+            let _ = write!(
+                page,
+                "<p class=\"unknown\">{}: {}</p>",
+                escape(&result.checker),
+                escape(reason)
+            );
+        }
+    }
     if let Some(torn) = &report.torn_tail {
         let _ = write!(
             page,
@@ -79,15 +91,19 @@ fn verdict(page: &mut String, report: &Report) {
 }
 
 fn anomalies(page: &mut String, report: &Report, summary: &Summary) {
-    let groups: Vec<(&CheckResult, &AnomalyGroup)> = report
-        .results
-        .iter()
-        .flat_map(|r| r.verdict.anomalies().iter().map(move |g| (r, g)))
-        .collect();
+    let safety: Vec<&CheckResult> = report.safety().collect();
+    findings(page, "What went wrong", &safety, summary);
+    let liveness: Vec<&CheckResult> = report.liveness().collect();
+    findings(page, "Liveness findings (reported, not judged)", &liveness, summary);
+}
+
+fn findings(page: &mut String, heading: &str, results: &[&CheckResult], summary: &Summary) {
+    let groups: Vec<(&CheckResult, &AnomalyGroup)> =
+        results.iter().flat_map(|r| r.verdict.anomalies().iter().map(move |g| (*r, g))).collect();
     if groups.is_empty() {
         return;
     }
-    page.push_str("<h2>What went wrong</h2>");
+    let _ = write!(page, "<h2>{heading}</h2>");
     for (result, group) in groups {
         let _ = write!(
             page,
@@ -114,59 +130,6 @@ fn explain(page: &mut String, label: &str, anomaly: &Anomaly, summary: &Summary)
     if !lines.is_empty() {
         let _ = write!(page, "<pre>{}</pre>", escape(&lines.join("\n")));
     }
-}
-
-fn checkers_table(page: &mut String, report: &Report) {
-    page.push_str(
-        "<h2>Checkers</h2><table><tr><th>checker</th><th>verdict</th><th>figures</th></tr>",
-    );
-    for result in &report.results {
-        let validity = result.verdict.validity();
-        let detail = match &result.verdict {
-            checkers::Verdict::Unknown(reason) => format!(" ({reason})"),
-            _ => String::new(),
-        };
-        let figures: Vec<String> =
-            result.figures.iter().map(|f| format!("{} {}", f.name, f.value)).collect();
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td class=\"{}\">{validity}{}</td><td>{}</td></tr>",
-            escape(&result.checker),
-            class(validity),
-            escape(&detail),
-            escape(&figures.join(", "))
-        );
-    }
-    page.push_str("</table>");
-}
-
-fn faults(page: &mut String, summary: &Summary) {
-    page.push_str("<h2>Faults</h2>");
-    if summary.faults.is_empty() {
-        page.push_str("<p>No fault was injected.</p>");
-        return;
-    }
-    page.push_str("<table><tr><th>fault</th><th>targets</th><th>from (s)</th><th>healed (s)</th><th>took effect</th></tr>");
-    for w in &summary.faults {
-        let end = w.end.map_or_else(|| "never".to_string(), |e| format!("{e:.1}"));
-        let observed = match w.observed {
-            Some(true) => "yes",
-            Some(false) => "<b class=\"unknown\">no</b>",
-            None => "not checked",
-        };
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{end}</td><td>{observed}</td></tr>",
-            escape(&w.fault),
-            escape(&w.targets.join(", ")),
-            w.start
-        );
-    }
-    let _ = write!(
-        page,
-        "</table><p>Card charges captured: {}, declined: {}.</p>",
-        summary.charges.0, summary.charges.1
-    );
 }
 
 fn figures(page: &mut String, summary: &Summary) {
@@ -205,4 +168,43 @@ fn figures(page: &mut String, summary: &Summary) {
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::verdict::{AnomalyKind, Subject};
+    use checkers::{Concern, Verdict};
+
+    fn invalid(checker: &str, kind: AnomalyKind, explanation: &str) -> CheckResult {
+        let anomaly = Anomaly {
+            kind,
+            subject: Subject::F("debit".into()),
+            explanation: explanation.into(),
+            ops: vec![],
+            magnitude: 1,
+        };
+        CheckResult::new(checker, Verdict::Invalid(vec![AnomalyGroup::new(anomaly)]), vec![])
+    }
+
+    #[test]
+    fn liveness_findings_are_apart_from_what_went_wrong() {
+        let report = Report {
+            meta: Default::default(),
+            ops: 0,
+            torn_tail: None,
+            results: vec![
+                invalid("stats", AnomalyKind::NeverSucceeded, "debit never succeeded")
+                    .with_concern(Concern::Liveness),
+                invalid("over-charge", AnomalyKind::OverCharge, "charged twice"),
+            ],
+        };
+        let page = render(&report, &Summary::default());
+        let wrong = page.find("<h2>What went wrong</h2>").unwrap();
+        let liveness = page.find("<h2>Liveness findings").unwrap();
+        let (safety_finding, liveness_finding) =
+            (page.find("charged twice").unwrap(), page.find("debit never succeeded").unwrap());
+        assert!(wrong < safety_finding && safety_finding < liveness);
+        assert!(liveness < liveness_finding);
+    }
 }

@@ -4,14 +4,16 @@
 //!
 //! - `summary`: one streaming pass over the history for what the page draws.
 //! - `plots`: SVG timeline, latency and throughput plots with fault windows shaded.
+//! - `tables`: the checkers (safety apart from liveness), faults and recovery tables.
 //! - `html`: the self-contained page.
 
 mod html;
 mod plots;
 mod summary;
+mod tables;
 
 pub use html::escape;
-pub use summary::{FaultWindow, Summary, summarize};
+pub use summary::{FaultWindow, ScheduledStep, Summary, summarize};
 
 use crate::store::{self, RunDir};
 use checkers::Report;
@@ -38,7 +40,9 @@ fn witnesses(report: &Report) -> BTreeSet<u64> {
     groups.flat_map(|g| [&g.first, &g.worst, &g.last]).flat_map(|a| a.ops.iter().copied()).collect()
 }
 
-/// JUnit XML: one suite for the run, one test case per checker.
+/// JUnit XML: one suite for the run, one test case per checker. A liveness row that is
+/// not valid is a *skipped* case with its verdict as the message: reported, but, like
+/// the exit code, not failing the build.
 pub fn junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     let name = ["scenario", "sut"]
         .iter()
@@ -48,6 +52,16 @@ pub fn junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     let mut junit = quick_junit::Report::new("faultline");
     let mut suite = TestSuite::new(if name.is_empty() { "faultline".to_string() } else { name });
     for result in &report.results {
+        if !result.is_safety() && !result.verdict.is_valid() {
+            let mut status = TestCaseStatus::skipped();
+            let verdict = match &result.verdict {
+                Verdict::Unknown(reason) => format!("unknown: {reason}"),
+                other => other.validity().to_string(),
+            };
+            status.set_message(format!("liveness, reported and not judged: {verdict}"));
+            suite.add_test_case(TestCase::new(result.checker.clone(), status));
+            continue;
+        }
         let status = match &result.verdict {
             Verdict::Valid => TestCaseStatus::success(),
             Verdict::Invalid(groups) => {
@@ -69,4 +83,32 @@ pub fn junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     }
     junit.add_test_suite(suite);
     junit.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::{CheckResult, Concern};
+
+    #[test]
+    fn junit_fails_on_safety_and_skips_a_liveness_row_that_is_not_valid() {
+        let report = Report {
+            meta: Default::default(),
+            ops: 0,
+            torn_tail: None,
+            results: vec![
+                CheckResult::new("conservation", Verdict::Unknown("no final read".into()), vec![]),
+                CheckResult::new("stats", Verdict::Unknown("read never ok".into()), vec![])
+                    .with_concern(Concern::Liveness),
+            ],
+        };
+        let xml = junit(&report).unwrap();
+        assert!(xml.contains("<error message=\"unknown: no final read\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<skipped message=\"liveness, reported and not judged: unknown: read never ok\""
+            ),
+            "{xml}"
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! One streaming pass over a history, gathering what the report draws: fault windows,
+//! One streaming pass over a history, gathering what the report draws: fault windows
+//! and the scheduled steps that never started, when the recovery phase began,
 //! operations for the timeline and latency plot (thinned to a bound, so memory does not
 //! grow with the history), throughput per second, and the operations that witness
 //! anomalies.
@@ -25,6 +26,22 @@ pub struct FaultWindow {
     pub end: Option<f64>,
     /// Whether its intended effect was observed, if it said.
     pub observed: Option<bool>,
+    /// The schedule's step it performed, if it was one.
+    pub step: Option<u32>,
+    /// What its heal declares it did beyond undoing the fault (e.g. a rollback to a
+    /// snapshot): the heal effect's `declared`.
+    pub declared: Option<String>,
+}
+
+/// A step of the header's schedule.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ScheduledStep {
+    /// Its number.
+    pub step: u32,
+    /// The fault's name.
+    pub fault: String,
+    /// When it was to start, in nanoseconds since the run started.
+    pub at: u64,
 }
 
 /// One client operation, from invocation to completion.
@@ -72,6 +89,10 @@ pub struct Summary {
     pub witnesses: BTreeMap<u64, String>,
     /// Gateway charges captured and declined.
     pub charges: (u64, u64),
+    /// The header's scheduled steps that no nemesis `start` performed.
+    pub never_started: Vec<ScheduledStep>,
+    /// When the recovery phase began, in seconds, if it did.
+    pub recovery: Option<f64>,
 }
 
 /// Reads `input` once, keeping the operations with indices in `witnesses` verbatim.
@@ -80,7 +101,11 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
     let mut pending: HashMap<Process, (f64, u64)> = HashMap::new();
     let mut open_faults: HashMap<u32, usize> = HashMap::new();
     let mut seen = 0usize;
-    for op in HistoryReader::new(input)? {
+    let reader = HistoryReader::new(input)?;
+    let schedule = reader.header().meta.get("schedule").cloned();
+    let mut steps: Vec<ScheduledStep> =
+        schedule.and_then(|s| serde_json::from_value(s).ok()).unwrap_or_default();
+    for op in reader {
         let op = op?;
         let time = op.time as f64 / 1e9;
         summary.duration = summary.duration.max(time);
@@ -95,12 +120,15 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
             (Process::Nemesis, Value::Fault(event)) => match (&op.f, op.kind) {
                 (F::Start, OpType::Invoke) => {
                     open_faults.insert(event.id, summary.faults.len());
+                    steps.retain(|s| Some(s.step) != event.step);
                     summary.faults.push(FaultWindow {
                         fault: event.fault.clone(),
                         targets: event.targets.clone(),
                         start: time,
                         end: None,
                         observed: None,
+                        step: event.step,
+                        declared: None,
                     });
                 }
                 (F::Start, _) => {
@@ -111,12 +139,14 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
                 (F::Heal, kind) if kind != OpType::Invoke => {
                     if let Some(i) = open_faults.remove(&event.id) {
                         summary.faults[i].end = Some(time);
+                        summary.faults[i].declared = declared(event);
                         // Some faults are judged only at the heal; the latest judgement stands.
                         summary.faults[i].observed = event.observed.or(summary.faults[i].observed);
                     }
                 }
                 _ => {}
             },
+            (Process::Harness, Value::Phase(_)) => summary.recovery = Some(time),
             (Process::Gateway, _) if op.f == F::Charge => match op.kind {
                 OpType::Ok => summary.charges.0 += 1,
                 OpType::Fail => summary.charges.1 += 1,
@@ -145,7 +175,13 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
             _ => {}
         }
     }
+    summary.never_started = steps;
     Ok(summary)
+}
+
+fn declared(event: &checkers::history::FaultEvent) -> Option<String> {
+    let effect = event.effect.as_ref()?;
+    effect.get("declared").and_then(|d| d.as_str()).map(str::to_string)
 }
 
 fn count(buckets: &mut Vec<Bucket>, time: f64, kind: OpType) {
@@ -184,7 +220,12 @@ mod tests {
     }
 
     fn history(ops: &[Op]) -> Vec<u8> {
-        let mut out = serde_json::to_vec(&Header::new(Default::default())).unwrap();
+        let schedule = serde_json::json!([
+            {"step": 0, "fault": "kill", "at": 500_000_000u64, "duration": null},
+            {"step": 1, "fault": "pause", "at": 9_000_000_000u64, "duration": null},
+        ]);
+        let meta = serde_json::Map::from_iter([("schedule".to_string(), schedule)]);
+        let mut out = serde_json::to_vec(&Header::new(meta)).unwrap();
         out.push(b'\n');
         ops.iter().for_each(|op| write_op(op, &mut out));
         out
@@ -200,27 +241,42 @@ mod tests {
                 targets: vec!["redis-0".into()],
                 effect: None,
                 observed,
-                step: None,
+                step: (id == 1).then_some(0),
             };
             Value::Fault(event)
         };
+        let declaring = |id| {
+            let Value::Fault(mut event) = fault(id, None) else { unreachable!() };
+            event.effect = Some(serde_json::json!({"declared": "rolled back"}));
+            Value::Fault(event)
+        };
+        let recovery = Value::Phase(checkers::history::Phase {
+            phase: checkers::history::PhaseName::Recovery,
+        });
         let ops = [
             op(0, 100, Process::Client(0), OpType::Invoke, F::Debit, debit()),
             op(1, 500, Process::Nemesis, OpType::Invoke, F::Start, fault(1, None)),
             op(2, 600, Process::Nemesis, OpType::Info, F::Start, fault(1, Some(true))),
             op(3, 1200, Process::Client(0), OpType::Info, F::Debit, debit()),
             op(4, 2500, Process::Nemesis, OpType::Invoke, F::Heal, fault(1, None)),
-            op(5, 2600, Process::Nemesis, OpType::Info, F::Heal, fault(1, None)),
+            op(5, 2600, Process::Nemesis, OpType::Info, F::Heal, declaring(1)),
             op(6, 2700, Process::Nemesis, OpType::Invoke, F::Start, fault(2, None)),
             op(7, 2800, Process::Nemesis, OpType::Info, F::Start, fault(2, None)),
             op(8, 2900, Process::Nemesis, OpType::Invoke, F::Heal, fault(2, None)),
             op(9, 3000, Process::Nemesis, OpType::Info, F::Heal, fault(2, Some(false))),
+            op(10, 3100, Process::Harness, OpType::Ok, F::Phase, recovery),
         ];
         let summary = summarize(&history(&ops)[..], &BTreeSet::from([3])).unwrap();
         assert_eq!(summary.faults.len(), 2);
         assert_eq!((summary.faults[0].start, summary.faults[0].end), (0.5, Some(2.6)));
         assert_eq!(summary.faults[0].observed, Some(true));
         assert_eq!(summary.faults[1].observed, Some(false), "judged at the heal");
+        assert_eq!((summary.faults[0].step, summary.faults[1].step), (Some(0), None));
+        assert_eq!(summary.faults[0].declared.as_deref(), Some("rolled back"));
+        let never: Vec<(u32, &str)> =
+            summary.never_started.iter().map(|s| (s.step, s.fault.as_str())).collect();
+        assert_eq!(never, [(1, "pause")]);
+        assert_eq!(summary.recovery, Some(3.1));
         assert_eq!(summary.spans.len(), 1);
         assert_eq!(
             (summary.spans[0].start, summary.spans[0].end, summary.spans[0].kind),
@@ -228,6 +284,6 @@ mod tests {
         );
         assert_eq!(summary.throughput, vec![Bucket::default(), Bucket { ok: 0, fail: 0, info: 1 }]);
         assert!(summary.witnesses[&3].contains("\"index\":3"));
-        assert_eq!(summary.duration, 3.0);
+        assert_eq!(summary.duration, 3.1);
     }
 }

@@ -4,6 +4,8 @@
 /// Every bundled scenario: its name and its TOML text.
 pub const BUNDLED: &[(&str, &str)] = &[
     ("twilio-2013", include_str!("../scenarios/twilio-2013.toml")),
+    ("twilio-2013-contended", include_str!("../scenarios/twilio-2013-contended.toml")),
+    ("contended", include_str!("../scenarios/contended.toml")),
     ("partition-replicas", include_str!("../scenarios/partition-replicas.toml")),
     ("kill-master", include_str!("../scenarios/kill-master.toml")),
     ("pause-master", include_str!("../scenarios/pause-master.toml")),

@@ -6,7 +6,8 @@
 //! name = "kill-master"
 //! description = "The Redis master is killed mid-run and started again."
 //! seed = 7
-//! quiet = "2s"                       # after the heal, before the final reads
+//! recovery = "5s"                    # after the heal: clients again, no faults ("0s": none)
+//! quiet = "2s"                       # after the recovery, before the final reads
 //!
 //! [cluster]                          # topology and settings; these are the defaults
 //! redis_replicas = 2
@@ -33,11 +34,21 @@
 //! faults = [{ fault = "pause" }]
 //! ```
 //!
-//! Errors name the file, line and column, whether the TOML does not parse, a field or
-//! fault is unknown, or a fault's targets cannot exist in the scenario's topology.
+//! Errors name the file, line and column of the key or value at fault, whether the TOML
+//! does not parse, a field or fault is unknown, a fault's targets cannot exist in the
+//! scenario's topology, or a fault cannot fit the clients' time limit (also when
+//! `--time-limit` shortens it: [`Scenario::resolve`]).
+//!
+//! - `source`: the file's name and text, and positions from `toml`'s spans.
+//! - `validate`: what parsing cannot check, and what "fits the time limit" means.
+
+mod source;
+mod validate;
+
+pub use source::Source;
 
 use crate::cluster::ClusterBuilder;
-use crate::nemesis::{Fault, RandomSchedule, Schedule, ScheduledFault, Selector, Target};
+use crate::nemesis::{RandomSchedule, Schedule, ScheduledFault};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,7 +68,11 @@ pub struct Scenario {
     /// Seeds the workload, the nemesis's choices and random schedules.
     #[serde(default)]
     pub seed: u64,
-    /// The quiet period after the heal, before the final reads.
+    /// The recovery phase: once every fault is healed, clients run again for this long
+    /// with no fault, so a system that stays broken after the heal shows it. `0s`: none.
+    #[serde(default = "default_recovery", with = "humantime_serde")]
+    pub recovery: Duration,
+    /// The quiet period after the recovery phase, before settling and the final reads.
     #[serde(default = "default_quiet", with = "humantime_serde")]
     pub quiet: Duration,
     /// Topology and server settings.
@@ -84,10 +99,20 @@ pub struct Scenario {
     /// Checker settings.
     #[serde(default)]
     pub checkers: CheckerSpec,
+    /// The file it was read from, for errors found after parsing.
+    #[serde(skip)]
+    pub source: Source,
 }
 
 fn default_quiet() -> Duration {
     Duration::from_secs(2)
+}
+
+/// How long the recovery phase lasts unless a scenario says otherwise.
+pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(5);
+
+fn default_recovery() -> Duration {
+    DEFAULT_RECOVERY
 }
 
 /// The cluster a scenario runs on.
@@ -202,6 +227,8 @@ pub struct Overrides {
     pub time_limit: Option<Duration>,
     /// Replaces how many client workers run.
     pub concurrency: Option<u32>,
+    /// Replaces how long the recovery phase lasts.
+    pub recovery: Option<Duration>,
 }
 
 /// Why a scenario could not be read.
@@ -259,48 +286,12 @@ impl Scenario {
 
     /// Parses and validates scenario `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
-            let (line, column) = line_column(text, span.map_or(0, |s| s.start));
-            ScenarioError::Invalid { file: file.to_string(), line, column, message }
-        };
-        let scenario: Scenario =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_string()))?;
-        scenario.validate().map_err(|(span, message)| invalid(Some(span), message))?;
+        let source = Source::new(file, text);
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|e| source.error_at(e.span(), e.message().into()))?;
+        scenario.source = source;
+        validate::validate(&scenario, validate::LimitFrom::File)?;
         Ok(scenario)
-    }
-
-    /// Checks what parsing cannot: targets must exist in the topology, and the
-    /// workload needs what it uses.
-    fn validate(&self) -> Result<(), (std::ops::Range<usize>, String)> {
-        let nodes = self.cluster.node_names();
-        for fault in &self.faults {
-            check_fault(&fault.get_ref().fault, &self.cluster, &nodes)
-                .map_err(|m| (fault.span(), m))?;
-        }
-        if let Some(random) = &self.random {
-            for fault in &random.get_ref().faults {
-                check_fault(fault, &self.cluster, &nodes).map_err(|m| (random.span(), m))?;
-            }
-        }
-        if self.workload == WorkloadKind::Billing && !self.cluster.postgres {
-            return Err((
-                0..0,
-                "the billing workload keeps its ledger in Postgres: set cluster.postgres = true"
-                    .into(),
-            ));
-        }
-        let tables = [
-            (WorkloadKind::Billing, "billing", self.billing.is_some()),
-            (WorkloadKind::Counter, "counter", self.counter.is_some()),
-            (WorkloadKind::Set, "set", self.set.is_some()),
-        ];
-        match tables.iter().find(|(kind, _, present)| *present && *kind != self.workload) {
-            Some((_, table, _)) => Err((
-                0..0,
-                format!("a [{table}] table is given, but workload = {:?}", self.workload.name()),
-            )),
-            None => Ok(()),
-        }
     }
 
     /// The workload with its settings, defaults filled in.
@@ -317,10 +308,14 @@ impl Scenario {
     }
 
     /// The scenario with command-line overrides applied, the seed carried into the
-    /// workload, and the workload's table written out.
-    pub fn resolve(mut self, overrides: &Overrides) -> Scenario {
+    /// workload, and the workload's table written out; refused if the schedule no
+    /// longer fits the time limit (the error names the fault and where it is written).
+    pub fn resolve(mut self, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
         if let Some(seed) = overrides.seed {
             self.seed = seed;
+        }
+        if let Some(recovery) = overrides.recovery {
+            self.recovery = recovery;
         }
         let seed = self.seed;
         let clients = match self.workload {
@@ -342,19 +337,18 @@ impl Scenario {
         if let Some(workers) = overrides.concurrency {
             clients.workers = workers;
         }
-        self
+        if overrides.time_limit.is_some() {
+            validate::validate(&self, validate::LimitFrom::CommandLine)?;
+        }
+        Ok(self)
     }
 
-    /// The fault schedule: the scripted faults, then the random ones drawn from the
-    /// seed, in time order.
+    /// The fault schedule: the scripted faults as its steps, in the order written,
+    /// and the random ones drawn from the seed.
     pub fn schedule(&self) -> Schedule {
-        let mut faults: Vec<ScheduledFault> =
-            self.faults.iter().map(|f| f.get_ref().clone()).collect();
-        if let Some(random) = &self.random {
-            faults.extend(random.get_ref().draw(self.seed).faults);
-        }
-        faults.sort_by_key(|f| f.at);
-        Schedule { faults }
+        let faults: Vec<ScheduledFault> = self.faults.iter().map(|f| f.get_ref().clone()).collect();
+        let random = self.random.as_ref().map(|r| r.get_ref().draw(self.seed).random);
+        Schedule { faults, random: random.unwrap_or_default() }
     }
 
     /// The scenario as TOML, for the store.
@@ -364,121 +358,10 @@ impl Scenario {
     }
 }
 
-fn check_fault(fault: &Fault, cluster: &ClusterSpec, nodes: &[String]) -> Result<(), String> {
-    let name = fault.name();
-    let needs_replica = matches!(
-        fault,
-        Fault::PartitionReplicas
-            | Fault::ResyncStorm(_)
-            | Fault::ResyncLoop(_)
-            | Fault::Failover { .. }
-            | Fault::SplitBrain { .. }
-    );
-    if needs_replica && cluster.redis_replicas == 0 {
-        return Err(format!(
-            "fault {name:?} needs at least one Redis replica, and cluster.redis_replicas = 0"
-        ));
-    }
-    if matches!(fault, Fault::PostgresAsyncCommit) && !cluster.postgres {
-        return Err(format!("fault {name:?} needs Postgres, and cluster.postgres = false"));
-    }
-    for target in fault.targets() {
-        check_target(name, target, cluster, nodes)?;
-    }
-    Ok(())
-}
-
-fn check_target(
-    fault: &str,
-    target: &Target,
-    cluster: &ClusterSpec,
-    nodes: &[String],
-) -> Result<(), String> {
-    let names: Vec<&String> = match target {
-        Target::Select(Selector::Replica | Selector::Replicas) if cluster.redis_replicas == 0 => {
-            return Err(format!(
-                "fault {fault:?} targets replicas, and cluster.redis_replicas = 0"
-            ));
-        }
-        Target::Select(_) => vec![],
-        Target::Node(name) => vec![name],
-        Target::Nodes(names) => names.iter().collect(),
-    };
-    match names.into_iter().find(|n| !nodes.contains(n)) {
-        Some(unknown) => Err(format!(
-            "fault {fault:?} targets {unknown:?}, which is not a node of this cluster ({})",
-            nodes.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
-    (line, column)
-}
-
 /// Every bundled scenario: its name and description.
 pub fn bundled() -> Vec<(String, Result<Scenario, ScenarioError>)> {
     bundled_names().into_iter().map(|name| (name.to_string(), Scenario::load(name))).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "name = \"t\"\ndescription = \"d\"\nworkload = \"billing\"\n[billing]\n";
-
-    #[test]
-    fn every_bundled_scenario_parses_and_validates() {
-        let all = bundled();
-        assert!(all.len() >= 8, "{:?}", all.iter().map(|(n, _)| n).collect::<Vec<_>>());
-        for (name, scenario) in all {
-            let scenario = scenario.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(scenario.name, name);
-        }
-    }
-
-    #[test]
-    fn an_unknown_field_is_reported_with_file_line_and_column() {
-        let text = format!("{MINIMAL}acounts = 10\n");
-        let err = Scenario::parse("my.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("my.toml:5:1: unknown field `acounts`"), "{err}");
-    }
-
-    #[test]
-    fn an_unknown_fault_is_reported_where_it_is_written() {
-        let text = format!("{MINIMAL}[[faults]]\nat = \"1s\"\nfault = \"meteor\"\n");
-        let err = Scenario::parse("my.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("my.toml:5:1: unknown variant `meteor`"), "{err}");
-    }
-
-    #[test]
-    fn a_target_outside_the_topology_is_an_error() {
-        let text =
-            format!("{MINIMAL}[[faults]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"redis-7\"\n");
-        let err = Scenario::parse("my.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("my.toml:5:1: fault \"kill\" targets \"redis-7\""), "{err}");
-        let text = "name = \"t\"\ndescription = \"d\"\nworkload = \"counter\"\n[cluster]\nredis_replicas = 0\n[[faults]]\nat = \"1s\"\nfault = \"failover\"\n";
-        let err = Scenario::parse("my.toml", text).unwrap_err().to_string();
-        assert!(err.contains("needs at least one Redis replica"), "{err}");
-    }
-
-    #[test]
-    fn overrides_replace_seed_time_limit_and_workers() {
-        let scenario = Scenario::parse("t.toml", MINIMAL).unwrap();
-        let overrides = Overrides {
-            seed: Some(9),
-            time_limit: Some(Duration::from_secs(3)),
-            concurrency: Some(2),
-        };
-        let resolved = scenario.resolve(&overrides);
-        let WorkloadSpec::Billing(config) = resolved.workload() else { panic!() };
-        assert_eq!((resolved.seed, config.seed, config.clients.workers), (9, 9, 2));
-        assert_eq!(config.clients.time_limit, Duration::from_secs(3));
-        let reread = Scenario::parse("again.toml", &resolved.to_toml()).unwrap();
-        assert_eq!(reread.seed, 9);
-    }
-}
+mod tests;

@@ -1,0 +1,162 @@
+//! What parsing cannot check: faults' targets must exist in the topology, the workload
+//! needs what it uses, and the schedule must fit the clients' time limit. Each error
+//! points at the key or value that causes it.
+//!
+//! **What fits.** A scheduled fault fits when it starts before the clients stop (`at` <
+//! time limit): the nemesis starts no fault once the clients have stopped, so a later
+//! one would never run. A fault may hold past the end (its `duration` running beyond
+//! the time limit, or none): it is healed when the clients stop, like every fault. A
+//! random schedule fits when its `length` is at most the time limit, since it draws
+//! faults up to its length.
+
+use super::{ClusterSpec, Scenario, ScenarioError, WorkloadKind};
+use crate::nemesis::{Fault, Selector, Target};
+use std::time::Duration;
+
+/// Where the clients' time limit came from, for the error that names it.
+pub(super) enum LimitFrom {
+    /// The scenario's workload table.
+    File,
+    /// `--time-limit`.
+    CommandLine,
+}
+
+/// Checks `scenario` against its topology, its workload and its time limit.
+pub(super) fn validate(scenario: &Scenario, limit: LimitFrom) -> Result<(), ScenarioError> {
+    topology(scenario)?;
+    workload(scenario)?;
+    fits(scenario, limit)
+}
+
+fn topology(s: &Scenario) -> Result<(), ScenarioError> {
+    let nodes = s.cluster.node_names();
+    for (i, fault) in s.faults.iter().enumerate() {
+        check_fault(&fault.get_ref().fault, &s.cluster, &nodes)
+            .map_err(|(key, m)| s.source.error(&["faults", &i.to_string(), key], m))?;
+    }
+    if let Some(random) = &s.random {
+        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+            check_fault(fault, &s.cluster, &nodes).map_err(|(key, m)| {
+                s.source.error(&["random", "faults", &i.to_string(), key], m)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn workload(s: &Scenario) -> Result<(), ScenarioError> {
+    if s.workload == WorkloadKind::Billing && !s.cluster.postgres {
+        let message =
+            "the billing workload keeps its ledger in Postgres: set cluster.postgres = true";
+        return Err(s.source.error(&["cluster", "postgres"], message.into()));
+    }
+    let tables = [
+        (WorkloadKind::Billing, "billing", s.billing.is_some()),
+        (WorkloadKind::Counter, "counter", s.counter.is_some()),
+        (WorkloadKind::Set, "set", s.set.is_some()),
+    ];
+    match tables.iter().find(|(kind, _, present)| *present && *kind != s.workload) {
+        Some((_, table, _)) => Err(s.source.error(
+            &[table],
+            format!("a [{table}] table is given, but workload = {:?}", s.workload.name()),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn fits(s: &Scenario, from: LimitFrom) -> Result<(), ScenarioError> {
+    let limit = s.workload().clients().time_limit;
+    let named = match from {
+        LimitFrom::File => format!("{}.clients.time_limit = {}", s.workload.name(), show(limit)),
+        LimitFrom::CommandLine => format!("--time-limit {}", show(limit)),
+    };
+    for (step, fault) in s.faults.iter().enumerate() {
+        let fault = fault.get_ref();
+        if fault.at >= limit {
+            let message = format!(
+                "fault {:?} (step {step}) starts at {}, but the clients stop at {} ({named}): \
+                 it would never start. Start it earlier or give the clients longer",
+                fault.fault.name(),
+                show(fault.at),
+                show(limit),
+            );
+            return Err(s.source.error(&["faults", &step.to_string(), "at"], message));
+        }
+    }
+    match &s.random {
+        Some(random) if random.get_ref().length > limit => Err(s.source.error(
+            &["random", "length"],
+            format!(
+                "the random schedule draws faults for {}, but the clients stop at {} ({named}): \
+                 the later ones would never start. Shorten `length` or give the clients longer",
+                show(random.get_ref().length),
+                show(limit),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// The key of the fault's table at fault, and why, if `fault` cannot run on `cluster`.
+fn check_fault(
+    fault: &Fault,
+    cluster: &ClusterSpec,
+    nodes: &[String],
+) -> Result<(), (&'static str, String)> {
+    let name = fault.name();
+    let needs_replica = matches!(
+        fault,
+        Fault::PartitionReplicas
+            | Fault::ResyncStorm(_)
+            | Fault::ResyncLoop(_)
+            | Fault::Failover { .. }
+            | Fault::SplitBrain { .. }
+    );
+    if needs_replica && cluster.redis_replicas == 0 {
+        return Err((
+            "fault",
+            format!(
+                "fault {name:?} needs at least one Redis replica, and cluster.redis_replicas = 0"
+            ),
+        ));
+    }
+    if matches!(fault, Fault::PostgresAsyncCommit) && !cluster.postgres {
+        return Err((
+            "fault",
+            format!("fault {name:?} needs Postgres, and cluster.postgres = false"),
+        ));
+    }
+    for target in fault.targets() {
+        check_target(name, target, cluster, nodes).map_err(|m| ("target", m))?;
+    }
+    Ok(())
+}
+
+fn check_target(
+    fault: &str,
+    target: &Target,
+    cluster: &ClusterSpec,
+    nodes: &[String],
+) -> Result<(), String> {
+    let names: Vec<&String> = match target {
+        Target::Select(Selector::Replica | Selector::Replicas) if cluster.redis_replicas == 0 => {
+            return Err(format!(
+                "fault {fault:?} targets replicas, and cluster.redis_replicas = 0"
+            ));
+        }
+        Target::Select(_) => vec![],
+        Target::Node(name) => vec![name],
+        Target::Nodes(names) => names.iter().collect(),
+    };
+    match names.into_iter().find(|n| !nodes.contains(n)) {
+        Some(unknown) => Err(format!(
+            "fault {fault:?} targets {unknown:?}, which is not a node of this cluster ({})",
+            nodes.join(", ")
+        )),
+        None => Ok(()),
+    }
+}

@@ -7,7 +7,8 @@
 //! - [`runner`]: pairs completions with invocations, checks well-formedness, feeds checkers.
 //! - [`suite`]: the checkers each workload needs; [`check`] a history end to end.
 //! - [`billing`]: charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe.
-//! - [`classic`]: Jepsen's counter, set-full, unique-ids, stats, and availability.
+//! - [`classic`]: Jepsen's counter, set-full, unique-ids, stats and availability; `faults`
+//!   (held to the header's schedule), `reach` (what the workload reached) and `recovery`.
 //! - [`verdict`]: `Valid | Invalid(anomalies) | Unknown(reason)`, and anomalies.
 //! - [`report`]: every checker's verdict as a table, JSON and an exit code.
 //! - `sim` (feature `sim`, on in the crate's own tests and bench): a simulated billing

@@ -104,8 +104,12 @@ impl Report {
 
     fn write_title(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} operations checked", self.ops)?;
-        let meta: Vec<String> =
-            self.meta.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect();
+        let meta: Vec<String> = self
+            .meta
+            .iter()
+            .filter(|(_, v)| !v.is_object() && !v.is_array())
+            .map(|(k, v)| format!("{k} {}", plain(v)))
+            .collect();
         if !meta.is_empty() {
             write!(f, " ({})", meta.join(", "))?;
         }

@@ -12,7 +12,7 @@
 //! - no recovery phase: valid, with nothing to report (the run had none);
 //! - every `f` attempted in the recovery phase succeeded at least once: valid;
 //! - some `f` attempted in the recovery phase never succeeded there: invalid, one
-//!   `never-succeeded` anomaly per such `f`: the system stayed broken after the heal.
+//!   `not-recovered` anomaly per such `f`: the system stayed broken after the heal.
 //!
 //! It speaks to liveness: reported as its own row, never in the exit code.
 
@@ -115,7 +115,7 @@ impl Checker for Recovery {
         for (f, t) in self.by_f.iter().filter(|(_, t)| t.attempts > 0 && t.ok == 0) {
             let first = t.first.unwrap_or_default();
             self.findings.anomaly(Anomaly {
-                kind: AnomalyKind::NeverSucceeded,
+                kind: AnomalyKind::NotRecovered,
                 subject: Subject::F(f.to_string()),
                 explanation: format!(
                     "no {f} succeeded again after the faults healed: of {} invoked in the \
@@ -210,7 +210,7 @@ mod tests {
             invoke(2, debit(7, 5)),
         ]);
         let anomaly = Anomaly {
-            kind: AnomalyKind::NeverSucceeded,
+            kind: AnomalyKind::NotRecovered,
             subject: Subject::F("debit".into()),
             explanation: "no debit succeeded again after the faults healed: of 3 invoked in the \
                           recovery phase (the first at op 3), 1 failed, 1 ended indeterminate \

@@ -53,6 +53,8 @@ pub enum AnomalyKind {
     DuplicateId,
     /// A kind of operation that never succeeded.
     NeverSucceeded,
+    /// A kind of operation attempted after the faults healed that never succeeded again.
+    NotRecovered,
     /// Too few operations succeeded outside fault windows.
     LowAvailability,
 }
@@ -82,6 +84,7 @@ impl AnomalyKind {
             AnomalyKind::UnexpectedElement => "unexpected-element",
             AnomalyKind::DuplicateId => "duplicate-id",
             AnomalyKind::NeverSucceeded => "never-succeeded",
+            AnomalyKind::NotRecovered => "not-recovered",
             AnomalyKind::LowAvailability => "low-availability",
         }
     }

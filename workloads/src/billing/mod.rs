@@ -8,8 +8,17 @@
 //!    `open` per account and starts the [`Monitor`].
 //! 2. [`BillingRun::run`]: client workers until the time limit or cancellation (may be
 //!    called again for another stretch).
-//! 3. [`BillingRun::finish`], once faults are healed: a quiet period, `settle`, the last
-//!    probe, then one `final` per account.
+//! 3. [`BillingRun::recover`], once faults are healed: records the `recovery` phase and
+//!    runs new client workers for a period, to show the system works again.
+//! 4. [`BillingRun::finish`]: a quiet period, `settle` (recorded as a harness operation),
+//!    the last probe, then one `final` per account, read by the harness itself
+//!    ([`truth`](crate::truth)) through the system's [`Layout`](crate::sut::Layout).
+//!
+//! Payments race debits and reads on the same account, as they would in production;
+//! [`BillingConfig::exclusive_payments`] serialises them per account instead.
+//!
+//! [`BillingConfig::reach`] states what the workload is meant to reach; it goes into the
+//! history's header (`"reach"`), and a run that reached less is judged unknown.
 //!
 //! ```toml
 //! seed = 7
@@ -25,6 +34,21 @@
 //! monitor = { interval = "100ms", timeout = "1s" }
 //! stores = { redis_timeout = "1s", postgres_timeout = "2s", pool_size = 16 }
 //! settle_timeout = "30s"
+//! exclusive_payments = false
+//! reach = { charges = 20, contended = 5, charges_in_faults = 3 }   # absent by default
+//! ```
+//!
+//! A contended mix, where recharges happen every few operations and several workers
+//! decide on one account at once: few accounts, debits large against the gap between
+//! threshold and recharge, and a gateway that does not deactivate cards on the way:
+//!
+//! ```toml
+//! accounts = 3
+//! threshold = 1000
+//! recharge = 1000
+//! opening = { min = 1000, max = 1500 }
+//! debit = { min = 100, max = 300 }
+//! gateway = { deactivate_after = 1000000, window = "60s", declining_cards = 0.0 }
 //! ```
 
 mod client;
@@ -37,9 +61,12 @@ use crate::gateway::{Gateway, GatewayConfig};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::recorder::Recorder;
 use crate::store::{StoreSettings, Stores};
-use crate::sut::{Constructor, Sut, SutContext};
+use crate::sut::{Constructor, Layout, Sut, SutContext};
+use crate::truth;
 use checkers::format::Header;
-use checkers::history::{AccountId, AccountSpec, F, FinalState, OpType, Process, Value};
+use checkers::history::{
+    AccountId, AccountSpec, F, FinalState, OpType, Phase, PhaseName, Process, Value,
+};
 use client::{AccountLocks, BillingClient};
 use generator::Generator;
 use serde::{Deserialize, Serialize};
@@ -81,6 +108,30 @@ pub struct BillingConfig {
     /// How long `settle` may take.
     #[serde(with = "humantime_serde")]
     pub settle_timeout: Duration,
+    /// Whether a payment waits until no other operation is in flight on its account
+    /// (and holds the others off while it runs). Off by default: payments race debits.
+    /// It exists to tell, when a run fails, whether a payment racing a debit is what
+    /// broke the system; the checkers do not need it.
+    pub exclusive_payments: bool,
+    /// What the workload must reach for the run to have tested something; absent, the
+    /// figures are reported only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<Reach>,
+}
+
+/// Minimums the workload is meant to reach in a run, written into the history's header
+/// as `"reach"`: a run that reached less is judged unknown, like a fault that never
+/// took effect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reach {
+    /// Charge attempts.
+    pub charges: u64,
+    /// Charge attempts made while two or more client operations on the account were in
+    /// flight.
+    pub contended: u64,
+    /// Charge attempts made while a fault was active.
+    pub charges_in_faults: u64,
 }
 
 /// Relative weights of the three requests.
@@ -121,6 +172,8 @@ impl Default for BillingConfig {
             monitor: MonitorConfig::default(),
             stores: StoreSettings::default(),
             settle_timeout: Duration::from_secs(30),
+            exclusive_payments: false,
+            reach: None,
         }
     }
 }
@@ -145,6 +198,9 @@ impl BillingConfig {
                 return bad(&format!("{name}: min must be positive and at most max"));
             }
         }
+        if self.recharge <= 0 {
+            return bad("recharge must be positive: it is what one recharge credits, in cents");
+        }
         Ok(())
     }
 
@@ -154,6 +210,10 @@ impl BillingConfig {
         meta.insert("workload".into(), "billing".into());
         meta.insert("sut".into(), system.into());
         meta.insert("seed".into(), self.seed.into());
+        if let Some(reach) = &self.reach {
+            let reach = serde_json::to_value(reach).expect("reach serialises");
+            meta.insert("reach".into(), reach);
+        }
         Header::new(meta)
     }
 }
@@ -163,6 +223,7 @@ pub struct BillingRun {
     config: BillingConfig,
     recorder: Recorder,
     sut: Sut,
+    layout: Layout,
     gateway: Gateway,
     stores: Stores,
     accounts: Vec<AccountSpec>,
@@ -170,13 +231,13 @@ pub struct BillingRun {
     processes: Processes,
     /// Workers started so far, across calls of `run`: each draws its own stream.
     workers: AtomicU32,
-    locks: Arc<AccountLocks>,
+    locks: Option<Arc<AccountLocks>>,
 }
 
 /// What the final phase found.
 #[derive(Debug)]
 pub struct Finished {
-    /// Whether the system settled in time.
+    /// Whether the system settled in time (recorded as the harness's `settle`).
     pub settled: Result<(), OpError>,
     /// Every account's final state, as recorded.
     pub finals: Vec<FinalState>,
@@ -196,6 +257,8 @@ impl BillingRun {
         let settings = config.stores.clone();
         let sut =
             system(SutContext { topology: topology.clone(), gateway: gateway.clone(), settings });
+        let layout = sut.layout();
+        layout.validate().map_err(WorkloadError::Config)?;
         let stores = Stores::new(topology.clone(), &config.stores);
         let accounts = generator::accounts(&config);
         sut.create_schema(&stores).await?;
@@ -203,14 +266,15 @@ impl BillingRun {
         for spec in &accounts {
             recorder.record(Process::Harness, OpType::Ok, F::Open, Value::Open(spec.clone()), None);
         }
-        let watched = accounts.iter().map(|a| (a.account, sut.balance_key(a.account))).collect();
+        let watched = accounts.iter().map(|a| (a.account, layout.balance_key(a.account))).collect();
         let monitor = Monitor::start(recorder.clone(), topology, watched, config.monitor.clone());
-        let locks = Arc::new(AccountLocks::new(config.accounts));
+        let locks = config.exclusive_payments.then(|| Arc::new(AccountLocks::new(config.accounts)));
         let (processes, workers) = (Processes::new(0), AtomicU32::new(0));
         Ok(BillingRun {
             config,
             recorder,
             sut,
+            layout,
             gateway,
             stores,
             accounts,
@@ -239,7 +303,21 @@ impl BillingRun {
     /// Runs client workers until the time limit passes or `cancel` fires; another call
     /// runs new workers, drawing new requests.
     pub async fn run(&self, cancel: &CancellationToken) -> ClientSummary {
-        let workers = self.config.clients.workers;
+        self.run_for(self.config.clients.time_limit, cancel).await
+    }
+
+    /// The recovery phase, once every fault healed: records its beginning (process
+    /// `harness`, f `phase`) and runs new client workers for `period`, or until `cancel`
+    /// fires.
+    pub async fn recover(&self, period: Duration, cancel: &CancellationToken) -> ClientSummary {
+        let phase = Value::Phase(Phase { phase: PhaseName::Recovery });
+        self.recorder.record(Process::Harness, OpType::Ok, F::Phase, phase, None);
+        self.run_for(period, cancel).await
+    }
+
+    async fn run_for(&self, time_limit: Duration, cancel: &CancellationToken) -> ClientSummary {
+        let config = ClientConfig { time_limit, ..self.config.clients.clone() };
+        let workers = config.workers;
         let first = self.workers.fetch_add(workers, Ordering::Relaxed);
         let clients = (first..first + workers)
             .map(|worker| BillingClient {
@@ -248,24 +326,86 @@ impl BillingRun {
                 locks: self.locks.clone(),
             })
             .collect();
-        clients::run(clients, &self.config.clients, &self.recorder, &self.processes, cancel).await
+        clients::run(clients, &config, &self.recorder, &self.processes, cancel).await
     }
 
     /// After a `quiet` period, lets the system settle, stops the monitor and records
-    /// every account's final state.
+    /// every account's final state, read from the stores through the system's layout.
     pub async fn finish(self, quiet: Duration) -> Finished {
         tokio::time::sleep(quiet).await;
-        let settled = self.sut.settle(Instant::now() + self.config.settle_timeout).await;
+        let settled = self.settle().await;
         if let Err(e) = &settled {
             tracing::warn!("the system under test did not settle: {e}");
         }
         self.monitor.stop().await;
         let ids: Vec<AccountId> = self.accounts.iter().map(|a| a.account).collect();
-        let finals = self.sut.final_states(&self.stores, &ids).await;
+        let finals = truth::final_states(&self.stores, &self.layout, &ids).await;
         for state in &finals {
             let value = Value::Final(state.clone());
             self.recorder.record(Process::Harness, OpType::Ok, F::Final, value, None);
         }
         Finished { settled, finals }
+    }
+
+    /// The system's `settle`, recorded as a harness operation: an invocation, then `ok`,
+    /// `fail` or `info` with the error. A system that overruns its deadline by
+    /// [`SETTLE_GRACE`] is cut off (`info`).
+    async fn settle(&self) -> Result<(), OpError> {
+        self.recorder.invoke(Process::Harness, F::Settle, Value::Nil);
+        let limit = self.config.settle_timeout;
+        let settling = self.sut.settle(Instant::now() + limit);
+        let settled = match tokio::time::timeout(limit + SETTLE_GRACE, settling).await {
+            Ok(settled) => settled,
+            Err(_) => Err(OpError::Indeterminate(format!(
+                "settle did not return within {:?} of its deadline",
+                SETTLE_GRACE
+            ))),
+        };
+        let (kind, error) = match &settled {
+            Ok(()) => (OpType::Ok, None),
+            Err(OpError::Refused(e)) => (OpType::Fail, Some(e.clone())),
+            Err(OpError::Indeterminate(e)) => (OpType::Info, Some(e.clone())),
+        };
+        self.recorder.record(Process::Harness, kind, F::Settle, Value::Nil, error);
+        settled
+    }
+}
+
+/// How long past its deadline `settle` may run before the harness stops waiting.
+pub const SETTLE_GRACE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_and_exclusive_payments_are_settings_and_reach_goes_into_the_header() {
+        let text = r#"{"accounts": 3, "exclusive_payments": true,
+                       "reach": {"charges": 20, "contended": 5, "charges_in_faults": 3}}"#;
+        let config: BillingConfig = serde_json::from_str(text).unwrap();
+        assert!(config.exclusive_payments);
+        let reach = Reach { charges: 20, contended: 5, charges_in_faults: 3 };
+        assert_eq!(config.reach, Some(reach));
+        let header = serde_json::to_value(config.header("failsafe")).unwrap();
+        let expected = serde_json::json!({"charges": 20, "contended": 5, "charges_in_faults": 3});
+        assert_eq!(header["reach"], expected);
+        let plain = BillingConfig::default();
+        assert!(!plain.exclusive_payments, "payments race debits unless asked");
+        assert!(
+            !serde_json::to_value(plain.header("failsafe"))
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .contains_key("reach")
+        );
+        let typo = serde_json::from_str::<BillingConfig>(r#"{"reach": {"charge": 1}}"#);
+        assert!(typo.unwrap_err().to_string().contains("unknown field `charge`"));
+    }
+
+    #[test]
+    fn a_recharge_that_credits_nothing_is_refused() {
+        let config = BillingConfig { recharge: 0, ..BillingConfig::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("recharge must be positive"), "{err}");
     }
 }

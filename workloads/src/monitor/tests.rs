@@ -55,7 +55,7 @@ async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreacha
         restored: Vec::new(),
     });
     assert!(ops.iter().all(|op| op.process == Process::Monitor && op.f == F::Probe));
-    assert!(shape.len() >= 2 && shape.len() % 2 == 0, "{shape:?}");
+    assert!(shape.len() >= 2 && shape.len().is_multiple_of(2), "{shape:?}");
     for pair in shape.chunks(2) {
         assert_eq!(pair, [(OpType::Invoke, Value::Nil), (OpType::Ok, unreachable.clone())]);
     }

@@ -1,0 +1,121 @@
+//! A second correct design, `ledger-first` (in `designs`), written from `workloads`'
+//! public API and registered by the test, judged valid like `failsafe`: the checkers do
+//! not flag a correct system merely for being built otherwise.
+
+use crate::common;
+use crate::designs;
+use checkers::history::Observed;
+use checkers::{Validity, Verdict};
+use faultline::cluster::Cluster;
+use faultline::runner::{Run, RunOptions, RunOutcome};
+use faultline::scenario::{Overrides, Scenario};
+use faultline::store::Store;
+use std::fs::File;
+use std::io::BufReader;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use workloads::billing::{Amounts, BillingConfig, BillingRun};
+use workloads::client::ClientConfig;
+use workloads::gateway::GatewayConfig;
+use workloads::recorder::Recorder;
+
+async fn run(scenario: &str, seed: u64) -> RunOutcome {
+    let scenario = Scenario::load(scenario)
+        .expect("a bundled scenario")
+        .resolve(&Overrides { seed: Some(seed), ..Overrides::default() });
+    let root = std::env::temp_dir().join(format!(
+        "faultline-test-ledger-first-{}-{}",
+        scenario.name,
+        std::process::id()
+    ));
+    let options = RunOptions {
+        store: Store::new(root.clone()),
+        registry: designs::registry(),
+        ..RunOptions::default()
+    };
+    let outcome = match Run::new(scenario, "ledger-first", options).execute().await {
+        Ok(outcome) => outcome,
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
+    };
+    assert_eq!(
+        outcome.report.validity(),
+        Validity::Valid,
+        "{}\nrun directory: {}",
+        outcome.report,
+        outcome.dir.path().display()
+    );
+    std::fs::remove_dir_all(root).unwrap();
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ledger_first_is_valid_through_twilio_2013() {
+    run("twilio-2013", 2013).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ledger_first_is_valid_through_postgres_restart() {
+    run("postgres-restart", 7).await;
+}
+
+/// A contended mix with payments racing debits and no fault: few accounts, a recharge
+/// every few operations; the harness reads the final states through ledger-first's own
+/// key layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_first_is_valid_under_contention_and_read_through_its_own_layout() {
+    let cluster = common::start(Cluster::builder().redis_replicas(1).postgres()).await;
+    let config = BillingConfig {
+        seed: 5,
+        accounts: 3,
+        threshold: 1000,
+        recharge: 1000,
+        opening: Amounts { min: 1000, max: 1500 },
+        debit: Amounts { min: 100, max: 300 },
+        mix: workloads::billing::Mix { debit: 0.8, payment: 0.1, read: 0.1 },
+        payment: Amounts { min: 100, max: 400 },
+        gateway: GatewayConfig {
+            deactivate_after: 1_000_000,
+            declining_cards: 0.0,
+            ..GatewayConfig::default()
+        },
+        clients: ClientConfig {
+            workers: 8,
+            time_limit: Duration::from_secs(8),
+            ..ClientConfig::default()
+        },
+        ..BillingConfig::default()
+    };
+    let dir = std::env::temp_dir().join("faultline-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("ledger-first-contended-{}.jsonl", std::process::id()));
+    let recorder =
+        Recorder::new(&config.header("ledger-first"), File::create(&path).unwrap()).unwrap();
+    let constructor = designs::registry().get("ledger-first").unwrap();
+    let run = BillingRun::setup(config, &constructor, cluster.endpoints(), recorder.clone())
+        .await
+        .expect("setup");
+    let summary = run.run(&CancellationToken::new()).await;
+    let recovery = run.recover(Duration::from_secs(2), &CancellationToken::new()).await;
+    let captures = run.gateway().captures();
+    let finished = run.finish(Duration::from_millis(500)).await;
+    assert_eq!(finished.settled, Ok(()));
+    recorder.finish().unwrap();
+    let report =
+        checkers::check(BufReader::new(File::open(&path).unwrap())).expect("a readable history");
+    println!(
+        "history: {}\n{summary:?}, recovery {recovery:?}, {captures} captures\n{report}",
+        path.display()
+    );
+    assert!(captures >= 50, "{captures} captures: the mix did not contend");
+    assert!(recovery.ok > 0, "{recovery:?}");
+    for f in &finished.finals {
+        assert!(matches!(f.in_flight, Observed::Balance(_)), "{f:?}");
+        assert_eq!((&f.in_flight, Some(&f.ledger)), (&f.ledger, f.entries.as_ref()), "{f:?}");
+        assert!(!f.credited.is_empty(), "{f:?}");
+    }
+    assert_eq!(report.verdict(), Verdict::Valid, "{report}");
+    std::fs::remove_file(&path).unwrap();
+    common::teardown_and_assert_clean(cluster).await;
+}

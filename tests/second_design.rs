@@ -14,9 +14,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use workloads::billing::{Amounts, BillingConfig, BillingRun};
-use workloads::client::ClientConfig;
-use workloads::gateway::GatewayConfig;
+use workloads::billing::BillingRun;
 use workloads::recorder::Recorder;
 
 async fn run(scenario: &str, seed: u64) -> RunOutcome {
@@ -66,27 +64,7 @@ async fn ledger_first_is_valid_through_postgres_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_first_is_valid_under_contention_and_read_through_its_own_layout() {
     let cluster = common::start(Cluster::builder().redis_replicas(1).postgres()).await;
-    let config = BillingConfig {
-        seed: 5,
-        accounts: 3,
-        threshold: 1000,
-        recharge: 1000,
-        opening: Amounts { min: 1000, max: 1500 },
-        debit: Amounts { min: 100, max: 300 },
-        mix: workloads::billing::Mix { debit: 0.8, payment: 0.1, read: 0.1 },
-        payment: Amounts { min: 100, max: 400 },
-        gateway: GatewayConfig {
-            deactivate_after: 1_000_000,
-            declining_cards: 0.0,
-            ..GatewayConfig::default()
-        },
-        clients: ClientConfig {
-            workers: 8,
-            time_limit: Duration::from_secs(8),
-            ..ClientConfig::default()
-        },
-        ..BillingConfig::default()
-    };
+    let config = crate::billing::contended_config(5);
     let dir = std::env::temp_dir().join("faultline-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("ledger-first-contended-{}.jsonl", std::process::id()));

@@ -4,7 +4,7 @@
 
 use crate::common;
 use crate::designs;
-use checkers::history::Observed;
+use checkers::history::{F, Observed, Op, OpType, Phase, PhaseName, Process, Value};
 use checkers::{Validity, Verdict};
 use faultline::cluster::Cluster;
 use faultline::runner::{Run, RunOptions, RunOutcome};
@@ -94,6 +94,40 @@ async fn ledger_first_is_valid_under_contention_and_read_through_its_own_layout(
         assert!(!f.credited.is_empty(), "{f:?}");
     }
     assert_eq!(report.verdict(), Verdict::Valid, "{report}");
+    harness_operations_are_recorded(&path);
     std::fs::remove_file(&path).unwrap();
     common::teardown_and_assert_clean(cluster).await;
+}
+
+/// What the harness itself recorded: one recovery phase, `settle` invoked then `ok`,
+/// probes invoked then completed, and every charge made in a client's call attributed
+/// to a client operation on the charged account.
+fn harness_operations_are_recorded(path: &std::path::Path) {
+    let reader = checkers::format::HistoryReader::new(BufReader::new(File::open(path).unwrap()));
+    let ops: Vec<Op> = reader.unwrap().map(Result::unwrap).collect();
+    let of = |f: F| -> Vec<&Op> { ops.iter().filter(|op| op.f == f).collect() };
+    let phases = of(F::Phase);
+    assert_eq!(phases.len(), 1);
+    assert_eq!(phases[0].value, Value::Phase(Phase { phase: PhaseName::Recovery }));
+    let settle: Vec<_> = of(F::Settle).iter().map(|op| (op.process, op.kind)).collect();
+    assert_eq!(settle, [(Process::Harness, OpType::Invoke), (Process::Harness, OpType::Ok)]);
+    let probes = of(F::Probe);
+    assert!(probes.len() >= 20 && probes.len().is_multiple_of(2), "{} probe events", probes.len());
+    for pair in probes.chunks(2) {
+        assert_eq!((pair[0].kind, &pair[0].value), (OpType::Invoke, &Value::Nil));
+        assert!(matches!((pair[1].kind, &pair[1].value), (OpType::Ok, Value::Probe(_))));
+    }
+    let mut attributed = 0;
+    for op in of(F::Charge) {
+        let Value::Charge(charge) = &op.value else { panic!("{op:?}") };
+        let Some(by) = charge.op else { continue };
+        let invocation = &ops[by as usize];
+        assert_eq!(invocation.kind, OpType::Invoke, "{op:?} names {invocation:?}");
+        assert!(
+            matches!(&invocation.value, Value::Account(a) if a.account == charge.account),
+            "{op:?} names {invocation:?}"
+        );
+        attributed += 1;
+    }
+    assert!(attributed >= 50, "{attributed} charges attributed to client operations");
 }

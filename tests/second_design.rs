@@ -48,14 +48,24 @@ async fn run(scenario: &str, seed: u64) -> RunOutcome {
     outcome
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ledger_first_is_valid_through_twilio_2013() {
-    run("twilio-2013", 2013).await;
+macro_rules! ledger_first_is_valid_through {
+    ($($name:ident: $scenario:expr, $seed:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            run($scenario, $seed).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ledger_first_is_valid_through_postgres_restart() {
-    run("postgres-restart", 7).await;
+ledger_first_is_valid_through! {
+    ledger_first_is_valid_through_twilio_2013: "twilio-2013", 2013;
+    ledger_first_is_valid_through_postgres_restart: "postgres-restart", 7;
+    ledger_first_is_valid_through_partition_replicas: "partition-replicas", 7;
+    ledger_first_is_valid_through_kill_master: "kill-master", 7;
+    ledger_first_is_valid_through_pause_master: "pause-master", 7;
+    ledger_first_is_valid_through_failover: "failover", 7;
+    ledger_first_is_valid_through_split_brain: "split-brain", 7;
+    ledger_first_is_valid_through_random: "random", 7;
 }
 
 /// A contended mix with payments racing debits and no fault: few accounts, a recharge

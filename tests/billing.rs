@@ -11,7 +11,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use workloads::billing::{Amounts, BillingConfig, BillingRun};
+use workloads::billing::{Amounts, BillingConfig, BillingRun, Mix};
 use workloads::client::ClientConfig;
 use workloads::counter::{CounterConfig, CounterRun};
 use workloads::gateway::GatewayConfig;
@@ -88,6 +88,53 @@ async fn naive_is_valid_on_every_checker_without_faults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failsafe_is_valid_on_every_checker_without_faults() {
     healthy_billing_run("failsafe").await;
+}
+
+/// The contended mix: three accounts, a recharge every few operations, payments racing
+/// debits on every account, and cards that are never deactivated on the way.
+pub fn contended_config(seed: u64) -> BillingConfig {
+    BillingConfig {
+        seed,
+        accounts: 3,
+        threshold: 1000,
+        recharge: 1000,
+        opening: Amounts { min: 1000, max: 1500 },
+        debit: Amounts { min: 100, max: 300 },
+        mix: Mix { debit: 0.8, payment: 0.1, read: 0.1 },
+        payment: Amounts { min: 100, max: 400 },
+        gateway: GatewayConfig {
+            deactivate_after: 1_000_000,
+            declining_cards: 0.0,
+            ..GatewayConfig::default()
+        },
+        clients: ClientConfig {
+            workers: 8,
+            time_limit: Duration::from_secs(8),
+            ..ClientConfig::default()
+        },
+        ..BillingConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failsafe_keeps_money_right_when_payments_race_debits_on_few_accounts() {
+    let cluster = common::start(Cluster::builder().redis_replicas(1).postgres()).await;
+    let config = contended_config(5);
+    assert!(!config.exclusive_payments);
+    let (recorder, path) = recorder("contended-failsafe", &config.header("failsafe"));
+    let constructor = Registry::builtin().get("failsafe").expect("a built-in system");
+    let run = BillingRun::setup(config, &constructor, cluster.endpoints(), recorder.clone())
+        .await
+        .expect("setup");
+    let summary = run.run(&CancellationToken::new()).await;
+    let captures = run.gateway().captures();
+    let finished = run.finish(QUIET).await;
+    assert_eq!(finished.settled, Ok(()));
+    let report = check(&recorder, &path);
+    println!("{summary:?}, {captures} captures");
+    assert!(captures >= 50, "{captures} captures: the mix did not contend");
+    assert_eq!(report.verdict(), Verdict::Valid, "failsafe under contention:\n{report}");
+    common::teardown_and_assert_clean(cluster).await;
 }
 
 /// Accounts just above the threshold, with recharges small enough that each account

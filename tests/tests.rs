@@ -4,9 +4,12 @@
 //! (`cargo run -- images build`); a test fails loudly otherwise, it is never skipped.
 
 mod common;
+mod designs;
 
 mod billing;
 mod cluster;
 mod explore;
 mod nemesis;
 mod run;
+mod second_design;
+mod truth;

@@ -10,6 +10,12 @@
 //! An operation that times out is cancelled where it stands (its future is dropped),
 //! so nothing of it happens after its completion is recorded except what it had
 //! already sent.
+//!
+//! While an operation's call runs, the task running it knows the operation's [`OpId`]
+//! ([`serving`]): the harness's gateway attributes each charge to the client operation
+//! whose call reached it, without asking the system under test. The attribution is
+//! task-local: a task the system under test spawns does not inherit it, so a charge
+//! made from such a task (or from `settle`) is attributed to no operation.
 
 use crate::recorder::Recorder;
 use crate::store::StoreError;
@@ -76,6 +82,17 @@ impl From<StoreError> for OpError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpId(pub u64);
 
+tokio::task_local! {
+    /// The client operation whose call the current task is running.
+    static SERVING: OpId;
+}
+
+/// The client operation whose call into the system under test the current task is
+/// running, if any; `None` outside an operation and in tasks the system spawned.
+pub fn serving() -> Option<OpId> {
+    SERVING.try_with(|op| *op).ok()
+}
+
 /// One worker's behaviour: what it does at each step.
 pub(crate) trait Client: Send + 'static {
     /// Performs one operation as `process` through `ctx`, and says how it completed.
@@ -104,7 +121,8 @@ impl Ctx {
     {
         let process = Process::Client(process);
         let id = self.recorder.invoke(process, f.clone(), args.clone());
-        let (kind, value, error) = match tokio::time::timeout(self.op_timeout, op(OpId(id))).await {
+        let call = SERVING.scope(OpId(id), op(OpId(id)));
+        let (kind, value, error) = match tokio::time::timeout(self.op_timeout, call).await {
             Ok(Ok(value)) => (OpType::Ok, value, None),
             Ok(Err(OpError::Refused(e))) => (OpType::Fail, args, Some(e)),
             Ok(Err(OpError::Indeterminate(e))) => (OpType::Info, args, Some(e)),

@@ -15,6 +15,11 @@
 //! charges nothing, as a real gateway does; the replay moves no money, so it is not
 //! recorded. [`Gateway::lookup`] reports the outcome of a key without charging.
 //!
+//! Each charge records the client operation being served when the gateway was called
+//! ([`client::serving`](crate::client::serving)): the harness's own knowledge of which
+//! call reached it. A charge made outside any client operation (`settle`, a task the
+//! system under test spawned) records none.
+//!
 //! A charge is decided and recorded under one lock with no await inside, so it is
 //! atomic: a caller cancelled around it either charged or did not.
 
@@ -116,6 +121,7 @@ impl Gateway {
         }
         let charge = state.next_charge;
         state.next_charge += 1;
+        let op = crate::client::serving().map(|op| op.0);
         let declining = declines_always(shared.seed, account, shared.config.declining_cards);
         let now = shared.started.elapsed();
         let card = state.cards.entry(account).or_default();
@@ -124,7 +130,7 @@ impl Gateway {
                 state.captures += 1;
                 self.record(
                     OpType::Ok,
-                    Charge { charge, account, amount, key: key.map(Into::into), op: None },
+                    Charge { charge, account, amount, key: key.map(Into::into), op },
                     None,
                 );
                 if deactivated {
@@ -133,7 +139,7 @@ impl Gateway {
                 ChargeOutcome::Captured(charge)
             }
             Err(decline) => {
-                let c = Charge { charge, account, amount, key: key.map(Into::into), op: None };
+                let c = Charge { charge, account, amount, key: key.map(Into::into), op };
                 self.record(OpType::Fail, c, Some(decline));
                 ChargeOutcome::Declined(charge, decline)
             }

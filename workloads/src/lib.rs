@@ -6,6 +6,7 @@
 //! - [`store`]: connections that follow the topology, and what store errors mean.
 //! - [`sut`]: the [`BillingSystem`](sut::BillingSystem) trait, `naive` and `failsafe`.
 //! - [`gateway`]: the harness's card gateway, ground truth for every charge.
+//! - [`truth`]: the harness's final read of the stores, through the system's layout.
 //! - [`monitor`]: the harness's probes of the balance store, ground truth for fail-safety.
 //! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
@@ -24,6 +25,7 @@ pub mod scenarios;
 pub mod set;
 pub mod store;
 pub mod sut;
+pub mod truth;
 
 #[cfg(test)]
 mod testkit;

@@ -10,8 +10,14 @@
 //!    which balances went missing and which came back since the previous probe.
 //!
 //! A node that refuses writes may still serve reads (a read-only replica does), so the
-//! read is made whatever the write said. Each probe is recorded as one operation,
-//! process `monitor`, f `probe`, type `ok`; one last probe is taken when it stops.
+//! read is made whatever the write said.
+//!
+//! Each probe is an operation, process `monitor`, f `probe`: an invocation (value null)
+//! when it starts and an `ok` completion carrying the [`Probe`] when it ends, so a
+//! checker knows the interval the observation was made over. A probe that takes longer
+//! than three timeouts (a write and reads that each hang) is completed `unreachable`.
+//! `missing` and `restored` are relative to the previous completed probe that could read
+//! the keys. One last probe is taken when the monitor stops.
 
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
@@ -50,6 +56,8 @@ impl Default for MonitorConfig {
 
 /// The harness key the monitor writes.
 const PROBE_KEY: &str = "faultline:monitor";
+/// The longest a whole probe may take, in timeouts: its write and reads each get one.
+const PROBE_TIMEOUTS: u32 = 3;
 /// Keys read in one `MGET`.
 const CHUNK: usize = 500;
 
@@ -113,7 +121,8 @@ impl Prober {
                 _ = ticks.tick() => false,
                 () = stop.cancelled() => true,
             };
-            let probe = self.probe().await;
+            recorder.invoke(Process::Monitor, F::Probe, Value::Nil);
+            let probe = self.timed_probe().await;
             recorder.record(Process::Monitor, OpType::Ok, F::Probe, Value::Probe(probe), None);
             if stopping {
                 return;
@@ -121,42 +130,56 @@ impl Prober {
         }
     }
 
-    /// Probes the current master; when the topology names another master by the time
-    /// the probe is done (a failover raced it), probes again, so a recorded probe never
-    /// describes a node clients had already left.
-    async fn probe(&mut self) -> Probe {
-        loop {
-            let addr = self.topology.borrow().redis_master;
-            let probe = self.probe_once().await;
-            if self.topology.borrow().redis_master == addr {
-                return probe;
+    /// A probe, or `unreachable` when it took too long; a probe cut short changes
+    /// nothing of what the previous probes saw missing.
+    async fn timed_probe(&mut self) -> Probe {
+        let limit = self.timeout * PROBE_TIMEOUTS;
+        match tokio::time::timeout(limit, self.probe()).await {
+            Ok(probe) => probe,
+            Err(_) => {
+                self.conn = None;
+                Probe { store: StoreStatus::Unreachable, missing: Vec::new(), restored: Vec::new() }
             }
         }
     }
 
-    async fn probe_once(&mut self) -> Probe {
+    /// Probes the current master; when the topology names another master by the time
+    /// the probe is done (a failover raced it), probes again, so a recorded probe never
+    /// describes a node clients had already left. Only the probe kept moves what the
+    /// monitor saw missing.
+    async fn probe(&mut self) -> Probe {
+        loop {
+            let addr = self.topology.borrow().redis_master;
+            let (store, present) = self.probe_once().await;
+            if self.topology.borrow().redis_master == addr {
+                let (missing, restored) = present.map(|p| self.deltas(&p)).unwrap_or_default();
+                return Probe { store, missing, restored };
+            }
+        }
+    }
+
+    /// The store's status, and whether each watched key exists if they could be read.
+    async fn probe_once(&mut self) -> (StoreStatus, Option<Vec<bool>>) {
         let mut conn = match self.connection().await {
             Ok(conn) => conn,
-            Err(e) => {
-                return Probe { store: e.kind.status(), missing: Vec::new(), restored: Vec::new() };
-            }
+            Err(e) => return (e.kind.status(), None),
         };
         let write = redis::cmd("SET").arg(PROBE_KEY).arg(1).query_async::<()>(&mut conn).await;
         let mut store =
             write.map_or_else(|e| classify_redis(e).kind.status(), |()| StoreStatus::Healthy);
-        let (missing, restored) = match self.present(&mut conn).await {
-            Ok(present) => self.deltas(&present),
+        let present = match self.present(&mut conn).await {
+            Ok(present) => Some(present),
             Err(e) => {
                 if store == StoreStatus::Healthy {
                     store = e.kind.status();
                 }
-                (Vec::new(), Vec::new())
+                None
             }
         };
         if store == StoreStatus::Unreachable {
             self.conn = None;
         }
-        Probe { store, missing, restored }
+        (store, present)
     }
 
     /// A connection to the current master, made anew when the master moved.
@@ -210,3 +233,6 @@ impl Prober {
         (missing, restored)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,12 @@
 //! The billing client: each step draws a request and sends it to the system under test.
 //!
-//! **No payment runs concurrently with another operation on its account.** The
-//! over-charge and wrongful-suspension checkers bound the balance over the window in
-//! which a system may have decided a charge, which reaches back to the earliest debit
-//! in flight on the account. A system may also decide in a read or a payment (the
-//! fail-safe system completes a deferred recharge in whatever operation comes next on
-//! the account), and a payment completing between that decision and the capture would
-//! make a justified charge look unjustified. So each account has a lock that payments
-//! take exclusively and debits and reads share: concurrent debits, the case that
-//! matters for double charging, still race freely. The lock is taken before the
-//! invocation is recorded, so it is no part of the operation.
+//! Payments race debits and reads on their account. With
+//! [`exclusive_payments`](super::BillingConfig::exclusive_payments), each account has a
+//! lock that payments take exclusively and debits and reads share, so no payment runs
+//! concurrently with another operation on its account while debits still race each
+//! other; the lock is taken before the invocation is recorded, so it is no part of the
+//! operation. It is there to tell whether a payment racing a debit is what broke a
+//! system; no checker relies on it.
 
 use super::generator::{Generator, Request};
 use crate::client::{Client, Ctx};
@@ -31,13 +28,17 @@ impl AccountLocks {
 pub(crate) struct BillingClient {
     pub generator: Generator,
     pub sut: Sut,
-    pub locks: Arc<AccountLocks>,
+    /// Per-account locks, when payments are exclusive.
+    pub locks: Option<Arc<AccountLocks>>,
 }
 
 impl Client for BillingClient {
     async fn step(&mut self, process: u32, ctx: &Ctx) -> OpType {
         let request = self.generator.next().expect("the generator never ends");
-        let lock = &self.locks.0[request.account() as usize];
+        let Some(locks) = &self.locks else {
+            return perform(&self.sut, process, ctx, request).await;
+        };
+        let lock = &locks.0[request.account() as usize];
         match request {
             Request::Payment { .. } => {
                 let _exclusive = lock.write().await;

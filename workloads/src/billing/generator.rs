@@ -127,6 +127,7 @@ pub fn accounts(config: &BillingConfig) -> Vec<AccountSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::billing::Amounts;
 
     fn first(config: &BillingConfig, worker: u32, n: usize) -> Vec<Request> {
         Generator::new(config, worker).take(n).collect()
@@ -180,5 +181,49 @@ mod tests {
         assert_eq!(value, Value::Account(op));
         let read = Request::Read { account: 4 }.value(None);
         assert_eq!(read, Value::Account(AccountOp { account: 4, amount: None, balance: None }));
+    }
+
+    /// The contended mix of the module docs of [`billing`](super): few accounts, debits
+    /// large against the recharge.
+    fn contended() -> BillingConfig {
+        BillingConfig {
+            accounts: 3,
+            threshold: 1000,
+            recharge: 1000,
+            opening: Amounts { min: 1000, max: 1500 },
+            debit: Amounts { min: 100, max: 300 },
+            ..BillingConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_contended_mix_recharges_every_few_operations_with_workers_sharing_accounts() {
+        let config = contended();
+        let mut balances: Vec<i64> = accounts(&config).iter().map(|a| a.balance).collect();
+        let workers: Vec<Vec<Request>> = (0..8).map(|w| first(&config, w, 500)).collect();
+        let (mut operations, mut recharges, mut shared_steps) = (0, 0, 0);
+        for step in 0..500 {
+            let on: Vec<AccountId> = workers.iter().map(|w| w[step].account()).collect();
+            shared_steps +=
+                usize::from((0..3).any(|a| on.iter().filter(|&&x| x == a).count() >= 2));
+            for worker in &workers {
+                operations += 1;
+                match worker[step] {
+                    Request::Debit { account, amount } => {
+                        let balance = &mut balances[account as usize];
+                        *balance -= amount;
+                        if *balance < config.threshold {
+                            *balance += config.recharge;
+                            recharges += 1;
+                        }
+                    }
+                    Request::Payment { account, amount } => balances[account as usize] += amount,
+                    Request::Read { .. } => {}
+                }
+            }
+        }
+        let every = operations / recharges;
+        assert!((3..=8).contains(&every), "a recharge every {every} operations ({recharges})");
+        assert_eq!(shared_steps, 500, "8 workers on 3 accounts: always two on one account");
     }
 }

@@ -100,3 +100,47 @@ fn a_declining_card_is_declined_and_recorded_as_such() {
     let charge = Charge { charge: 1, account: 5, amount: 1000, key: None, op: None };
     assert_eq!(ops[0].value, Value::Charge(charge));
 }
+
+/// A client whose one operation charges the card itself and from a task it spawns.
+struct Charging {
+    gateway: Gateway,
+}
+
+impl crate::client::Client for Charging {
+    async fn step(&mut self, process: u32, ctx: &crate::client::Ctx) -> OpType {
+        let args = Value::Account(AccountOp { account: 5, amount: Some(1), balance: None });
+        let gateway = self.gateway.clone();
+        ctx.perform(process, F::Debit, args.clone(), |_| async move {
+            gateway.charge(5, 1000, None);
+            let spawned = gateway.clone();
+            tokio::spawn(async move { spawned.charge(5, 1000, None) }).await.unwrap();
+            Ok(args)
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_charge_records_the_client_operation_whose_call_reached_the_gateway() {
+    let (recorder, memory) = testkit::recorder();
+    let gateway = Gateway::new(config(10), 7, recorder.clone());
+    let processes = crate::client::Processes::new(0);
+    let client = Charging { gateway: gateway.clone() };
+    let timeout = Duration::from_secs(5);
+    crate::client::run_until_ok(client, 1, timeout, &recorder, &processes).await;
+    gateway.charge(5, 1000, None);
+    let ops = testkit::recorded(&recorder, &memory);
+    let charged: Vec<(u64, Option<u64>)> = ops
+        .iter()
+        .filter_map(|op| match &op.value {
+            Value::Charge(c) => Some((op.index, c.op)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops[0].kind, OpType::Invoke);
+    assert_eq!(
+        charged,
+        [(1, Some(0)), (2, None), (4, None)],
+        "the operation's own charge, one from a task it spawned, one outside any operation"
+    );
+}

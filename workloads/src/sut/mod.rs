@@ -1,9 +1,10 @@
 //! The billing system under test: the trait a billing service implements to be tested
 //! by faultline, and the two built in.
 //!
-//! - [`BillingSystem`]: debit, payment, balance read, settle; schema set-up, seeding,
-//!   final-state reading and the balance key, with defaults over faultline's
-//!   [`standard`] layout.
+//! - [`BillingSystem`]: debit, payment, balance read, settle; schema set-up and
+//!   seeding, with defaults over faultline's [`standard`] layout; and the [`Layout`]
+//!   through which the harness reads the stores itself (ground truth is never the
+//!   system's own report).
 //! - [`naive`]: the 2013 design. [`failsafe`]: the design announced after it.
 //! - [`Registry`]: systems by name, for the command line and scenario files.
 //!
@@ -54,20 +55,27 @@
 //! The harness calls `create_schema` and `seed` once before any client starts,
 //! `debit`/`payment`/`balance` from many workers at once, each under a timeout that
 //! cancels the call (its future is dropped) and records it `info`, then, after the
-//! faults healed and a quiet period, `settle` and `final_states`.
+//! faults healed, a recovery period of client calls and a quiet period, `settle`. It
+//! then reads every account's final state itself, through [`BillingSystem::layout`].
+//!
+//! The gateway attributes each charge to the client operation whose call reached it
+//! (a task-local the harness sets around the call): a charge made from a task the
+//! system spawns is attributed to no operation, as if made by `settle`.
 
 pub mod failsafe;
+mod layout;
 pub mod naive;
 mod registry;
 pub mod standard;
 
+pub use layout::Layout;
 pub use registry::{Constructor, Registry, UnknownSystem};
 
 use crate::client::{OpError, OpId};
 use crate::endpoints::Topology;
 use crate::gateway::Gateway;
 use crate::store::{StoreError, StoreSettings, Stores};
-use checkers::history::{AccountId, AccountSpec, FinalState, Observed};
+use checkers::history::{AccountId, AccountSpec, Observed};
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
@@ -137,20 +145,12 @@ pub trait BillingSystem: Send + Sync + 'static {
         standard::seed(stores, accounts)
     }
 
-    /// Reads each account's final state: in-flight and ledger balances, suspension,
-    /// credited charges.
-    fn final_states(
-        &self,
-        stores: &Stores,
-        accounts: &[AccountId],
-    ) -> impl Future<Output = Vec<FinalState>> + Send {
-        standard::final_states(stores, accounts)
-    }
-
-    /// The Redis key whose presence means `account`'s balance exists; the harness's
-    /// monitor watches these.
-    fn balance_key(&self, account: AccountId) -> String {
-        standard::balance_key(account)
+    /// Where the system keeps each account's in-flight balance (a Redis key) and its
+    /// ledger (SQL queries): the harness reads the final states through it, and its
+    /// monitor watches the balance keys. The default is the [`standard`] layout; see
+    /// [`Layout`] to declare another.
+    fn layout(&self) -> Layout {
+        Layout::standard()
     }
 }
 
@@ -194,14 +194,9 @@ impl Sut {
         self.0.seed(stores, accounts).await
     }
 
-    /// See [`BillingSystem::final_states`].
-    pub async fn final_states(&self, stores: &Stores, accounts: &[AccountId]) -> Vec<FinalState> {
-        self.0.final_states(stores, accounts).await
-    }
-
-    /// See [`BillingSystem::balance_key`].
-    pub fn balance_key(&self, account: AccountId) -> String {
-        self.0.balance_key(account)
+    /// See [`BillingSystem::layout`].
+    pub fn layout(&self) -> Layout {
+        self.0.layout()
     }
 }
 
@@ -217,12 +212,7 @@ trait Erased: Send + Sync {
         stores: &'a Stores,
         accounts: &'a [AccountSpec],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn final_states<'a>(
-        &'a self,
-        stores: &'a Stores,
-        accounts: &'a [AccountId],
-    ) -> BoxFuture<'a, Vec<FinalState>>;
-    fn balance_key(&self, account: AccountId) -> String;
+    fn layout(&self) -> Layout;
 }
 
 impl<B: BillingSystem> Erased for B {
@@ -254,15 +244,7 @@ impl<B: BillingSystem> Erased for B {
         Box::pin(BillingSystem::seed(self, stores, accounts))
     }
 
-    fn final_states<'a>(
-        &'a self,
-        stores: &'a Stores,
-        accounts: &'a [AccountId],
-    ) -> BoxFuture<'a, Vec<FinalState>> {
-        Box::pin(BillingSystem::final_states(self, stores, accounts))
-    }
-
-    fn balance_key(&self, account: AccountId) -> String {
-        BillingSystem::balance_key(self, account)
+    fn layout(&self) -> Layout {
+        BillingSystem::layout(self)
     }
 }

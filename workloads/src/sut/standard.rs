@@ -1,12 +1,13 @@
 //! faultline's standard layout of the two stores, which the [`BillingSystem`]
-//! defaults use.
+//! defaults use ([`Layout::standard`](super::Layout::standard) is where the harness
+//! reads it).
 //!
 //! - **Redis**: one key per account, `balance:<account>`, holding its in-flight balance
 //!   in cents as an integer.
 //! - **Postgres**, the double-bookkeeping ledger:
 //!   - `accounts`: balance, a version bumped by every change, the auto-recharge policy
 //!     (threshold, recharge amount), how many recharges were started, `suspended`;
-//!   - `ledger_entries`: one row per balance change (`open`, `debit`, `payment`,
+//!   - `ledger_entries`: one row per balance change (their sum is the balance) (`open`, `debit`, `payment`,
 //!     `recharge`), with an optional idempotency key and the gateway charge a
 //!     recharge credits, both unique;
 //!   - `charges`: charge intents, one per idempotency key, at most one `pending` per
@@ -14,10 +15,9 @@
 //!
 //! [`BillingSystem`]: super::BillingSystem
 
+use super::Layout;
 use crate::store::{StoreError, Stores};
-use checkers::history::{AccountId, AccountSpec, ChargeId, FinalState, Observed};
-use sqlx::Row;
-use std::collections::BTreeMap;
+use checkers::history::{AccountId, AccountSpec, Observed};
 
 const SCHEMA: &str = "
 DROP TABLE IF EXISTS ledger_entries, charges, accounts CASCADE;
@@ -50,7 +50,7 @@ CREATE TABLE charges (
 CREATE UNIQUE INDEX one_pending_charge_per_account ON charges (account) WHERE status = 'pending';
 ";
 
-/// Redis keys read or written in one request.
+/// Redis keys written in one request.
 const CHUNK: usize = 500;
 
 /// The Redis key of `account`'s in-flight balance.
@@ -67,6 +67,17 @@ pub async fn create_schema(stores: &Stores) -> Result<(), StoreError> {
 /// Opens every account at its opening balance, in the ledger (with an `open` entry)
 /// and in Redis.
 pub async fn seed(stores: &Stores, accounts: &[AccountSpec]) -> Result<(), StoreError> {
+    seed_with(stores, &Layout::standard(), accounts).await
+}
+
+/// Opens every account as [`seed`] does, in the standard ledger, with each in-flight
+/// balance under `layout`'s balance key: for a system that keeps the standard tables
+/// but names its Redis keys otherwise.
+pub async fn seed_with(
+    stores: &Stores,
+    layout: &Layout,
+    accounts: &[AccountSpec],
+) -> Result<(), StoreError> {
     let column = |f: fn(&AccountSpec) -> i64| accounts.iter().map(f).collect::<Vec<i64>>();
     let ids: Vec<i32> = accounts.iter().map(|a| a.account as i32).collect();
     let insert = sqlx::query(
@@ -84,92 +95,14 @@ pub async fn seed(stores: &Stores, accounts: &[AccountSpec]) -> Result<(), Store
     for chunk in accounts.chunks(CHUNK) {
         let mut mset = redis::cmd("MSET");
         for a in chunk {
-            mset.arg(balance_key(a.account)).arg(a.balance);
+            mset.arg(layout.balance_key(a.account)).arg(a.balance);
         }
         let () = stores.redis.query(&mset).await?;
     }
     Ok(())
 }
 
-/// Reads every account's final state from both stores; a store that cannot be read
-/// gives `Observed::Error` for what it holds.
-pub async fn final_states(stores: &Stores, accounts: &[AccountId]) -> Vec<FinalState> {
-    let in_flight = in_flight_balances(stores, accounts).await;
-    let ledger = ledger_states(stores, accounts).await;
-    accounts
-        .iter()
-        .zip(in_flight)
-        .map(|(&account, in_flight)| match &ledger {
-            Ok(states) => {
-                let (balance, suspended, credited) =
-                    states.get(&account).cloned().unwrap_or((Observed::Missing, false, Vec::new()));
-                FinalState {
-                    account,
-                    in_flight,
-                    ledger: balance,
-                    suspended: Some(suspended),
-                    credited,
-                    entries: None,
-                }
-            }
-            Err(e) => FinalState {
-                account,
-                in_flight,
-                ledger: Observed::Error(e.to_string()),
-                suspended: None,
-                credited: Vec::new(),
-                entries: None,
-            },
-        })
-        .collect()
-}
-
-/// Every account's Redis balance, in order.
+/// Every account's Redis balance under the standard layout, in order.
 pub async fn in_flight_balances(stores: &Stores, accounts: &[AccountId]) -> Vec<Observed> {
-    let mut balances = Vec::with_capacity(accounts.len());
-    for chunk in accounts.chunks(CHUNK) {
-        let keys: Vec<String> = chunk.iter().map(|&a| balance_key(a)).collect();
-        match stores.redis.query::<Vec<Option<String>>>(redis::cmd("MGET").arg(keys)).await {
-            Ok(values) => balances.extend(values.into_iter().map(observed)),
-            Err(e) => balances.extend(chunk.iter().map(|_| Observed::Error(e.to_string()))),
-        }
-    }
-    balances
-}
-
-/// A balance key's value as read.
-pub fn observed(value: Option<String>) -> Observed {
-    match value {
-        None => Observed::Missing,
-        Some(text) => text.parse().map_or_else(
-            |_| Observed::Error(format!("not a balance: {text:?}")),
-            Observed::Balance,
-        ),
-    }
-}
-
-type LedgerState = (Observed, bool, Vec<ChargeId>);
-
-async fn ledger_states(
-    stores: &Stores,
-    accounts: &[AccountId],
-) -> Result<BTreeMap<AccountId, LedgerState>, StoreError> {
-    let ids: Vec<i32> = accounts.iter().map(|&a| a as i32).collect();
-    let query = sqlx::query("SELECT id, balance, suspended FROM accounts WHERE id = ANY($1)");
-    let mut states = BTreeMap::new();
-    for row in stores.ledger.fetch_all(query.bind(&ids[..])).await? {
-        let (id, balance, suspended): (i32, i64, bool) = (row.get(0), row.get(1), row.get(2));
-        states.insert(id as AccountId, (Observed::Balance(balance), suspended, Vec::new()));
-    }
-    let credits = sqlx::query(
-        "SELECT account, charge_id FROM ledger_entries
-         WHERE charge_id IS NOT NULL AND account = ANY($1) ORDER BY charge_id",
-    );
-    for row in stores.ledger.fetch_all(credits.bind(&ids[..])).await? {
-        let (account, charge): (i32, i64) = (row.get(0), row.get(1));
-        if let Some(state) = states.get_mut(&(account as AccountId)) {
-            state.2.push(charge as ChargeId);
-        }
-    }
-    Ok(states)
+    crate::truth::in_flight_balances(stores, &Layout::standard(), accounts).await
 }

@@ -1,0 +1,223 @@
+//! `ledger-first`: a second correct billing design, different from the built-in
+//! `failsafe`, written from `workloads`' public API only.
+//!
+//! - **The ledger decides.** Every debit or payment is one Postgres transaction
+//!   ([`sql`]) that locks the account, appends the entry (idempotency key: the
+//!   operation's id), updates the balance and its version, and, when a debit leaves the
+//!   balance below the threshold with no intent outstanding, records the recharge intent
+//!   keyed by that debit (`recharge-op-<id>`). Nothing is charged unless the ledger
+//!   recorded the intent first. Reads come from the ledger too.
+//! - **Redis is a cache**, under keys of its own (`ledger-first:{account}`, declared as
+//!   its [`Layout`]): written after the ledger with a set-if-newer script on the
+//!   version, so concurrent writers commute, and rebuilt from the ledger whenever it is
+//!   missing or behind.
+//! - **Charges only while the cache is safe**: the intent's key goes to the gateway as
+//!   its idempotency key, and only when the cache write just succeeded on a node that
+//!   says it is the master and already held the account's balance. Otherwise the intent
+//!   waits for the next operation on the account or for `settle`, which first asks the
+//!   gateway whether the key was already charged and re-checks that the balance still
+//!   needs it (cancelling it otherwise).
+//! - **A capture is always credited**, once (by the intent's key), even if another
+//!   operation cancelled the intent meanwhile; a decline suspends the account.
+//! - **`settle`** completes every pending intent and rebuilds every cache entry that
+//!   disagrees with the ledger, until a whole pass finds nothing to do.
+
+mod sql;
+
+use checkers::history::{AccountId, AccountSpec, Observed};
+use redis::Script;
+use sql::{Intent, Versioned, transact};
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio::time::Instant;
+use workloads::client::{OpError, OpId};
+use workloads::gateway::{ChargeOutcome, Gateway};
+use workloads::store::{Ledger, RedisMaster, StoreError, Stores};
+use workloads::sut::{Answer, BillingSystem, Layout, SutContext, standard};
+
+/// For listings.
+pub const ABOUT: &str = "ledger-first: every change and recharge intent in one Postgres transaction, \
+     Redis a versioned cache rebuilt from the ledger, charges keyed by the intent";
+
+/// Writes the ledger's (balance, version) unless the cache holds that version or a newer
+/// one. KEYS: balance, version. ARGV: balance, version. Returns 0 when the cache was
+/// current, 1 when it was behind, 2 when the balance was missing.
+static CACHE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "#!lua
+        local present = redis.call('EXISTS', KEYS[1]) == 1
+        local stored = tonumber(redis.call('GET', KEYS[2]) or '-1')
+        if present and stored >= tonumber(ARGV[2]) then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1])
+        redis.call('SET', KEYS[2], ARGV[2])
+        if present then return 1 end
+        return 2",
+    )
+});
+
+/// The ledger-first billing system.
+pub struct LedgerFirst {
+    redis: RedisMaster,
+    ledger: Ledger,
+    gateway: Gateway,
+    layout: Layout,
+    limit: Duration,
+}
+
+impl LedgerFirst {
+    /// The system, reaching its stores through `cx`.
+    pub fn new(cx: SutContext) -> LedgerFirst {
+        LedgerFirst {
+            redis: RedisMaster::new(cx.topology.clone(), cx.settings.redis_timeout),
+            ledger: Ledger::new(cx.topology, &cx.settings).with_durable_commits(),
+            gateway: cx.gateway,
+            layout: Layout { balance_key: "ledger-first:{account}".into(), ..Layout::standard() },
+            limit: cx.settings.postgres_timeout + Duration::from_millis(500),
+        }
+    }
+
+    async fn change(
+        &self,
+        op: OpId,
+        account: AccountId,
+        kind: &'static str,
+        amount: i64,
+    ) -> Answer {
+        let (key, intent) = (format!("op-{}", op.0), format!("recharge-op-{}", op.0));
+        let applied = transact(&self.ledger, self.limit, |c| {
+            Box::pin(sql::apply(c, account, kind, amount, key, intent))
+        })
+        .await?;
+        let safe = self.cache(applied.state).await;
+        if let Some(intent) = applied.pending {
+            self.complete(intent, safe).await;
+        }
+        Ok(Some(Observed::Balance(applied.state.balance)))
+    }
+
+    /// Writes the ledger's state to the cache; true when it is safe to charge: the
+    /// store took the write (or was current) and already held the balance.
+    async fn cache(&self, state: Versioned) -> bool {
+        let keys = [self.layout.balance_key(state.account), version_key(state.account)];
+        match self.redis.eval::<i64>(&CACHE, &keys, &[state.balance, state.version]).await {
+            Ok(2) => false,
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(account = state.account, "cache not written: {e}");
+                false
+            }
+        }
+    }
+
+    /// Completes `intent` if it can be now; it stays pending otherwise.
+    async fn complete(&self, intent: Intent, safe: bool) {
+        if let Err(e) = self.try_complete(intent, safe).await {
+            tracing::debug!("recharge left pending: {e}");
+        }
+    }
+
+    async fn try_complete(&self, intent: Intent, safe: bool) -> Result<(), OpError> {
+        let outcome = match self.gateway.lookup(&intent.key) {
+            Some(outcome) => outcome,
+            None => {
+                if !safe || !self.redis.is_master().await? {
+                    return Ok(());
+                }
+                let check = intent.clone();
+                let needed =
+                    transact(&self.ledger, self.limit, |c| Box::pin(sql::still_needed(c, check)))
+                        .await?;
+                if !needed {
+                    return Ok(());
+                }
+                self.gateway.charge(intent.account, intent.amount, Some(&intent.key))
+            }
+        };
+        let state = match outcome {
+            ChargeOutcome::Captured(charge) => {
+                let charge = charge as i64;
+                transact(&self.ledger, self.limit, |c| Box::pin(sql::credit(c, intent, charge)))
+                    .await?
+            }
+            ChargeOutcome::Declined(charge, _) => {
+                let charge = charge as i64;
+                transact(&self.ledger, self.limit, |c| Box::pin(sql::decline(c, intent, charge)))
+                    .await?
+            }
+        };
+        self.cache(state).await;
+        Ok(())
+    }
+
+    /// One pass of settling; returns how many intents and cache entries it found to do.
+    async fn settle_pass(&self) -> Result<usize, OpError> {
+        let pending = transact(&self.ledger, self.limit, |c| Box::pin(sql::pending(c))).await?;
+        for intent in &pending {
+            let account = intent.account;
+            let read =
+                transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
+            let safe = self.cache(read.state).await;
+            self.complete(intent.clone(), safe).await;
+        }
+        let states = transact(&self.ledger, self.limit, |c| Box::pin(sql::all(c))).await?;
+        let stores = Stores { redis: self.redis.clone(), ledger: self.ledger.clone() };
+        let accounts: Vec<AccountId> = states.iter().map(|s| s.account).collect();
+        let cached = workloads::truth::in_flight_balances(&stores, &self.layout, &accounts).await;
+        let mut stale = 0;
+        for (state, seen) in states.into_iter().zip(cached) {
+            if seen != Observed::Balance(state.balance) {
+                stale += 1;
+                self.cache(state).await;
+            }
+        }
+        Ok(pending.len() + stale)
+    }
+}
+
+impl BillingSystem for LedgerFirst {
+    async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.change(op, account, "debit", -amount).await
+    }
+
+    async fn payment(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
+        self.change(op, account, "payment", amount).await
+    }
+
+    async fn balance(&self, _op: OpId, account: AccountId) -> Answer {
+        let read = transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
+        let safe = self.cache(read.state).await;
+        if let Some(intent) = read.pending {
+            self.complete(intent, safe).await;
+        }
+        Ok(Some(Observed::Balance(read.state.balance)))
+    }
+
+    async fn settle(&self, deadline: Instant) -> Result<(), OpError> {
+        loop {
+            let found = self.settle_pass().await;
+            if let Ok(0) = found {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let left = match found {
+                    Ok(n) => format!("{n} intents or cache entries still unsettled"),
+                    Err(e) => e.to_string(),
+                };
+                return Err(OpError::Indeterminate(format!("could not settle in time: {left}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn seed(&self, stores: &Stores, accounts: &[AccountSpec]) -> Result<(), StoreError> {
+        standard::seed_with(stores, &self.layout, accounts).await
+    }
+
+    fn layout(&self) -> Layout {
+        self.layout.clone()
+    }
+}
+
+fn version_key(account: AccountId) -> String {
+    format!("ledger-first-version:{account}")
+}

@@ -129,6 +129,9 @@ impl Sim {
         };
         let applied = self.bank.apply(&req, &mut self.rng);
         let charged = !applied.charges.is_empty();
+        if charged && self.pending_on[account as usize] > 1 {
+            self.unconfirmed[account as usize] = true;
+        }
         let witnesses = self.emit_charges(applied.charges, Some(invoked));
         let p = self.workers[w].op.as_mut().expect("a pending operation");
         p.outcome = Some(applied.outcome);
@@ -203,7 +206,8 @@ impl Sim {
 
     /// The balance an `ok` completion reports: the true one, or a lie told by the
     /// stale-read or vanished-payment bug to a read alone on a clean account (no
-    /// other operation on it ran meanwhile, none was ever indeterminate).
+    /// other operation on it ran meanwhile, none was ever indeterminate; for a vanished
+    /// payment, every capture on it counts for reads).
     fn reported(&mut self, p: &Pending, balance: i64) -> (i64, Option<Bug>) {
         let a = p.account as usize;
         let clean = self.bank.accounts[a].clean;
@@ -219,7 +223,9 @@ impl Sim {
                 self.bank.bug = None;
                 (stale, Some(Bug::StaleRead))
             }
-            (Some(Bug::VanishedPayment), _, Some((account, amount))) if account == p.account => {
+            (Some(Bug::VanishedPayment), _, Some((account, amount)))
+                if account == p.account && !self.unconfirmed[a] =>
+            {
                 self.bank.bug = None;
                 (balance - amount, Some(Bug::VanishedPayment))
             }

@@ -187,6 +187,9 @@ pub struct Sim {
     info_since: Vec<Option<u64>>,
     /// An acknowledged payment the vanished-payment bug may hide: account, amount.
     vanish: Option<(u32, i64)>,
+    /// Per account, a capture happened while another operation on it was in flight, so
+    /// it may never count in the least balance a read may see.
+    unconfirmed: Vec<bool>,
     faults: Faults,
     out: VecDeque<Op>,
     index: u64,
@@ -221,6 +224,7 @@ impl Sim {
             invocations: vec![0; cfg.accounts as usize],
             info_since: vec![None; cfg.accounts as usize],
             vanish: None,
+            unconfirmed: vec![false; cfg.accounts as usize],
             next_process: cfg.processes,
             cfg,
             rng,

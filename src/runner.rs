@@ -360,10 +360,13 @@ impl Running {
         };
     }
 
-    /// The recovery phase: records its `phase` op, then runs clients for `period`.
-    // Billing: switch to W's `BillingRun::recover(period, cancel)` once merged; it does
-    // exactly this.
+    /// The recovery phase: records its `phase` op, then runs clients for `period`
+    /// (billing through its own `recover`, which does the same with its own workers).
     async fn recover(&self, period: Duration, recorder: &Recorder, interrupt: &CancellationToken) {
+        if let Running::Billing(run) = self {
+            run.recover(period, interrupt).await;
+            return;
+        }
         let phase = Value::Phase(Phase { phase: PhaseName::Recovery });
         recorder.record(Process::Harness, OpType::Ok, F::Phase, phase, None);
         let stop = interrupt.child_token();

@@ -20,7 +20,8 @@ use workloads::recorder::Recorder;
 async fn run(scenario: &str, seed: u64) -> RunOutcome {
     let scenario = Scenario::load(scenario)
         .expect("a bundled scenario")
-        .resolve(&Overrides { seed: Some(seed), ..Overrides::default() });
+        .resolve(&Overrides { seed: Some(seed), ..Overrides::default() })
+        .expect("the scenario fits its time limit");
     let root = std::env::temp_dir().join(format!(
         "faultline-test-ledger-first-{}-{}",
         scenario.name,

@@ -90,7 +90,7 @@ impl LedgerFirst {
         .await?;
         let safe = self.cache(applied.state).await;
         if let Some(intent) = applied.pending {
-            self.complete(intent, safe).await;
+            self.complete(intent, safe).await?;
         }
         Ok(Some(Observed::Balance(applied.state.balance)))
     }
@@ -109,14 +109,23 @@ impl LedgerFirst {
         }
     }
 
-    /// Completes `intent` if it can be now; it stays pending otherwise.
-    async fn complete(&self, intent: Intent, safe: bool) {
-        if let Err(e) = self.try_complete(intent, safe).await {
-            tracing::debug!("recharge left pending: {e}");
+    /// Completes `intent` if it can be now; it stays pending otherwise. Money captured
+    /// but not yet credited makes the operation indeterminate: it answers `ok` only
+    /// once a read after it would see the money.
+    async fn complete(&self, intent: Intent, safe: bool) -> Result<(), OpError> {
+        match self.try_complete(intent, safe).await {
+            Err(Pending::Uncredited(charge, e)) => Err(OpError::Indeterminate(format!(
+                "charge {charge} was captured but not yet credited ({e}); settle credits it"
+            ))),
+            Err(Pending::NotCharged(e)) => {
+                tracing::debug!("recharge left pending: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
     }
 
-    async fn try_complete(&self, intent: Intent, safe: bool) -> Result<(), OpError> {
+    async fn try_complete(&self, intent: Intent, safe: bool) -> Result<(), Pending> {
         let outcome = match self.gateway.lookup(&intent.key) {
             Some(outcome) => outcome,
             None => {
@@ -134,10 +143,11 @@ impl LedgerFirst {
             }
         };
         let state = match outcome {
-            ChargeOutcome::Captured(charge) => {
-                let charge = charge as i64;
+            ChargeOutcome::Captured(id) => {
+                let charge = id as i64;
                 transact(&self.ledger, self.limit, |c| Box::pin(sql::credit(c, intent, charge)))
-                    .await?
+                    .await
+                    .map_err(|e| Pending::Uncredited(id, e))?
             }
             ChargeOutcome::Declined(charge, _) => {
                 let charge = charge as i64;
@@ -157,7 +167,9 @@ impl LedgerFirst {
             let read =
                 transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
             let safe = self.cache(read.state).await;
-            self.complete(intent.clone(), safe).await;
+            if let Err(e) = self.complete(intent.clone(), safe).await {
+                tracing::debug!("recharge still pending: {e}");
+            }
         }
         let states = transact(&self.ledger, self.limit, |c| Box::pin(sql::all(c))).await?;
         let stores = Stores { redis: self.redis.clone(), ledger: self.ledger.clone() };
@@ -174,6 +186,20 @@ impl LedgerFirst {
     }
 }
 
+/// Why a recharge intent is still pending: whether money was captured for it.
+enum Pending {
+    /// Nothing was charged; a later operation or settle completes the intent.
+    NotCharged(OpError),
+    /// The gateway captured this charge, and crediting it failed.
+    Uncredited(u64, OpError),
+}
+
+impl<E: Into<OpError>> From<E> for Pending {
+    fn from(e: E) -> Pending {
+        Pending::NotCharged(e.into())
+    }
+}
+
 impl BillingSystem for LedgerFirst {
     async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
         self.change(op, account, "debit", -amount).await
@@ -187,7 +213,7 @@ impl BillingSystem for LedgerFirst {
         let read = transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
         let safe = self.cache(read.state).await;
         if let Some(intent) = read.pending {
-            self.complete(intent, safe).await;
+            self.complete(intent, safe).await?;
         }
         Ok(Some(Observed::Balance(read.state.balance)))
     }

@@ -149,6 +149,14 @@ impl BillingConfig {
             let reach = serde_json::to_value(reach).expect("reach serialises");
             meta.insert("reach".into(), reach);
         }
+        // The monitor's pace, in ns: how far apart two probes can see the store, which
+        // bounds what fail-safe may assume held between them.
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let monitor = serde_json::json!({
+            "interval": nanos(self.monitor.interval),
+            "timeout": nanos(self.monitor.timeout),
+        });
+        meta.insert("monitor".into(), monitor);
         Header::new(meta)
     }
 }
@@ -158,7 +166,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reach_and_exclusive_payments_are_settings_and_reach_goes_into_the_header() {
+    fn reach_and_exclusive_payments_are_settings_and_reach_and_the_monitor_go_into_the_header() {
         let text = r#"{"accounts": 3, "exclusive_payments": true,
                        "reach": {"charges": 20, "contended": 5, "charges_in_faults": 3}}"#;
         let config: BillingConfig = serde_json::from_str(text).unwrap();
@@ -168,6 +176,8 @@ mod tests {
         let header = serde_json::to_value(config.header("failsafe")).unwrap();
         let expected = serde_json::json!({"charges": 20, "contended": 5, "charges_in_faults": 3});
         assert_eq!(header["reach"], expected);
+        let monitor = serde_json::json!({"interval": 100_000_000, "timeout": 1_000_000_000});
+        assert_eq!(header["monitor"], monitor, "the monitor's pace, in ns, for fail-safe");
         let plain = BillingConfig::default();
         assert!(!plain.exclusive_payments, "payments race debits unless asked");
         assert!(

@@ -12,7 +12,7 @@
 //!    runs new client workers for a period, to show the system works again.
 //! 4. [`BillingRun::finish`]: a quiet period, `settle` (recorded as a harness operation),
 //!    the last probe, then one `final` per account, read by the harness itself
-//!    ([`truth`](crate::truth)) through the system's [`Layout`](crate::sut::Layout).
+//!    ([`crate::truth`]) through the system's [`crate::sut::Layout`].
 //!
 //! Payments race debits and reads on the same account, as they would in production;
 //! [`BillingConfig::exclusive_payments`] serialises them per account instead.

@@ -35,7 +35,8 @@
 
 use checkers::history::AccountId;
 
-/// Where the harness reads each account's final state. See the [module docs](self).
+/// Where the harness reads each account's final state. See the [module docs](self) for
+/// the queries it takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// The Redis key of an account's in-flight balance (an integer, in cents), with

@@ -63,7 +63,7 @@
 //! system spawns is attributed to no operation, as if made by `settle`.
 
 pub mod failsafe;
-mod layout;
+pub mod layout;
 pub mod naive;
 mod registry;
 pub mod standard;
@@ -101,6 +101,31 @@ pub struct SutContext {
 /// Accounts auto-recharge: when a debit leaves the balance below the account's
 /// threshold T, the service charges the recharge amount R through the [`Gateway`] and
 /// credits it. A declined card suspends the account.
+///
+/// # What the checkers hold a system to
+///
+/// The checkers judge the history alone (definitions in `checkers::billing`); a system
+/// keeps its customers' money right by their measure when:
+///
+/// - **Every balance it reports is current.** A debit, payment or read that answers
+///   `ok` with a balance reports one that reflects every operation acknowledged
+///   before it was asked, and every capture it or an earlier acknowledged operation
+///   made (`impossible-balance`). A lagging replica's answer is a stale read. A read
+///   that finds no balance for an opened account answers an error, not `null`.
+/// - **An operation that captured money answers `ok` only once it is credited**; if
+///   the credit cannot be made now, it answers indeterminate (`OpError::Indeterminate`,
+///   recorded `info`) and a later operation or [`settle`](Self::settle) credits it.
+/// - **One recharge per need**: at most one capture per client operation and account,
+///   and none decided before the account's previous capture. A recharge carried out
+///   in an operation other than the one that decided it re-checks the need then (a
+///   balance still below T after one recharge waits for the next operation).
+/// - **No charge while the balance store is unsafe** (unreachable, read-only, loading,
+///   or missing the account's balance): the monitor's probes judge that.
+/// - **Suspension only after a decline** at a balance that could have been below T.
+/// - **The stores end right**: after `settle`, both stores hold every account's
+///   balance (a cache that evicts balance keys loses them), equal to each other,
+///   within what the operations allow; the ledger's entries sum to its balance and
+///   credit each capture once.
 pub trait BillingSystem: Send + Sync + 'static {
     /// Debits `amount` cents of usage from `account`, recharging if it falls below T.
     fn debit(

@@ -18,6 +18,8 @@
 //!   condition. Otherwise the intent waits: the next operation on the account, or
 //!   [`settle`](BillingSystem::settle), completes it, asking the gateway first whether
 //!   the key was already charged, and re-checking that the balance still needs it.
+//!   An operation that captured money answers `ok` only once the ledger credited it;
+//!   when the credit fails it answers indeterminate, and `settle` credits it.
 //! - **Validated as it goes.** Every operation publishes the ledger's state, which
 //!   repairs a Redis balance that is behind or missing; `settle` compares every
 //!   account and repairs what disagrees.
@@ -29,7 +31,7 @@ use super::{Answer, BillingSystem, SutContext};
 use crate::client::{OpError, OpId};
 use crate::gateway::{ChargeOutcome, Gateway};
 use crate::store::{Ledger, RedisMaster, StoreError, Stores};
-use checkers::history::{AccountId, Observed};
+use checkers::history::{AccountId, ChargeId, Observed};
 use ledger::Versioned;
 use redis::Script;
 use std::sync::LazyLock;
@@ -87,7 +89,7 @@ impl FailSafe {
         }
         let writable = self.publish(applied.state).await;
         if let Some(intent) = applied.pending {
-            self.complete(&intent, writable).await;
+            self.complete(&intent, writable).await?;
         }
         Ok(Some(Observed::Balance(applied.state.balance)))
     }
@@ -112,14 +114,24 @@ impl FailSafe {
         }
     }
 
-    /// Tries to complete recharge intent `key`; it stays pending if it cannot be.
-    async fn complete(&self, key: &str, writable: bool) {
-        if let Err(e) = self.try_complete(key, writable).await {
-            tracing::debug!(key, "recharge left pending: {e}");
+    /// Tries to complete recharge intent `key`; it stays pending if it cannot be. An
+    /// operation that captured money answers `ok` only once the capture is credited
+    /// (the checkers' contract: a read after it must see the money), so a capture left
+    /// uncredited makes the operation indeterminate; settle credits it later.
+    async fn complete(&self, key: &str, writable: bool) -> Result<(), OpError> {
+        match self.try_complete(key, writable).await {
+            Ok(()) => Ok(()),
+            Err(Pending::Uncredited(charge, e)) => Err(OpError::Indeterminate(format!(
+                "charge {charge} was captured but not yet credited ({e}); settle credits it"
+            ))),
+            Err(Pending::NotCharged(e)) => {
+                tracing::debug!(key, "recharge left pending: {e}");
+                Ok(())
+            }
         }
     }
 
-    async fn try_complete(&self, key: &str, writable: bool) -> Result<(), StoreError> {
+    async fn try_complete(&self, key: &str, writable: bool) -> Result<(), Pending> {
         let outcome = match self.gateway.lookup(key) {
             Some(outcome) => outcome,
             None => {
@@ -134,7 +146,9 @@ impl FailSafe {
         };
         match outcome {
             ChargeOutcome::Captured(charge) => {
-                let state = ledger::credit(&self.ledger, key, charge).await?;
+                let state = ledger::credit(&self.ledger, key, charge)
+                    .await
+                    .map_err(|e| Pending::Uncredited(charge, e))?;
                 self.publish(state).await;
             }
             ChargeOutcome::Declined(charge, _) => {
@@ -159,7 +173,9 @@ impl FailSafe {
         let pending = ledger::pending(&self.ledger).await?;
         for (key, account) in &pending {
             let writable = self.sync(*account).await?;
-            self.complete(key, writable).await;
+            if let Err(e) = self.complete(key, writable).await {
+                tracing::debug!(key, "recharge still pending: {e}");
+            }
         }
         let states = ledger::all(&self.ledger).await?;
         let accounts: Vec<AccountId> = states.iter().map(|s| s.account).collect();
@@ -176,6 +192,21 @@ impl FailSafe {
     }
 }
 
+/// Why a recharge intent is still pending: whether money was captured for it.
+enum Pending {
+    /// Nothing was charged (the store was unsafe, the ledger unreachable, a decline
+    /// not yet recorded): the intent waits for a later operation or settle.
+    NotCharged(StoreError),
+    /// The gateway captured this charge, and crediting it failed.
+    Uncredited(ChargeId, StoreError),
+}
+
+impl From<StoreError> for Pending {
+    fn from(e: StoreError) -> Pending {
+        Pending::NotCharged(e)
+    }
+}
+
 impl BillingSystem for FailSafe {
     async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
         self.change(op, account, "debit", -amount).await
@@ -189,7 +220,7 @@ impl BillingSystem for FailSafe {
         let read = ledger::read(&self.ledger, account).await?;
         let writable = self.publish(read.state).await;
         if let Some(intent) = read.pending {
-            self.complete(&intent, writable).await;
+            self.complete(&intent, writable).await?;
         }
         Ok(Some(Observed::Balance(read.state.balance)))
     }

@@ -12,4 +12,5 @@ mod explore;
 mod nemesis;
 mod run;
 mod second_design;
+mod sweep;
 mod truth;

@@ -12,7 +12,8 @@
 //!   history. A start that completed with an error did not start the fault, and closes
 //!   its window.
 //!
-//! It always reports the three figures. With the header's `"reach"` minimums
+//! A run in which no client operation completed `ok` tested nothing, minimums or not:
+//! unknown. It always reports the three figures. With the header's `"reach"` minimums
 //! (`{"charges": N, "contended": N, "charges_in_faults": N}`, each optional), a figure
 //! below its minimum makes the verdict unknown, like a fault that never took effect:
 //! the run did not test what it meant to, whatever the other checkers say.
@@ -58,6 +59,8 @@ pub struct Reach {
     charges: u64,
     contended: u64,
     in_faults: u64,
+    /// Whether any client operation completed `ok`.
+    succeeded: bool,
 }
 
 impl Reach {
@@ -91,6 +94,9 @@ impl Reach {
     }
 
     fn shortfalls(&self) -> Vec<String> {
+        if !self.succeeded {
+            return vec!["no client operation completed ok, so the run tested nothing".into()];
+        }
         let figures = [
             (self.charges, self.minimums.charges, "charge attempts"),
             (
@@ -118,6 +124,7 @@ impl Checker for Reach {
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.value) {
             (Process::Nemesis, Value::Fault(fault)) => self.fault(ev, fault.id),
+            (Process::Client(_), _) => self.succeeded |= ev.kind() == OpType::Ok,
             (Process::Gateway, Value::Charge(c))
                 if ev.op.f == F::Charge && ev.kind() != OpType::Invoke =>
             {
@@ -128,7 +135,7 @@ impl Checker for Reach {
     }
 
     fn interest(&self) -> Interest {
-        Interest::NEMESIS.or(Interest::GATEWAY)
+        Interest::NEMESIS.or(Interest::GATEWAY).or(Interest::CLIENT_COMPLETION)
     }
 
     fn finish(&mut self) -> Verdict {
@@ -205,6 +212,20 @@ mod tests {
         let failed = Op { error: Some("no such node".into()), ..nemesis(Info, F::Start, 1) };
         let h = history(vec![nemesis(Invoke, F::Start, 1), failed, captured(1, 7, 1000)]);
         assert_eq!(figures(Reach::default(), &h)[2], "charge attempts during faults 0");
+    }
+
+    #[test]
+    fn a_run_in_which_no_client_operation_succeeded_tested_nothing() {
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 10)),
+            fail(1, debit(7, 10)),
+            invoke(2, read(7)),
+            info(2, read(7)),
+        ]);
+        let reason = "no client operation completed ok, so the run tested nothing: it did not \
+                      reach what it was meant to test";
+        assert_eq!(verdict(Reach::default(), &h), Verdict::Unknown(reason.into()));
     }
 
     #[test]

@@ -96,17 +96,21 @@ impl Schedule {
         self.faults.get(i).unwrap_or_else(|| &self.random[i - self.faults.len()])
     }
 
-    /// The step of the fault at index `i`, if it is one (not a drawn fault).
+    /// The step of the fault at index `i`: every fault of the timeline is one, the
+    /// drawn ones after the written ones, since the seed draws them before the run.
     pub(crate) fn step(&self, i: usize) -> Option<u32> {
-        (i < self.faults.len()).then(|| u32::try_from(i).expect("fewer than 2^32 faults"))
+        (i < self.faults.len() + self.random.len())
+            .then(|| u32::try_from(i).expect("fewer than 2^32 faults"))
     }
 
     /// The steps as the history's header lists them under `"schedule"`:
     /// `[{"step":0,"fault":"restart-2013","at":15000000000,"duration":null}, ...]`, times
-    /// in nanoseconds from the start of the run, `duration` null until the end.
+    /// in nanoseconds from the start of the run, `duration` null until the end; the
+    /// written faults, then the drawn ones, so the checkers hold a random schedule to
+    /// what it drew too.
     pub fn header(&self) -> Value {
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let steps = self.faults.iter().enumerate().map(|(step, f)| {
+        let steps = self.faults.iter().chain(&self.random).enumerate().map(|(step, f)| {
             serde_json::json!({
                 "step": step,
                 "fault": f.fault.name(),
@@ -242,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn the_header_lists_the_steps_written_and_not_the_drawn_faults() {
+    fn the_header_lists_the_steps_written_then_the_drawn_faults() {
         let text = "[[faults]]\nat = \"15s\"\nfault = \"restart-2013\"\n\
                     [[faults]]\nat = \"5s\"\nfault = \"resync-storm\"\nduration = \"7s\"\n";
         let mut schedule: Schedule = toml::from_str(text).unwrap();
@@ -256,9 +260,13 @@ mod tests {
             serde_json::json!([
                 {"step": 0, "fault": "restart-2013", "at": 15_000_000_000u64, "duration": null},
                 {"step": 1, "fault": "resync-storm", "at": 5_000_000_000u64, "duration": 7_000_000_000u64},
+                {"step": 2, "fault": "partition-replicas", "at": 1_000_000_000u64, "duration": null},
             ])
         );
-        assert_eq!((schedule.step(1), schedule.step(2)), (Some(1), None));
+        assert_eq!(
+            (schedule.step(1), schedule.step(2), schedule.step(3)),
+            (Some(1), Some(2), None)
+        );
         assert_eq!(schedule.fault(2).fault, Fault::PartitionReplicas);
     }
 

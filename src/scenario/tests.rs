@@ -113,6 +113,16 @@ fn a_random_schedule_longer_than_the_time_limit_is_refused() {
 }
 
 #[test]
+fn a_random_schedule_that_draws_no_fault_is_refused() {
+    let text = format!(
+        "{MINIMAL}clients = {{ time_limit = \"10s\" }}\n[random]\ninterval = \"6s\"\nhold = \"1s\"\n\
+         length = \"10s\"\nfaults = [{{ fault = \"pause\" }}]\n"
+    );
+    let err = Scenario::parse("my.toml", &text).unwrap_err().to_string();
+    assert!(err.starts_with("my.toml:9:10: the random schedule draws no fault"), "{err}");
+}
+
+#[test]
 fn a_workload_table_for_another_workload_points_at_the_table() {
     let text =
         "name = \"t\"\ndescription = \"d\"\nworkload = \"counter\"\n[billing]\naccounts = 3\n";

@@ -7,7 +7,7 @@
 //! one would never run. A fault may hold past the end (its `duration` running beyond
 //! the time limit, or none): it is healed when the clients stop, like every fault. A
 //! random schedule fits when its `length` is at most the time limit, since it draws
-//! faults up to its length.
+//! faults up to its length, and draws at least one fault (a run would test nothing).
 
 use super::{ClusterSpec, Scenario, ScenarioError, WorkloadKind};
 use crate::nemesis::{Fault, Selector, Target};
@@ -91,6 +91,17 @@ fn fits(s: &Scenario, from: LimitFrom) -> Result<(), ScenarioError> {
                  the later ones would never start. Shorten `length` or give the clients longer",
                 show(random.get_ref().length),
                 show(limit),
+            ),
+        )),
+        Some(random) if random.get_ref().draw(s.seed).random.is_empty() => Err(s.source.error(
+            &["random", "length"],
+            format!(
+                "the random schedule draws no fault: one starts every {} from {} on and must heal \
+                 before `length` ({}), so a run would test nothing. Make `length` at least twice \
+                 `interval`, and list at least one fault",
+                show(random.get_ref().interval),
+                show(random.get_ref().interval),
+                show(random.get_ref().length),
             ),
         )),
         _ => Ok(()),

@@ -140,7 +140,7 @@ impl Bounds {
         let index = ev.index();
         let Some(sums) = self.opened(c.account, index) else { return };
         let moved = match ev.kind() {
-            OpType::Ok => sums.captured(index, c.amount),
+            OpType::Ok => sums.captured(index, c.amount, c.op),
             OpType::Info => sums.unsure(c.amount),
             OpType::Fail | OpType::Invoke => Ok(()),
         };

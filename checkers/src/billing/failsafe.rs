@@ -100,10 +100,17 @@ impl FailSafe {
             (Process::Harness, _) => op.f == F::Settle,
             _ => false,
         };
+        let serves = |op: &&Op| matches!(op.process, Process::Client(_)) && Some(op.index) == c.op;
+        let served = ev.in_flight.iter().filter(decides).any(|op| serves(&op));
         let in_flight = ev.in_flight.iter().filter(decides).map(|op| op.index);
         let earliest = in_flight.chain(self.info_since.get(&account).copied()).min();
         let charge = c.clone();
-        let decided = earliest.unwrap_or(decided_since);
+        // A background charge (for no client operation on the account in flight) may
+        // have been decided at any point since the last capture.
+        let decided = match (earliest, served) {
+            (Some(e), true) => e,
+            (e, _) => e.map_or(decided_since, |e| e.min(decided_since)),
+        };
         self.candidates.push(Candidate {
             index,
             charge,

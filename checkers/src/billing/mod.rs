@@ -45,16 +45,20 @@
 //! - **U_a(t)**, the greatest = opening balance + payments invoked before t that had not
 //!   completed `fail` before t + charges `ok` or `info` before t − debits that completed
 //!   `ok` before t.
+//! - A charge attempt c on a is **served** when the gateway attributes it to a client
+//!   operation o (`op`) on a that is in flight at c; otherwise (no `op`, an operation
+//!   on another account, or one not in flight) it is a **background** charge: a task,
+//!   `settle`, or a queue drained inside some other operation decided it, when it
+//!   liked.
 //! - **L_r,a(t)**, the least balance a *read* may see at t: L_a(t) less the captures not
 //!   yet confirmed. A system may credit a capture a little after the gateway captured
-//!   it, so a capture counts in L_r only once every client operation on a that was in
-//!   flight at the capture has completed `ok`. This assumes one of them asked for it
-//!   and that a system credits a capture before the last of the operations that could
-//!   have asked for it completes.
+//!   it, so a served capture for o counts in L_r only once o and every other client
+//!   operation on a in flight at the capture have completed `ok` (an operation that
+//!   made a capture answers `ok` only after crediting it: see the contract below).
 //!   It never counts when one of them completed `info` or `fail` (the credit may come
 //!   at any time, by a repair, or never: charge-without-credit judges that), when a
-//!   client operation on a completed `info` before it (still in flight), or when none
-//!   was in flight (a background task or `settle` credits when it likes).
+//!   client operation on a completed `info` before it (still in flight), or when it
+//!   is a background capture (credited when the system likes).
 //! - **R** for a client operation o on a: [least L_r,a, greatest U_a] over o's interval,
 //!   from its invocation to its completion; o's own debit counts in L_r from its
 //!   invocation, its own payment in U.
@@ -62,8 +66,9 @@
 //!   what happens at t: from the earliest invocation among the client operations on a
 //!   in flight at t (debits, payments, reads; `info` ones for ever) and the harness's
 //!   `settle` if in flight, but not before the last capture on a before t, up to t. A
-//!   charge attempt with none of those in flight (a background task) falls back to the
-//!   window since the last capture on a (or its opening). This rests on one rule: **one
+//!   background charge attempt is judged over the wider of that and the window since
+//!   the last capture on a (or its opening), which `settle` in flight never narrows.
+//!   This rests on one rule: **one
 //!   recharge per need** — a system decides a recharge while serving an operation on
 //!   the account (or settling, or in the background), and a decision made before the
 //!   account's previous capture would be a second recharge for the need that capture
@@ -96,10 +101,11 @@
 //!   makes the verdict `Unknown`.
 //!
 //! **over-charge** ([`OverCharge`]).
-//! - Two captures with the same idempotency key, or attributed to the same client
-//!   operation (**one recharge per operation**: a key is the system's own, and another
-//!   gateway may not deduplicate), are a `duplicate-recharge`; witnesses are both
-//!   captures (and the operation).
+//! - Two captures with the same idempotency key, or on one account attributed to the
+//!   same client operation (**at most one capture per client operation and account**:
+//!   a key is the system's own, and another gateway may not deduplicate; an operation
+//!   may recharge other accounts, draining a queue), are a `duplicate-recharge`;
+//!   witnesses are both captures (and the operation).
 //! - A capture c on account a is an `over-charge` when W_a(t_c), not counting c, is at
 //!   least T: the balance could not have been below the threshold whenever the system
 //!   decided, so nothing justified a recharge. This is what catches repeated recharging
@@ -109,7 +115,7 @@
 //!
 //! **wrongful-suspension** ([`WrongfulSuspension`]). An account whose final state says
 //! `suspended: true` must have had a declined charge d (any `fail` charge) with
-//! W_a(t_d) < T. Witnesses: the final state, and the first and last declines.
+//! W_a(t_d) < T (a background decline's W as a background capture's). Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.
 //! - Every balance an `ok` debit, payment or read reported lies within its R, and a
@@ -138,8 +144,9 @@
 //!    between), so the condition held throughout t_c; and
 //! 2. the system may have decided the charge only after that condition began: the
 //!    earliest invocation among the client operations on a in flight at t_c (`info`
-//!    ones for ever) and `settle` if in flight, or with none of them the last capture
-//!    on a (or its opening), is after the condition began. This keeps the checker sound
+//!    ones for ever) and `settle` if in flight, is after the condition began; for a
+//!    background capture, the earlier of that and the last capture on a (or its
+//!    opening). This keeps the checker sound
 //!    against the race between a system's check of the store and a fault's onset.
 //!
 //! One assumption comes from the harness contract: a condition the monitor sees at two

@@ -45,7 +45,7 @@ fn two_captures_for_one_operation_are_found_whatever_their_keys() {
     let duplicate = anomalies.anomalies().iter().find(|g| g.kind == K::DuplicateRecharge);
     let explanation = "op 3: the gateway captured 1000 cents from account 7's card (charge 56) for \
                        client operation 1, for which it already captured charge 55 at op 2: one \
-                       recharge per operation";
+                       recharge per operation and account";
     assert_eq!(
         duplicate.map(|g| g.first.clone()),
         Some(about(K::DuplicateRecharge, 7, explanation, &[2, 3, 1], 1000))

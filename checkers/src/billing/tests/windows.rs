@@ -150,7 +150,7 @@ fn a_capture_between_two_completed_unsafe_probes_is_still_found() {
         probe_invoked(),
         probe(ReadOnly, &[], &[]),
         invoke(1, debit(7, 450)),
-        captured(55, 7, 1000),
+        serving(captured(55, 7, 1000), 3),
         probe_invoked(),
         probe(ReadOnly, &[], &[]),
     ]);

@@ -9,8 +9,10 @@
 //! - [`FailSafe`]: no charge while the balance store is unsafe.
 //! - `bounds`, `sums` and `shared` (private): L, L_r, U and the windows below, kept once
 //!   per suite and reported as the `balance-bounds` row (`Unknown` when an operation
-//!   names an account never opened, a debit or payment has no amount, or a sum would
-//!   overflow 64 bits). `reported` (private): the check of one reported balance.
+//!   names an account never opened, a debit or payment has no amount or one of zero or
+//!   fewer cents, a charge a negative one, or a sum would overflow 64 bits: the account
+//!   is judged no more, never with inverted bounds). `reported` (private): the check of one reported balance.
+//!   `finals` (private): one final state per account, else `Unknown`.
 //!
 //! # The history they read
 //!
@@ -98,7 +100,8 @@
 //! - An account with captures whose final in-flight balance is below L_end misses
 //!   captured money in the balance store (`charge-not-in-flight`).
 //! - A captured charge whose account has no final state, or an unreadable ledger,
-//!   makes the verdict `Unknown`.
+//!   makes the verdict `Unknown`; so does an account with two or more final states
+//!   (here and in reconciliation), never a `duplicate-credit`.
 //!
 //! **over-charge** ([`OverCharge`]).
 //! - Two captures with the same idempotency key, or on one account attributed to the
@@ -157,6 +160,7 @@
 mod bounds;
 mod credit;
 mod failsafe;
+mod finals;
 mod recharge;
 mod reconcile;
 mod reported;

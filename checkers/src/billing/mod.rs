@@ -152,9 +152,18 @@
 //!    opening). This keeps the checker sound
 //!    against the race between a system's check of the store and a fault's onset.
 //!
-//! One assumption comes from the harness contract: a condition the monitor sees at two
-//! consecutive probes held between them (faults last far longer than the ~100 ms
-//! between probes). The window rule is W's: one recharge per need.
+//! A capture is not judged when the condition may have lifted between the two probes:
+//! a nemesis `heal` completed between the completion of the probe before and the
+//! invocation of the probe after (the history shows the fault ended); or, when the
+//! header gives the monitor's timing (`"monitor": {"interval": ns, "timeout": ns}`),
+//! those two instants lie more than 2 × (interval + timeout) apart (the monitor missed
+//! a look). What remains assumed: a condition the monitor saw at two consecutive
+//! probes, with no heal recorded between them, held between them. The harness's
+//! monitor invokes a probe about one interval (100 ms) after the previous one began,
+//! or at once if that one ran longer; a probe itself may take up to three timeouts (3
+//! s with its 1 s timeout), so the probes before and after a capture may complete
+//! seconds apart, while the gap the bound above measures stays near one interval.
+//! Faults last seconds. The window rule is W's: one recharge per need.
 //! Witnesses: the capture and the probes before and after it.
 
 mod bounds;
@@ -169,7 +178,7 @@ mod sums;
 mod suspension;
 
 pub use credit::ChargeWithoutCredit;
-pub use failsafe::FailSafe;
+pub use failsafe::{FailSafe, MONITOR_SHAPE, MonitorTiming};
 pub use recharge::OverCharge;
 pub use reconcile::Reconciliation;
 pub use suspension::WrongfulSuspension;
@@ -177,16 +186,17 @@ pub use suspension::WrongfulSuspension;
 use crate::checker::Checker;
 
 /// Every billing checker, sharing one set of bounds (see `shared`): the four that read
-/// L and U, fail-safe, and `balance-bounds`, which keeps L and U and reports the
-/// operations it could not account for.
-pub fn checkers() -> Vec<Box<dyn Checker>> {
+/// L and U, fail-safe (knowing the monitor's timing, if the header gave it), and
+/// `balance-bounds`, which keeps L and U and reports the operations it could not
+/// account for.
+pub fn checkers(monitor: Option<MonitorTiming>) -> Vec<Box<dyn Checker>> {
     let bounds = shared::SharedBounds::default();
     vec![
         Box::new(ChargeWithoutCredit::sharing(&bounds)),
         Box::new(OverCharge::sharing(&bounds)),
         Box::new(WrongfulSuspension::sharing(&bounds)),
         Box::new(Reconciliation::sharing(&bounds)),
-        Box::new(FailSafe::default()),
+        Box::new(FailSafe::new(monitor)),
         Box::new(bounds.updater()),
     ]
 }

@@ -468,7 +468,7 @@ mod shared_bounds {
     use crate::runner::Runner;
 
     fn run(h: &crate::history::History) -> crate::report::Report {
-        let mut runner = Runner::new(crate::billing::checkers());
+        let mut runner = Runner::new(crate::billing::checkers(None));
         h.iter().for_each(|op| runner.observe(op, None));
         runner.finish()
     }

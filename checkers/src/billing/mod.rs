@@ -31,6 +31,31 @@
 //! entry), and the sum of the ledger's entries. The gateway, the monitor and the final
 //! reads belong to the harness: their records are ground truth.
 //!
+//! # What a system must do
+//!
+//! The checkers hold a system under test (and the driver recording its history) to
+//! this contract; a system that breaks it is flagged, as named:
+//!
+//! 1. **The gateway records a charge attempt before the system sees its answer.**
+//!    A capture recorded late looks like money the system showed before it existed
+//!    (`impossible-balance`). The harness's gateway does so; a driver's must too.
+//! 2. **An operation that made a capture answers `ok` only after crediting it** (ledger
+//!    and balance store); when the credit failed or its outcome is unknown, it answers
+//!    `info`, never `ok` with the balance before the credit (`impossible-balance` on
+//!    the next read). Credit only what was captured, after the capture: money
+//!    credited before the gateway captured it is above U (`impossible-balance`,
+//!    `balance-out-of-bounds`).
+//! 3. **Reads reflect every acknowledged operation**: a balance an `ok` operation
+//!    reports includes every operation that completed `ok` before it began. A
+//!    lagging replica is a stale read (`impossible-balance`).
+//! 4. **A balance key is never evicted**: a store that no longer holds an opened
+//!    account's balance after the faults healed lost it (`lost-balance`).
+//! 5. **At most one capture per client operation and account, and one per need**
+//!    (`duplicate-recharge`, `over-charge`): a recharge carried out in an operation
+//!    other than the one that decided it, or in the background, re-checks the need,
+//!    and the gateway attributes each charge to the client operation the system was
+//!    serving (`op`), or to none.
+//!
 //! # Definitions
 //!
 //! *Before t* means earlier in the history than the operation at t. The **true
@@ -56,7 +81,7 @@
 //!   yet confirmed. A system may credit a capture a little after the gateway captured
 //!   it, so a served capture for o counts in L_r only once o and every other client
 //!   operation on a in flight at the capture have completed `ok` (an operation that
-//!   made a capture answers `ok` only after crediting it: see the contract below).
+//!   made a capture answers `ok` only after crediting it: the contract above).
 //!   It never counts when one of them completed `info` or `fail` (the credit may come
 //!   at any time, by a repair, or never: charge-without-credit judges that), when a
 //!   client operation on a completed `info` before it (still in flight), or when it

@@ -203,7 +203,7 @@ mod tests {
         let h = history(vec![
             open(7, 500, 100, 1000),
             invoke(1, debit(7, 5)),
-            captured(55, 7, 1000),
+            serving(captured(55, 7, 1000), 1),
             ok(1, debit(7, 5)),
             settled(7, 1495, &[55]),
         ]);

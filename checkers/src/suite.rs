@@ -13,9 +13,10 @@
 //!
 //! A history's header configures its suite ([`Suite::for_header`]): `"workload"` names
 //! the workload (billing when absent), `"schedule"` the faults the scenario scripted,
-//! which [`Faults`] holds the run to, and `"reach"` the minimums [`Reach`] holds a
-//! billing workload to. [`Suite::new`] is for callers without a header: no schedule, no
-//! minimums.
+//! which [`Faults`] holds the run to, `"reach"` the minimums [`Reach`] holds a
+//! billing workload to, and `"monitor"` (`{"interval": ns, "timeout": ns}`) the
+//! monitor's timing fail-safe reads probes by. [`Suite::new`] is for callers without a
+//! header: no schedule, no minimums, no monitor timing.
 
 use crate::billing;
 use crate::checker::Checker;
@@ -97,6 +98,7 @@ pub struct Suite {
     linearizable_set: bool,
     schedule: Vec<ScheduledFault>,
     reach: ReachMinimums,
+    monitor: Option<billing::MonitorTiming>,
 }
 
 impl Suite {
@@ -108,6 +110,7 @@ impl Suite {
             linearizable_set: false,
             schedule: Vec::new(),
             reach: ReachMinimums::default(),
+            monitor: None,
         }
     }
 
@@ -138,6 +141,14 @@ impl Suite {
             };
             suite = suite.reach(ReachMinimums::parse(v).map_err(bad)?);
         }
+        if let Some(v) = header.meta.get("monitor") {
+            let bad = |error| CheckError::BadHeaderKey {
+                key: "monitor",
+                expected: billing::MONITOR_SHAPE,
+                error,
+            };
+            suite = suite.monitor(billing::MonitorTiming::parse(v).map_err(bad)?);
+        }
         Ok(suite)
     }
 
@@ -152,6 +163,13 @@ impl Suite {
     /// unknown.
     pub fn reach(mut self, minimums: ReachMinimums) -> Suite {
         self.reach = minimums;
+        self
+    }
+
+    /// Tells fail-safe the monitor's timing: two probes further apart than it allows
+    /// do not show that a condition held between them.
+    pub fn monitor(mut self, timing: billing::MonitorTiming) -> Suite {
+        self.monitor = Some(timing);
         self
     }
 
@@ -180,7 +198,7 @@ impl Suite {
         match self.workload {
             Workload::Billing => {
                 checkers.push(Box::new(Reach::new(self.reach)));
-                checkers.extend(billing::checkers());
+                checkers.extend(billing::checkers(self.monitor));
             }
             Workload::Counter => checkers.push(Box::new(Counter::default())),
             Workload::Set => checkers.push(Box::new(SetFull::new(self.linearizable_set))),
@@ -285,6 +303,18 @@ mod tests {
         assert!(message.ends_with(": missing field `at`"), "{message}");
         let err = run(r#","reach":{"charges":"many"}"#).unwrap_err().to_string();
         assert!(err.starts_with("line 1: the header's \"reach\" must be an object like"), "{err}");
+    }
+
+    #[test]
+    fn the_monitor_timing_is_read_from_the_header_and_a_malformed_one_refused() {
+        let report = run(r#","monitor":{"interval":100000000,"timeout":1000000000}"#);
+        assert_eq!(report.expect("a readable history").exit_code(), 0);
+        let err = run(r#","monitor":{"interval":100}"#).unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 1: the header's \"monitor\" must be an object like"),
+            "{err}"
+        );
+        assert!(err.ends_with(": missing field `timeout`"), "{err}");
     }
 
     #[test]

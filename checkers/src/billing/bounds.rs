@@ -22,7 +22,9 @@
 //!
 //! Every sum is checked: an overflow records why in [`Bounds::overflows`] (so the
 //! checkers reading the bounds report `Unknown` with the operation's index), and the
-//! account is judged no more ([`Bounds::get`] no longer returns it).
+//! account is judged no more ([`Bounds::get`] no longer returns it). So is an account
+//! with a debit or payment of zero or fewer cents or a negative charge, which would
+//! invert the bounds: [`Bounds::problems`] names the operation.
 
 pub(crate) use super::sums::Sums;
 use crate::checker::{Event, Interest};
@@ -40,7 +42,8 @@ pub(crate) const INTEREST: Interest = Interest::CLIENT_INVOKE
 #[derive(Default)]
 pub(crate) struct Bounds {
     accounts: AccountMap<Sums>,
-    /// Accounts whose bounds overflowed, no longer judged, with the operation that did it.
+    /// Accounts whose bounds overflowed or met an amount they cannot take in, no longer
+    /// judged, with the operation that did it.
     overflowed: AccountMap<u64>,
     /// Operations the bounds could not account for (no amount, unopened account).
     pub problems: Findings,
@@ -127,6 +130,13 @@ impl Bounds {
         let (Some(process), index, debit) = (ev.client(), ev.index(), ev.op.f == F::Debit) else {
             return;
         };
+        if self.opened(op.account, index).is_none() {
+            return;
+        }
+        if !read && amount <= 0 {
+            let f = &ev.op.f;
+            return self.unjudged(op.account, index, format!("a {f} of {amount} cents"));
+        }
         let Some(sums) = self.opened(op.account, index) else { return };
         let moved = match ev.kind() {
             OpType::Invoke => sums.invoked(process, index, debit, amount),
@@ -138,13 +148,32 @@ impl Bounds {
     fn charge(&mut self, ev: &Event<'_>) {
         let Value::Charge(c) = &ev.op.value else { return };
         let index = ev.index();
+        if self.opened(c.account, index).is_none() {
+            return;
+        }
+        if c.amount < 0 {
+            let what = format!("a charge of {} cents", c.amount);
+            return self.unjudged(c.account, index, what);
+        }
         let Some(sums) = self.opened(c.account, index) else { return };
         let moved = match ev.kind() {
-            OpType::Ok => sums.captured(index, c.amount),
+            OpType::Ok => sums.captured(index, c.amount, c.op),
             OpType::Info => sums.unsure(c.amount),
             OpType::Fail | OpType::Invoke => Ok(()),
         };
         self.overflow(moved, c.account, index);
+    }
+
+    /// An amount the bounds cannot take in (it would invert them): the account is
+    /// judged no more, and `balance-bounds` says why.
+    fn unjudged(&mut self, account: AccountId, index: u64, what: String) {
+        self.overflowed.insert(account, index);
+        self.problems.unknown(|| {
+            format!(
+                "op {index}: {what} on account {account}; debits and payments must move a positive \
+                 amount and charges a non-negative one, so the account is not judged from there on"
+            )
+        });
     }
 
     fn overflow(

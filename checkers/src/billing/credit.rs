@@ -73,8 +73,10 @@ impl Checker for ChargeWithoutCredit {
 
     fn finish(&mut self) -> Verdict {
         let finals = std::mem::take(&mut self.finals);
+        let (finals, repeated) =
+            super::finals::single(finals, |f| (f.index, f.account), &mut self.findings);
         let credited = self.check_credits(&finals);
-        self.check_captures(&finals, &credited);
+        self.check_captures(&finals, &credited, &repeated);
         finals.iter().for_each(|f| self.check_in_flight(f));
         self.bounds.verdict().merge(self.findings.verdict())
     }
@@ -103,12 +105,20 @@ impl ChargeWithoutCredit {
         credited
     }
 
-    fn check_captures(&mut self, finals: &[FinalRec], credited: &FastSet<ChargeId>) {
+    /// Every capture is credited, unless its account's final states were `repeated`
+    /// (already `Unknown`).
+    fn check_captures(
+        &mut self,
+        finals: &[FinalRec],
+        credited: &FastSet<ChargeId>,
+        repeated: &FastSet<AccountId>,
+    ) {
         let finals: FastMap<AccountId, &FinalRec> = finals.iter().map(|f| (f.account, f)).collect();
         let mut captured: Vec<(&ChargeId, &ChargeRec)> = self
             .charges
             .iter()
             .filter(|(id, c)| c.kind == OpType::Ok && !credited.contains(*id))
+            .filter(|(_, c)| !repeated.contains(&c.account))
             .collect();
         captured.sort_unstable_by_key(|(_, c)| c.index);
         for (&id, c) in captured {

@@ -5,11 +5,47 @@
 //! it, the probe *after* it the first one invoked after it, and a condition begins at the
 //! completion of the first probe that saw it. A probe in flight at the capture is
 //! neither, so a slow probe only widens the window of doubt.
+//!
+//! A capture is not judged when the condition may have lifted between the two probes:
+//! a nemesis `heal` completed between the completion of the probe before and the
+//! invocation of the probe after, or (with the header's `monitor` timing) those two
+//! instants lie more than [`MonitorTiming::max_gap`] apart.
 
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
 use crate::history::{AccountId, Charge, F, Op, OpType, Probe, Process, StoreStatus, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
+use serde::Deserialize;
+
+/// The monitor's timing, from the history header's `"monitor"` key:
+/// `{"interval": ns, "timeout": ns}`, the pause between probes and a probe's timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorTiming {
+    /// Nanoseconds between the end of one probe and the start of the next.
+    pub interval: u64,
+    /// Nanoseconds a probe may take before it gives up.
+    pub timeout: u64,
+}
+
+/// What a `monitor` header key must look like, for error messages.
+pub const MONITOR_SHAPE: &str =
+    "an object like {\"interval\":100000000,\"timeout\":1000000000} (nanoseconds)";
+
+impl MonitorTiming {
+    /// Reads a header's `monitor` value; the error says what is wrong with it.
+    pub fn parse(value: &serde_json::Value) -> Result<MonitorTiming, String> {
+        serde_json::from_value(value.clone()).map_err(|e| e.to_string())
+    }
+
+    /// The widest gap, in nanoseconds, between one probe's completion and the next
+    /// probe's invocation that still counts as consecutive: 2 × (interval + timeout).
+    /// Wider, the monitor missed a look (a stall, a slow write), and a condition seen
+    /// at both ends need not have held in between.
+    pub fn max_gap(&self) -> u64 {
+        self.interval.saturating_add(self.timeout).saturating_mul(2)
+    }
+}
 
 /// Checks that no capture falls inside a window the monitor saw as unsafe, for a
 /// request the system under test received inside that window.
@@ -30,6 +66,12 @@ pub struct FailSafe {
     info_since: FastMap<AccountId, u64>,
     /// Captures inside an unsafe window, waiting for the probe after them.
     candidates: Vec<Candidate>,
+    /// The time the last probe completed.
+    last_probe_time: u64,
+    /// The last nemesis `heal` completion.
+    last_heal: Option<u64>,
+    /// The widest gap between two probes that still counts as consecutive.
+    max_gap: Option<u64>,
     findings: Findings,
 }
 
@@ -43,6 +85,18 @@ struct Candidate {
     decided: u64,
     /// A probe was invoked after it: its completion judges the capture.
     bound: bool,
+    /// Whether the condition may have lifted between the probes (a heal completed
+    /// between them, or they lie too far apart): the capture is not judged.
+    doubt: bool,
+    /// The time the probe before completed.
+    before_time: u64,
+}
+
+impl FailSafe {
+    /// A fail-safe checker knowing the monitor's timing, if the header gave it.
+    pub fn new(monitor: Option<MonitorTiming>) -> FailSafe {
+        FailSafe { max_gap: monitor.map(|m| m.max_gap()), ..FailSafe::default() }
+    }
 }
 
 impl Checker for FailSafe {
@@ -58,6 +112,9 @@ impl Checker for FailSafe {
                 }
             }
             (Process::Monitor, F::Probe, _) => self.probe(ev),
+            (Process::Nemesis, F::Heal, kind) if kind != OpType::Invoke => {
+                self.last_heal = Some(ev.index());
+            }
             (Process::Harness, F::Open, OpType::Ok) => {
                 if let Value::Open(spec) = &ev.op.value {
                     self.decided_since.insert(spec.account, ev.index());
@@ -76,6 +133,7 @@ impl Checker for FailSafe {
     fn interest(&self) -> Interest {
         Interest::GATEWAY
             .or(Interest::MONITOR)
+            .or(Interest::NEMESIS)
             .or(Interest::HARNESS)
             .or(Interest::CLIENT_COMPLETION)
     }
@@ -100,10 +158,17 @@ impl FailSafe {
             (Process::Harness, _) => op.f == F::Settle,
             _ => false,
         };
+        let serves = |op: &&Op| matches!(op.process, Process::Client(_)) && Some(op.index) == c.op;
+        let served = ev.in_flight.iter().filter(decides).any(|op| serves(&op));
         let in_flight = ev.in_flight.iter().filter(decides).map(|op| op.index);
         let earliest = in_flight.chain(self.info_since.get(&account).copied()).min();
         let charge = c.clone();
-        let decided = earliest.unwrap_or(decided_since);
+        // A background charge (for no client operation on the account in flight) may
+        // have been decided at any point since the last capture.
+        let decided = match (earliest, served) {
+            (Some(e), true) => e,
+            (e, _) => e.map_or(decided_since, |e| e.min(decided_since)),
+        };
         self.candidates.push(Candidate {
             index,
             charge,
@@ -112,20 +177,28 @@ impl FailSafe {
             missing_since,
             decided,
             bound: false,
+            doubt: false,
+            before_time: self.last_probe_time,
         });
     }
 
     fn probe(&mut self, ev: &Event<'_>) {
         if ev.kind() == OpType::Invoke || ev.invocation.is_none() {
-            self.candidates.iter_mut().for_each(|c| c.bound = true);
+            let (now, heal, max_gap) = (ev.op.time, self.last_heal, self.max_gap);
+            for c in self.candidates.iter_mut().filter(|c| !c.bound) {
+                let healed = heal.is_some_and(|h| h > c.before);
+                let apart = max_gap.is_some_and(|g| now.saturating_sub(c.before_time) > g);
+                (c.bound, c.doubt) = (true, healed || apart);
+            }
         }
         let (OpType::Ok, Value::Probe(probe)) = (ev.kind(), &ev.op.value) else { return };
         let index = ev.index();
         self.observe_probe(index, probe);
+        self.last_probe_time = ev.op.time;
         let (bound, unbound) =
             std::mem::take(&mut self.candidates).into_iter().partition(|c| c.bound);
         self.candidates = unbound;
-        for c in bound {
+        for c in bound.into_iter().filter(|c| !c.doubt) {
             self.resolve(c, index);
         }
     }

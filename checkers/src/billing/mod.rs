@@ -9,8 +9,10 @@
 //! - [`FailSafe`]: no charge while the balance store is unsafe.
 //! - `bounds`, `sums` and `shared` (private): L, L_r, U and the windows below, kept once
 //!   per suite and reported as the `balance-bounds` row (`Unknown` when an operation
-//!   names an account never opened, a debit or payment has no amount, or a sum would
-//!   overflow 64 bits). `reported` (private): the check of one reported balance.
+//!   names an account never opened, a debit or payment has no amount or one of zero or
+//!   fewer cents, a charge a negative one, or a sum would overflow 64 bits: the account
+//!   is judged no more, never with inverted bounds). `reported` (private): the check of one reported balance.
+//!   `finals` (private): one final state per account, else `Unknown`.
 //!
 //! # The history they read
 //!
@@ -29,6 +31,31 @@
 //! entry), and the sum of the ledger's entries. The gateway, the monitor and the final
 //! reads belong to the harness: their records are ground truth.
 //!
+//! # What a system must do
+//!
+//! The checkers hold a system under test (and the driver recording its history) to
+//! this contract; a system that breaks it is flagged, as named:
+//!
+//! 1. **The gateway records a charge attempt before the system sees its answer.**
+//!    A capture recorded late looks like money the system showed before it existed
+//!    (`impossible-balance`). The harness's gateway does so; a driver's must too.
+//! 2. **An operation that made a capture answers `ok` only after crediting it** (ledger
+//!    and balance store); when the credit failed or its outcome is unknown, it answers
+//!    `info`, never `ok` with the balance before the credit (`impossible-balance` on
+//!    the next read). Credit only what was captured, after the capture: money
+//!    credited before the gateway captured it is above U (`impossible-balance`,
+//!    `balance-out-of-bounds`).
+//! 3. **Reads reflect every acknowledged operation**: a balance an `ok` operation
+//!    reports includes every operation that completed `ok` before it began. A
+//!    lagging replica is a stale read (`impossible-balance`).
+//! 4. **A balance key is never evicted**: a store that no longer holds an opened
+//!    account's balance after the faults healed lost it (`lost-balance`).
+//! 5. **At most one capture per client operation and account, and one per need**
+//!    (`duplicate-recharge`, `over-charge`): a recharge carried out in an operation
+//!    other than the one that decided it, or in the background, re-checks the need,
+//!    and the gateway attributes each charge to the client operation the system was
+//!    serving (`op`), or to none.
+//!
 //! # Definitions
 //!
 //! *Before t* means earlier in the history than the operation at t. The **true
@@ -45,16 +72,20 @@
 //! - **U_a(t)**, the greatest = opening balance + payments invoked before t that had not
 //!   completed `fail` before t + charges `ok` or `info` before t − debits that completed
 //!   `ok` before t.
+//! - A charge attempt c on a is **served** when the gateway attributes it to a client
+//!   operation o (`op`) on a that is in flight at c; otherwise (no `op`, an operation
+//!   on another account, or one not in flight) it is a **background** charge: a task,
+//!   `settle`, or a queue drained inside some other operation decided it, when it
+//!   liked.
 //! - **L_r,a(t)**, the least balance a *read* may see at t: L_a(t) less the captures not
 //!   yet confirmed. A system may credit a capture a little after the gateway captured
-//!   it, so a capture counts in L_r only once every client operation on a that was in
-//!   flight at the capture has completed `ok`. This assumes one of them asked for it
-//!   and that a system credits a capture before the last of the operations that could
-//!   have asked for it completes.
+//!   it, so a served capture for o counts in L_r only once o and every other client
+//!   operation on a in flight at the capture have completed `ok` (an operation that
+//!   made a capture answers `ok` only after crediting it: the contract above).
 //!   It never counts when one of them completed `info` or `fail` (the credit may come
 //!   at any time, by a repair, or never: charge-without-credit judges that), when a
-//!   client operation on a completed `info` before it (still in flight), or when none
-//!   was in flight (a background task or `settle` credits when it likes).
+//!   client operation on a completed `info` before it (still in flight), or when it
+//!   is a background capture (credited when the system likes).
 //! - **R** for a client operation o on a: [least L_r,a, greatest U_a] over o's interval,
 //!   from its invocation to its completion; o's own debit counts in L_r from its
 //!   invocation, its own payment in U.
@@ -62,8 +93,9 @@
 //!   what happens at t: from the earliest invocation among the client operations on a
 //!   in flight at t (debits, payments, reads; `info` ones for ever) and the harness's
 //!   `settle` if in flight, but not before the last capture on a before t, up to t. A
-//!   charge attempt with none of those in flight (a background task) falls back to the
-//!   window since the last capture on a (or its opening). This rests on one rule: **one
+//!   background charge attempt is judged over the wider of that and the window since
+//!   the last capture on a (or its opening), which `settle` in flight never narrows.
+//!   This rests on one rule: **one
 //!   recharge per need** — a system decides a recharge while serving an operation on
 //!   the account (or settling, or in the background), and a decision made before the
 //!   account's previous capture would be a second recharge for the need that capture
@@ -93,13 +125,15 @@
 //! - An account with captures whose final in-flight balance is below L_end misses
 //!   captured money in the balance store (`charge-not-in-flight`).
 //! - A captured charge whose account has no final state, or an unreadable ledger,
-//!   makes the verdict `Unknown`.
+//!   makes the verdict `Unknown`; so does an account with two or more final states
+//!   (here and in reconciliation), never a `duplicate-credit`.
 //!
 //! **over-charge** ([`OverCharge`]).
-//! - Two captures with the same idempotency key, or attributed to the same client
-//!   operation (**one recharge per operation**: a key is the system's own, and another
-//!   gateway may not deduplicate), are a `duplicate-recharge`; witnesses are both
-//!   captures (and the operation).
+//! - Two captures with the same idempotency key, or on one account attributed to the
+//!   same client operation (**at most one capture per client operation and account**:
+//!   a key is the system's own, and another gateway may not deduplicate; an operation
+//!   may recharge other accounts, draining a queue), are a `duplicate-recharge`;
+//!   witnesses are both captures (and the operation).
 //! - A capture c on account a is an `over-charge` when W_a(t_c), not counting c, is at
 //!   least T: the balance could not have been below the threshold whenever the system
 //!   decided, so nothing justified a recharge. This is what catches repeated recharging
@@ -109,7 +143,7 @@
 //!
 //! **wrongful-suspension** ([`WrongfulSuspension`]). An account whose final state says
 //! `suspended: true` must have had a declined charge d (any `fail` charge) with
-//! W_a(t_d) < T. Witnesses: the final state, and the first and last declines.
+//! W_a(t_d) < T (a background decline's W as a background capture's). Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.
 //! - Every balance an `ok` debit, payment or read reported lies within its R, and a
@@ -138,18 +172,29 @@
 //!    between), so the condition held throughout t_c; and
 //! 2. the system may have decided the charge only after that condition began: the
 //!    earliest invocation among the client operations on a in flight at t_c (`info`
-//!    ones for ever) and `settle` if in flight, or with none of them the last capture
-//!    on a (or its opening), is after the condition began. This keeps the checker sound
+//!    ones for ever) and `settle` if in flight, is after the condition began; for a
+//!    background capture, the earlier of that and the last capture on a (or its
+//!    opening). This keeps the checker sound
 //!    against the race between a system's check of the store and a fault's onset.
 //!
-//! One assumption comes from the harness contract: a condition the monitor sees at two
-//! consecutive probes held between them (faults last far longer than the ~100 ms
-//! between probes). The window rule is W's: one recharge per need.
+//! A capture is not judged when the condition may have lifted between the two probes:
+//! a nemesis `heal` completed between the completion of the probe before and the
+//! invocation of the probe after (the history shows the fault ended); or, when the
+//! header gives the monitor's timing (`"monitor": {"interval": ns, "timeout": ns}`),
+//! those two instants lie more than 2 × (interval + timeout) apart (the monitor missed
+//! a look). What remains assumed: a condition the monitor saw at two consecutive
+//! probes, with no heal recorded between them, held between them. The harness's
+//! monitor invokes a probe about one interval (100 ms) after the previous one began,
+//! or at once if that one ran longer; a probe itself may take up to three timeouts (3
+//! s with its 1 s timeout), so the probes before and after a capture may complete
+//! seconds apart, while the gap the bound above measures stays near one interval.
+//! Faults last seconds. The window rule is W's: one recharge per need.
 //! Witnesses: the capture and the probes before and after it.
 
 mod bounds;
 mod credit;
 mod failsafe;
+mod finals;
 mod recharge;
 mod reconcile;
 mod reported;
@@ -158,7 +203,7 @@ mod sums;
 mod suspension;
 
 pub use credit::ChargeWithoutCredit;
-pub use failsafe::FailSafe;
+pub use failsafe::{FailSafe, MONITOR_SHAPE, MonitorTiming};
 pub use recharge::OverCharge;
 pub use reconcile::Reconciliation;
 pub use suspension::WrongfulSuspension;
@@ -166,16 +211,17 @@ pub use suspension::WrongfulSuspension;
 use crate::checker::Checker;
 
 /// Every billing checker, sharing one set of bounds (see `shared`): the four that read
-/// L and U, fail-safe, and `balance-bounds`, which keeps L and U and reports the
-/// operations it could not account for.
-pub fn checkers() -> Vec<Box<dyn Checker>> {
+/// L and U, fail-safe (knowing the monitor's timing, if the header gave it), and
+/// `balance-bounds`, which keeps L and U and reports the operations it could not
+/// account for.
+pub fn checkers(monitor: Option<MonitorTiming>) -> Vec<Box<dyn Checker>> {
     let bounds = shared::SharedBounds::default();
     vec![
         Box::new(ChargeWithoutCredit::sharing(&bounds)),
         Box::new(OverCharge::sharing(&bounds)),
         Box::new(WrongfulSuspension::sharing(&bounds)),
         Box::new(Reconciliation::sharing(&bounds)),
-        Box::new(FailSafe::default()),
+        Box::new(FailSafe::new(monitor)),
         Box::new(bounds.updater()),
     ]
 }

@@ -1,10 +1,10 @@
-//! *over-charge*: one capture per idempotency key and per client operation, and no
+//! *over-charge*: one capture per idempotency key and per client operation and account, and no
 //! capture while the balance could not have been below the recharge threshold.
 
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
-use crate::history::{Charge, ChargeId, F, OpType, Process, Value};
+use crate::history::{AccountId, Charge, ChargeId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every capture answers a recharge need, once.
@@ -12,8 +12,8 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 pub struct OverCharge {
     bounds: BoundsView,
     keys: FastMap<String, (u64, ChargeId)>,
-    /// The first capture attributed to each client operation.
-    ops: FastMap<u64, (u64, ChargeId)>,
+    /// The first capture attributed to each client operation, per account.
+    ops: FastMap<(u64, AccountId), (u64, ChargeId)>,
     findings: Findings,
 }
 
@@ -69,12 +69,13 @@ impl OverCharge {
         });
     }
 
-    /// One recharge per client operation: a second capture for the operation is a
-    /// second charge for one need, whatever keys the system sent.
+    /// At most one capture per client operation and account: a second capture on the
+    /// account for the operation is a second charge for one need, whatever keys the
+    /// system sent. (An operation may recharge other accounts, draining a queue.)
     fn check_op(&mut self, index: u64, c: &Charge) {
         let Some(op) = c.op else { return };
-        let Some(&(first, first_id)) = self.ops.get(&op) else {
-            self.ops.insert(op, (index, c.charge));
+        let Some(&(first, first_id)) = self.ops.get(&(op, c.account)) else {
+            self.ops.insert((op, c.account), (index, c.charge));
             return;
         };
         self.findings.anomaly(Anomaly {
@@ -83,7 +84,7 @@ impl OverCharge {
             explanation: format!(
                 "op {index}: the gateway captured {} cents from account {}'s card (charge {}) for \
                  client operation {op}, for which it already captured charge {first_id} at op \
-                 {first}: one recharge per operation",
+                 {first}: one recharge per operation and account",
                 c.amount, c.account, c.charge
             ),
             ops: vec![first, index, op],
@@ -93,8 +94,9 @@ impl OverCharge {
 
     /// W at the capture, not counting the capture itself, must be below T.
     fn check_need(&mut self, index: u64, c: &Charge) {
-        let Some((window, threshold, last)) =
-            self.bounds.with(c.account, |s| (s.window(), s.threshold(), s.last_capture))
+        let Some((window, threshold, last)) = self
+            .bounds
+            .with(c.account, |s| (s.decision_window(c.op), s.threshold(), s.last_capture))
         else {
             return;
         };

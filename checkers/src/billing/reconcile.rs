@@ -67,9 +67,10 @@ impl Checker for Reconciliation {
                     .into(),
             );
         }
-        let finals = std::mem::take(&mut self.finals);
+        let all = std::mem::take(&mut self.finals);
+        self.check_every_account_has_a_final(&all);
+        let (finals, _) = super::finals::single(all, |(i, s)| (*i, s.account), &mut self.findings);
         finals.iter().for_each(|(index, state)| self.reconcile(*index, state));
-        self.check_every_account_has_a_final(&finals);
         self.bounds.verdict().merge(self.findings.verdict())
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Sums {
 #[derive(Clone, Debug)]
 struct Flight {
     process: u32,
+    /// Its invocation's index (its `OpId`).
+    index: u64,
     /// W's window: the least L since the later of its invocation and the last capture.
     window: Window,
     /// The least L_r since its invocation.
@@ -104,10 +106,29 @@ impl Sums {
     pub fn window(&self) -> Window {
         let windows = self.flights.iter().map(|f| f.window);
         let windows = windows.chain(self.forever).chain(self.settle);
-        windows.reduce(Window::merge).unwrap_or(Window {
-            low: self.since_capture,
-            since: self.last_capture.unwrap_or(self.opened_at),
-        })
+        windows.reduce(Window::merge).unwrap_or_else(|| self.since_last_capture())
+    }
+
+    /// The window since the last capture (or the opening).
+    fn since_last_capture(&self) -> Window {
+        Window { low: self.since_capture, since: self.last_capture.unwrap_or(self.opened_at) }
+    }
+
+    /// Whether a charge attributed to `op` was asked for by a client operation on the
+    /// account still in flight (not completed): else it is a background charge.
+    fn serves(&self, op: Option<u64>) -> bool {
+        op.is_some_and(|o| self.flights.iter().any(|f| f.index == o))
+    }
+
+    /// W for a charge attempt attributed to `op`: [`Sums::window`] when `op` is a client
+    /// operation on the account in flight; for a background charge (no operation, or
+    /// one on another account or not in flight) the wider of that and the window since
+    /// the last capture, which `settle` in flight never narrows.
+    pub fn decision_window(&self, op: Option<u64>) -> Window {
+        match self.serves(op) {
+            true => self.window(),
+            false => self.window().merge(self.since_last_capture()),
+        }
     }
 
     /// R for the client operation of `process` in flight: the least L_r and the
@@ -153,7 +174,8 @@ impl Sums {
         }
         let since = self.last_capture.map_or(index, |c| c.max(index));
         let window = Window { low: self.low, since };
-        self.flights.push(Flight { process, window, low_r: self.low_r()?, high: self.high });
+        let low_r = self.low_r()?;
+        self.flights.push(Flight { process, index, window, low_r, high: self.high });
         Ok(())
     }
 
@@ -198,13 +220,15 @@ impl Sums {
         Ok(())
     }
 
-    /// The gateway captured `amount`: it counts in L and U at once, in L_r once the
-    /// client operations in flight at it completed `ok`, and every window restarts.
-    pub fn captured(&mut self, index: u64, amount: i64) -> Result<(), Overflow> {
+    /// The gateway captured `amount` for `op`: it counts in L and U at once; in L_r
+    /// once `op` and every client operation on the account in flight at it completed
+    /// `ok`, never when `op` is not one of them (a background charge, credited when
+    /// the system likes); and every window restarts.
+    pub fn captured(&mut self, index: u64, amount: i64, op: Option<u64>) -> Result<(), Overflow> {
         let (low, high) = (add(self.low, amount)?, add(self.high, amount)?);
         self.captured = add(self.captured, amount)?;
         self.unconfirmed = add(self.unconfirmed, amount)?;
-        if !self.flights.is_empty() && self.forever.is_none() {
+        if self.serves(op) && self.forever.is_none() {
             let processes = self.flights.iter().map(|f| f.process).collect();
             self.waiting.push(Waiting { amount, processes });
         }

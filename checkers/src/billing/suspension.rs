@@ -4,7 +4,7 @@
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
-use crate::history::{AccountId, F, OpType, Process, Value};
+use crate::history::{AccountId, Charge, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every suspension was justified by a card decline.
@@ -39,7 +39,7 @@ impl Checker for WrongfulSuspension {
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value) {
             (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c)) => {
-                self.decline(ev.index(), c.account)
+                self.decline(ev.index(), c)
             }
             (Process::Harness, F::Final, _, Value::Final(s)) if s.suspended == Some(true) => {
                 self.suspended.push((ev.index(), s.account));
@@ -61,8 +61,9 @@ impl Checker for WrongfulSuspension {
 }
 
 impl WrongfulSuspension {
-    fn decline(&mut self, index: u64, account: AccountId) {
-        let Some(low) = self.bounds.get(account).map(|s| s.window().low) else { return };
+    fn decline(&mut self, index: u64, c: &Charge) {
+        let account = c.account;
+        let Some(low) = self.bounds.with(account, |s| s.decision_window(c.op).low) else { return };
         let d = self.declines.entry(account).or_insert(Declines {
             count: 0,
             first: index,

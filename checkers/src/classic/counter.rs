@@ -4,6 +4,8 @@
 //! A read r is valid when its value lies in [Σ deltas of adds that completed `ok` before
 //! r was invoked, Σ deltas of adds invoked before r completed that had not completed
 //! `fail` by then]. Deltas are non-negative; an `info` add counts only in the upper bound.
+//! Every sum is checked: one beyond 64 bits makes the verdict `Unknown`, naming the
+//! operation, and no read is judged from there on.
 
 use crate::checker::{Checker, Event, Figure, Interest};
 use crate::fast::FastMap;
@@ -18,6 +20,8 @@ pub struct Counter {
     /// The lower bound when each pending read was invoked, by process.
     reads: FastMap<u32, i64>,
     checked: u64,
+    /// The operation whose delta took a bound beyond `i64`: nothing is judged after it.
+    overflowed: Option<u64>,
     findings: Findings,
 }
 
@@ -28,21 +32,17 @@ impl Checker for Counter {
 
     fn observe(&mut self, ev: &Event<'_>) {
         let Some(p) = ev.client() else { return };
-        match (&ev.op.f, ev.kind(), ev.args()) {
-            (F::Add, OpType::Invoke, Value::Int(d)) => self.upper += d,
-            (F::Add, OpType::Ok, Value::Int(d)) => self.lower += d,
-            (F::Add, OpType::Fail, Value::Int(d)) => self.upper -= d,
-            (F::Read, OpType::Invoke, _) => {
-                self.reads.insert(p, self.lower);
-            }
-            (F::Read, kind, _) => {
-                let low = self.reads.remove(&p);
-                if let (OpType::Ok, Some(low), Value::Int(v)) = (kind, low, &ev.op.value) {
-                    self.check(ev, low, *v);
-                }
-            }
-            _ => {}
+        if self.overflowed.is_some() || self.step(p, ev).is_some() {
+            return;
         }
+        let index = ev.index();
+        self.overflowed = Some(index);
+        self.findings.unknown(|| {
+            format!(
+                "op {index} takes the counter's bounds beyond what 64 bits hold, so no read is \
+                 judged from there on"
+            )
+        });
     }
 
     fn interest(&self) -> Interest {
@@ -59,6 +59,26 @@ impl Checker for Counter {
 }
 
 impl Counter {
+    /// Moves the bounds by one operation of process `p`; `None` when a sum overflows.
+    fn step(&mut self, p: u32, ev: &Event<'_>) -> Option<()> {
+        match (&ev.op.f, ev.kind(), ev.args()) {
+            (F::Add, OpType::Invoke, Value::Int(d)) => self.upper = self.upper.checked_add(*d)?,
+            (F::Add, OpType::Ok, Value::Int(d)) => self.lower = self.lower.checked_add(*d)?,
+            (F::Add, OpType::Fail, Value::Int(d)) => self.upper = self.upper.checked_sub(*d)?,
+            (F::Read, OpType::Invoke, _) => {
+                self.reads.insert(p, self.lower);
+            }
+            (F::Read, kind, _) => {
+                let low = self.reads.remove(&p);
+                if let (OpType::Ok, Some(low), Value::Int(v)) = (kind, low, &ev.op.value) {
+                    self.check(ev, low, *v);
+                }
+            }
+            _ => {}
+        }
+        Some(())
+    }
+
     fn check(&mut self, ev: &Event<'_>, low: i64, value: i64) {
         self.checked += 1;
         let high = self.upper;
@@ -75,7 +95,7 @@ impl Counter {
                  by its end: {high})"
             ),
             ops: vec![invoked, index],
-            magnitude: (low - value).max(value - high),
+            magnitude: low.saturating_sub(value).max(value.saturating_sub(high)),
         });
     }
 }
@@ -140,5 +160,19 @@ mod tests {
             magnitude: 3,
         };
         assert_eq!(verdict(Counter::default(), &h), invalid(vec![anomaly]));
+    }
+
+    #[test]
+    fn adds_beyond_64_bits_are_unknown_never_a_wrapped_bound() {
+        let h = history(vec![
+            invoke(1, int(F::Add, i64::MAX)),
+            ok(1, int(F::Add, i64::MAX)),
+            invoke(2, int(F::Add, 1)),
+            invoke(3, nil(F::Read)),
+            ok(3, int(F::Read, 5)),
+        ]);
+        let reason = "op 2 takes the counter's bounds beyond what 64 bits hold, so no read is \
+                      judged from there on";
+        assert_eq!(verdict(Counter::default(), &h), Verdict::Unknown(reason.into()));
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! **Schedule.** The header's `schedule` (see [`schedule`](super::schedule)) lists every
 //! fault the scenario scripted. Each must have started: a nemesis `start` invocation
-//! naming its `step`, whose completion carries no error. A scheduled fault that never
-//! started, or whose start failed, makes the run unknown, naming the step, the fault
-//! and when it was due: the run did not test what it meant to.
+//! naming its `step`, then a completion of that fault id that carries no error and
+//! names the schedule's fault. A scheduled fault that never started, whose start never
+//! completed, failed, or performed another fault, makes the run unknown, naming the
+//! step, the fault and when it was due: the run did not test what it meant to.
 //!
 //! **Effect.** The nemesis records, on a fault's start or heal completion, whether it
 //! observed the fault's intended effect (`observed`: a partition that cut the links, a
@@ -37,9 +38,16 @@ use std::collections::BTreeMap;
 pub struct Faults {
     started: BTreeMap<u32, (String, u64, Option<bool>)>,
     schedule: Vec<ScheduledFault>,
-    /// Each scheduled step started, by step: the fault id that performed it and, if its
-    /// start failed, where and why.
-    steps: BTreeMap<u32, (u32, Option<String>)>,
+    /// Each scheduled step invoked, by step.
+    steps: BTreeMap<u32, Step>,
+}
+
+/// A scheduled step's start: the fault id performing it, its invocation, and its
+/// completion once recorded: the fault it named, or why it failed.
+struct Step {
+    id: u32,
+    invoked: u64,
+    done: Option<Result<(u64, String), String>>,
 }
 
 impl Faults {
@@ -60,28 +68,38 @@ impl Faults {
         if ev.kind() == OpType::Invoke {
             self.started.insert(fault.id, (fault.fault.clone(), ev.index(), None));
             if let Some(step) = fault.step {
-                self.steps.insert(step, (fault.id, None));
+                self.steps.insert(step, Step { id: fault.id, invoked: ev.index(), done: None });
             }
             return;
         }
-        if ev.kind() != OpType::Fail && ev.op.error.is_none() {
-            return;
-        }
-        let error = ev.op.error.as_deref().unwrap_or("failed");
-        let why = format!("op {}: {error}", ev.index());
-        for (id, failed) in self.steps.values_mut() {
-            if *id == fault.id {
-                *failed = Some(why.clone());
-            }
+        let done = match (ev.kind(), ev.op.error.as_deref()) {
+            (OpType::Fail, None) => Err(format!("op {}: failed", ev.index())),
+            (_, Some(error)) => Err(format!("op {}: {error}", ev.index())),
+            _ => Ok((ev.index(), fault.fault.clone())),
+        };
+        for step in self.steps.values_mut().filter(|s| s.id == fault.id && s.done.is_none()) {
+            step.done = Some(done.clone());
         }
     }
 
     /// Why the schedule was not carried out, one reason per scheduled fault.
     fn schedule_problems(&self) -> Vec<String> {
-        let problem = |s: &ScheduledFault| match self.steps.get(&s.step) {
-            None => Some(format!("{} never started", s.describe())),
-            Some((_, Some(why))) => Some(format!("{} failed to start ({why})", s.describe())),
-            Some((_, None)) => None,
+        let problem = |s: &ScheduledFault| {
+            let Some(step) = self.steps.get(&s.step) else {
+                return Some(format!("{} never started", s.describe()));
+            };
+            match &step.done {
+                None => Some(format!(
+                    "{} was invoked (op {}) but its start never completed",
+                    s.describe(),
+                    step.invoked
+                )),
+                Some(Err(why)) => Some(format!("{} failed to start ({why})", s.describe())),
+                Some(Ok((at, name))) if *name != s.fault => {
+                    Some(format!("{} started {name} instead (op {at})", s.describe()))
+                }
+                Some(Ok(_)) => None,
+            }
         };
         self.schedule.iter().filter_map(problem).collect()
     }
@@ -320,6 +338,33 @@ mod tests {
         ]);
         let reason = "none of the 1 scheduled faults was judged to take effect: the run did not \
                       test what it meant to";
+        assert_eq!(testkit::verdict(twilio(), &h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_scheduled_start_that_never_completed_leaves_its_step_unstarted() {
+        let h = history(vec![
+            scheduled(Invoke, F::Start, 1, 0, "pause", None),
+            scheduled(Info, F::Start, 1, 0, "pause", Some(true)),
+            scheduled(Invoke, F::Heal, 1, 0, "pause", None),
+            scheduled(Info, F::Heal, 1, 0, "pause", None),
+            scheduled(Invoke, F::Start, 2, 1, "kill", None),
+        ]);
+        let faults =
+            || Faults::new(vec![due(0, "pause", 0), due(1, "restart-2013", 5_000_000_000)]);
+        let reason = "scheduled fault 1 (restart-2013 at 5s) was invoked (op 4) but its start \
+                      never completed: the run did not test what it meant to";
+        assert_eq!(testkit::verdict(faults(), &h), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_scheduled_step_that_started_another_fault_is_unstarted() {
+        let h = history(vec![
+            scheduled(Invoke, F::Start, 1, 0, "kill", None),
+            scheduled(Info, F::Start, 1, 0, "kill", Some(true)),
+        ]);
+        let reason = "scheduled fault 0 (restart-2013 at 15s) started kill instead (op 1): the \
+                      run did not test what it meant to";
         assert_eq!(testkit::verdict(twilio(), &h), Verdict::Unknown(reason.into()));
     }
 }

@@ -9,7 +9,8 @@
 //! - [`Faults`]: whether the scheduled faults started, and whether any took effect.
 //! - [`Reach`]: whether a billing run made the charges it is there to test (contended,
 //!   during faults).
-//! - [`Recovery`]: whether each `f` succeeded again once the faults healed (liveness).
+//! - [`Recovery`]: whether the system answered each `f` again once the faults healed
+//!   (liveness), and when it first succeeded.
 //! - [`schedule`]: the header's `schedule`, the faults a scenario scripted.
 
 mod availability;

@@ -9,10 +9,18 @@
 //! the phase does not count, even if it completes after: it was decided while faults
 //! could still act on it.
 //!
+//! The system *answered* an operation when it completed `ok` or `fail`: a definite
+//! refusal (a debit on a justly suspended account) is an answer, not a sign of a broken
+//! system.
+//!
 //! - no recovery phase: valid, with nothing to report (the run had none);
-//! - every `f` attempted in the recovery phase succeeded at least once: valid;
-//! - some `f` attempted in the recovery phase never succeeded there: invalid, one
-//!   `not-recovered` anomaly per such `f`: the system stayed broken after the heal.
+//! - every `f` attempted in the recovery phase was answered at least once: valid;
+//! - some `f` attempted in the recovery phase was never answered there (every one
+//!   ended `info` or never completed): invalid, one `not-recovered` anomaly per such
+//!   `f`: the system stayed broken after the heal.
+//!
+//! The figures still say, per `f`, how many were attempted, succeeded (`ok`) and were
+//! refused (`fail`) in recovery, and when the first succeeded.
 //!
 //! It speaks to liveness: reported as its own row, never in the exit code.
 
@@ -112,19 +120,19 @@ impl Checker for Recovery {
     }
 
     fn finish(&mut self) -> Verdict {
-        for (f, t) in self.by_f.iter().filter(|(_, t)| t.attempts > 0 && t.ok == 0) {
+        let unanswered = |t: &Tally| t.attempts > 0 && t.ok == 0 && t.fail == 0;
+        for (f, t) in self.by_f.iter().filter(|(_, t)| unanswered(t)) {
             let first = t.first.unwrap_or_default();
             self.findings.anomaly(Anomaly {
                 kind: AnomalyKind::NotRecovered,
                 subject: Subject::F(f.to_string()),
                 explanation: format!(
-                    "no {f} succeeded again after the faults healed: of {} invoked in the \
-                     recovery phase (the first at op {first}), {} failed, {} ended \
-                     indeterminate and {} never completed",
+                    "the system answered no {f} after the faults healed: of {} invoked in the \
+                     recovery phase (the first at op {first}), {} ended indeterminate and {} \
+                     never completed",
                     t.attempts,
-                    t.fail,
                     t.info,
-                    t.attempts - t.fail - t.info
+                    t.attempts - t.info
                 ),
                 ops: vec![first],
                 magnitude: t.attempts as i64,
@@ -141,6 +149,7 @@ impl Checker for Recovery {
         for (f, t) in &self.by_f {
             figures.push(Figure::count(format!("{f} attempts in recovery"), t.attempts));
             figures.push(Figure::count(format!("{f} ok in recovery"), t.ok));
+            figures.push(Figure::count(format!("{f} refused in recovery"), t.fail));
             if let Some(ns) = t.ok_after {
                 figures.push(Figure::count(format!("{f} ok again after (ns)"), ns));
             }
@@ -189,22 +198,22 @@ mod tests {
             [
                 "debit attempts in recovery 2",
                 "debit ok in recovery 1",
+                "debit refused in recovery 1",
                 "debit ok again after (ns) 5000",
                 "payment attempts in recovery 1",
                 "payment ok in recovery 1",
+                "payment refused in recovery 0",
                 "payment ok again after (ns) 7000",
             ]
         );
     }
 
     #[test]
-    fn an_f_that_never_succeeded_in_recovery_is_found() {
+    fn an_f_the_system_never_answered_in_recovery_is_found() {
         let h = history(vec![
             invoke(1, debit(7, 5)),
             ok(1, debit(7, 5)),
             recovery(),
-            invoke(1, debit(7, 5)),
-            fail(1, debit(7, 5)),
             invoke(1, debit(7, 5)),
             info(1, debit(7, 5)),
             invoke(2, debit(7, 5)),
@@ -212,15 +221,37 @@ mod tests {
         let anomaly = Anomaly {
             kind: AnomalyKind::NotRecovered,
             subject: Subject::F("debit".into()),
-            explanation: "no debit succeeded again after the faults healed: of 3 invoked in the \
-                          recovery phase (the first at op 3), 1 failed, 1 ended indeterminate \
-                          and 1 never completed"
+            explanation: "the system answered no debit after the faults healed: of 2 invoked in \
+                          the recovery phase (the first at op 3), 1 ended indeterminate and 1 \
+                          never completed"
                 .into(),
             ops: vec![3],
-            magnitude: 3,
+            magnitude: 2,
         };
         assert_eq!(verdict(Recovery::default(), &h), invalid(vec![anomaly]));
         assert_eq!(Recovery::default().concern(), Concern::Liveness);
+    }
+
+    #[test]
+    fn debits_refused_in_recovery_are_answers_not_a_broken_system() {
+        let h = history(vec![
+            invoke(1, debit(7, 5)),
+            ok(1, debit(7, 5)),
+            recovery(),
+            invoke(1, debit(7, 5)),
+            fail(1, debit(7, 5)),
+            invoke(2, debit(7, 5)),
+            fail(2, debit(7, 5)),
+        ]);
+        assert_eq!(verdict(Recovery::default(), &h), Verdict::Valid);
+        assert_eq!(
+            figures(Recovery::default(), &h),
+            [
+                "debit attempts in recovery 2",
+                "debit ok in recovery 0",
+                "debit refused in recovery 2"
+            ]
+        );
     }
 
     #[test]

@@ -16,9 +16,12 @@
 //! {"index":2,"time":99000,"process":"nemesis","type":"info","f":"start","value":{"id":1,"fault":"kill","targets":["redis-0"]}}
 //! ```
 //!
-//! The header may also carry the scenario's `schedule` and the workload's `reach`
-//! minimums (see [`classic::schedule`](crate::classic::schedule) and
-//! [`classic::Reach`](crate::classic::Reach)); the harness's own records include:
+//! The header may also carry the scenario's `schedule`, the workload's `reach`
+//! minimums and the `monitor`'s timing (`{"interval": ns, "timeout": ns}`; see
+//! [`classic::schedule`](crate::classic::schedule), [`classic::Reach`](crate::classic::Reach)
+//! and [`billing::MonitorTiming`](crate::billing::MonitorTiming)); the harness's own
+//! records include the lines below. What the systems and the gateway behind a billing
+//! history must do is the [billing contract](crate::billing#what-a-system-must-do).
 //!
 //! ```text
 //! {"index":3,"time":5000000000,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"restart-2013","targets":["redis-0"],"step":0}}

@@ -53,7 +53,8 @@ pub enum AnomalyKind {
     DuplicateId,
     /// A kind of operation that never succeeded.
     NeverSucceeded,
-    /// A kind of operation attempted after the faults healed that never succeeded again.
+    /// A kind of operation attempted after the faults healed that the system never answered
+    /// again (`ok` or `fail`).
     NotRecovered,
     /// Too few operations succeeded outside fault windows.
     LowAvailability,

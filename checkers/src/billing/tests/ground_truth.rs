@@ -1,5 +1,6 @@
-//! Ground truth the harness read: credits listed once, ledgers that balance; and one
-//! recharge per client operation.
+//! Ground truth the harness read: credits listed once, ledgers that balance, one final
+//! state per account; one recharge per client operation and account; amounts the
+//! bounds can take in.
 
 use super::*;
 use crate::billing::{ChargeWithoutCredit, OverCharge, Reconciliation};
@@ -45,9 +46,54 @@ fn two_captures_for_one_operation_are_found_whatever_their_keys() {
     let duplicate = anomalies.anomalies().iter().find(|g| g.kind == K::DuplicateRecharge);
     let explanation = "op 3: the gateway captured 1000 cents from account 7's card (charge 56) for \
                        client operation 1, for which it already captured charge 55 at op 2: one \
-                       recharge per operation";
+                       recharge per operation and account";
     assert_eq!(
         duplicate.map(|g| g.first.clone()),
         Some(about(K::DuplicateRecharge, 7, explanation, &[2, 3, 1], 1000))
     );
+}
+
+#[test]
+fn two_final_states_for_one_account_are_unknown_never_a_duplicate_credit() {
+    let h = history(vec![
+        open(1, 900, 1000, 3000),
+        invoke(1, debit(1, 100)),
+        serving(captured(1, 1, 3000), 1),
+        ok(1, reporting(debit(1, 100), 3800)),
+        with_entries(settled(1, 3800, &[1]), Balance(3800)),
+        with_entries(settled(1, 3800, &[1]), Balance(3800)),
+    ]);
+    let reason = "account 1 has two final states (ops 4, 5), so its final balances cannot be \
+                  judged; the harness reads each account once at the end";
+    assert_eq!(verdict(ChargeWithoutCredit::default(), &h), Verdict::Unknown(reason.into()));
+    assert_eq!(verdict(Reconciliation::default(), &h), Verdict::Unknown(reason.into()));
+}
+
+#[test]
+fn a_negative_debit_makes_the_bounds_unknown_never_an_inverted_range() {
+    let h = history(vec![
+        open(1, 1500, 1000, 3000),
+        invoke(1, debit(1, -500)),
+        invoke(2, read(1)),
+        ok(2, reporting(read(1), 1500)),
+        fail(1, debit(1, -500)),
+        with_entries(settled(1, 1500, &[]), Balance(1500)),
+    ]);
+    let reason = "op 1: a debit of -500 cents on account 1; debits and payments must move a \
+                  positive amount and charges a non-negative one, so the account is not judged \
+                  from there on";
+    assert_eq!(verdict(Reconciliation::default(), &h), Verdict::Unknown(reason.into()));
+}
+
+#[test]
+fn a_negative_charge_makes_the_bounds_unknown() {
+    let h = history(vec![
+        open(1, 1500, 1000, 3000),
+        captured(1, 1, -10),
+        with_entries(settled(1, 1490, &[1]), Balance(1490)),
+    ]);
+    let reason = "op 1: a charge of -10 cents on account 1; debits and payments must move a \
+                  positive amount and charges a non-negative one, so the account is not judged \
+                  from there on";
+    assert_eq!(verdict(Reconciliation::default(), &h), Verdict::Unknown(reason.into()));
 }

@@ -6,6 +6,7 @@
 //! - `ground_truth`: duplicate credits, unbalanced ledgers, one recharge per operation,
 //!   and overflowing sums.
 
+mod attribution;
 mod ground_truth;
 mod reads;
 mod windows;
@@ -126,8 +127,11 @@ mod over_charge {
 
     #[test]
     fn a_capture_while_the_balance_stayed_above_the_threshold_is_found() {
-        let h =
-            history(vec![open(7, 500, 100, 1000), invoke(1, debit(7, 5)), captured(55, 7, 1000)]);
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 5)),
+            serving(captured(55, 7, 1000), 1),
+        ]);
         let explanation = "op 2: the gateway captured 1000 cents from account 7's card (charge 55) \
                            although its balance was at least 495 cents since op 1, never below the 100-cent \
                            recharge threshold";
@@ -207,7 +211,7 @@ mod over_charge {
             invoke(1, debit(7, 450)),
             fail(1, debit(7, 450)),
             invoke(2, debit(7, 1)),
-            captured(55, 7, 1000),
+            serving(captured(55, 7, 1000), 3),
         ]);
         let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) \
                            although its balance was at least 499 cents since op 3, never below the 100-cent \
@@ -402,7 +406,7 @@ mod fail_safe {
             probe(Healthy, &[], &[]),
             probe(ReadOnly, &[7], &[]),
             invoke(1, debit(7, 1)),
-            captured(55, 7, 1000),
+            serving(captured(55, 7, 1000), 3),
             probe(ReadOnly, &[], &[]),
         ]);
         let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) while \
@@ -446,9 +450,9 @@ mod fail_safe {
             open(8, 500, 100, 1000),
             probe(Healthy, &[7, 8], &[]),
             invoke(1, debit(7, 1)),
-            captured(55, 7, 1000),
+            serving(captured(55, 7, 1000), 3),
             invoke(2, debit(8, 1)),
-            captured(56, 8, 1000),
+            serving(captured(56, 8, 1000), 5),
             probe(Healthy, &[], &[8]),
         ]);
         let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) while \
@@ -464,7 +468,7 @@ mod shared_bounds {
     use crate::runner::Runner;
 
     fn run(h: &crate::history::History) -> crate::report::Report {
-        let mut runner = Runner::new(crate::billing::checkers());
+        let mut runner = Runner::new(crate::billing::checkers(None));
         h.iter().for_each(|op| runner.observe(op, None));
         runner.finish()
     }

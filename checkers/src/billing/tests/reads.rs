@@ -90,7 +90,7 @@ fn a_capture_credited_after_its_operation_completed_counts_for_reads_only_once_c
     let confirmed = vec![
         open(7, 150, 100, 1000),
         invoke(1, debit(7, 100)),
-        captured(55, 7, 1000),
+        serving(captured(55, 7, 1000), 1),
         ok(1, reporting(debit(7, 100), 1050)),
         invoke(2, read(7)),
         ok(2, reporting(read(7), 50)),

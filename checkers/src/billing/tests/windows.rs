@@ -150,7 +150,7 @@ fn a_capture_between_two_completed_unsafe_probes_is_still_found() {
         probe_invoked(),
         probe(ReadOnly, &[], &[]),
         invoke(1, debit(7, 450)),
-        captured(55, 7, 1000),
+        serving(captured(55, 7, 1000), 3),
         probe_invoked(),
         probe(ReadOnly, &[], &[]),
     ]);
@@ -196,4 +196,51 @@ fn a_capture_by_settle_or_in_the_background_may_have_been_decided_before_the_win
         probe(ReadOnly, &[], &[]),
     ]);
     assert_eq!(verdict(FailSafe::default(), &background), Verdict::Valid);
+}
+
+#[test]
+fn a_capture_after_a_heal_between_two_unsafe_probes_is_not_judged() {
+    let h = history(vec![
+        open(1, 900, 1000, 3000),
+        probe_invoked(),
+        probe(Healthy, &[], &[]),
+        nemesis(OpType::Invoke, F::Start, 1),
+        nemesis(OpType::Info, F::Start, 1),
+        probe_invoked(),
+        probe(Unreachable, &[], &[]),
+        nemesis(OpType::Invoke, F::Heal, 1),
+        nemesis(OpType::Info, F::Heal, 1),
+        invoke(1, debit(1, 100)),
+        serving(captured(1, 1, 3000), 9),
+        ok(1, reporting(debit(1, 100), 3800)),
+        nemesis(OpType::Invoke, F::Start, 2),
+        nemesis(OpType::Info, F::Start, 2),
+        probe_invoked(),
+        probe(Unreachable, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn probes_further_apart_than_the_monitor_timing_allows_do_not_judge_a_capture() {
+    // The probe before completes at 2 µs, the probe after is invoked at 5 µs.
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        probe_invoked(),
+        probe(ReadOnly, &[], &[]),
+        invoke(1, debit(7, 450)),
+        serving(captured(55, 7, 1000), 3),
+        probe_invoked(),
+        probe(ReadOnly, &[], &[]),
+    ]);
+    let tight = crate::billing::MonitorTiming { interval: 500, timeout: 500 };
+    assert_eq!(verdict(FailSafe::new(Some(tight)), &h), Verdict::Valid);
+    let loose = crate::billing::MonitorTiming { interval: 1000, timeout: 1000 };
+    let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) while \
+                       the balance store was read-only (probes at ops 2 and 6; unsafe since op 2), for \
+                       a request made after that: auto-recharge is not fail-safe";
+    assert_eq!(
+        verdict(FailSafe::new(Some(loose)), &h),
+        invalid(vec![about(K::UnsafeCharge, 7, explanation, &[4, 2, 6], 1000)])
+    );
 }

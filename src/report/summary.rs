@@ -120,7 +120,6 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
             (Process::Nemesis, Value::Fault(event)) => match (&op.f, op.kind) {
                 (F::Start, OpType::Invoke) => {
                     open_faults.insert(event.id, summary.faults.len());
-                    steps.retain(|s| Some(s.step) != event.step);
                     summary.faults.push(FaultWindow {
                         fault: event.fault.clone(),
                         targets: event.targets.clone(),
@@ -134,6 +133,11 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
                 (F::Start, _) => {
                     if let Some(&i) = open_faults.get(&event.id) {
                         summary.faults[i].observed = event.observed;
+                    }
+                    // As the `faults` checker counts it: a step started when its start
+                    // completed without error, performing the schedule's fault.
+                    if op.error.is_none() {
+                        steps.retain(|s| Some(s.step) != event.step || s.fault != event.fault);
                     }
                 }
                 (F::Heal, kind) if kind != OpType::Invoke => {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+use testcontainers::bollard::models::{ContainerSummary, Network};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
 };
@@ -155,17 +156,7 @@ async fn labelled(
     run: Option<&str>,
 ) -> Result<(Vec<(String, String)>, Vec<String>), DockerError> {
     let label = run.map_or_else(|| RUN_LABEL.to_string(), |r| format!("{RUN_LABEL}={r}"));
-    let filters = HashMap::from([("label".to_string(), vec![label])]);
-    let options =
-        ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
-    let containers = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(DockerError::api("list faultline containers"))?;
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
-        .await
-        .map_err(DockerError::api("list faultline networks"))?;
+    let (containers, networks) = list(docker, label).await?;
     let containers = containers
         .into_iter()
         .filter_map(|c| {
@@ -178,6 +169,25 @@ async fn labelled(
         })
         .collect();
     Ok((containers, networks.into_iter().filter_map(|n| n.name).collect()))
+}
+
+/// Every container (running or not) and network carrying `label` (`key` or `key=value`).
+async fn list(
+    docker: &Docker,
+    label: String,
+) -> Result<(Vec<ContainerSummary>, Vec<Network>), DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![label])]);
+    let options =
+        ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("list faultline containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+        .await
+        .map_err(DockerError::api("list faultline networks"))?;
+    Ok((containers, networks))
 }
 
 /// Whether a removal failed only because the object is already gone.
@@ -217,17 +227,7 @@ pub async fn remove_run(docker: &Docker, run: Option<&str>) -> Result<Removed, D
 pub async fn runs(
     docker: &Docker,
 ) -> Result<std::collections::BTreeMap<String, HashMap<String, String>>, DockerError> {
-    let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
-    let options =
-        ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() };
-    let containers = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(DockerError::api("list faultline containers"))?;
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
-        .await
-        .map_err(DockerError::api("list faultline networks"))?;
+    let (containers, networks) = list(docker, RUN_LABEL.to_string()).await?;
     let labels = containers.into_iter().filter_map(|c| c.labels);
     let labels = labels.chain(networks.into_iter().filter_map(|n| n.labels));
     let mut runs = std::collections::BTreeMap::<String, HashMap<String, String>>::new();

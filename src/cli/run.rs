@@ -127,7 +127,7 @@ fn print_table(scenario: &str, rows: &[Row]) {
         println!("{}", checker_line(checker, rows, width));
     }
     if !liveness.is_empty() {
-        println!("liveness (reported beside the verdict, not judged):");
+        println!("liveness (reported beside the verdict, not in it):");
         for checker in &liveness {
             println!("{}", checker_line(checker, rows, width));
         }
@@ -163,8 +163,8 @@ fn checker_line(checker: &str, rows: &[Row], width: usize) -> String {
             Some(r) => {
                 let count: u64 = r.verdict.anomalies().iter().map(|g| g.count).sum();
                 match r.verdict.validity() {
-                    Validity::Invalid => format!("INVALID ({count})"),
-                    v => v.to_string(),
+                    Validity::Invalid => format!("{} ({count})", r.status()),
+                    _ => r.status().to_string(),
                 }
             }
             None => "-".to_string(),

@@ -167,12 +167,15 @@ scenario_reaches_a_verdict! {
     twilio_2013_contended_reaches_a_verdict_against_both: "twilio-2013-contended",
 }
 
-/// The header lists the scenario's steps, and the recovery phase was recorded after
-/// every fault's heal.
+/// The header lists the scenario's steps (written, then drawn from the run's seed), and
+/// the recovery phase was recorded after every fault's heal.
 fn assert_schedule_and_recovery_recorded(scenario: &str, outcome: &RunOutcome) {
     let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
     let header: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
-    let steps = Scenario::load(scenario).unwrap().faults.len();
+    let mut scenario = Scenario::load(scenario).unwrap();
+    scenario.seed = header["seed"].as_u64().expect("the header's seed");
+    let schedule = scenario.schedule();
+    let steps = schedule.faults.len() + schedule.random.len();
     assert_eq!(header["schedule"].as_array().map(Vec::len), Some(steps), "{header}");
     let lines: Vec<&str> = history.lines().collect();
     let phase = lines.iter().position(|l| l.contains("\"f\":\"phase\""));

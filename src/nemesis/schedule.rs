@@ -36,7 +36,8 @@ pub struct Schedule {
     /// The faults written: step `i` is `faults[i]`.
     #[serde(default)]
     pub faults: Vec<ScheduledFault>,
-    /// Faults drawn from a seed ([`RandomSchedule::draw`]): no step of the schedule.
+    /// Faults drawn from a seed ([`RandomSchedule::draw`]): the steps after the
+    /// written ones.
     #[serde(skip)]
     pub random: Vec<ScheduledFault>,
 }

@@ -285,6 +285,10 @@ def handler_for(service: BillingService, config: Config):
         protocol_version = "HTTP/1.1"
         # Idle keep-alive connections are closed after a minute.
         timeout = 60
+        # Send each answer in one segment: headers and body written apart, with
+        # Nagle's algorithm and the client's delayed ACK, cost 40 ms per request.
+        disable_nagle_algorithm = True
+        wbufsize = 1 << 16
 
         def do_GET(self):
             if self.path == "/v1/health":

@@ -18,10 +18,13 @@ errors mean for the operation that got them.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
 
 import psycopg
@@ -152,32 +155,52 @@ def sqlstate_kind(code: str) -> str:
 
 
 class _Watchdog:
-    """Shuts a connection's socket down if its statement outlives `timeout`, so a
-    silent server cannot hold the operation past its deadline."""
+    """Shuts a connection's socket down if its statement outlives its timeout, so a
+    silent server cannot hold the operation past its deadline. One thread watches
+    every armed connection (a thread per statement costs more than the statement)."""
 
-    def __init__(self, conn: psycopg.Connection, timeout: float):
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._armed = True
-        self.fired = False
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+    class Alarm:
+        def __init__(self, conn: psycopg.Connection):
+            self.conn = conn
+            self.armed = True
+            self.fired = False
 
-    def _fire(self):
-        with self._lock:
-            if not self._armed:
-                return
-            self.fired = True
-            # shutdown() acts on the socket, not the descriptor: libpq's blocked read
-            # returns at once and psycopg reports the connection lost.
-            with socket.socket(fileno=os.dup(self._conn.pgconn.socket)) as s:
-                s.shutdown(socket.SHUT_RDWR)
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._alarms: list[tuple[float, int, _Watchdog.Alarm]] = []
+        self._count = itertools.count()
+        threading.Thread(target=self._watch, name="postgres-watchdog", daemon=True).start()
 
-    def disarm(self):
-        with self._lock:
-            self._armed = False
-        self._timer.cancel()
+    def arm(self, conn: psycopg.Connection, timeout: float) -> Alarm:
+        alarm = self.Alarm(conn)
+        with self._cond:
+            heapq.heappush(self._alarms, (time.monotonic() + timeout, next(self._count), alarm))
+            self._cond.notify()
+        return alarm
+
+    def disarm(self, alarm: Alarm) -> None:
+        with self._cond:
+            alarm.armed = False
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                if not self._alarms:
+                    self._cond.wait()
+                    continue
+                at, _, alarm = self._alarms[0]
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._alarms)
+                if alarm.armed:
+                    alarm.fired = True
+                    # shutdown() acts on the socket, not the descriptor: libpq's
+                    # blocked read returns at once and psycopg reports the connection
+                    # lost.
+                    with socket.socket(fileno=os.dup(alarm.conn.pgconn.socket)) as s:
+                        s.shutdown(socket.SHUT_RDWR)
 
 
 class Ledger:
@@ -194,6 +217,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._url = None
         self._idle: list[psycopg.Connection] = []
+        self._watchdog = _Watchdog()
 
     def _options(self) -> str:
         options = f"-c statement_timeout={int(self._statement_timeout * 1000)}"
@@ -236,19 +260,19 @@ class Ledger:
         second for the network). A connection whose statement failed is closed."""
         url, conn = self._checkout(deadline)
         cap = self._statement_timeout + 0.5 if cap is None else cap
-        watchdog = _Watchdog(conn, deadline.timeout(cap))
+        alarm = self._watchdog.arm(conn, deadline.timeout(cap))
         try:
             yield conn
         except psycopg.Error as e:
-            watchdog.disarm()
+            self._watchdog.disarm(alarm)
             conn.close()
-            raise self._classify(e, watchdog.fired) from e
+            raise self._classify(e, alarm.fired) from e
         except BaseException:
-            watchdog.disarm()
+            self._watchdog.disarm(alarm)
             conn.close()
             raise
-        watchdog.disarm()
-        if watchdog.fired:
+        self._watchdog.disarm(alarm)
+        if alarm.fired:
             conn.close()
         else:
             self._checkin(url, conn)

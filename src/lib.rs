@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod cluster;
+pub mod conform;
 pub mod docker;
 pub mod explore;
 pub mod images;
@@ -25,4 +26,5 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod serve;
+pub mod service;
 pub mod store;

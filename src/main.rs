@@ -29,6 +29,21 @@ enum Command {
     /// Exit code: 0 valid, 1 invalid, 2 unknown, 3 the harness failed or refused the
     /// scenario (e.g. a fault that could not start before `--time-limit`).
     Run(cli::run::RunArgs),
+    /// Check a service against faultline-http/1 (docs/protocol.md) before spending a
+    /// run on it: every endpoint and outcome, one line per finding.
+    /// Exit code: 0 it conforms, 1 findings, 3 it could not be checked.
+    Conform {
+        /// The command that starts the service; faultline starts Redis, Postgres, the
+        /// gateway and the service, as a run would.
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        service: Option<String>,
+        /// A service already running at this base URL, against its own stores.
+        #[arg(long)]
+        url: Option<String>,
+        /// Where the service's output and the history go.
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+    },
     /// List the bundled scenarios.
     Scenarios,
     /// Random fault schedules against a system under test; a failing one is shrunk to
@@ -104,6 +119,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => cli::run::run(args, interrupt_on_signal()).await,
         Command::Scenarios => cli::run::scenarios(),
+        Command::Conform { service, url, store } => conform(service, url, store).await,
         Command::Explore(args) => {
             ensure_images().await?;
             cli::explore::run(args, interrupt_on_signal()).await
@@ -174,12 +190,35 @@ async fn build_images() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn conform(
+    service: Option<String>,
+    url: Option<String>,
+    store: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    use faultline::conform::{self, Target};
+    let (target, what) = match (service, url) {
+        (Some(line), _) => {
+            ensure_images().await?;
+            (Target::Service(faultline::service::ServiceSpec::from_command_line(&line)?), line)
+        }
+        (None, Some(url)) => (Target::Url(url.clone()), url),
+        (None, None) => unreachable!("clap requires --service or --url"),
+    };
+    println!("conform: {what} (faultline-http/1, docs/protocol.md)");
+    let conformance = conform::conform(target, &store::Store::new(store)).await?;
+    print!("{conformance}");
+    Ok(ExitCode::from(if conformance.failures() == 0 { 0 } else { 1 }))
+}
+
 async fn clean(run: Option<String>, all: bool) -> anyhow::Result<ExitCode> {
     let scope = match (run, all) {
         (Some(run), _) => Scope::Run(run),
         (None, true) => Scope::All,
         (None, false) => Scope::Dead,
     };
+    for service in faultline::service::clean(&scope) {
+        println!("killed service process group {} of run {}", service.pgid(), service.run);
+    }
     let cleaned = faultline::cluster::clean::clean(&scope).await?;
     for (run, removed) in &cleaned.removed {
         println!(

@@ -26,6 +26,7 @@ use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
 use crate::report;
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
+use crate::service::{Launch, Launched, ServiceSpec};
 use crate::store::{self, RunDir, Store};
 use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, OpType, Phase, PhaseName, Process, Value};
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use workloads::billing::BillingRun;
 use workloads::counter::CounterRun;
+use workloads::gateway::Gateway;
 use workloads::recorder::Recorder;
 use workloads::set::SetRun;
 use workloads::sut::Registry;
@@ -55,6 +57,9 @@ pub enum RunError {
     /// The workload could not start.
     #[error(transparent)]
     Workload(#[from] workloads::WorkloadError),
+    /// The service under test could not be started or reached.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
     /// The nemesis failed outright.
     #[error(transparent)]
     Nemesis(#[from] NemesisError),
@@ -85,6 +90,8 @@ pub struct RunOptions {
     pub interrupt: CancellationToken,
     /// Where progress goes.
     pub progress: Progress,
+    /// A service under test to start (`--service`), instead of the scenario's `[sut]`.
+    pub service: Option<ServiceSpec>,
 }
 
 impl Default for RunOptions {
@@ -96,6 +103,7 @@ impl Default for RunOptions {
             command_line: std::env::args().collect(),
             interrupt: CancellationToken::new(),
             progress: Progress::quiet(),
+            service: None,
         }
     }
 }
@@ -126,6 +134,23 @@ impl Run {
     /// A run of a resolved `scenario` against the system under test named `sut`.
     pub fn new(scenario: Scenario, sut: &str, options: RunOptions) -> Run {
         Run { scenario, sut: sut.to_string(), options }
+    }
+
+    /// A run of a resolved `scenario` against the service it names (`[sut]`) or
+    /// [`RunOptions::service`], called by the service's name.
+    pub fn of_service(scenario: Scenario, options: RunOptions) -> Result<Run, RunError> {
+        let spec = options.service.as_ref().or(scenario.sut.as_ref()).ok_or_else(|| {
+            RunError::Service(crate::service::ServiceError::BadCommand(
+                "(none: the scenario has no [sut] and no --service was given)".into(),
+            ))
+        })?;
+        let sut = spec.name();
+        Ok(Run { scenario, sut, options })
+    }
+
+    /// The service this run starts, if any: `--service`, else the scenario's `[sut]`.
+    fn service(&self) -> Option<&ServiceSpec> {
+        self.options.service.as_ref().or(self.scenario.sut.as_ref())
     }
 
     /// Runs it to a verdict on a cluster of its own, started for it and removed after
@@ -181,7 +206,9 @@ impl Run {
 
     /// The run's directory, with the resolved scenario and the log opened.
     fn prepare(&self) -> Result<RunDir, RunError> {
-        if self.scenario.workload == crate::scenario::WorkloadKind::Billing {
+        if self.scenario.workload == crate::scenario::WorkloadKind::Billing
+            && self.service().is_none()
+        {
             self.options.registry.get(&self.sut)?;
         }
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
@@ -204,7 +231,7 @@ impl Run {
         header.meta.insert("schedule".into(), schedule.header());
         let recorder = Recorder::new(&header, File::create(dir.file(store::HISTORY))?)?;
         self.options.progress.watch(recorder.clone());
-        let result = self.drive(cluster, &recorder, workload, &schedule).await;
+        let result = self.drive(cluster, &recorder, workload, &schedule, dir).await;
         let flushed = recorder.finish();
         self.options.progress.phase("saving node logs");
         save_logs(cluster, dir).await;
@@ -253,12 +280,58 @@ impl Run {
         recorder: &Recorder,
         workload: WorkloadSpec,
         schedule: &Schedule,
+        dir: &RunDir,
     ) -> Result<Option<Reachability>, RunError> {
         let progress = &self.options.progress;
         let interrupt = &self.options.interrupt;
-        progress.phase("setting up the workload");
-        let running =
-            Running::setup(workload, &self.options.registry, &self.sut, cluster, recorder).await?;
+        let (running, launched) = match (workload, self.service()) {
+            (WorkloadSpec::Billing(config), Some(spec)) => {
+                progress.phase(&format!("starting the service `{}`", spec.command_line()));
+                let gateway = Gateway::new(config.gateway.clone(), config.seed, recorder.clone());
+                let launch = Launch {
+                    spec: spec.clone(),
+                    seed: self.scenario.seed,
+                    run_id: cluster.run_id().to_string(),
+                    op_timeout: config.clients.op_timeout,
+                };
+                let launched = tokio::select! {
+                    launched = launch.start(&gateway, cluster.endpoints(), dir) => launched?,
+                    () = interrupt.cancelled() => return Ok(None),
+                };
+                let http = match launched.connect().await {
+                    Ok(http) => http,
+                    Err(e) => {
+                        launched.stop().await;
+                        return Err(e.into());
+                    }
+                };
+                progress.phase("setting up the workload");
+                let (system, topology) = (Launched::constructor(http), cluster.endpoints());
+                let run = BillingRun::setup_with_gateway(config, &system, topology, recorder.clone(), gateway);
+                (Running::Billing(Box::new(run.await?)), Some(launched))
+            }
+            (workload, _) => {
+                progress.phase("setting up the workload");
+                let (registry, sut) = (&self.options.registry, &self.sut);
+                (Running::setup(workload, registry, sut, cluster, recorder).await?, None)
+            }
+        };
+        let outcome = self.drive_running(cluster, recorder, running, schedule).await;
+        if let Some(launched) = launched {
+            launched.stop().await;
+        }
+        outcome
+    }
+
+    async fn drive_running(
+        &self,
+        cluster: &Cluster,
+        recorder: &Recorder,
+        running: Running,
+        schedule: &Schedule,
+    ) -> Result<Option<Reachability>, RunError> {
+        let progress = &self.options.progress;
+        let interrupt = &self.options.interrupt;
         let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
         let end = interrupt.child_token();
         progress.phase("running");

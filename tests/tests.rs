@@ -8,9 +8,11 @@ mod designs;
 
 mod billing;
 mod cluster;
+mod conform;
 mod explore;
 mod nemesis;
 mod run;
 mod second_design;
+mod service;
 mod sweep;
 mod truth;

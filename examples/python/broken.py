@@ -10,12 +10,12 @@ protocol (docs/protocol.md) in exactly one way, which `faultline conform` must r
 | `GET /v1/layout`     | `200` with a truncated, malformed JSON body         | a layout is a JSON object with the section 6 queries          |
 | `POST /v1/setup`     | `503 {"error": {"code": "not-ready", "text": …}}`   | an error body must say `definite` (section 3)                  |
 | `POST /v1/debit`     | `200` with the text body `OK, debited`              | a `2xx` answer is a JSON body (section 2)                      |
-| `POST /v1/payment`   | `200 {"balance": "12.50"}`                          | `balance` is an integer number of cents, or `null` (section 2) |
-| `POST /v1/balance`   | answers only after the request's deadline, + 1 s    | an answer must come within `deadline_ms` (section 2)           |
+| `POST /v1/payment`   | answers only after the request's deadline, + 1 s    | an answer must come within `deadline_ms` (section 2)           |
+| `POST /v1/balance`   | `200 {"bal": 5000}`: no `balance` field             | a read answers `balance` (section 2)                           |
 | `POST /v1/settle`    | a bare `500` with an empty body                     | settle must finish (an error needs a body saying why)          |
 
-(A payment answering `200` with no `balance` at all is allowed: a debit or payment
-may omit it.)
+(A debit or payment answering `200` with no `balance` at all would be allowed: they
+may omit it. A read may not.)
 
     FAULTLINE_LISTEN=127.0.0.1:8080 python3 examples/python/broken.py
     faultline conform --service "python3 examples/python/broken.py"
@@ -50,10 +50,10 @@ class Broken(BaseHTTPRequestHandler):
         elif self.path == "/v1/debit":
             self.reply(200, b"OK, debited", "text/plain")
         elif self.path == "/v1/payment":
-            self.reply(200, b'{"balance": "12.50"}')
-        elif self.path == "/v1/balance":
             time.sleep(deadline_of(raw, self.headers) + 1)
             self.reply(200, b'{"balance": 0}')
+        elif self.path == "/v1/balance":
+            self.reply(200, b'{"bal": 5000}')
         elif self.path == "/v1/settle":
             self.reply(500, b"")
         else:

@@ -5,6 +5,7 @@ use checkers::Validity;
 use faultline::progress::Progress;
 use faultline::runner::{Run, RunError, RunOptions, RunOutcome};
 use faultline::scenario::{Overrides, Scenario, WorkloadKind};
+use faultline::service::ServiceSpec;
 use faultline::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,12 @@ pub struct RunArgs {
     /// built-in one (naive and failsafe), side by side.
     #[arg(long)]
     sut: Vec<String>,
+    /// A service under test in any language, speaking faultline-http/1
+    /// (docs/protocol.md): the command that starts it, e.g. `--service "python3
+    /// examples/python/failsafe.py"`. Give it several times to run each; with no `--sut`,
+    /// only the services run. Replaces the scenario's `[sut]`.
+    #[arg(long)]
+    service: Vec<String>,
     /// Replaces the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -47,6 +54,14 @@ pub struct RunArgs {
     store: PathBuf,
 }
 
+/// A system to run: built in (or registered) by name, a `--service`, or the scenario's
+/// own `[sut]`.
+enum System {
+    Named(String),
+    Service(Box<ServiceSpec>),
+    ScenarioService,
+}
+
 struct Row {
     sut: String,
     seed: u64,
@@ -56,11 +71,22 @@ struct Row {
 pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario)?;
     let registry = Registry::builtin();
-    let suts = match (&args.sut[..], scenario.workload) {
+    let services = args
+        .service
+        .iter()
+        .map(|line| ServiceSpec::from_command_line(line))
+        .collect::<Result<Vec<_>, _>>()?;
+    let named = match (&args.sut[..], scenario.workload) {
+        ([], _) if !services.is_empty() || scenario.sut.is_some() => vec![],
         ([], WorkloadKind::Billing) => registry.names().into_iter().map(str::to_string).collect(),
         ([], _) => vec!["redis".to_string()],
         (given, _) => given.to_vec(),
     };
+    let mut suts: Vec<System> = named.into_iter().map(System::Named).collect();
+    suts.extend(services.into_iter().map(|spec| System::Service(Box::new(spec))));
+    if suts.is_empty() {
+        suts.push(System::ScenarioService);
+    }
     let base_seed = args.seed.unwrap_or(scenario.seed);
     let overrides = |seed| Overrides {
         seed: Some(seed),
@@ -75,18 +101,33 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
         for sut in &suts {
             let seed = base_seed + i;
             let resolved = scenario.clone().resolve(&overrides(seed))?;
+            let name = match sut {
+                System::Named(name) => name.clone(),
+                System::Service(spec) => spec.name(),
+                System::ScenarioService => resolved.sut.as_ref().map_or_else(String::new, |s| s.name()),
+            };
             let options = RunOptions {
                 store: Store::new(&args.store),
                 registry: registry.clone(),
                 keep: args.keep,
                 interrupt: interrupt.clone(),
-                progress: Progress::auto(&format!("{}/{sut} seed {seed}", scenario.name)),
+                progress: Progress::auto(&format!("{}/{name} seed {seed}", scenario.name)),
+                service: match sut {
+                    System::Service(spec) => Some((**spec).clone()),
+                    _ => None,
+                },
                 ..RunOptions::default()
             };
-            let outcome = Run::new(resolved, sut, options).execute().await;
+            let outcome = match sut {
+                System::Named(name) => Run::new(resolved, name, options).execute().await,
+                _ => match Run::of_service(resolved, options) {
+                    Ok(run) => run.execute().await,
+                    Err(e) => Err(e),
+                },
+            };
             if let Ok(done) = &outcome {
                 println!(
-                    "\n{}/{sut} seed {seed}: {} in {:.0} s",
+                    "\n{}/{name} seed {seed}: {} in {:.0} s",
                     scenario.name,
                     done.report.validity(),
                     done.elapsed.as_secs_f64()
@@ -95,7 +136,7 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
                 println!("report: {}/report.html", done.dir.path().display());
             }
             let interrupted = matches!(outcome, Err(RunError::Interrupted(_)));
-            rows.push(Row { sut: sut.clone(), seed, outcome });
+            rows.push(Row { sut: name, seed, outcome });
             if interrupted {
                 break;
             }

@@ -30,6 +30,11 @@ impl Owner {
         Owner { boot: boot_id(), pid, start: start_time(pid).unwrap_or(0) }
     }
 
+    /// The process `pid`, if it runs.
+    pub fn of(pid: u32) -> Option<Owner> {
+        Some(Owner { boot: boot_id(), pid, start: start_time(pid)? })
+    }
+
     /// An owner read back from its label; `None` if the label is not one.
     pub fn parse(label: &str) -> Option<Owner> {
         let mut parts = label.rsplitn(3, '/');

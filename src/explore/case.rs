@@ -101,6 +101,7 @@ impl Case {
             set: None,
             faults: self.faults.iter().cloned().map(|f| toml::Spanned::new(0..0, f)).collect(),
             random: None,
+            sut: None,
             checkers: Default::default(),
             source: Default::default(),
         }

@@ -96,6 +96,10 @@ pub struct Scenario {
     /// Faults drawn from the seed at an interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random: Option<toml::Spanned<RandomSchedule>>,
+    /// A service under test in any language (`docs/protocol.md`), started by faultline;
+    /// absent: the system is chosen by name (`--sut`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sut: Option<crate::service::ServiceSpec>,
     /// Checker settings.
     #[serde(default)]
     pub checkers: CheckerSpec,

@@ -111,8 +111,21 @@ impl BillingRun {
         topology: Topology,
         recorder: Recorder,
     ) -> Result<BillingRun, WorkloadError> {
-        config.validate()?;
         let gateway = Gateway::new(config.gateway.clone(), config.seed, recorder.clone());
+        BillingRun::setup_with_gateway(config, system, topology, recorder, gateway).await
+    }
+
+    /// [`setup`](Self::setup) with a gateway made beforehand (as
+    /// `Gateway::new(config.gateway, config.seed, recorder)`): a service in another
+    /// process needs the gateway's address before it starts.
+    pub async fn setup_with_gateway(
+        config: BillingConfig,
+        system: &Constructor,
+        topology: Topology,
+        recorder: Recorder,
+        gateway: Gateway,
+    ) -> Result<BillingRun, WorkloadError> {
+        config.validate()?;
         let settings = config.stores.clone();
         let sut =
             system(SutContext { topology: topology.clone(), gateway: gateway.clone(), settings });

@@ -63,6 +63,7 @@
 //! system spawns is attributed to no operation, as if made by `settle`.
 
 pub mod failsafe;
+pub mod http;
 pub mod layout;
 pub mod naive;
 mod registry;

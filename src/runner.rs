@@ -260,6 +260,9 @@ impl Run {
         let running =
             Running::setup(workload, &self.options.registry, &self.sut, cluster, recorder).await?;
         let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
+        if let Running::Billing(run) = &running {
+            nemesis = nemesis.with_gateway(run.gateway().clone());
+        }
         let end = interrupt.child_token();
         progress.phase("running");
         let clients = async {

@@ -449,10 +449,9 @@ impl Checks {
                 self.fail(check, "faultline could not read it");
                 continue;
             };
-            let redis = state.in_flight.clone();
-            match (&redis, state.ledger) {
-                (Observed::Balance(r), Some(l)) if *r == want && l == want => self.pass(check),
-                _ => self.fail(check, format!("Redis holds {redis:?}, the ledger {:?}", state.ledger)),
+            match (&state.in_flight, &state.ledger) {
+                (Observed::Balance(r), Observed::Balance(l)) if *r == want && *l == want => self.pass(check),
+                (redis, ledger) => self.fail(check, format!("Redis holds {redis:?}, the ledger {ledger:?}")),
             }
         }
         if let Some(state) = finals.iter().find(|s| s.account == 2) {

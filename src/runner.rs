@@ -333,6 +333,9 @@ impl Run {
         let progress = &self.options.progress;
         let interrupt = &self.options.interrupt;
         let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
+        if let Running::Billing(run) = &running {
+            nemesis = nemesis.with_gateway(run.gateway().clone());
+        }
         let end = interrupt.child_token();
         progress.phase("running");
         let clients = async {

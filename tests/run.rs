@@ -137,6 +137,39 @@ failsafe_survives_2013! {
     twilio_2013_against_failsafe_is_valid_seed_5: 5,
 }
 
+/// The gateway's faults took effect: some charge met each judged fault, and the
+/// caller-visible answers the scenario is about were recorded.
+fn assert_gateway_faults_met(outcome: &RunOutcome, answers: &[&str]) {
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    for answer in answers {
+        let recorded = format!("\"answer\":\"{answer}\"");
+        assert!(
+            history.contains(&recorded),
+            "no charge answered {answer}: {}",
+            outcome.dir.path().display()
+        );
+    }
+    let faults = outcome.report.result("faults").expect("a faults result");
+    assert_eq!(faults.verdict, checkers::Verdict::Valid, "{}", outcome.report);
+}
+
+macro_rules! failsafe_survives_the_gateway {
+    ($($name:ident: $scenario:expr, $seed:expr, $answers:expr,)*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            let outcome = run($scenario, "failsafe", Some($seed)).await;
+            assert_valid(&outcome);
+            assert_gateway_faults_met(&outcome, &$answers);
+            remove_store(&outcome);
+        }
+    )*};
+}
+
+failsafe_survives_the_gateway! {
+    gateway_lost_response_against_failsafe_is_valid_seed_11: "gateway-lost-response", 11, ["lost", "error"],
+    gateway_flaky_against_failsafe_is_valid_seed_12: "gateway-flaky", 12, ["error", "unavailable", "declined"],
+}
+
 macro_rules! scenario_reaches_a_verdict {
     ($($name:ident: $scenario:expr,)*) => {$(
         #[tokio::test(flavor = "multi_thread")]

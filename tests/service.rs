@@ -70,7 +70,7 @@ fn assert_valid(outcome: &RunOutcome) {
     );
 }
 
-fn count(report: &Report, checker: &str, kind: AnomalyKind) -> usize {
+fn count(report: &Report, checker: &str, kind: AnomalyKind) -> u64 {
     let result = report.result(checker).unwrap_or_else(|| panic!("no {checker} result:\n{report}"));
     result.verdict.anomalies().iter().filter(|g| g.kind == kind).map(|g| g.count).sum()
 }

@@ -184,7 +184,8 @@ mod tests {
             edn(&probe),
             "{:index 5, :time 60, :type :invoke, :process :monitor, :f :probe, :value nil}\n"
         );
-        let charge = Charge { charge: 9, account: 7, amount: 500, key: None, op: Some(3) };
+        let charge =
+            Charge { charge: 9, account: 7, amount: 500, key: None, op: Some(3), answer: None };
         let charge = Op {
             process: Process::Gateway,
             ..harness(OpType::Ok, F::Charge, Value::Charge(charge))

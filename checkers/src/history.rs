@@ -11,7 +11,7 @@
 //! | process   | `f`                         | what it records                                      |
 //! |-----------|-----------------------------|------------------------------------------------------|
 //! | `harness` | `open`                      | an account opened with its opening balance and policy |
-//! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` declined, `info` unknown |
+//! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` not (declined: `card-declined`, `card-deactivated`; or the gateway failed: `gateway-error`, `gateway-unavailable`), `info` unknown; `answer`: what the caller was told |
 //! | `gateway` | `card-deactivated`          | the gateway deactivated a card                       |
 //! | `monitor` | `probe`                     | the harness's own look at the balance store (invoke, then `ok` with what it saw) |
 //! | `nemesis` | `start`, `heal`             | a fault starting or healing (invoke, then `info` with its effect) |
@@ -199,6 +199,56 @@ pub struct Charge {
     /// no client operation (settle, a background task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<u64>,
+    /// What the caller was told, when the gateway recorded it (histories written
+    /// before faultline recorded it have none). Ground truth stays the operation's
+    /// type: a charge is `ok` when captured, whatever the caller saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ChargeAnswer>,
+}
+
+/// What the card gateway told the caller of a charge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChargeAnswer {
+    /// The charge was captured, and the caller was told so.
+    Captured,
+    /// The card was declined, and the caller was told so.
+    Declined,
+    /// The caller got an error that leaves the outcome open (an HTTP `500`): the
+    /// charge may or may not have been captured.
+    Error,
+    /// The caller never got an answer.
+    Lost,
+    /// The caller was told the gateway is down: nothing was captured.
+    Unavailable,
+}
+
+impl ChargeAnswer {
+    /// The name written in histories.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeAnswer::Captured => "captured",
+            ChargeAnswer::Declined => "declined",
+            ChargeAnswer::Error => "error",
+            ChargeAnswer::Lost => "lost",
+            ChargeAnswer::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The errors a gateway records with a declined card: the only charge failures that
+/// say anything about the card (a `fail` charge with another error, such as
+/// `gateway-error` or `gateway-unavailable`, is the gateway failing, not the card).
+pub const CARD_DECLINES: [&str; 2] = ["card-declined", "card-deactivated"];
+
+impl Op {
+    /// Whether this is a gateway charge the card declined (`fail` with one of
+    /// [`CARD_DECLINES`]), as opposed to one the gateway failed to make.
+    pub fn is_card_decline(&self) -> bool {
+        self.f == F::Charge
+            && self.kind == OpType::Fail
+            && self.error.as_deref().is_some_and(|e| CARD_DECLINES.contains(&e))
+    }
 }
 
 /// The state of the balance store as the harness's monitor saw it.

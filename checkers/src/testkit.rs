@@ -2,8 +2,8 @@
 
 use crate::checker::Checker;
 use crate::history::{
-    AccountOp, AccountSpec, Charge, F, FaultEvent, FinalState, History, Observed, Op, OpType,
-    Probe, Process, StoreStatus, Value,
+    AccountOp, AccountSpec, Charge, ChargeAnswer, F, FaultEvent, FinalState, History, Observed, Op,
+    OpType, Probe, Process, StoreStatus, Value,
 };
 use crate::report::CheckResult;
 use crate::runner::{Runner, WELL_FORMED};
@@ -103,7 +103,8 @@ pub fn open_floor(account: u32, balance: i64, floor: i64) -> Op {
 }
 
 fn charge(kind: OpType, charge: u64, account: u32, amount: i64) -> Op {
-    let value = Value::Charge(Charge { charge, account, amount, key: None, op: None });
+    let value =
+        Value::Charge(Charge { charge, account, amount, key: None, op: None, answer: None });
     op(Process::Gateway, kind, (F::Charge, value))
 }
 
@@ -115,6 +116,24 @@ pub fn captured(id: u64, account: u32, amount: i64) -> Op {
 /// A charge the gateway declined.
 pub fn declined(id: u64, account: u32, amount: i64) -> Op {
     Op { error: Some("card-declined".into()), ..charge(OpType::Fail, id, account, amount) }
+}
+
+/// A charge the gateway failed to make, nothing captured: `gateway-error` (an error
+/// before capture) or `gateway-unavailable` (an outage), with what the caller was told.
+pub fn gateway_failed(id: u64, account: u32, amount: i64, error: &str) -> Op {
+    let answer = match error {
+        "gateway-unavailable" => ChargeAnswer::Unavailable,
+        _ => ChargeAnswer::Error,
+    };
+    answered(Op { error: Some(error.into()), ..charge(OpType::Fail, id, account, amount) }, answer)
+}
+
+/// The same charge, with what the caller was told.
+pub fn answered(mut op: Op, answer: ChargeAnswer) -> Op {
+    if let Value::Charge(c) = &mut op.value {
+        c.answer = Some(answer);
+    }
+    op
 }
 
 /// A charge whose outcome the gateway does not know.

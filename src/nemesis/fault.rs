@@ -8,9 +8,13 @@
 //! fault = "kill"
 //! target = "replica"          # or "master", "redis-2", ["redis-1", "redis-2"], ...
 //! ```
+//!
+//! The `gateway-*` faults act on the harness's card gateway (their target, recorded as
+//! `gateway`), which only the billing workload has.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use workloads::gateway::GatewayFault;
 
 /// One fault of the catalogue. Every fault has an explicit heal, listed with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,6 +162,35 @@ pub enum Fault {
         #[serde(default = "default_loss")]
         percent: u8,
     },
+    /// The card gateway answers every charge `delay` late (the charge itself is decided
+    /// at once). Target: the gateway. Heal: answers come at once again.
+    GatewayLatency {
+        /// How late each answer comes.
+        #[serde(default = "default_gateway_delay", with = "humantime_serde")]
+        delay: Duration,
+    },
+    /// A burst of declines: the gateway declines every charge (`card-declined`).
+    /// Heal: cards are charged again.
+    GatewayDeclines,
+    /// The gateway fails every charge before capturing it: the caller gets an error
+    /// (`500`), nothing is captured. Heal: charges go through again.
+    GatewayErrorsBefore,
+    /// The gateway decides every charge as usual, then the caller gets an error
+    /// (`500`): captured money the caller was not told of. Heal: answers are true again.
+    GatewayErrorsAfter,
+    /// The gateway decides every charge as usual and its answer never arrives: the
+    /// caller waits until it gives up. Heal: answers arrive again.
+    GatewayLostResponse,
+    /// The gateway is down: every charge is refused (`503`), nothing captured. Heal:
+    /// it is back.
+    GatewayOutage,
+}
+
+/// The gateway faults' target in histories and reports.
+pub const GATEWAY: &str = "gateway";
+
+fn default_gateway_delay() -> Duration {
+    Duration::from_millis(500)
 }
 
 fn default_delay() -> Duration {
@@ -210,7 +243,7 @@ impl Storm {
 }
 
 /// Every fault's name, in catalogue order.
-pub const CATALOGUE: [&str; 21] = [
+pub const CATALOGUE: [&str; 27] = [
     "isolate",
     "partition-replicas",
     "partition-halves",
@@ -232,6 +265,12 @@ pub const CATALOGUE: [&str; 21] = [
     "split-brain",
     "delay",
     "loss",
+    "gateway-latency",
+    "gateway-declines",
+    "gateway-errors-before",
+    "gateway-errors-after",
+    "gateway-lost-response",
+    "gateway-outage",
 ];
 
 impl Fault {
@@ -262,6 +301,11 @@ impl Fault {
                 | Fault::PartitionHalves
                 | Fault::PartitionBridge
                 | Fault::PostgresAsyncCommit
+                | Fault::GatewayDeclines
+                | Fault::GatewayErrorsBefore
+                | Fault::GatewayErrorsAfter
+                | Fault::GatewayLostResponse
+                | Fault::GatewayOutage
         );
         match keys.first() {
             Some(key) if takes_none => Err(format!("{} takes no `{key}`", fault.name())),
@@ -316,7 +360,26 @@ impl Fault {
             Fault::SplitBrain { .. } => "split-brain",
             Fault::Delay { .. } => "delay",
             Fault::Loss { .. } => "loss",
+            Fault::GatewayLatency { .. } => "gateway-latency",
+            Fault::GatewayDeclines => "gateway-declines",
+            Fault::GatewayErrorsBefore => "gateway-errors-before",
+            Fault::GatewayErrorsAfter => "gateway-errors-after",
+            Fault::GatewayLostResponse => "gateway-lost-response",
+            Fault::GatewayOutage => "gateway-outage",
         }
+    }
+
+    /// What the fault does to the card gateway, if it is a gateway fault.
+    pub fn gateway(&self) -> Option<GatewayFault> {
+        Some(match self {
+            Fault::GatewayLatency { delay } => GatewayFault::Latency(*delay),
+            Fault::GatewayDeclines => GatewayFault::Declines,
+            Fault::GatewayErrorsBefore => GatewayFault::ErrorsBefore,
+            Fault::GatewayErrorsAfter => GatewayFault::ErrorsAfter,
+            Fault::GatewayLostResponse => GatewayFault::LostResponse,
+            Fault::GatewayOutage => GatewayFault::Outage,
+            _ => return None,
+        })
     }
 }
 
@@ -428,6 +491,21 @@ mod tests {
     }
 
     #[test]
+    fn gateway_faults_read_with_their_defaults_and_take_no_target() {
+        let latency = parse(r#"fault = "gateway-latency""#).unwrap();
+        assert_eq!(latency, Fault::GatewayLatency { delay: Duration::from_millis(500) });
+        assert_eq!(latency.gateway(), Some(GatewayFault::Latency(Duration::from_millis(500))));
+        assert_eq!(
+            parse(r#"fault = "gateway-outage""#).unwrap().gateway(),
+            Some(GatewayFault::Outage)
+        );
+        assert_eq!(Fault::PartitionReplicas.gateway(), None);
+        let table = serde_json::json!({ "fault": "gateway-outage", "target": "redis-0" });
+        let err = Fault::from_table(table.as_object().unwrap().clone()).unwrap_err();
+        assert_eq!(err, "gateway-outage takes no `target`");
+    }
+
+    #[test]
     fn the_loop_defaults_to_a_tight_buffer_under_load_and_the_storm_to_neither() {
         let Fault::ResyncLoop(storm) = parse(r#"fault = "resync-loop""#).unwrap() else {
             panic!("not a loop")
@@ -459,6 +537,7 @@ mod tests {
             Fault::PartitionClients { target: Target::Node("postgres".into()) },
             Fault::ResyncLoop(Storm { watch: Some(Duration::from_secs(5)), ..Storm::default() }),
             Fault::Loss { target: Target::nodes(["redis-0"]), percent: 5 },
+            Fault::GatewayLatency { delay: Duration::from_secs(2) },
         ]);
         for fault in faults {
             let text = toml::to_string(&fault).unwrap();

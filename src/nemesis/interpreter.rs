@@ -12,7 +12,7 @@ use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
 use super::targets::View;
 use super::topology::{self, Baseline};
-use super::{NemesisError, observe, postgres};
+use super::{NemesisError, gateway, observe, postgres};
 use crate::cluster::Cluster;
 use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
 use rand::SeedableRng;
@@ -20,6 +20,7 @@ use rand::rngs::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
+use workloads::gateway::{FaultToken, Gateway};
 use workloads::recorder::Recorder;
 
 /// Mixed into the run's seed for target choices, so they do not replay the draws of a
@@ -79,6 +80,7 @@ enum Undo {
     Linked,
     Split(Split),
     Netem(Vec<String>),
+    Gateway(FaultToken),
 }
 
 struct Active {
@@ -105,6 +107,8 @@ pub struct Nemesis<'c> {
     reach: Reachability,
     /// The schedule's step the fault being started performs, for its start's events.
     step: Option<u32>,
+    /// The run's card gateway, for the `gateway-*` faults; none outside billing.
+    gateway: Option<Gateway>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -132,7 +136,15 @@ impl<'c> Nemesis<'c> {
             netem: None,
             reach: Reachability::default(),
             step: None,
+            gateway: None,
         })
+    }
+
+    /// The nemesis with the run's card gateway, so it can perform the `gateway-*`
+    /// faults; without one they fail to start.
+    pub fn with_gateway(mut self, gateway: Gateway) -> Nemesis<'c> {
+        self.gateway = Some(gateway);
+        self
     }
 
     /// How partitions are made here: iptables, or the disconnect fallback and why.
@@ -368,6 +380,11 @@ impl<'c> Nemesis<'c> {
             Plan::Netem(args, nodes) => {
                 (self.netem(name, &args, &nodes).await?, Undo::Netem(nodes))
             }
+            Plan::Gateway(fault) => {
+                let gateway = self.gateway(name)?;
+                let (outcome, token) = gateway::start(gateway, fault);
+                (outcome, Undo::Gateway(token))
+            }
         })
     }
 
@@ -400,6 +417,7 @@ impl<'c> Nemesis<'c> {
                 }
                 Ok(Outcome::unjudged(json!({ "removed": nodes })))
             }
+            Undo::Gateway(token) => Ok(gateway::heal(self.gateway(name)?, token)),
         }
     }
 
@@ -425,6 +443,13 @@ impl<'c> Nemesis<'c> {
             outcome.effect["rules_reapplied"] = json!(added);
         }
         Ok(())
+    }
+
+    /// The run's gateway, for gateway fault `name`.
+    fn gateway(&self, name: &'static str) -> Result<&Gateway, NemesisError> {
+        self.gateway.as_ref().ok_or_else(|| NemesisError::NoTarget(format!(
+            "{name} acts on the card gateway, and this run has none (only the billing workload has one)"
+        )))
     }
 
     /// Adds a netem qdisc on `nodes`, once this kernel is known to have netem.

@@ -30,13 +30,15 @@
 //! - `process`: kill, stop, restart, pause, and Redis restarts with a bad config.
 //! - `replication`: resync storms, failover, split brain.
 //! - `postgres`: acknowledged commits lost to `synchronous_commit = off`.
+//! - `gateway`: the card gateway's faults, judged by the charges they changed.
 //! - `topology`: good configs, roles, and the final sweep.
 //! - [`reach`]: whether each fault's intended effect was seen.
 //!
-//! **Architecture invariant:** only the interpreter touches containers; faults and
-//! schedules are plain data.
+//! **Architecture invariant:** only the interpreter touches containers (and the card
+//! gateway's fault switch); faults and schedules are plain data.
 
 pub mod fault;
+mod gateway;
 mod grudge;
 mod interpreter;
 mod net;

@@ -9,6 +9,7 @@ use super::process::{BadConfig, Down};
 use super::targets::View;
 use rand::rngs::ChaCha8Rng;
 use std::collections::BTreeSet;
+use workloads::gateway::GatewayFault;
 
 /// A fault resolved to nodes: what the interpreter will do.
 pub(crate) enum Plan {
@@ -32,6 +33,8 @@ pub(crate) enum Plan {
     SplitBrain(String),
     /// These netem arguments on these nodes.
     Netem(String, Vec<String>),
+    /// This fault on the card gateway.
+    Gateway(GatewayFault),
 }
 
 impl Plan {
@@ -98,6 +101,12 @@ impl Plan {
             Fault::Loss { target, percent } => {
                 Plan::Netem(format!("loss {percent}%"), view.resolve(target, rng)?)
             }
+            Fault::GatewayLatency { .. }
+            | Fault::GatewayDeclines
+            | Fault::GatewayErrorsBefore
+            | Fault::GatewayErrorsAfter
+            | Fault::GatewayLostResponse
+            | Fault::GatewayOutage => Plan::Gateway(fault.gateway().expect("a gateway fault")),
         })
     }
 
@@ -122,6 +131,7 @@ impl Plan {
             | Plan::Storm(_, _, nodes) => nodes.iter().cloned().collect(),
             Plan::AsyncCommit => BTreeSet::from(["postgres".to_string()]),
             Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
+            Plan::Gateway(_) => BTreeSet::from([super::fault::GATEWAY.to_string()]),
         };
         nodes.into_iter().collect()
     }
@@ -177,6 +187,13 @@ mod tests {
         assert!(matches!(err, Err(NemesisError::NoTarget(_))));
         let pg = Fault::RestartSelfReplica { target: Target::Node("postgres".into()) };
         assert!(matches!(plan(pg, &view(true)), Err(NemesisError::NoTarget(_))));
+    }
+
+    #[test]
+    fn a_gateway_fault_targets_the_gateway() {
+        let plan = plan(Fault::GatewayLostResponse, &view(true)).unwrap();
+        assert_eq!(plan.targets(), ["gateway"]);
+        assert!(matches!(plan, Plan::Gateway(GatewayFault::LostResponse)));
     }
 
     #[test]

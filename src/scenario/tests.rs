@@ -129,3 +129,19 @@ fn a_workload_table_for_another_workload_points_at_the_table() {
     let err = Scenario::parse("my.toml", text).unwrap_err().to_string();
     assert!(err.starts_with("my.toml:4:"), "{err}");
 }
+
+#[test]
+fn a_gateway_fault_outside_the_billing_workload_is_refused_where_it_is_written() {
+    let text = "name = \"t\"\ndescription = \"d\"\nworkload = \"counter\"\n[[faults]]\nat = \"1s\"\nfault = \"gateway-outage\"\n";
+    let err = Scenario::parse("my.toml", text).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "my.toml:6:9: fault \"gateway-outage\" acts on the card gateway, which only the billing \
+             workload has (workload = \"counter\")"
+        ),
+        "{err}"
+    );
+    let billing =
+        format!("{MINIMAL}[[faults]]\nat = \"1s\"\nfault = \"gateway-latency\"\ndelay = \"1s\"\n");
+    assert!(Scenario::parse("my.toml", &billing).is_ok());
+}

@@ -1,5 +1,6 @@
 //! What parsing cannot check: faults' targets must exist in the topology, the workload
-//! needs what it uses, and the schedule must fit the clients' time limit. Each error
+//! needs what it uses (Postgres for billing; the card gateway, which only billing has,
+//! for the `gateway-*` faults), and the schedule must fit the clients' time limit. Each error
 //! points at the key or value that causes it.
 //!
 //! **What fits.** A scheduled fault fits when it starts before the clients stop (`at` <
@@ -45,6 +46,7 @@ fn topology(s: &Scenario) -> Result<(), ScenarioError> {
 }
 
 fn workload(s: &Scenario) -> Result<(), ScenarioError> {
+    gateway_faults(s)?;
     if s.workload == WorkloadKind::Billing && !s.cluster.postgres {
         let message =
             "the billing workload keeps its ledger in Postgres: set cluster.postgres = true";
@@ -62,6 +64,36 @@ fn workload(s: &Scenario) -> Result<(), ScenarioError> {
         )),
         None => Ok(()),
     }
+}
+
+/// Refuses a `gateway-*` fault where the workload has no card gateway.
+fn gateway_faults(s: &Scenario) -> Result<(), ScenarioError> {
+    if s.workload == WorkloadKind::Billing {
+        return Ok(());
+    }
+    let message = |fault: &Fault| {
+        format!(
+            "fault {:?} acts on the card gateway, which only the billing workload has (workload = \
+             {:?}): remove it, or run the billing workload",
+            fault.name(),
+            s.workload.name()
+        )
+    };
+    for (i, fault) in s.faults.iter().enumerate() {
+        let fault = &fault.get_ref().fault;
+        if fault.gateway().is_some() {
+            return Err(s.source.error(&["faults", &i.to_string(), "fault"], message(fault)));
+        }
+    }
+    if let Some(random) = &s.random {
+        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+            if fault.gateway().is_some() {
+                let at = ["random", "faults", &i.to_string(), "fault"];
+                return Err(s.source.error(&at, message(fault)));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fits(s: &Scenario, from: LimitFrom) -> Result<(), ScenarioError> {

@@ -13,4 +13,6 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("split-brain", include_str!("../scenarios/split-brain.toml")),
     ("postgres-restart", include_str!("../scenarios/postgres-restart.toml")),
     ("random", include_str!("../scenarios/random.toml")),
+    ("gateway-lost-response", include_str!("../scenarios/gateway-lost-response.toml")),
+    ("gateway-flaky", include_str!("../scenarios/gateway-flaky.toml")),
 ];

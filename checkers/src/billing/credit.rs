@@ -22,6 +22,8 @@ struct ChargeRec {
     amount: i64,
     index: u64,
     kind: OpType,
+    /// Why it was not captured, for a `fail` charge (a decline, or a gateway error).
+    error: Option<String>,
 }
 
 struct FinalRec {
@@ -52,6 +54,7 @@ impl Checker for ChargeWithoutCredit {
                     amount: c.amount,
                     index: ev.index(),
                     kind: ev.kind(),
+                    error: ev.op.error.clone(),
                 };
                 self.charges.insert(c.charge, rec);
             }
@@ -204,7 +207,12 @@ fn credit_without_charge(f: &FinalRec, id: ChargeId, charge: Option<&ChargeRec>)
         Some(c) if c.account != f.account => {
             format!("charge {id} (op {}) was for account {}", c.index, c.account)
         }
-        Some(c) => format!("the gateway declined it (op {})", c.index),
+        Some(c) => match c.error.as_deref() {
+            Some(e) if !crate::history::CARD_DECLINES.contains(&e) => {
+                format!("the gateway captured nothing for it ({e}, op {})", c.index)
+            }
+            _ => format!("the gateway declined it (op {})", c.index),
+        },
     };
     let mut ops: Vec<u64> = charge.map(|c| c.index).into_iter().collect();
     ops.push(f.index);

@@ -20,9 +20,14 @@
 //! threshold T, recharge amount R, optional floor). Clients `debit`, `payment` and `read`
 //! balances (invoke, then `ok`, `fail` or `info`; an `ok` completion reports the balance
 //! the system gave, `null` when it found none). The harness's card **gateway** records
-//! every charge attempt as one operation: `ok` captured, `fail` declined, `info` outcome
-//! unknown; with the client operation the system was serving when it asked (`op`), if
-//! any. The **monitor** probes the balance store (invoke, then `ok` with its status, and
+//! every charge attempt as one operation: `ok` captured, `fail` not captured, `info`
+//! outcome unknown; with the client operation the system was serving when it asked
+//! (`op`), if any, and what the caller was told (`answer`: `captured`, `declined`,
+//! `error`, `lost`, `unavailable`). A `fail` charge is a **card decline** only with the
+//! error `card-declined` or `card-deactivated`; `gateway-error` (an error before
+//! capture) and `gateway-unavailable` (an outage) are the gateway failing, and say
+//! nothing about the card. The type is ground truth: a capture is `ok` whatever the
+//! caller saw (an error after capture, an answer that never came). The **monitor** probes the balance store (invoke, then `ok` with its status, and
 //! balance keys that went missing or were restored since its previous probe; a lone `ok`
 //! is a probe invoked and completed at once). The harness invokes the system's `settle`
 //! and records its completion. At the end the harness records one `harness`/`ok`/`final`
@@ -142,7 +147,8 @@
 //!   Witnesses: the capture and the account's capture before it.
 //!
 //! **wrongful-suspension** ([`WrongfulSuspension`]). An account whose final state says
-//! `suspended: true` must have had a declined charge d (any `fail` charge) with
+//! `suspended: true` must have had a card decline d (a `fail` charge with
+//! `card-declined` or `card-deactivated`; a gateway error or outage is none) with
 //! W_a(t_d) < T (a background decline's W as a background capture's). Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.

@@ -1,5 +1,7 @@
 //! *wrongful-suspension*: an account ends suspended only after a card decline that
-//! came while its balance could have been below the threshold.
+//! came while its balance could have been below the threshold. Only the card's
+//! declines count (`card-declined`, `card-deactivated`): a charge the gateway failed
+//! to make (`gateway-error`, `gateway-unavailable`) says nothing about the card.
 
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
@@ -38,7 +40,9 @@ impl Checker for WrongfulSuspension {
 
     fn observe(&mut self, ev: &Event<'_>) {
         match (ev.op.process, &ev.op.f, ev.kind(), &ev.op.value) {
-            (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c)) => {
+            (Process::Gateway, F::Charge, OpType::Fail, Value::Charge(c))
+                if ev.op.is_card_decline() =>
+            {
                 self.decline(ev.index(), c)
             }
             (Process::Harness, F::Final, _, Value::Final(s)) if s.suspended == Some(true) => {

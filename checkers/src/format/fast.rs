@@ -9,7 +9,7 @@
 //! falls back to serde, which gives the same result or the error.
 
 use crate::history::{
-    AccountOp, Charge, F, Observed, Op, OpType, Probe, Process, StoreStatus, Value,
+    AccountOp, Charge, ChargeAnswer, F, Observed, Op, OpType, Probe, Process, StoreStatus, Value,
 };
 
 /// Parses one line written by `write_op` into `op`, reusing its error string; false
@@ -230,7 +230,8 @@ impl<'a> Cursor<'a> {
         Some(AccountOp { account, amount, balance })
     }
 
-    /// `{"charge":9,"account":7,"amount":500,"key":"k","op":12}`, key and op optional.
+    /// `{"charge":9,"account":7,"amount":500,"key":"k","op":12,"answer":"lost"}`, key,
+    /// op and answer optional.
     fn charge(&mut self) -> Option<Charge> {
         self.lit(b"{\"charge\":")?;
         let charge = self.u64()?;
@@ -246,8 +247,19 @@ impl<'a> Cursor<'a> {
             Some(()) => Some(self.u64()?),
             None => None,
         };
+        let answer = match self.lit(b",\"answer\":") {
+            Some(()) => Some(match self.string()? {
+                b"captured" => ChargeAnswer::Captured,
+                b"declined" => ChargeAnswer::Declined,
+                b"error" => ChargeAnswer::Error,
+                b"lost" => ChargeAnswer::Lost,
+                b"unavailable" => ChargeAnswer::Unavailable,
+                _ => return None,
+            }),
+            None => None,
+        };
         self.lit(b"}")?;
-        Some(Charge { charge, account, amount, key, op })
+        Some(Charge { charge, account, amount, key, op, answer })
     }
 
     /// `{"store":"healthy","missing":[1,2],"restored":[3]}`, lists optional.

@@ -158,7 +158,9 @@ fn new_shapes() -> Vec<Op> {
         value,
         error: None,
     };
-    let charge = |op| Value::Charge(Charge { charge: 9, account: 7, amount: 500, key: None, op });
+    let charge = |op| {
+        Value::Charge(Charge { charge: 9, account: 7, amount: 500, key: None, op, answer: None })
+    };
     let fault = FaultEvent {
         id: 1,
         fault: "restart-2013".into(),
@@ -237,4 +239,38 @@ fn a_file_that_is_not_a_history_is_refused_at_line_one() {
     let err = HistoryReader::new(&b"hello\n"[..]).err().unwrap();
     assert!(matches!(err, ReadError::BadHeader { .. }), "{err}");
     assert!(matches!(HistoryReader::new(&b""[..]).err().unwrap(), ReadError::Empty));
+}
+
+#[test]
+fn a_charge_with_what_its_caller_was_told_reads_back_and_older_charges_have_none() {
+    use crate::history::ChargeAnswer;
+    let line = r#"{"index":1,"time":10,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"key":"k","op":0,"answer":"lost"}}"#;
+    let charge = Charge {
+        charge: 9,
+        account: 7,
+        amount: 500,
+        key: Some("k".into()),
+        op: Some(0),
+        answer: Some(ChargeAnswer::Lost),
+    };
+    let op = Op {
+        index: 1,
+        time: 10,
+        process: Process::Gateway,
+        kind: OpType::Ok,
+        f: F::Charge,
+        value: Value::Charge(charge),
+        error: None,
+    };
+    let mut written = Vec::new();
+    write_op(&op, &mut written);
+    assert_eq!(std::str::from_utf8(trim_line(&written)).unwrap(), line);
+    assert_eq!(parse_op(line.as_bytes()).unwrap(), op);
+    let mut fast = blank();
+    assert!(fast::parse_into(line.as_bytes(), &mut fast), "the fast path reads it");
+    assert_eq!(fast, op);
+    let older = line.replace(r#","answer":"lost""#, "");
+    let read = parse_op(older.as_bytes()).unwrap();
+    let Value::Charge(c) = read.value else { panic!("a charge") };
+    assert_eq!(c.answer, None);
 }

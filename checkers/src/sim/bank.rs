@@ -224,8 +224,14 @@ impl Bank {
         let a = &mut self.accounts[account as usize];
         a.recharges += 1;
         let key = Some(format!("recharge-{account}-{}", a.recharges));
-        let charge =
-            Charge { charge: self.next_charge, account, amount: a.spec.recharge, key, op: None };
+        let charge = Charge {
+            charge: self.next_charge,
+            account,
+            amount: a.spec.recharge,
+            key,
+            op: None,
+            answer: None,
+        };
         self.next_charge += 1;
         charge
     }

@@ -19,6 +19,10 @@
 //!   needs it (cancelling it otherwise).
 //! - **A capture is always credited**, once (by the intent's key), even if another
 //!   operation cancelled the intent meanwhile; a decline suspends the account.
+//! - **A charge without an outcome** (a gateway error, no answer) is looked up by its
+//!   key: a capture is credited, a decline booked; nothing charged after an error
+//!   abandons the intent (its key is spent: the gateway replays the error), and the
+//!   next debit below the threshold records a new one; after an outage it waits.
 //! - **`settle`** completes every pending intent and rebuilds every cache entry that
 //!   disagrees with the ledger, until a whole pass finds nothing to do.
 
@@ -31,7 +35,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::time::Instant;
 use workloads::client::{OpError, OpId};
-use workloads::gateway::{ChargeOutcome, Gateway};
+use workloads::gateway::{ChargeOutcome, Gateway, GatewayError};
 use workloads::store::{Ledger, RedisMaster, StoreError, Stores};
 use workloads::sut::{Answer, BillingSystem, Layout, SutContext, standard};
 
@@ -139,9 +143,35 @@ impl LedgerFirst {
                 if !needed {
                     return Ok(());
                 }
-                self.gateway.charge(intent.account, intent.amount, Some(&intent.key))
+                match self.gateway.charge(intent.account, intent.amount, Some(&intent.key)).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => return self.unanswered(intent, e).await,
+                }
             }
         };
+        self.book(intent, outcome).await
+    }
+
+    /// The charge of `intent` got no outcome: the gateway's record of its key decides.
+    /// Nothing charged after an error: the key is spent (its error is replayed for
+    /// ever), so the intent is abandoned, and the next debit below the threshold records
+    /// a new one. Nothing charged after an outage: the intent waits, key unused.
+    async fn unanswered(&self, intent: Intent, e: GatewayError) -> Result<(), Pending> {
+        match (self.gateway.lookup(&intent.key), &e) {
+            (Some(outcome), _) => self.book(intent, outcome).await,
+            (None, GatewayError::Unavailable(_)) => {
+                Err(Pending::NotCharged(OpError::Refused(e.to_string())))
+            }
+            (None, GatewayError::Unknown(_) | GatewayError::Idempotency(_)) => {
+                let spent = intent.clone();
+                transact(&self.ledger, self.limit, |c| Box::pin(sql::abandon(c, spent))).await?;
+                Err(Pending::NotCharged(OpError::Refused(format!("{e}; intent abandoned"))))
+            }
+        }
+    }
+
+    /// Credits a capture for `intent`, or books its decline.
+    async fn book(&self, intent: Intent, outcome: ChargeOutcome) -> Result<(), Pending> {
         let state = match outcome {
             ChargeOutcome::Captured(id) => {
                 let charge = id as i64;

@@ -180,6 +180,19 @@ pub async fn still_needed(c: &mut PgConnection, intent: Intent) -> Result<bool, 
     Ok(cancelled.rows_affected() == 0 && pending.get::<bool, _>(0))
 }
 
+/// Abandons `intent` if it is still pending: its key can no longer charge.
+pub async fn abandon(c: &mut PgConnection, intent: Intent) -> Result<(), OpError> {
+    lock(c, intent.account).await?;
+    sqlx::query(
+        "UPDATE charges SET status = 'cancelled' WHERE idempotency_key = $1 AND status = 'pending'",
+    )
+    .bind(&intent.key)
+    .execute(&mut *c)
+    .await
+    .map_err(refused)?;
+    Ok(())
+}
+
 /// Credits captured charge `charge` of `intent`, once, whatever became of the intent
 /// meanwhile (a capture is credited even if another operation cancelled the intent).
 pub async fn credit(

@@ -13,7 +13,9 @@
 //! debit still succeeds, and a fallback reads the balance with `GET`, where a missing
 //! balance reads as 0, and recharges if that is below the threshold. On a master that
 //! lost its data and refuses writes, every debit charges the card and no credit is
-//! ever recorded.
+//! ever recorded. A charge that gets no answer, or an error, is logged and forgotten,
+//! and the next debit charges again: with no idempotency key, a capture whose answer
+//! was lost is charged twice.
 //!
 //! With healthy stores it is exactly as correct as [`failsafe`](super::failsafe).
 
@@ -131,10 +133,20 @@ impl Naive {
         }
     }
 
-    /// Charges the card, then credits the balance; returns the balance after.
+    /// Charges the card, then credits the balance; returns the balance after. A charge
+    /// that got no outcome is logged and forgotten: the pending flag is cleared, so the
+    /// next debit below the threshold charges again, with no idempotency key.
     async fn recharge(&self, account: AccountId, policy: Policy, balance: i64) -> i64 {
-        match self.gateway.charge(account, policy.recharge, None) {
-            ChargeOutcome::Captured(charge) => {
+        match self.gateway.charge(account, policy.recharge, None).await {
+            Err(e) => {
+                tracing::warn!(account, "recharge failed, ignored: {e}");
+                let clear = redis::cmd("DEL").arg(pending_key(account)).clone();
+                if let Err(e) = self.redis.query::<i64>(&clear).await {
+                    tracing::warn!(account, "pending recharge flag not cleared, ignored: {e}");
+                }
+                balance
+            }
+            Ok(ChargeOutcome::Captured(charge)) => {
                 let keys = [balance_key(account), pending_key(account)];
                 match self.redis.eval::<i64>(&CREDIT, &keys, &[policy.recharge]).await {
                     Ok(after) => {
@@ -147,7 +159,7 @@ impl Naive {
                     }
                 }
             }
-            ChargeOutcome::Declined(charge, why) => {
+            Ok(ChargeOutcome::Declined(charge, why)) => {
                 tracing::warn!(account, charge, "card declined ({}): suspending", why.as_str());
                 self.suspend(account).await;
                 balance

@@ -4,9 +4,12 @@
 //! - `reads`: every reported balance checked (impossible-balance);
 //! - `windows`: W with any operation in flight, and fail-safe with probe intervals;
 //! - `ground_truth`: duplicate credits, unbalanced ledgers, one recharge per operation,
-//!   and overflowing sums.
+//!   and overflowing sums;
+//! - `gateway_faults`: only card declines are declines; captures stand whatever the
+//!   caller was told.
 
 mod attribution;
+mod gateway_faults;
 mod ground_truth;
 mod reads;
 mod windows;

@@ -89,6 +89,27 @@ BEGIN
     RETURN QUERY SELECT c.account, a.balance, a.version;
 END $$;
 
+CREATE OR REPLACE FUNCTION failsafe_renew(p_key text)
+RETURNS TABLE (renewed_key text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c charges%ROWTYPE;
+    a accounts%ROWTYPE;
+BEGIN
+    SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
+    SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
+    UPDATE charges SET status = 'cancelled' WHERE idempotency_key = p_key AND status = 'pending';
+    IF FOUND THEN
+        UPDATE accounts SET recharges = accounts.recharges + 1
+        WHERE id = c.account RETURNING * INTO a;
+        INSERT INTO charges (idempotency_key, account, amount, status)
+        VALUES ('recharge-' || a.id || '-' || a.recharges, a.id, c.amount, 'pending');
+        RETURN QUERY SELECT 'recharge-' || a.id || '-' || a.recharges;
+    ELSE
+        RETURN QUERY SELECT NULL::text;
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION failsafe_decline(p_key text, p_charge bigint)
 RETURNS TABLE (charge_account integer, new_balance bigint, new_version bigint)
 LANGUAGE plpgsql AS $$
@@ -183,6 +204,13 @@ pub(super) async fn credit(
 ) -> Result<Versioned, StoreError> {
     let call = sqlx::query("SELECT * FROM failsafe_credit($1, $2)").bind(key).bind(charge as i64);
     versioned(ledger.fetch_one(call).await?)
+}
+
+/// Replaces pending intent `key`, whose key can no longer charge, by a fresh pending
+/// intent for the same amount; nothing if `key` is no longer pending.
+pub(super) async fn renew(ledger: &Ledger, key: &str) -> Result<(), StoreError> {
+    let call = sqlx::query("SELECT * FROM failsafe_renew($1)").bind(key);
+    ledger.fetch_one(call).await.map(drop)
 }
 
 /// Marks intent `key` declined.

@@ -18,6 +18,13 @@
 //!   condition. Otherwise the intent waits: the next operation on the account, or
 //!   [`settle`](BillingSystem::settle), completes it, asking the gateway first whether
 //!   the key was already charged, and re-checking that the balance still needs it.
+//! - **Gateway failures.** A charge that gets no outcome (an error, no answer) is
+//!   looked up by its key: a capture is credited, a decline booked. Nothing charged
+//!   after an error means the key is spent (the gateway replays its error for ever),
+//!   so the intent is renewed under a fresh key, still pending; after an outage the
+//!   intent waits with its key. A capture whose answer is lost holds the operation
+//!   until it times out (`info`); the next operation on the account, or settle, finds
+//!   the capture by its key and credits it.
 //!   An operation that captured money answers `ok` only once the ledger credited it;
 //!   when the credit fails it answers indeterminate, and `settle` credits it.
 //! - **Validated as it goes.** Every operation publishes the ledger's state, which
@@ -29,7 +36,7 @@ mod ledger;
 use super::standard::{self, balance_key};
 use super::{Answer, BillingSystem, SutContext};
 use crate::client::{OpError, OpId};
-use crate::gateway::{ChargeOutcome, Gateway};
+use crate::gateway::{ChargeOutcome, Gateway, GatewayError};
 use crate::store::{Ledger, RedisMaster, StoreError, Stores};
 use checkers::history::{AccountId, ChargeId, Observed};
 use ledger::Versioned;
@@ -141,9 +148,18 @@ impl FailSafe {
                 let Some(charge) = ledger::begin_charge(&self.ledger, key).await? else {
                     return Ok(());
                 };
-                self.gateway.charge(charge.account, charge.amount, Some(key))
+                match self.gateway.charge(charge.account, charge.amount, Some(key)).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => return self.unanswered(key, e).await,
+                }
             }
         };
+        self.settled(key, outcome).await
+    }
+
+    /// Books what the gateway did with intent `key`: credits a capture, or records a
+    /// decline and suspends the account where it is safe to.
+    async fn settled(&self, key: &str, outcome: ChargeOutcome) -> Result<(), Pending> {
         match outcome {
             ChargeOutcome::Captured(charge) => {
                 let state = ledger::credit(&self.ledger, key, charge)
@@ -159,6 +175,23 @@ impl FailSafe {
             }
         }
         Ok(())
+    }
+
+    /// The charge with `key` got no outcome: asks the gateway what it charged with the
+    /// key and goes on from there. Nothing charged after an error (a `500` is saved
+    /// for the key and replayed for ever, as Stripe does) means the key can never
+    /// charge: the intent is replaced by a fresh one, still pending. Nothing charged
+    /// after an outage leaves the intent pending with its key, which the outage never
+    /// reached.
+    async fn unanswered(&self, key: &str, e: GatewayError) -> Result<(), Pending> {
+        match (self.gateway.lookup(key), &e) {
+            (Some(outcome), _) => self.settled(key, outcome).await,
+            (None, GatewayError::Unavailable(_)) => Err(Pending::NotCharged(e.to_string())),
+            (None, GatewayError::Unknown(_) | GatewayError::Idempotency(_)) => {
+                ledger::renew(&self.ledger, key).await?;
+                Err(Pending::NotCharged(format!("{e}; nothing was charged, intent renewed")))
+            }
+        }
     }
 
     /// Publishes one account's ledger state; true when it is safe to charge.
@@ -194,16 +227,17 @@ impl FailSafe {
 
 /// Why a recharge intent is still pending: whether money was captured for it.
 enum Pending {
-    /// Nothing was charged (the store was unsafe, the ledger unreachable, a decline
-    /// not yet recorded): the intent waits for a later operation or settle.
-    NotCharged(StoreError),
+    /// Nothing was charged (the store was unsafe, the ledger unreachable, the gateway
+    /// failing, a decline not yet recorded): the intent waits for a later operation or
+    /// settle.
+    NotCharged(String),
     /// The gateway captured this charge, and crediting it failed.
     Uncredited(ChargeId, StoreError),
 }
 
 impl From<StoreError> for Pending {
     fn from(e: StoreError) -> Pending {
-        Pending::NotCharged(e)
+        Pending::NotCharged(e.to_string())
     }
 }
 

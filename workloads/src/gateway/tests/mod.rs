@@ -1,5 +1,20 @@
+//! The gateway's unit tests: cards and attribution here; `faults`: the faults and
+//! Stripe's replay rules; `http`: the HTTP face, served on 127.0.0.1.
+
+mod faults;
+mod http;
+
+use super::card::Card;
 use super::*;
 use crate::testkit;
+use checkers::history::{AccountOp, Charge, ChargeAnswer, F, OpType, Process, Value};
+
+/// A charge, in a test that needs no latency: the gateway answers at once.
+fn now(gateway: &Gateway, account: AccountId, amount: i64, key: Option<&str>) -> ChargeOutcome {
+    let charged = gateway.charge(account, amount, key);
+    let polled = futures::FutureExt::now_or_never(charged).expect("an answer at once");
+    polled.expect("a charge outcome")
+}
 
 fn config(k: u32) -> GatewayConfig {
     GatewayConfig { deactivate_after: k, window: Duration::from_secs(60), declining_cards: 0.0 }
@@ -13,7 +28,7 @@ fn summary(ops: &[checkers::history::Op]) -> Vec<(String, OpType, Option<String>
 fn the_kth_capture_in_the_window_deactivates_the_card_and_later_charges_are_declined() {
     let (recorder, memory) = testkit::recorder();
     let gateway = Gateway::new(config(3), 7, recorder.clone());
-    let outcomes: Vec<ChargeOutcome> = (0..4).map(|_| gateway.charge(5, 1000, None)).collect();
+    let outcomes: Vec<ChargeOutcome> = (0..4).map(|_| now(&gateway, 5, 1000, None)).collect();
     assert_eq!(
         outcomes,
         [
@@ -23,7 +38,7 @@ fn the_kth_capture_in_the_window_deactivates_the_card_and_later_charges_are_decl
             ChargeOutcome::Declined(4, Decline::CardDeactivated),
         ]
     );
-    assert_eq!(gateway.charge(6, 1000, None), ChargeOutcome::Captured(5), "other cards are fine");
+    assert_eq!(now(&gateway, 6, 1000, None), ChargeOutcome::Captured(5), "other cards are fine");
     let ops = testkit::recorded(&recorder, &memory);
     let ok = |f: &str| (f.to_string(), OpType::Ok, None);
     assert_eq!(
@@ -59,10 +74,10 @@ fn a_repeated_idempotency_key_returns_the_first_outcome_without_charging_again()
     let (recorder, memory) = testkit::recorder();
     let gateway = Gateway::new(config(10), 7, recorder.clone());
     assert_eq!(gateway.lookup("recharge-5-1"), None);
-    let first = gateway.charge(5, 1000, Some("recharge-5-1"));
-    assert_eq!(gateway.charge(5, 1000, Some("recharge-5-1")), first);
+    let first = now(&gateway, 5, 1000, Some("recharge-5-1"));
+    assert_eq!(now(&gateway, 5, 1000, Some("recharge-5-1")), first);
     assert_eq!(gateway.lookup("recharge-5-1"), Some(first));
-    assert_eq!(gateway.charge(5, 1000, Some("recharge-5-2")), ChargeOutcome::Captured(2));
+    assert_eq!(now(&gateway, 5, 1000, Some("recharge-5-2")), ChargeOutcome::Captured(2));
     assert_eq!(gateway.captures(), 2);
     let ops = testkit::recorded(&recorder, &memory);
     let keys: Vec<Option<String>> = ops
@@ -94,10 +109,11 @@ fn a_declining_card_is_declined_and_recorded_as_such() {
     let (recorder, memory) = testkit::recorder();
     let all = GatewayConfig { declining_cards: 1.0, ..config(3) };
     let gateway = Gateway::new(all, 7, recorder.clone());
-    assert_eq!(gateway.charge(5, 1000, None), ChargeOutcome::Declined(1, Decline::CardDeclined));
+    assert_eq!(now(&gateway, 5, 1000, None), ChargeOutcome::Declined(1, Decline::CardDeclined));
     let ops = testkit::recorded(&recorder, &memory);
     assert_eq!(summary(&ops), [("charge".into(), OpType::Fail, Some("card-declined".into()))]);
-    let charge = Charge { charge: 1, account: 5, amount: 1000, key: None, op: None };
+    let answer = Some(ChargeAnswer::Declined);
+    let charge = Charge { charge: 1, account: 5, amount: 1000, key: None, op: None, answer };
     assert_eq!(ops[0].value, Value::Charge(charge));
 }
 
@@ -111,9 +127,12 @@ impl crate::client::Client for Charging {
         let args = Value::Account(AccountOp { account: 5, amount: Some(1), balance: None });
         let gateway = self.gateway.clone();
         ctx.perform(process, F::Debit, args.clone(), |_| async move {
-            gateway.charge(5, 1000, None);
+            gateway.charge(5, 1000, None).await.expect("no fault");
             let spawned = gateway.clone();
-            tokio::spawn(async move { spawned.charge(5, 1000, None) }).await.unwrap();
+            tokio::spawn(async move { spawned.charge(5, 1000, None).await })
+                .await
+                .unwrap()
+                .unwrap();
             Ok(args)
         })
         .await
@@ -128,7 +147,7 @@ async fn a_charge_records_the_client_operation_whose_call_reached_the_gateway() 
     let client = Charging { gateway: gateway.clone() };
     let timeout = Duration::from_secs(5);
     crate::client::run_until_ok(client, 1, timeout, &recorder, &processes).await;
-    gateway.charge(5, 1000, None);
+    gateway.charge(5, 1000, None).await.expect("no fault");
     let ops = testkit::recorded(&recorder, &memory);
     let charged: Vec<(u64, Option<u64>)> = ops
         .iter()

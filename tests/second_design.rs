@@ -67,6 +67,8 @@ ledger_first_is_valid_through! {
     ledger_first_is_valid_through_failover: "failover", 7;
     ledger_first_is_valid_through_split_brain: "split-brain", 7;
     ledger_first_is_valid_through_random: "random", 7;
+    ledger_first_is_valid_through_gateway_lost_response: "gateway-lost-response", 11;
+    ledger_first_is_valid_through_gateway_flaky: "gateway-flaky", 12;
 }
 
 /// A contended mix with payments racing debits and no fault: few accounts, a recharge

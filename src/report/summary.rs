@@ -87,8 +87,9 @@ pub struct Summary {
     pub duration: f64,
     /// The requested witness operations, as their JSON lines.
     pub witnesses: BTreeMap<u64, String>,
-    /// Gateway charges captured and declined.
-    pub charges: (u64, u64),
+    /// Gateway charges captured, declined by the card, and failed by the gateway
+    /// (an error before capture, an outage).
+    pub charges: (u64, u64, u64),
     /// The header's scheduled steps that no nemesis `start` performed.
     pub never_started: Vec<ScheduledStep>,
     /// When the recovery phase began, in seconds, if it did.
@@ -153,7 +154,8 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
             (Process::Harness, Value::Phase(_)) => summary.recovery = Some(time),
             (Process::Gateway, _) if op.f == F::Charge => match op.kind {
                 OpType::Ok => summary.charges.0 += 1,
-                OpType::Fail => summary.charges.1 += 1,
+                OpType::Fail if op.is_card_decline() => summary.charges.1 += 1,
+                OpType::Fail => summary.charges.2 += 1,
                 _ => {}
             },
             (Process::Client(p), _) if op.kind == OpType::Invoke => {

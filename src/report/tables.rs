@@ -77,8 +77,8 @@ pub(super) fn faults(page: &mut String, summary: &Summary) {
     }
     let _ = write!(
         page,
-        "</table><p>Card charges captured: {}, declined: {}.</p>",
-        summary.charges.0, summary.charges.1
+        "</table><p>Card charges captured: {}, declined: {}, failed by the gateway: {}.</p>",
+        summary.charges.0, summary.charges.1, summary.charges.2
     );
 }
 

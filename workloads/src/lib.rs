@@ -5,7 +5,8 @@
 //! - [`recorder`]: the history, recorded as it happens.
 //! - [`store`]: connections that follow the topology, and what store errors mean.
 //! - [`sut`]: the [`BillingSystem`](sut::BillingSystem) trait, `naive` and `failsafe`.
-//! - [`gateway`]: the harness's card gateway, ground truth for every charge.
+//! - [`gateway`]: the harness's card gateway, ground truth for every charge; its faults,
+//!   Stripe's idempotency rules, and its HTTP face.
 //! - [`truth`]: the harness's final read of the stores, through the system's layout.
 //! - [`monitor`]: the harness's probes of the balance store, ground truth for fail-safety.
 //! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.

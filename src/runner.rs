@@ -26,7 +26,7 @@ use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
 use crate::report;
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
-use crate::service::{Launch, Launched, ServiceSpec};
+use crate::service::{Launch, Launched, ServiceSpec, SharedService};
 use crate::store::{self, RunDir, Store};
 use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, OpType, Phase, PhaseName, Process, Value};
@@ -210,6 +210,7 @@ impl Run {
             && self.service().is_none()
         {
             self.options.registry.get(&self.sut)?;
+            self.scenario.refuse_service_faults(&self.sut)?;
         }
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
         dir.write("scenario.toml", self.scenario.to_toml())?;
@@ -316,7 +317,8 @@ impl Run {
                 (Running::setup(workload, registry, sut, cluster, recorder).await?, None)
             }
         };
-        let outcome = self.drive_running(cluster, recorder, running, schedule).await;
+        let service = launched.as_ref().map(|l| l.service.clone());
+        let outcome = self.drive_running(cluster, recorder, running, schedule, service).await;
         if let Some(launched) = launched {
             launched.stop().await;
         }
@@ -329,12 +331,16 @@ impl Run {
         recorder: &Recorder,
         running: Running,
         schedule: &Schedule,
+        service: Option<SharedService>,
     ) -> Result<Option<Reachability>, RunError> {
         let progress = &self.options.progress;
         let interrupt = &self.options.interrupt;
         let mut nemesis = Nemesis::new(cluster, recorder.clone(), self.scenario.seed).await?;
         if let Running::Billing(run) = &running {
             nemesis = nemesis.with_gateway(run.gateway().clone());
+        }
+        if let Some(service) = service {
+            nemesis = nemesis.with_service(service);
         }
         let end = interrupt.child_token();
         progress.phase("running");

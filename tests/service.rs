@@ -95,14 +95,19 @@ async fn twilio_2013_catches_the_python_naive_service_as_it_caught_the_rust_one(
 }
 
 macro_rules! python_failsafe_is_valid {
-    ($($name:ident: $scenario:expr,)*) => {$(
-        #[tokio::test(flavor = "multi_thread")]
-        async fn $name() {
-            let outcome = run_service($scenario, service("failsafe.py", &[]), None).await;
-            assert_valid(&outcome);
-            remove_store(&outcome);
-        }
-    )*};
+    ($($name:ident: $scenario:expr,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                let outcome = run_service($scenario, service("failsafe.py", &[]), None).await;
+                assert_valid(&outcome);
+                remove_store(&outcome);
+            }
+        )*
+
+        /// The scenarios the Python failsafe is held valid on, one test each.
+        const COVERED: &[&str] = &[$($scenario),*];
+    };
 }
 
 python_failsafe_is_valid! {
@@ -116,4 +121,52 @@ python_failsafe_is_valid! {
     python_failsafe_is_valid_on_split_brain: "split-brain",
     python_failsafe_is_valid_on_postgres_restart: "postgres-restart",
     python_failsafe_is_valid_on_random: "random",
+    python_failsafe_is_valid_on_gateway_lost_response: "gateway-lost-response",
+    python_failsafe_is_valid_on_gateway_flaky: "gateway-flaky",
+}
+
+#[test]
+fn every_bundled_scenario_holds_the_python_failsafe_to_a_verdict() {
+    let mut bundled: Vec<String> = faultline::scenario::bundled().into_iter().map(|(name, _)| name).collect();
+    // `service-crash` has its own test below, which also checks its faults took effect.
+    bundled.retain(|name| name != "service-crash");
+    let mut covered: Vec<String> = COVERED.iter().map(|s| s.to_string()).collect();
+    bundled.sort();
+    covered.sort();
+    assert_eq!(covered, bundled, "a bundled scenario without a Python failsafe test");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_python_failsafe_between_charge_and_credit_loses_no_money() {
+    let outcome = run_service("service-crash", service("failsafe.py", &[]), None).await;
+    assert_valid(&outcome);
+    assert_eq!(outcome.reach.took_effect(), 4, "every service fault took effect: {:?}", outcome.reach);
+    assert!(outcome.reach.ineffective().is_empty(), "{:?}", outcome.reach.ineffective());
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    let kills = history.lines().filter(|l| l.contains("\"killed_pid\"")).count();
+    assert_eq!(kills, 2, "two kills, each just after a capture");
+    assert!(history.contains("\"after_capture_number\":"), "killed after a capture");
+    let stderr = std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
+    let stdout = std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
+    assert!(!(stderr.is_empty() && stdout.is_empty()), "the service's output is kept across restarts");
+    remove_store(&outcome);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_retries_with_a_fresh_key_after_a_lost_answer_double_charges_and_the_report_says_why() {
+    let buggy = service("failsafe.py", &[("FAULTLINE_BUG", "retry-fresh-key")]);
+    let outcome = run_service("gateway-lost-response", buggy, None).await;
+    let report = &outcome.report;
+    assert_eq!(report.validity(), Validity::Invalid, "{report}");
+    let over = report.result("over-charge").expect("an over-charge row");
+    let duplicate = over.verdict.anomalies().iter().find(|g| g.kind == AnomalyKind::DuplicateRecharge);
+    let duplicate = duplicate.unwrap_or_else(|| panic!("no duplicate recharge:\n{report}"));
+    assert!(
+        duplicate.first.explanation.contains("it charged again instead of asking the gateway"),
+        "{}",
+        duplicate.first.explanation
+    );
+    let html = std::fs::read_to_string(outcome.dir.file("report.html")).unwrap();
+    assert!(html.contains("it charged again instead of asking the gateway"), "the report explains it");
+    remove_store(&outcome);
 }

@@ -184,7 +184,39 @@ pub enum Fault {
     /// The gateway is down: every charge is refused (`503`), nothing captured. Heal:
     /// it is back.
     GatewayOutage,
+    /// `kill -9` of the service under test (its whole process group). With
+    /// `after-capture`, at the first capture the gateway makes once the fault starts:
+    /// between a charge and its credit. Heal: the service is started again, with the
+    /// stores where they are now, and answers `GET /v1/health`.
+    KillService {
+        /// Wait for the gateway's next capture, then kill.
+        #[serde(default)]
+        after_capture: bool,
+    },
+    /// Freezes the service under test (`SIGSTOP` to its process group): requests hang.
+    /// Heal: `SIGCONT`.
+    PauseService,
+    /// Restarts the service under test: killed, started again, healthy. Heal: nothing
+    /// to undo.
+    RestartService,
 }
+
+/// What a service fault does to the service under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceFault {
+    /// `kill -9`, at once or just after the gateway's next capture.
+    Kill {
+        /// Wait for the gateway's next capture.
+        after_capture: bool,
+    },
+    /// `SIGSTOP`.
+    Pause,
+    /// Killed and started again.
+    Restart,
+}
+
+/// The service faults' target in histories and reports.
+pub const SERVICE: &str = "service";
 
 /// The gateway faults' target in histories and reports.
 pub const GATEWAY: &str = "gateway";
@@ -243,7 +275,7 @@ impl Storm {
 }
 
 /// Every fault's name, in catalogue order.
-pub const CATALOGUE: [&str; 27] = [
+pub const CATALOGUE: [&str; 30] = [
     "isolate",
     "partition-replicas",
     "partition-halves",
@@ -271,6 +303,9 @@ pub const CATALOGUE: [&str; 27] = [
     "gateway-errors-after",
     "gateway-lost-response",
     "gateway-outage",
+    "kill-service",
+    "pause-service",
+    "restart-service",
 ];
 
 impl Fault {
@@ -306,6 +341,8 @@ impl Fault {
                 | Fault::GatewayErrorsAfter
                 | Fault::GatewayLostResponse
                 | Fault::GatewayOutage
+                | Fault::PauseService
+                | Fault::RestartService
         );
         match keys.first() {
             Some(key) if takes_none => Err(format!("{} takes no `{key}`", fault.name())),
@@ -366,10 +403,25 @@ impl Fault {
             Fault::GatewayErrorsAfter => "gateway-errors-after",
             Fault::GatewayLostResponse => "gateway-lost-response",
             Fault::GatewayOutage => "gateway-outage",
+            Fault::KillService { .. } => "kill-service",
+            Fault::PauseService => "pause-service",
+            Fault::RestartService => "restart-service",
         }
     }
 
-    /// What the fault does to the card gateway, if it is a gateway fault.
+    /// What a service fault does to the service under test; `None` for other faults.
+    pub fn service(&self) -> Option<ServiceFault> {
+        match self {
+            Fault::KillService { after_capture } => {
+                Some(ServiceFault::Kill { after_capture: *after_capture })
+            }
+            Fault::PauseService => Some(ServiceFault::Pause),
+            Fault::RestartService => Some(ServiceFault::Restart),
+            _ => None,
+        }
+    }
+
+    /// What a gateway fault does to the harness's gateway; `None` for other faults.
     pub fn gateway(&self) -> Option<GatewayFault> {
         Some(match self {
             Fault::GatewayLatency { delay } => GatewayFault::Latency(*delay),

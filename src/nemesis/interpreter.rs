@@ -12,8 +12,10 @@ use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
 use super::targets::View;
 use super::topology::{self, Baseline};
-use super::{NemesisError, gateway, observe, postgres};
+use super::fault::ServiceFault;
+use super::{NemesisError, gateway, observe, postgres, service};
 use crate::cluster::Cluster;
+use crate::service::SharedService;
 use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -81,6 +83,7 @@ enum Undo {
     Split(Split),
     Netem(Vec<String>),
     Gateway(FaultToken),
+    Service(ServiceFault),
 }
 
 struct Active {
@@ -109,6 +112,9 @@ pub struct Nemesis<'c> {
     step: Option<u32>,
     /// The run's card gateway, for the `gateway-*` faults; none outside billing.
     gateway: Option<Gateway>,
+    /// The service under test the run started, for the service faults; none when the
+    /// system runs in process.
+    service: Option<SharedService>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -137,6 +143,7 @@ impl<'c> Nemesis<'c> {
             reach: Reachability::default(),
             step: None,
             gateway: None,
+            service: None,
         })
     }
 
@@ -144,6 +151,13 @@ impl<'c> Nemesis<'c> {
     /// faults; without one they fail to start.
     pub fn with_gateway(mut self, gateway: Gateway) -> Nemesis<'c> {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// The nemesis with the service under test the run started, so it can perform the
+    /// service faults (`kill-service`, `pause-service`, `restart-service`).
+    pub fn with_service(mut self, service: SharedService) -> Nemesis<'c> {
+        self.service = Some(service);
         self
     }
 
@@ -385,6 +399,10 @@ impl<'c> Nemesis<'c> {
                 let (outcome, token) = gateway::start(gateway, fault);
                 (outcome, Undo::Gateway(token))
             }
+            Plan::Service(fault) => {
+                let outcome = service::start(self.service(name)?, self.gateway.as_ref(), fault);
+                (outcome.await, Undo::Service(fault))
+            }
         })
     }
 
@@ -418,6 +436,7 @@ impl<'c> Nemesis<'c> {
                 Ok(Outcome::unjudged(json!({ "removed": nodes })))
             }
             Undo::Gateway(token) => Ok(gateway::heal(self.gateway(name)?, token)),
+            Undo::Service(fault) => Ok(service::heal(self.service(name)?, fault).await),
         }
     }
 
@@ -443,6 +462,16 @@ impl<'c> Nemesis<'c> {
             outcome.effect["rules_reapplied"] = json!(added);
         }
         Ok(())
+    }
+
+    /// The run's service under test, for service fault `name`.
+    fn service(&self, name: &'static str) -> Result<&SharedService, NemesisError> {
+        self.service.as_ref().ok_or_else(|| {
+            NemesisError::NoTarget(format!(
+                "{name} acts on the service under test, and this run started none (give the \
+                 scenario a [sut] command, or run with --service)"
+            ))
+        })
     }
 
     /// The run's gateway, for gateway fault `name`.

@@ -48,11 +48,12 @@ mod postgres;
 mod process;
 pub mod reach;
 mod replication;
+mod service;
 pub mod schedule;
 mod targets;
 mod topology;
 
-pub use fault::{CATALOGUE, Fault, Selector, Storm, Target};
+pub use fault::{CATALOGUE, Fault, Selector, ServiceFault, Storm, Target};
 pub use interpreter::{FaultId, Nemesis};
 pub use net::PartitionMethod;
 pub use reach::{Reach, Reachability};

@@ -3,7 +3,7 @@
 //! choices from the nemesis's seeded generator.
 
 use super::NemesisError;
-use super::fault::{Fault, StormPlan};
+use super::fault::{Fault, ServiceFault, StormPlan};
 use super::grudge::{self, Grudge, Peer};
 use super::process::{BadConfig, Down};
 use super::targets::View;
@@ -35,6 +35,8 @@ pub(crate) enum Plan {
     Netem(String, Vec<String>),
     /// This fault on the card gateway.
     Gateway(GatewayFault),
+    /// Act on the service under test.
+    Service(ServiceFault),
 }
 
 impl Plan {
@@ -107,6 +109,9 @@ impl Plan {
             | Fault::GatewayErrorsAfter
             | Fault::GatewayLostResponse
             | Fault::GatewayOutage => Plan::Gateway(fault.gateway().expect("a gateway fault")),
+            Fault::KillService { .. } | Fault::PauseService | Fault::RestartService => {
+                Plan::Service(fault.service().expect("a service fault"))
+            }
         })
     }
 
@@ -132,6 +137,7 @@ impl Plan {
             Plan::AsyncCommit => BTreeSet::from(["postgres".to_string()]),
             Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
             Plan::Gateway(_) => BTreeSet::from([super::fault::GATEWAY.to_string()]),
+            Plan::Service(_) => BTreeSet::from([super::fault::SERVICE.to_string()]),
         };
         nodes.into_iter().collect()
     }

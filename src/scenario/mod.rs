@@ -298,6 +298,20 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Whether a fault of its schedule acts on a service under test, so only a service
+    /// faultline starts can run it.
+    pub fn needs_service(&self) -> bool {
+        let written = self.faults.iter().map(|f| &f.get_ref().fault);
+        let random = self.random.iter().flat_map(|r| r.get_ref().faults.iter());
+        written.chain(random).any(|f| f.service().is_some())
+    }
+
+    /// Refuses the service faults (`kill-service`, …) when the run tests `sut`, a system
+    /// inside faultline rather than a service it starts; the error points at the fault.
+    pub fn refuse_service_faults(&self, sut: &str) -> Result<(), ScenarioError> {
+        validate::service_faults(self, sut)
+    }
+
     /// The workload with its settings, defaults filled in.
     pub fn workload(&self) -> WorkloadSpec {
         match self.workload {

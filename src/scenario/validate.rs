@@ -47,6 +47,7 @@ fn topology(s: &Scenario) -> Result<(), ScenarioError> {
 
 fn workload(s: &Scenario) -> Result<(), ScenarioError> {
     gateway_faults(s)?;
+    service(s)?;
     if s.workload == WorkloadKind::Billing && !s.cluster.postgres {
         let message =
             "the billing workload keeps its ledger in Postgres: set cluster.postgres = true";
@@ -88,6 +89,49 @@ fn gateway_faults(s: &Scenario) -> Result<(), ScenarioError> {
     if let Some(random) = &s.random {
         for (i, fault) in random.get_ref().faults.iter().enumerate() {
             if fault.gateway().is_some() {
+                let at = ["random", "faults", &i.to_string(), "fault"];
+                return Err(s.source.error(&at, message(fault)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `[sut]` names a command, and only the billing workload drives a service.
+fn service(s: &Scenario) -> Result<(), ScenarioError> {
+    let Some(sut) = &s.sut else { return Ok(()) };
+    if s.workload != WorkloadKind::Billing {
+        let message = "a service under test ([sut]) is driven by the billing workload: remove \
+                       [sut], or set workload = \"billing\"";
+        return Err(s.source.error(&["sut"], message.into()));
+    }
+    if sut.command.is_empty() || sut.command[0].trim().is_empty() {
+        let message = "[sut] command names no program: give the program and its arguments, e.g. \
+                       command = [\"python3\", \"app.py\"]";
+        return Err(s.source.error(&["sut", "command"], message.into()));
+    }
+    Ok(())
+}
+
+/// Refuses a service fault in a run that starts no service (it runs `sut`, a system
+/// in process): the fault could never take effect.
+pub(super) fn service_faults(s: &Scenario, sut: &str) -> Result<(), ScenarioError> {
+    let message = |fault: &Fault| {
+        format!(
+            "fault {:?} acts on a service under test, but this run tests {sut:?}, which runs \
+             inside faultline: give the scenario a [sut] command, or run with --service",
+            fault.name()
+        )
+    };
+    for (i, fault) in s.faults.iter().enumerate() {
+        let fault = &fault.get_ref().fault;
+        if fault.service().is_some() {
+            return Err(s.source.error(&["faults", &i.to_string(), "fault"], message(fault)));
+        }
+    }
+    if let Some(random) = &s.random {
+        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+            if fault.service().is_some() {
                 let at = ["random", "faults", &i.to_string(), "fault"];
                 return Err(s.source.error(&at, message(fault)));
             }

@@ -15,4 +15,5 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("random", include_str!("../scenarios/random.toml")),
     ("gateway-lost-response", include_str!("../scenarios/gateway-lost-response.toml")),
     ("gateway-flaky", include_str!("../scenarios/gateway-flaky.toml")),
+    ("service-crash", include_str!("../scenarios/service-crash.toml")),
 ];

@@ -4,7 +4,7 @@
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastMap;
-use crate::history::{AccountId, Charge, ChargeId, F, OpType, Process, Value};
+use crate::history::{AccountId, Charge, ChargeAnswer, ChargeId, F, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks that every capture answers a recharge need, once.
@@ -12,8 +12,9 @@ use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 pub struct OverCharge {
     bounds: BoundsView,
     keys: FastMap<String, (u64, ChargeId)>,
-    /// The first capture attributed to each client operation, per account.
-    ops: FastMap<(u64, AccountId), (u64, ChargeId)>,
+    /// The first capture attributed to each client operation, per account, with what
+    /// its caller was told.
+    ops: FastMap<(u64, AccountId), (u64, ChargeId, Option<ChargeAnswer>)>,
     findings: Findings,
 }
 
@@ -74,9 +75,20 @@ impl OverCharge {
     /// system sent. (An operation may recharge other accounts, draining a queue.)
     fn check_op(&mut self, index: u64, c: &Charge) {
         let Some(op) = c.op else { return };
-        let Some(&(first, first_id)) = self.ops.get(&(op, c.account)) else {
-            self.ops.insert((op, c.account), (index, c.charge));
+        let Some(&(first, first_id, answer)) = self.ops.get(&(op, c.account)) else {
+            self.ops.insert((op, c.account), (index, c.charge, c.answer));
             return;
+        };
+        let told = match answer {
+            Some(ChargeAnswer::Lost) => {
+                " (whose answer never reached the system: it charged again instead of asking \
+                 the gateway what became of the first)"
+            }
+            Some(ChargeAnswer::Error) => {
+                " (answered with an error although captured: it charged again instead of \
+                 asking the gateway what became of the first)"
+            }
+            _ => "",
         };
         self.findings.anomaly(Anomaly {
             kind: AnomalyKind::DuplicateRecharge,
@@ -84,7 +96,7 @@ impl OverCharge {
             explanation: format!(
                 "op {index}: the gateway captured {} cents from account {}'s card (charge {}) for \
                  client operation {op}, for which it already captured charge {first_id} at op \
-                 {first}: one recharge per operation and account",
+                 {first}{told}: one recharge per operation and account",
                 c.amount, c.account, c.charge
             ),
             ops: vec![first, index, op],

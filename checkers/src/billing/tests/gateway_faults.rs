@@ -114,3 +114,24 @@ fn every_answer_a_caller_may_get_is_valid_when_the_system_credits_what_was_captu
     }
     assert_eq!(verdict(OverCharge::default(), &h), Verdict::Valid);
 }
+
+#[test]
+fn a_second_capture_after_a_lost_answer_is_explained_by_the_lost_answer() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, debit(7, 450)),
+        serving(answered(keyed(captured(55, 7, 1000), "op-1"), ChargeAnswer::Lost), 1),
+        serving(answered(keyed(captured(56, 7, 1000), "op-1-retry"), ChargeAnswer::Captured), 1),
+        ok(1, debit(7, 450)),
+    ]);
+    let anomalies = verdict(OverCharge::default(), &h);
+    let duplicate = anomalies.anomalies().iter().find(|g| g.kind == K::DuplicateRecharge);
+    let explanation = "op 3: the gateway captured 1000 cents from account 7's card (charge 56) for \
+                       client operation 1, for which it already captured charge 55 at op 2 (whose \
+                       answer never reached the system: it charged again instead of asking the \
+                       gateway what became of the first): one recharge per operation and account";
+    assert_eq!(
+        duplicate.map(|g| g.first.clone()),
+        Some(about(K::DuplicateRecharge, 7, explanation, &[2, 3, 1], 1000))
+    );
+}

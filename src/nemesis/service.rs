@@ -1,0 +1,99 @@
+//! The service faults: `kill-service`, `pause-service`, `restart-service`, performed on
+//! the service under test that the run started ([`crate::service::Service`]), and judged
+//! by what the harness sees of it: a killed service's process is gone, a paused one is
+//! stopped (`T` in `/proc`), a restarted one answers `GET /v1/health` under a new pid.
+
+use super::fault::ServiceFault;
+use super::interpreter::Outcome;
+use crate::service::SharedService;
+use serde_json::json;
+use std::time::Duration;
+use tokio::time::Instant;
+use workloads::gateway::Gateway;
+
+/// How long `kill-service` with `after-capture` waits for the gateway's next capture.
+pub(crate) const CAPTURE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often it looks.
+const CAPTURE_POLL: Duration = Duration::from_millis(1);
+
+/// Performs `fault` on `service`; `gateway` tells when a capture happened.
+pub(crate) async fn start(
+    service: &SharedService,
+    gateway: Option<&Gateway>,
+    fault: ServiceFault,
+) -> Outcome {
+    match fault {
+        ServiceFault::Kill { after_capture } => {
+            let mut waited = None;
+            if after_capture {
+                let Some(gateway) = gateway else {
+                    let why = "after-capture needs the run's card gateway, and this run has none";
+                    return Outcome::unjudged(json!({})).judge(false, why);
+                };
+                let before = gateway.captures();
+                let deadline = Instant::now() + CAPTURE_WAIT;
+                while gateway.captures() == before && Instant::now() < deadline {
+                    tokio::time::sleep(CAPTURE_POLL).await;
+                }
+                if gateway.captures() == before {
+                    let why = "no capture came within 5 s to kill the service after";
+                    return Outcome::unjudged(json!({})).judge(false, why);
+                }
+                waited = Some(gateway.captures());
+            }
+            let mut service = service.lock().await;
+            let pid = service.pid();
+            service.kill().await;
+            let effect = json!({ "killed_pid": pid, "after_capture_number": waited });
+            Outcome::unjudged(effect).judge(pid.is_some(), "the service was not running")
+        }
+        ServiceFault::Pause => {
+            let service = service.lock().await;
+            service.pause();
+            let pid = service.pid();
+            let stopped = pid.is_some_and(stopped);
+            let effect = json!({ "paused_pid": pid });
+            Outcome::unjudged(effect).judge(stopped, "the service's process is not stopped")
+        }
+        ServiceFault::Restart => {
+            let mut service = service.lock().await;
+            let before = service.pid();
+            match service.restart().await {
+                Ok(()) => {
+                    let after = service.pid();
+                    let effect = json!({ "pid_before": before, "pid_after": after });
+                    Outcome::unjudged(effect)
+                        .judge(after.is_some() && after != before, "no new process answered")
+                }
+                Err(e) => Outcome::unjudged(json!({ "error": e.to_string() }))
+                    .judge(false, "the service did not come back healthy"),
+            }
+        }
+    }
+}
+
+/// Undoes `fault`: a killed service is started again, a paused one resumed. The effect
+/// says whether it answers again; a service that does not come back leaves the run's
+/// recovery phase to show it.
+pub(crate) async fn heal(service: &SharedService, fault: ServiceFault) -> Outcome {
+    let mut service = service.lock().await;
+    match fault {
+        ServiceFault::Kill { .. } => match service.restart().await {
+            Ok(()) => Outcome::unjudged(json!({ "started_pid": service.pid(), "healthy": true })),
+            Err(e) => Outcome::unjudged(json!({ "healthy": false, "error": e.to_string() })),
+        },
+        ServiceFault::Pause => {
+            service.resume();
+            let running = service.pid().is_some_and(|pid| !stopped(pid));
+            Outcome::unjudged(json!({ "resumed_pid": service.pid(), "running": running }))
+        }
+        ServiceFault::Restart => Outcome::unjudged(json!({})),
+    }
+}
+
+/// Whether process `pid` is stopped by a signal (state `T` in `/proc/PID/stat`).
+fn stopped(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    stat.rfind(')').is_some_and(|end| stat[end + 1..].trim_start().starts_with('T'))
+}

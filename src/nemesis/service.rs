@@ -52,7 +52,10 @@ pub(crate) async fn start(
             let service = service.lock().await;
             service.pause();
             let pid = service.pid();
-            let stopped = pid.is_some_and(stopped);
+            let stopped = match pid {
+                Some(pid) => settles(|| stopped(pid)).await,
+                None => false,
+            };
             let effect = json!({ "paused_pid": pid });
             Outcome::unjudged(effect).judge(stopped, "the service's process is not stopped")
         }
@@ -85,11 +88,26 @@ pub(crate) async fn heal(service: &SharedService, fault: ServiceFault) -> Outcom
         },
         ServiceFault::Pause => {
             service.resume();
-            let running = service.pid().is_some_and(|pid| !stopped(pid));
+            let running = match service.pid() {
+                Some(pid) => settles(|| !stopped(pid)).await,
+                None => false,
+            };
             Outcome::unjudged(json!({ "resumed_pid": service.pid(), "running": running }))
         }
         ServiceFault::Restart => Outcome::unjudged(json!({})),
     }
+}
+
+/// Whether `condition` holds within a second: a signal is delivered asynchronously.
+async fn settles(condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !condition() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 /// Whether process `pid` is stopped by a signal (state `T` in `/proc/PID/stat`).

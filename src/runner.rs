@@ -308,7 +308,13 @@ impl Run {
                 };
                 progress.phase("setting up the workload");
                 let (system, topology) = (Launched::constructor(http), cluster.endpoints());
-                let run = BillingRun::setup_with_gateway(config, &system, topology, recorder.clone(), gateway);
+                let run = BillingRun::setup_with_gateway(
+                    config,
+                    &system,
+                    topology,
+                    recorder.clone(),
+                    gateway,
+                );
                 (Running::Billing(Box::new(run.await?)), Some(launched))
             }
             (workload, _) => {

@@ -47,17 +47,21 @@ pub async fn run_service(scenario: &str, spec: ServiceSpec, seed: Option<u64>) -
         scenario.seed,
         std::process::id()
     ));
-    let options = RunOptions { store: Store::new(root), service: Some(spec), ..RunOptions::default() };
+    let options =
+        RunOptions { store: Store::new(root), service: Some(spec), ..RunOptions::default() };
     let run = Run::of_service(scenario, options).expect("a service to run");
     match run.execute().await {
         Ok(outcome) => outcome,
-        Err(e) => panic!("the run did not reach a verdict (this test needs Docker and faultline's images): {e}"),
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
     }
 }
 
 fn remove_store(outcome: &RunOutcome) {
     let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
-    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store")).unwrap();
+    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
+        .unwrap();
 }
 
 fn assert_valid(outcome: &RunOutcome) {
@@ -88,8 +92,10 @@ async fn twilio_2013_catches_the_python_naive_service_as_it_caught_the_rust_one(
     ] {
         assert!(count(report, checker, kind) > 0, "{checker} found no {kind:?}:\n{report}");
     }
-    let stderr = std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
-    let stdout = std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
+    let stderr =
+        std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
+    let stdout =
+        std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
     assert!(!(stderr.is_empty() && stdout.is_empty()), "the service's output is kept in the run");
     remove_store(&outcome);
 }
@@ -127,7 +133,8 @@ python_failsafe_is_valid! {
 
 #[test]
 fn every_bundled_scenario_holds_the_python_failsafe_to_a_verdict() {
-    let mut bundled: Vec<String> = faultline::scenario::bundled().into_iter().map(|(name, _)| name).collect();
+    let mut bundled: Vec<String> =
+        faultline::scenario::bundled().into_iter().map(|(name, _)| name).collect();
     // `service-crash` has its own test below, which also checks its faults took effect.
     bundled.retain(|name| name != "service-crash");
     let mut covered: Vec<String> = COVERED.iter().map(|s| s.to_string()).collect();
@@ -140,26 +147,38 @@ fn every_bundled_scenario_holds_the_python_failsafe_to_a_verdict() {
 async fn killing_the_python_failsafe_between_charge_and_credit_loses_no_money() {
     let outcome = run_service("service-crash", service("failsafe.py", &[]), None).await;
     assert_valid(&outcome);
-    assert_eq!(outcome.reach.took_effect(), 4, "every service fault took effect: {:?}", outcome.reach);
+    assert_eq!(
+        outcome.reach.took_effect(),
+        4,
+        "every service fault took effect: {:?}",
+        outcome.reach
+    );
     assert!(outcome.reach.ineffective().is_empty(), "{:?}", outcome.reach.ineffective());
     let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
     let kills = history.lines().filter(|l| l.contains("\"killed_pid\"")).count();
     assert_eq!(kills, 2, "two kills, each just after a capture");
     assert!(history.contains("\"after_capture_number\":"), "killed after a capture");
-    let stderr = std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
-    let stdout = std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
-    assert!(!(stderr.is_empty() && stdout.is_empty()), "the service's output is kept across restarts");
+    let stderr =
+        std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
+    let stdout =
+        std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
+    assert!(
+        !(stderr.is_empty() && stdout.is_empty()),
+        "the service's output is kept across restarts"
+    );
     remove_store(&outcome);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_service_that_retries_with_a_fresh_key_after_a_lost_answer_double_charges_and_the_report_says_why() {
+async fn a_service_that_retries_with_a_fresh_key_after_a_lost_answer_double_charges_and_the_report_says_why()
+ {
     let buggy = service("failsafe.py", &[("FAULTLINE_BUG", "retry-fresh-key")]);
     let outcome = run_service("gateway-lost-response", buggy, None).await;
     let report = &outcome.report;
     assert_eq!(report.validity(), Validity::Invalid, "{report}");
     let over = report.result("over-charge").expect("an over-charge row");
-    let duplicate = over.verdict.anomalies().iter().find(|g| g.kind == AnomalyKind::DuplicateRecharge);
+    let duplicate =
+        over.verdict.anomalies().iter().find(|g| g.kind == AnomalyKind::DuplicateRecharge);
     let duplicate = duplicate.unwrap_or_else(|| panic!("no duplicate recharge:\n{report}"));
     assert!(
         duplicate.first.explanation.contains("it charged again instead of asking the gateway"),
@@ -167,6 +186,38 @@ async fn a_service_that_retries_with_a_fresh_key_after_a_lost_answer_double_char
         duplicate.first.explanation
     );
     let html = std::fs::read_to_string(outcome.dir.file("report.html")).unwrap();
-    assert!(html.contains("it charged again instead of asking the gateway"), "the report explains it");
+    assert!(
+        html.contains("it charged again instead of asking the gateway"),
+        "the report explains it"
+    );
     remove_store(&outcome);
+}
+
+#[test]
+fn a_service_that_exits_at_start_is_exit_3_with_its_command_line_and_stderr() {
+    let store = std::env::temp_dir().join(format!("faultline-test-service-exits-{}", std::process::id()));
+    let line = "python3 -c \"import sys; print('cannot reach redis: boom', file=sys.stderr); sys.exit(2)\"";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--scenario", "kill-master", "--service", line, "--store"])
+        .arg(&store)
+        .output()
+        .expect("faultline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("cannot reach redis: boom") && stdout.contains("python3 -c"), "{stdout}");
+    let _ = std::fs::remove_dir_all(store);
+}
+
+#[test]
+fn a_service_fault_against_a_system_inside_faultline_is_refused_before_anything_runs() {
+    let store = std::env::temp_dir().join(format!("faultline-test-service-refused-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--scenario", "service-crash", "--sut", "failsafe", "--store"])
+        .arg(&store)
+        .output()
+        .expect("faultline runs");
+    let _ = std::fs::remove_dir_all(store);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("<bundled>/service-crash.toml:") && all.contains("--service"), "{all}");
 }

@@ -104,7 +104,9 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
             let name = match sut {
                 System::Named(name) => name.clone(),
                 System::Service(spec) => spec.name(),
-                System::ScenarioService => resolved.sut.as_ref().map_or_else(String::new, |s| s.name()),
+                System::ScenarioService => {
+                    resolved.sut.as_ref().map_or_else(String::new, |s| s.name())
+                }
             };
             let options = RunOptions {
                 store: Store::new(&args.store),

@@ -4,6 +4,7 @@
 //! intended effect was seen.
 
 use super::fault::Fault;
+use super::fault::ServiceFault;
 use super::net::{self, Cut, PartitionMethod};
 use super::plan::Plan;
 use super::process;
@@ -12,7 +13,6 @@ use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
 use super::targets::View;
 use super::topology::{self, Baseline};
-use super::fault::ServiceFault;
 use super::{NemesisError, gateway, observe, postgres, service};
 use crate::cluster::Cluster;
 use crate::service::SharedService;

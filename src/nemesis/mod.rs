@@ -48,8 +48,8 @@ mod postgres;
 mod process;
 pub mod reach;
 mod replication;
-mod service;
 pub mod schedule;
+mod service;
 mod targets;
 mod topology;
 

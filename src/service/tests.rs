@@ -185,3 +185,34 @@ async fn an_address_in_use_is_refused_before_anything_starts() {
     assert!(matches!(e, ServiceError::AddressInUse { .. }), "{e}");
     assert!(e.to_string().contains(&addr.to_string()));
 }
+
+#[tokio::test]
+async fn clean_kills_a_service_whose_faultline_died_and_leaves_a_live_ones() {
+    use std::os::unix::process::CommandExt;
+    // A service group whose owner is a faultline that no longer runs: a record written
+    // as a dead owner's would be.
+    let mut orphan = std::process::Command::new("sleep");
+    orphan.arg("600").process_group(0);
+    let mut orphan = orphan.spawn().unwrap();
+    let pid = orphan.id();
+    let dead_owner = "another-boot/1/1";
+    let run = format!("fl-clean-test-{}", std::process::id());
+    let live = record::Record::create(&run, pid).expect("recorded");
+    let mut orphaned = serde_json::to_value(&live).unwrap();
+    orphaned["owner"] = dead_owner.into();
+    let path = std::env::temp_dir().join("faultline-services").join(format!("{run}-{pid}.json"));
+    std::fs::write(path, serde_json::to_vec(&orphaned).unwrap()).unwrap();
+    // A live run's service stays.
+    let dir = run_dir("clean-live");
+    let mut service =
+        Service::start(&spec(HEALTHY, Duration::from_secs(20)), contacts(), topology(), &dir)
+            .await
+            .expect("healthy");
+    let killed = clean(&Scope::Dead);
+    assert!(killed.iter().any(|r| r.pgid() == pid), "the orphan was killed: {killed:?}");
+    assert!(killed.iter().all(|r| Some(r.pgid()) != service.pid()), "the live service stays");
+    assert!(orphan.wait().unwrap().code().is_none(), "killed by a signal");
+    assert!(record::Record::all().iter().all(|r| r.pgid() != pid), "the orphan's record is gone");
+    assert!(alive(service.pid().unwrap()));
+    service.kill().await;
+}

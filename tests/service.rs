@@ -195,7 +195,8 @@ async fn a_service_that_retries_with_a_fresh_key_after_a_lost_answer_double_char
 
 #[test]
 fn a_service_that_exits_at_start_is_exit_3_with_its_command_line_and_stderr() {
-    let store = std::env::temp_dir().join(format!("faultline-test-service-exits-{}", std::process::id()));
+    let store =
+        std::env::temp_dir().join(format!("faultline-test-service-exits-{}", std::process::id()));
     let line = "python3 -c \"import sys; print('cannot reach redis: boom', file=sys.stderr); sys.exit(2)\"";
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["run", "--scenario", "kill-master", "--service", line, "--store"])
@@ -204,20 +205,25 @@ fn a_service_that_exits_at_start_is_exit_3_with_its_command_line_and_stderr() {
         .expect("faultline runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("cannot reach redis: boom") && stdout.contains("python3 -c"), "{stdout}");
+    assert!(
+        stdout.contains("cannot reach redis: boom") && stdout.contains("python3 -c"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(store);
 }
 
 #[test]
 fn a_service_fault_against_a_system_inside_faultline_is_refused_before_anything_runs() {
-    let store = std::env::temp_dir().join(format!("faultline-test-service-refused-{}", std::process::id()));
+    let store =
+        std::env::temp_dir().join(format!("faultline-test-service-refused-{}", std::process::id()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["run", "--scenario", "service-crash", "--sut", "failsafe", "--store"])
         .arg(&store)
         .output()
         .expect("faultline runs");
     let _ = std::fs::remove_dir_all(store);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("<bundled>/service-crash.toml:") && all.contains("--service"), "{all}");
 }

@@ -208,7 +208,7 @@ fn credit_without_charge(f: &FinalRec, id: ChargeId, charge: Option<&ChargeRec>)
             format!("charge {id} (op {}) was for account {}", c.index, c.account)
         }
         Some(c) => match c.error.as_deref() {
-            Some(e) if !crate::history::CARD_DECLINES.contains(&e) => {
+            Some(e) if crate::history::GATEWAY_FAILURES.contains(&e) => {
                 format!("the gateway captured nothing for it ({e}, op {})", c.index)
             }
             _ => format!("the gateway declined it (op {})", c.index),

@@ -23,10 +23,10 @@
 //! every charge attempt as one operation: `ok` captured, `fail` not captured, `info`
 //! outcome unknown; with the client operation the system was serving when it asked
 //! (`op`), if any, and what the caller was told (`answer`: `captured`, `declined`,
-//! `error`, `lost`, `unavailable`). A `fail` charge is a **card decline** only with the
-//! error `card-declined` or `card-deactivated`; `gateway-error` (an error before
-//! capture) and `gateway-unavailable` (an outage) are the gateway failing, and say
-//! nothing about the card. The type is ground truth: a capture is `ok` whatever the
+//! `error`, `lost`, `unavailable`). A `fail` charge is a **card decline** (or may be:
+//! `card-declined`, `card-deactivated`, or any error another driver writes) unless its
+//! error is `gateway-error` (an error before capture) or `gateway-unavailable` (an
+//! outage): those are the gateway failing, and say nothing about the card. The type is ground truth: a capture is `ok` whatever the
 //! caller saw (an error after capture, an answer that never came). The **monitor** probes the balance store (invoke, then `ok` with its status, and
 //! balance keys that went missing or were restored since its previous probe; a lone `ok`
 //! is a probe invoked and completed at once). The harness invokes the system's `settle`
@@ -147,8 +147,8 @@
 //!   Witnesses: the capture and the account's capture before it.
 //!
 //! **wrongful-suspension** ([`WrongfulSuspension`]). An account whose final state says
-//! `suspended: true` must have had a card decline d (a `fail` charge with
-//! `card-declined` or `card-deactivated`; a gateway error or outage is none) with
+//! `suspended: true` must have had a card decline d (a `fail` charge other than a
+//! gateway error or outage) with
 //! W_a(t_d) < T (a background decline's W as a background capture's). Witnesses: the final state, and the first and last declines.
 //!
 //! **reconciliation** ([`Reconciliation`]). Jepsen's bank test across systems.

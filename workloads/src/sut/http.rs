@@ -157,6 +157,9 @@ impl HttpService {
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        // A redirect would send the operation twice, and a refused second hop would
+        // pass for a request never sent: a 3xx is an answer (any other status: info).
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .expect("an HTTP client with no TLS and no proxy always builds")
@@ -269,7 +272,8 @@ pub fn classify(exchange: &Exchange, expect: Expect) -> Classified {
         Exchange::Answered { status, body } => (*status, body.as_slice()),
     };
     let parsed: Option<Json> = serde_json::from_slice(body).ok();
-    if let Some(error) = parsed.as_ref().and_then(|j| j.get("error")) {
+    let error = parsed.as_ref().and_then(|j| j.get("error")).filter(|e| !e.is_null());
+    if let Some(error) = error {
         return error_body(status, error, body);
     }
     if !(200..300).contains(&status) {

@@ -135,3 +135,18 @@ fn a_second_capture_after_a_lost_answer_is_explained_by_the_lost_answer() {
         Some(about(K::DuplicateRecharge, 7, explanation, &[2, 3, 1], 1000))
     );
 }
+
+#[test]
+fn a_decline_spelled_by_another_driver_still_justifies_a_suspension() {
+    for error in [Some("declined"), None] {
+        let decline = crate::history::Op { error: error.map(Into::into), ..declined(55, 7, 1000) };
+        let h = history(vec![
+            open(7, 500, 100, 1000),
+            invoke(1, debit(7, 450)),
+            decline,
+            ok(1, debit(7, 450)),
+            suspended(7, 50),
+        ]);
+        assert_eq!(verdict(WrongfulSuspension::default(), &h), Verdict::Valid, "{error:?}");
+    }
+}

@@ -112,3 +112,9 @@ fn a_declared_layout_is_read_and_a_bad_one_is_explained() {
     let e = parse_layout(br#"{"balance_key": "x"}"#).unwrap_err();
     assert!(e.contains("section 6"), "{e}");
 }
+
+#[test]
+fn a_null_error_is_no_error() {
+    let c = classify(&answered(200, r#"{"balance": 5, "error": null}"#), Expect::Balance);
+    assert_eq!(c, Classified { answer: Ok(Some(Observed::Balance(5))), violation: None });
+}

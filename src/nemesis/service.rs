@@ -1,6 +1,8 @@
 //! The service faults: `kill-service`, `pause-service`, `restart-service`, performed on
 //! the service under test that the run started ([`crate::service::Service`]), and judged
-//! by what the harness sees of it: a killed service's process is gone, a paused one is
+//! by what the harness sees of it: a killed service's process is gone (with
+//! `after-capture`, killed while the gateway withholds the answer to the capture it
+//! made, so the kill falls between the charge and its credit), a paused one is
 //! stopped (`T` in `/proc`), a restarted one answers `GET /v1/health` under a new pid.
 
 use super::fault::ServiceFault;
@@ -14,9 +16,6 @@ use workloads::gateway::Gateway;
 /// How long `kill-service` with `after-capture` waits for the gateway's next capture.
 pub(crate) const CAPTURE_WAIT: Duration = Duration::from_secs(5);
 
-/// How often it looks.
-const CAPTURE_POLL: Duration = Duration::from_millis(1);
-
 /// Performs `fault` on `service`; `gateway` tells when a capture happened.
 pub(crate) async fn start(
     service: &SharedService,
@@ -24,28 +23,30 @@ pub(crate) async fn start(
     fault: ServiceFault,
 ) -> Outcome {
     match fault {
-        ServiceFault::Kill { after_capture } => {
-            let mut waited = None;
-            if after_capture {
-                let Some(gateway) = gateway else {
-                    let why = "after-capture needs the run's card gateway, and this run has none";
-                    return Outcome::unjudged(json!({})).judge(false, why);
-                };
-                let before = gateway.captures();
-                let deadline = Instant::now() + CAPTURE_WAIT;
-                while gateway.captures() == before && Instant::now() < deadline {
-                    tokio::time::sleep(CAPTURE_POLL).await;
-                }
-                if gateway.captures() == before {
-                    let why = "no capture came within 5 s to kill the service after";
-                    return Outcome::unjudged(json!({})).judge(false, why);
-                }
-                waited = Some(gateway.captures());
-            }
+        ServiceFault::Kill { after_capture: false } => {
             let mut service = service.lock().await;
             let pid = service.pid();
             service.kill().await;
-            let effect = json!({ "killed_pid": pid, "after_capture_number": waited });
+            Outcome::unjudged(json!({ "killed_pid": pid }))
+                .judge(pid.is_some(), "the service was not running")
+        }
+        ServiceFault::Kill { after_capture: true } => {
+            let Some(gateway) = gateway else {
+                let why = "after-capture needs the run's card gateway, and this run has none";
+                return Outcome::unjudged(json!({})).judge(false, why);
+            };
+            // The capture is decided and recorded; its answer waits until the hold is
+            // dropped, after the kill: the service dies between its charge and credit.
+            let mut hold = gateway.hold_next_capture();
+            let Ok(Some(charge)) = tokio::time::timeout(CAPTURE_WAIT, hold.captured()).await else {
+                let why = "no capture came within 5 s to kill the service after";
+                return Outcome::unjudged(json!({})).judge(false, why);
+            };
+            let mut service = service.lock().await;
+            let pid = service.pid();
+            service.kill().await;
+            drop(hold);
+            let effect = json!({ "killed_pid": pid, "after_charge": charge });
             Outcome::unjudged(effect).judge(pid.is_some(), "the service was not running")
         }
         ServiceFault::Pause => {

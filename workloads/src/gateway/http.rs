@@ -82,9 +82,10 @@ async fn charge(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
         key: key.as_deref(),
         claim: Claim::Claimed(op),
     };
-    let answer = app.gateway.request(&req);
+    let mut answer = app.gateway.request(&req);
     let waited = async {
         tokio::time::sleep(answer.delay()).await;
+        answer.released().await;
         if answer.reply() == Reply::Lost {
             std::future::pending::<()>().await;
         }

@@ -201,24 +201,49 @@ impl Gateway {
         key: Option<&str>,
     ) -> Result<ChargeOutcome, GatewayError> {
         let claim = Claim::Known(crate::client::serving().map(|op| op.0));
-        let answer = self.request(&Request { account, amount, key, claim });
+        let mut answer = self.request(&Request { account, amount, key, claim });
         if !answer.delay().is_zero() {
             tokio::time::sleep(answer.delay()).await;
         }
+        answer.released().await;
         if answer.reply() == Reply::Lost {
             tokio::time::sleep(LOST_HOLD).await;
         }
         answer.reply().into_result()
     }
 
-    /// Decides a request now; the answer is given once [`Answer::wait`] returns.
+    /// Decides a request now; the answer is given after its delay and, if it made the
+    /// capture a hold was armed on, once the hold is released.
     fn request(&self, req: &Request<'_>) -> Answer {
-        let decision = self.lock().decide(&self.shared, req);
+        let (decision, held) = {
+            let mut state = self.lock();
+            let captures = state.captures;
+            let decision = state.decide(&self.shared, req);
+            let held = match state.captures > captures {
+                true => state.hold.take().map(|arm| {
+                    let _ = arm.captured.send(state.next_charge - 1);
+                    arm.release
+                }),
+                false => None,
+            };
+            (decision, held)
+        };
         let key = req
             .key
             .filter(|_| decision.holds_key)
             .map(|k| BusyKey { gateway: self.clone(), key: k.to_owned() });
-        Answer { decision, _busy: key }
+        Answer { decision, _busy: key, held }
+    }
+
+    /// Arms a hold on the next capture: that charge is decided and recorded as usual,
+    /// and its answer withheld until the returned [`CaptureHold`] is dropped. The
+    /// nemesis uses it to act between a capture and its caller hearing of it (a service
+    /// killed between charge and credit). Arming again replaces an unused hold.
+    pub fn hold_next_capture(&self) -> CaptureHold {
+        let (captured_tx, captured) = tokio::sync::oneshot::channel();
+        let (release_tx, release) = tokio::sync::watch::channel(());
+        self.lock().hold = Some(HoldArm { captured: captured_tx, release });
+        CaptureHold { gateway: self.clone(), captured, _release: release_tx }
     }
 
     /// The outcome of the charge made with `key`, if anything was charged with it.
@@ -270,9 +295,19 @@ impl Gateway {
 pub(crate) struct Answer {
     decision: Decision,
     _busy: Option<BusyKey>,
+    /// Released when the hold on this capture is dropped.
+    held: Option<tokio::sync::watch::Receiver<()>>,
 }
 
 impl Answer {
+    /// Waits until the answer may go: at once, unless a hold is on its capture.
+    pub(crate) async fn released(&mut self) {
+        if let Some(release) = &mut self.held {
+            // The hold never sends: `changed` returns once its sender is dropped.
+            let _ = release.changed().await;
+        }
+    }
+
     /// What the caller is told.
     pub(crate) fn reply(&self) -> Reply {
         self.decision.reply
@@ -286,6 +321,36 @@ impl Answer {
     /// How long the answer is delayed (latency).
     pub(crate) fn delay(&self) -> Duration {
         self.decision.delay
+    }
+}
+
+/// A hold armed on the next capture, as the gateway keeps it.
+pub(crate) struct HoldArm {
+    captured: tokio::sync::oneshot::Sender<ChargeId>,
+    release: tokio::sync::watch::Receiver<()>,
+}
+
+/// The nemesis's side of a hold on the next capture ([`Gateway::hold_next_capture`]):
+/// dropping it releases the held answer, or disarms the hold if no capture came.
+pub struct CaptureHold {
+    gateway: Gateway,
+    captured: tokio::sync::oneshot::Receiver<ChargeId>,
+    _release: tokio::sync::watch::Sender<()>,
+}
+
+impl CaptureHold {
+    /// Waits for the held capture, and says which charge it was.
+    pub async fn captured(&mut self) -> Option<ChargeId> {
+        (&mut self.captured).await.ok()
+    }
+}
+
+impl Drop for CaptureHold {
+    fn drop(&mut self) {
+        let mut state = self.gateway.lock();
+        if state.hold.as_ref().is_some_and(|arm| arm.captured.is_closed()) {
+            state.hold = None;
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub(super) struct State {
     /// Client operations in flight through an HTTP service, per account, and how many
     /// registrations each has ([`Gateway::serving`](super::Gateway::serving)).
     pub(super) serving: HashMap<(u64, AccountId), usize>,
+    /// A hold armed on the next capture ([`Gateway::hold_next_capture`](super::Gateway::hold_next_capture)).
+    pub(super) hold: Option<super::HoldArm>,
 }
 
 /// What the gateway keeps of the first request made with an idempotency key.

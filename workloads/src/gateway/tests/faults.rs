@@ -208,3 +208,29 @@ async fn over_http_a_claimed_operation_counts_only_while_registered_on_that_acco
         .collect();
     assert_eq!(attributed, [Some(41), None, None, None, None]);
 }
+
+#[tokio::test]
+async fn a_held_capture_is_recorded_at_once_and_answered_only_when_released() {
+    let (gateway, recorder, memory) = gateway();
+    let mut hold = gateway.hold_next_capture();
+    let charging = gateway.clone();
+    let mut charge = tokio::spawn(async move { charging.charge(7, 1000, Some("k")).await });
+    let held = hold.captured().await.expect("the next capture is held");
+    assert_eq!(gateway.lookup("k"), Some(ChargeOutcome::Captured(held)), "decided at once");
+    let pending = tokio::time::timeout(Duration::from_millis(50), &mut charge).await;
+    assert!(pending.is_err(), "no answer while held");
+    drop(hold);
+    let answered = charge.await.expect("the charge task");
+    assert_eq!(answered, Ok(ChargeOutcome::Captured(held)));
+    // A hold is used once: the next capture is answered at once.
+    assert!(gateway.charge(7, 1000, Some("k2")).await.is_ok());
+    assert_eq!(records(&testkit::recorded(&recorder, &memory)).len(), 2, "both recorded");
+}
+
+#[tokio::test]
+async fn a_hold_dropped_before_any_capture_is_disarmed() {
+    let (gateway, _recorder, _memory) = gateway();
+    drop(gateway.hold_next_capture());
+    let answered = tokio::time::timeout(Duration::from_secs(5), gateway.charge(7, 1000, None)).await;
+    assert!(matches!(answered, Ok(Ok(ChargeOutcome::Captured(_)))), "{answered:?}");
+}

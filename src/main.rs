@@ -37,7 +37,8 @@ enum Command {
         /// gateway and the service, as a run would.
         #[arg(long, conflicts_with = "url", required_unless_present = "url")]
         service: Option<String>,
-        /// A service already running at this base URL, against its own stores.
+        /// A service already running at this base URL, against its own stores. Its
+        /// `POST /v1/setup` empties those stores: never point this at data anyone needs.
         #[arg(long)]
         url: Option<String>,
         /// Where the service's output and the history go.
@@ -201,7 +202,13 @@ async fn conform(
             ensure_images().await?;
             (Target::Service(faultline::service::ServiceSpec::from_command_line(&line)?), line)
         }
-        (None, Some(url)) => (Target::Url(url.clone()), url),
+        (None, Some(url)) => {
+            println!(
+                "conform sends POST /v1/setup to {url}, which empties that service's stores and \
+                 opens two test accounts"
+            );
+            (Target::Url(url.clone()), url)
+        }
         (None, None) => unreachable!("clap requires --service or --url"),
     };
     println!("conform: {what} (faultline-http/1, docs/protocol.md)");

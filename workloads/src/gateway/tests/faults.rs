@@ -231,6 +231,7 @@ async fn a_held_capture_is_recorded_at_once_and_answered_only_when_released() {
 async fn a_hold_dropped_before_any_capture_is_disarmed() {
     let (gateway, _recorder, _memory) = gateway();
     drop(gateway.hold_next_capture());
-    let answered = tokio::time::timeout(Duration::from_secs(5), gateway.charge(7, 1000, None)).await;
+    let answered =
+        tokio::time::timeout(Duration::from_secs(5), gateway.charge(7, 1000, None)).await;
     assert!(matches!(answered, Ok(Ok(ChargeOutcome::Captured(_)))), "{answered:?}");
 }

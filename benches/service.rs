@@ -113,14 +113,17 @@ async fn overhead() {
 }
 
 async fn throughput() {
-    let cluster = Cluster::builder().redis_replicas(2).postgres().start().await.unwrap_or_else(|e| {
-        panic!("this benchmark needs Docker and faultline's images: {e}");
-    });
+    let cluster =
+        Cluster::builder().redis_replicas(2).postgres().start().await.unwrap_or_else(|e| {
+            panic!("this benchmark needs Docker and faultline's images: {e}");
+        });
     let python = python();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python");
     let line = format!("{} {}", python.display(), root.join("failsafe.py").display());
     let spec = ServiceSpec::from_command_line(&line).expect("a command line");
-    let store = Store::new(std::env::temp_dir().join(format!("faultline-bench-service-{}", std::process::id())));
+    let store = Store::new(
+        std::env::temp_dir().join(format!("faultline-bench-service-{}", std::process::id())),
+    );
     for workers in [1, 8] {
         let rust = billing(&cluster, Which::Rust, &spec, &store, workers).await;
         let py = billing(&cluster, Which::Python, &spec, &store, workers).await;
@@ -141,7 +144,13 @@ enum Which {
 
 /// Operations per second of the billing workload with `workers`, against the Rust
 /// `failsafe` in process or the Python service `spec`.
-async fn billing(cluster: &Cluster, which: Which, spec: &ServiceSpec, store: &Store, workers: u32) -> f64 {
+async fn billing(
+    cluster: &Cluster,
+    which: Which,
+    spec: &ServiceSpec,
+    store: &Store,
+    workers: u32,
+) -> f64 {
     let clients = ClientConfig { workers, time_limit: STRETCH, ..ClientConfig::default() };
     let config = BillingConfig { clients, ..BillingConfig::default() };
     let recorder = discard();
@@ -156,14 +165,23 @@ async fn billing(cluster: &Cluster, which: Which, spec: &ServiceSpec, store: &St
                 run_id: cluster.run_id().to_string(),
                 op_timeout: config.clients.op_timeout,
             };
-            let launched = launch.start(&gateway, cluster.endpoints(), &dir).await.expect("the service starts");
+            let launched = launch
+                .start(&gateway, cluster.endpoints(), &dir)
+                .await
+                .expect("the service starts");
             let http = launched.connect().await.expect("the service's layout");
             (Launched::constructor(http), Some(launched))
         }
     };
-    let run = BillingRun::setup_with_gateway(config, &constructor, cluster.endpoints(), recorder, gateway)
-        .await
-        .expect("billing setup");
+    let run = BillingRun::setup_with_gateway(
+        config,
+        &constructor,
+        cluster.endpoints(),
+        recorder,
+        gateway,
+    )
+    .await
+    .expect("billing setup");
     let summary = run.run(&CancellationToken::new()).await;
     run.finish(Duration::ZERO).await;
     if let Some(launched) = launched {
@@ -175,7 +193,8 @@ async fn billing(cluster: &Cluster, which: Which, spec: &ServiceSpec, store: &St
 /// The reference services' Python, its environment made by `setup.sh` if missing.
 fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python");
-    let status = std::process::Command::new("bash").arg(root.join("setup.sh")).status().expect("bash");
+    let status =
+        std::process::Command::new("bash").arg(root.join("setup.sh")).status().expect("bash");
     assert!(status.success(), "examples/python/setup.sh failed");
     root.join(".venv/bin/python")
 }

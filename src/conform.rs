@@ -27,9 +27,9 @@
 use crate::cluster::{Cluster, ClusterBuilder, ClusterError};
 use crate::service::{Launch, ServiceError, ServiceSpec};
 use crate::store::{RunDir, Store};
-use checkers::format::HistoryReader;
-use checkers::history::{AccountSpec, Charge, F, OpType, Observed, Process, Value};
 use checkers::Suite;
+use checkers::format::HistoryReader;
+use checkers::history::{AccountSpec, Charge, F, Observed, OpType, Process, Value};
 use serde_json::json;
 use std::fmt;
 use std::fs::File;
@@ -40,8 +40,8 @@ use workloads::client::{OpError, OpId};
 use workloads::gateway::{Gateway, GatewayConfig};
 use workloads::recorder::Recorder;
 use workloads::store::{StoreSettings, Stores};
-use workloads::sut::http::{Classified, Exchange, Expect, HttpService, HttpSystem, classify};
 use workloads::sut::BillingSystem;
+use workloads::sut::http::{Classified, Exchange, Expect, HttpService, HttpSystem, classify};
 
 /// What to check.
 #[derive(Clone, Debug)]
@@ -172,7 +172,11 @@ async fn against_service(spec: ServiceSpec, store: &Store) -> Result<Conformance
     Ok(checks.done(Some(dir)))
 }
 
-async fn with_cluster(spec: &ServiceSpec, cluster: &Cluster, dir: &RunDir) -> Result<Checks, ConformError> {
+async fn with_cluster(
+    spec: &ServiceSpec,
+    cluster: &Cluster,
+    dir: &RunDir,
+) -> Result<Checks, ConformError> {
     let config = BillingConfig {
         gateway: GatewayConfig { declining_cards: 0.0, ..GatewayConfig::default() },
         ..BillingConfig::default()
@@ -180,9 +184,14 @@ async fn with_cluster(spec: &ServiceSpec, cluster: &Cluster, dir: &RunDir) -> Re
     let header = config.header(&spec.name());
     let recorder = Recorder::new(&header, File::create(dir.file(crate::store::HISTORY))?)?;
     let gateway = Gateway::new(config.gateway.clone(), 0, recorder.clone());
-    let launch = Launch { spec: spec.clone(), seed: 0, run_id: cluster.run_id().to_string(), op_timeout: DEADLINE };
+    let launch = Launch {
+        spec: spec.clone(),
+        seed: 0,
+        run_id: cluster.run_id().to_string(),
+        op_timeout: DEADLINE,
+    };
     let mut checks = Checks::default();
-    let launched = launch.start(&gateway, cluster.endpoints(), dir).await?;
+    let launched = launch.start(&gateway, cluster, dir).await?;
     checks.pass("GET /v1/health answered 2xx");
     let http = match launched.connect().await {
         Ok(http) => {
@@ -223,7 +232,9 @@ enum Ops {
 impl Ops {
     fn invoke(&mut self, f: F, value: Value) -> OpId {
         match self {
-            Ops::Recorded(recorder, process) => OpId(recorder.invoke(Process::Client(*process), f, value)),
+            Ops::Recorded(recorder, process) => {
+                OpId(recorder.invoke(Process::Client(*process), f, value))
+            }
             Ops::Numbered(next) => {
                 *next += 1;
                 OpId(*next)
@@ -298,10 +309,12 @@ impl Checks {
     async fn setup_on(&mut self, system: &HttpSystem, stores: &Stores) {
         let check = "POST /v1/setup opened the accounts (or 404: the standard set-up)";
         match system.setup_exchange(&accounts()).await {
-            Exchange::Answered { status: 404, .. } => match system.seed(stores, &accounts()).await {
-                Ok(()) => self.pass(check),
-                Err(e) => self.fail(check, e.to_string()),
-            },
+            Exchange::Answered { status: 404, .. } => {
+                match system.seed(stores, &accounts()).await {
+                    Ok(()) => self.pass(check),
+                    Err(e) => self.fail(check, e.to_string()),
+                }
+            }
             exchange => match classify(&exchange, Expect::Anything) {
                 Classified { violation: Some(v), .. } => self.fail("POST /v1/setup", v),
                 Classified { answer: Err(e), .. } => {
@@ -328,18 +341,26 @@ impl Checks {
             Some(amount) => format!("POST {path} (account {account}, {amount} cents)"),
             None => format!("POST {path} (account {account})"),
         };
-        let Classified { answer, violation } = system.exchange(path, op, account, amount, expect).await;
+        let Classified { answer, violation } =
+            system.exchange(path, op, account, amount, expect).await;
         let balance = answer.as_ref().ok().and_then(Clone::clone);
         ops.complete(f, account_value(account, amount, balance), &answer);
         match (answer, violation) {
             (_, Some(violation)) => self.fail(check, violation),
-            (Err(e), None) => self.fail(check, format!("{e}; with no fault, a healthy service answers 2xx")),
+            (Err(e), None) => {
+                self.fail(check, format!("{e}; with no fault, a healthy service answers 2xx"))
+            }
             (Ok(Some(Observed::Balance(got))), None) if !want.contains(&got) => {
                 let want: Vec<String> = want.iter().map(ToString::to_string).collect();
                 let want = want.join(" or ");
-                self.fail(check, format!("answered a balance of {got} cents; nothing else ran, so it is {want}"))
+                self.fail(
+                    check,
+                    format!("answered a balance of {got} cents; nothing else ran, so it is {want}"),
+                )
             }
-            (Ok(Some(Observed::Balance(got))), None) => self.pass(format!("{check} answered {got} cents")),
+            (Ok(Some(Observed::Balance(got))), None) => {
+                self.pass(format!("{check} answered {got} cents"))
+            }
             (Ok(Some(Observed::Missing)), None) => self.fail(
                 check,
                 "answered `\"balance\": null` for an opened account; it always has a balance",
@@ -390,7 +411,9 @@ impl Checks {
                     self.pass("the charge carries an Idempotency-Key");
                 }
             }
-            many => self.fail(check, format!("the gateway saw {} charges for one need", many.len())),
+            many => {
+                self.fail(check, format!("the gateway saw {} charges for one need", many.len()))
+            }
         }
         if charges.iter().any(|c| c.account != 2) {
             self.fail("no other charge", "an account far above its threshold was charged");
@@ -401,20 +424,29 @@ impl Checks {
         let check = format!("POST /v1/balance of an account never opened ({UNKNOWN_ACCOUNT})");
         // Not recorded: the history holds operations on opened accounts only.
         let op = OpId(u64::MAX);
-        let classified = system.exchange("/v1/balance", op, UNKNOWN_ACCOUNT, None, Expect::Balance).await;
+        let classified =
+            system.exchange("/v1/balance", op, UNKNOWN_ACCOUNT, None, Expect::Balance).await;
         self.refused(check, classified);
         let garbage = service.post_raw("/v1/debit", b"this is not JSON".to_vec(), DEADLINE).await;
-        self.refused("POST /v1/debit with a body that is not JSON".into(), classify(&garbage, Expect::MaybeBalance));
+        self.refused(
+            "POST /v1/debit with a body that is not JSON".into(),
+            classify(&garbage, Expect::MaybeBalance),
+        );
         let body = json!({ "op": 0, "deadline_ms": DEADLINE.as_millis() as u64, "account": 1 });
         let missing = service.post("/v1/debit", None, body, DEADLINE).await;
-        self.refused("POST /v1/debit without an amount".into(), classify(&missing, Expect::MaybeBalance));
+        self.refused(
+            "POST /v1/debit without an amount".into(),
+            classify(&missing, Expect::MaybeBalance),
+        );
     }
 
     /// A request the service must refuse, definitely.
     fn refused(&mut self, check: String, classified: Classified) {
         match (classified.answer, classified.violation) {
             (_, Some(violation)) => self.fail(check, violation),
-            (Err(OpError::Refused(said)), None) => self.pass(format!("{check} was refused ({said})")),
+            (Err(OpError::Refused(said)), None) => {
+                self.pass(format!("{check} was refused ({said})"))
+            }
             (Err(OpError::Indeterminate(said)), None) => self.fail(
                 check,
                 format!(
@@ -422,7 +454,9 @@ impl Checks {
                      an error body with \"definite\": true"
                 ),
             ),
-            (Ok(_), None) => self.fail(check, "answered 2xx; it must be refused (4xx, or a definite error)"),
+            (Ok(_), None) => {
+                self.fail(check, "answered 2xx; it must be refused (4xx, or a definite error)")
+            }
         }
     }
 
@@ -445,24 +479,37 @@ impl Checks {
         let ids: Vec<_> = accounts().iter().map(|a| a.account).collect();
         let finals = workloads::truth::final_states(stores, &system.layout(), &ids).await;
         for state in &finals {
-            recorder.record(Process::Harness, OpType::Ok, F::Final, Value::Final(state.clone()), None);
+            recorder.record(
+                Process::Harness,
+                OpType::Ok,
+                F::Final,
+                Value::Final(state.clone()),
+                None,
+            );
         }
         for (account, want) in [(1, 5150), (2, 5900)] {
-            let check = format!("the stores hold account {account}'s balance, {want} cents, where the layout says");
+            let check = format!(
+                "the stores hold account {account}'s balance, {want} cents, where the layout says"
+            );
             let Some(state) = finals.iter().find(|s| s.account == account) else {
                 self.fail(check, "faultline could not read it");
                 continue;
             };
             match (&state.in_flight, &state.ledger) {
-                (Observed::Balance(r), Observed::Balance(l)) if *r == want && *l == want => self.pass(check),
-                (redis, ledger) => self.fail(check, format!("Redis holds {redis:?}, the ledger {ledger:?}")),
+                (Observed::Balance(r), Observed::Balance(l)) if *r == want && *l == want => {
+                    self.pass(check)
+                }
+                (redis, ledger) => {
+                    self.fail(check, format!("Redis holds {redis:?}, the ledger {ledger:?}"))
+                }
             }
         }
         if let Some(state) = finals.iter().find(|s| s.account == 2) {
             let check = "the ledger credits account 2's recharge once, by the gateway's charge id";
             match state.credited.len() {
                 1 => self.pass(check),
-                n => self.fail(check, format!("it lists {n} credited charges ({:?})", state.credited)),
+                n => self
+                    .fail(check, format!("it lists {n} credited charges ({:?})", state.credited)),
             }
         }
     }
@@ -490,7 +537,14 @@ impl Checks {
                     .filter(|r| r.concern == checkers::Concern::Safety && !r.verdict.is_valid())
                     .map(|r| format!("{} {}", r.checker, r.status()))
                     .collect();
-                self.fail(check, format!("{} ({}); `faultline check` on the history explains", report.validity(), rows.join(", ")))
+                self.fail(
+                    check,
+                    format!(
+                        "{} ({}); `faultline check` on the history explains",
+                        report.validity(),
+                        rows.join(", ")
+                    ),
+                )
             }
             Err(e) => self.fail(check, e),
         }

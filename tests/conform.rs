@@ -6,10 +6,12 @@ use faultline::conform::{Conformance, Target, conform};
 use faultline::store::Store;
 
 async fn check(script: &str) -> Conformance {
-    let root = std::env::temp_dir().join(format!("faultline-test-conform-{script}-{}", std::process::id()));
-    let conformance = conform(Target::Service(service(script, &[])), &Store::new(&root))
-        .await
-        .unwrap_or_else(|e| panic!("conform could not check (this test needs Docker and the images): {e}"));
+    let root = std::env::temp_dir()
+        .join(format!("faultline-test-conform-{script}-{}", std::process::id()));
+    let conformance =
+        conform(Target::Service(service(script, &[])), &Store::new(&root)).await.unwrap_or_else(
+            |e| panic!("conform could not check (this test needs Docker and the images): {e}"),
+        );
     println!("{conformance}");
     conformance
 }
@@ -38,7 +40,10 @@ async fn conform_reports_each_deliberate_violation_of_the_broken_service() {
     assert!(conformance.to_string().contains("checks failed"));
     if let Some(dir) = &conformance.dir {
         let stderr = std::fs::read_to_string(dir.file("service.stderr.log")).unwrap();
-        assert!(stderr.contains("broken service listening"), "the service's output is kept: {stderr}");
+        assert!(
+            stderr.contains("broken service listening"),
+            "the service's output is kept: {stderr}"
+        );
         std::fs::remove_dir_all(dir.path().parent().unwrap().parent().unwrap()).unwrap();
     }
 }
@@ -56,10 +61,16 @@ async fn the_python_failsafe_service_conforms() {
 fn conform_with_a_command_that_does_not_exist_exits_3_and_says_so() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["conform", "--service", "no-such-billing-service --port 1", "--store"])
-        .arg(std::env::temp_dir().join(format!("faultline-test-conform-missing-{}", std::process::id())))
+        .arg(
+            std::env::temp_dir()
+                .join(format!("faultline-test-conform-missing-{}", std::process::id())),
+        )
         .output()
         .expect("faultline runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("no-such-billing-service") && stderr.contains("no such program"), "{stderr}");
+    assert!(
+        stderr.contains("no-such-billing-service") && stderr.contains("no such program"),
+        "{stderr}"
+    );
 }

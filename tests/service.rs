@@ -47,17 +47,21 @@ pub async fn run_service(scenario: &str, spec: ServiceSpec, seed: Option<u64>) -
         scenario.seed,
         std::process::id()
     ));
-    let options = RunOptions { store: Store::new(root), service: Some(spec), ..RunOptions::default() };
+    let options =
+        RunOptions { store: Store::new(root), service: Some(spec), ..RunOptions::default() };
     let run = Run::of_service(scenario, options).expect("a service to run");
     match run.execute().await {
         Ok(outcome) => outcome,
-        Err(e) => panic!("the run did not reach a verdict (this test needs Docker and faultline's images): {e}"),
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
     }
 }
 
 fn remove_store(outcome: &RunOutcome) {
     let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
-    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store")).unwrap();
+    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
+        .unwrap();
 }
 
 fn assert_valid(outcome: &RunOutcome) {
@@ -88,8 +92,10 @@ async fn twilio_2013_catches_the_python_naive_service_as_it_caught_the_rust_one(
     ] {
         assert!(count(report, checker, kind) > 0, "{checker} found no {kind:?}:\n{report}");
     }
-    let stderr = std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
-    let stdout = std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
+    let stderr =
+        std::fs::read_to_string(outcome.dir.file("service.stderr.log")).unwrap_or_default();
+    let stdout =
+        std::fs::read_to_string(outcome.dir.file("service.stdout.log")).unwrap_or_default();
     assert!(!(stderr.is_empty() && stdout.is_empty()), "the service's output is kept in the run");
     remove_store(&outcome);
 }

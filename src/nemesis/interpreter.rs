@@ -12,13 +12,15 @@ use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
 use super::targets::View;
 use super::topology::{self, Baseline};
-use super::{NemesisError, gateway, observe, postgres};
+use super::{NemesisError, gateway, observe, postgres, service_net};
 use crate::cluster::Cluster;
+use crate::service::{Launched, SharedService};
 use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use workloads::gateway::{FaultToken, Gateway};
 use workloads::recorder::Recorder;
@@ -81,6 +83,7 @@ enum Undo {
     Split(Split),
     Netem(Vec<String>),
     Gateway(FaultToken),
+    ServiceCut(Box<service_net::ServiceCut>),
 }
 
 struct Active {
@@ -109,6 +112,9 @@ pub struct Nemesis<'c> {
     step: Option<u32>,
     /// The run's card gateway, for the `gateway-*` faults; none outside billing.
     gateway: Option<Gateway>,
+    /// The service under test and where it reaches the gateway's HTTP face, for
+    /// `partition-service`; none when the run has no service.
+    service: Option<(SharedService, SocketAddr)>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -137,7 +143,15 @@ impl<'c> Nemesis<'c> {
             reach: Reachability::default(),
             step: None,
             gateway: None,
+            service: None,
         })
+    }
+
+    /// The nemesis with the run's service under test (and the gateway's HTTP face it
+    /// talks to), so it can perform the faults that act on the service.
+    pub fn with_service(mut self, launched: &Launched) -> Nemesis<'c> {
+        self.service = Some((launched.service.clone(), launched.gateway));
+        self
     }
 
     /// The nemesis with the run's card gateway, so it can perform the `gateway-*`
@@ -385,6 +399,17 @@ impl<'c> Nemesis<'c> {
                 let (outcome, token) = gateway::start(gateway, fault);
                 (outcome, Undo::Gateway(token))
             }
+            Plan::CutService(stores, to_gateway) => {
+                let Some((service, gateway)) = &self.service else {
+                    return Err(NemesisError::NoTarget(format!(
+                        "{name} cuts the service under test, and this run has none"
+                    )));
+                };
+                let target = service_net::Service { service, gateway: *gateway };
+                let (outcome, cut) =
+                    service_net::cut(c, &self.method, id, target, stores, to_gateway).await?;
+                (outcome, Undo::ServiceCut(Box::new(cut)))
+            }
         })
     }
 
@@ -418,6 +443,16 @@ impl<'c> Nemesis<'c> {
                 Ok(Outcome::unjudged(json!({ "removed": nodes })))
             }
             Undo::Gateway(token) => Ok(gateway::heal(self.gateway(name)?, token)),
+            Undo::ServiceCut(cut) => {
+                let service = self.service.as_ref().map(|(s, _)| s);
+                match service_net::heal(c, service, &cut).await? {
+                    0 => Ok(Outcome::unjudged(json!({ "rules_left": 0 }))),
+                    left => Err(NemesisError::NotHealed {
+                        fault: name,
+                        reason: format!("{left} rules left"),
+                    }),
+                }
+            }
         }
     }
 
@@ -433,6 +468,7 @@ impl<'c> Nemesis<'c> {
             let cut = match &active.undo {
                 Undo::Cut(cut) => cut,
                 Undo::Storm(storm) => storm.cut(),
+                Undo::ServiceCut(cut) => &cut.stores,
                 _ => continue,
             };
             for node in nodes {

@@ -1,4 +1,5 @@
 use super::*;
+use std::net::TcpListener;
 
 #[test]
 fn a_command_line_splits_as_a_shell_would_and_names_the_service() {
@@ -109,7 +110,7 @@ async fn a_healthy_service_starts_keeps_its_output_and_is_killed_with_its_group(
     let record =
         record::Record::all().into_iter().find(|r| r.pgid() == pid).expect("recorded for clean");
     assert!(record.owner_alive() && record.service_alive());
-    service.pause();
+    service.pause().await.expect("paused");
     service.restart().await.expect("restarted even while paused");
     let again = service.pid().expect("running again");
     assert_ne!(pid, again);

@@ -384,7 +384,8 @@ impl HttpSystem {
         expect: Expect,
     ) -> Classified {
         let deadline = self.service.op_timeout;
-        let mut body = json!({ "op": op.0, "deadline_ms": deadline.as_millis() as u64, "account": account });
+        let mut body =
+            json!({ "op": op.0, "deadline_ms": deadline.as_millis() as u64, "account": account });
         if let Some(amount) = amount {
             body["amount"] = json!(amount);
         }

@@ -6,17 +6,21 @@
 
 use crate::common;
 use checkers::Validity;
-use checkers::format::HistoryReader;
+use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, Op, OpType, Process, Value};
 use faultline::nemesis::Reach;
 use faultline::runner::{Run, RunError, RunOptions, RunOutcome};
 use faultline::scenario::{Overrides, Scenario};
-use faultline::service::ServiceSpec;
-use faultline::store::Store;
+use faultline::service::{Launch, ServiceSpec};
+use faultline::store::{RunDir, Store};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+use workloads::gateway::{Gateway, GatewayConfig};
+use workloads::recorder::Recorder;
 
 fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python")
@@ -27,7 +31,7 @@ fn failsafe_container() -> ServiceSpec {
     let mut spec =
         ServiceSpec::from_build(&python_dir()).expect("examples/python has a Dockerfile");
     spec.name = Some("failsafe-container".into());
-    spec.start_timeout = std::time::Duration::from_secs(60);
+    spec.start_timeout = Duration::from_secs(60);
     spec
 }
 
@@ -197,4 +201,60 @@ async fn partition_service_is_refused_for_a_service_process_before_anything_star
     let Err(e) = run(scenario, Some(process)).await else { panic!("the run started") };
     assert!(matches!(e, RunError::NeedsContainer(_)), "{e}");
     assert!(e.to_string().contains("the process `python3 no-such-service.py`"), "{e}");
+}
+
+/// Whether the service at `url` answers `GET /v1/health` within a second.
+async fn healthy(url: &str) -> bool {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let check = client.get(format!("{url}/v1/health")).timeout(Duration::from_secs(1)).send();
+    matches!(check.await, Ok(answer) if answer.status().is_success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_service_is_killed_paused_and_restarted_as_a_process_is() {
+    let cluster =
+        common::start(faultline::cluster::Cluster::builder().redis_replicas(0).postgres()).await;
+    let recorder = Recorder::new(&Header::new(Default::default()), std::io::sink()).unwrap();
+    let gateway = Gateway::new(GatewayConfig::default(), 1, recorder);
+    let dir =
+        std::env::temp_dir().join(format!("faultline-test-container-ops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let launch = Launch {
+        spec: failsafe_container(),
+        seed: 1,
+        run_id: cluster.run_id().to_string(),
+        op_timeout: Duration::from_secs(2),
+    };
+    let launched = launch.start(&gateway, &cluster, &RunDir::open(dir.clone())).await.unwrap();
+    let url = launched.url.clone();
+    assert!(url.starts_with("http://127.0.0.1:"), "published on loopback only: {url}");
+    let gateway_ip = launched.gateway.ip();
+    assert!(!gateway_ip.is_loopback() && !gateway_ip.is_unspecified(), "{gateway_ip}");
+    {
+        let mut service = launched.service.lock().await;
+        assert!(service.is_container() && healthy(&url).await);
+        let env: HashMap<String, String> = service.environment().into_iter().collect();
+        assert_eq!(env["FAULTLINE_LISTEN"], "0.0.0.0:8080");
+        assert_eq!(env["FAULTLINE_REDIS_MASTER"], "redis-0:6379");
+        assert!(env["FAULTLINE_POSTGRES_URL"].contains("@postgres:5432/"), "{env:?}");
+        assert_eq!(env["FAULTLINE_GATEWAY_URL"], launched.gateway_url);
+        service.pause().await.unwrap();
+        assert!(!healthy(&url).await, "a paused container does not answer");
+        service.resume().await.unwrap();
+        assert!(healthy(&url).await, "a resumed container answers");
+        service.kill().await;
+        let status = service.exited().expect("a killed container has exited");
+        assert_eq!(status.signal(), Some(9), "{status}");
+        assert!(!healthy(&url).await);
+        service.restart().await.expect("restarted");
+        assert!(service.exited().is_none() && healthy(&url).await, "back at the same URL");
+    }
+    launched.stop().await;
+    let docker = faultline::docker::connect().await.unwrap();
+    let left = faultline::docker::leftovers(&docker, cluster.run_id()).await.unwrap();
+    assert!(!left.iter().any(|name| name.ends_with("-service")), "removed at stop: {left:?}");
+    let log = std::fs::read_to_string(dir.join("service.stderr.log")).unwrap();
+    assert_eq!(log.matches("listening on 0.0.0.0:8080").count(), 2, "both starts kept: {log}");
+    common::teardown_and_assert_clean(cluster).await;
+    std::fs::remove_dir_all(dir).unwrap();
 }

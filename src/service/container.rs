@@ -47,6 +47,7 @@ pub struct RunNetwork {
 /// A service container: created, then running, killed or paused until removed.
 pub(super) struct Container {
     docker: Docker,
+    network: RunNetwork,
     pub(super) name: String,
     pub(super) addr: SocketAddr,
     pub(super) stdout: PathBuf,
@@ -92,7 +93,8 @@ impl Container {
             .map_err(DockerError::api(format!("create the service container {name}")))?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let exit = Arc::new(Mutex::new(None));
-        Ok(Container { docker, name, addr, stdout, stderr, exit, waiter: None })
+        let network = network.clone();
+        Ok(Container { docker, network, name, addr, stdout, stderr, exit, waiter: None })
     }
 
     /// Starts it (again) and follows its exit.
@@ -178,7 +180,8 @@ impl Container {
 
     /// Its address on the run's network and its main process's pid on this machine,
     /// while it runs.
-    pub(super) async fn inside(&self, network: &str) -> Result<(IpAddr, u32), ServiceError> {
+    pub(super) async fn inside(&self) -> Result<(IpAddr, u32), ServiceError> {
+        let network = &self.network.name;
         let inspect = self
             .docker
             .inspect_container(&self.name, None)
@@ -188,7 +191,7 @@ impl Container {
         let ip = inspect
             .network_settings
             .and_then(|s| s.networks)
-            .and_then(|mut networks| networks.remove(network))
+            .and_then(|mut networks| networks.remove(network.as_str()))
             .and_then(|endpoint| endpoint.ip_address)
             .and_then(|ip| ip.parse().ok());
         match (ip, pid) {

@@ -303,13 +303,13 @@ pub enum ServiceError {
     BadSpec(String),
     /// The service's image is missing or could not be built.
     #[error(transparent)]
-    Image(#[from] ImageError),
+    Image(Box<ImageError>),
     /// Docker refused to create, start or control the service's container.
     #[error(transparent)]
     Docker(#[from] DockerError),
     /// The run's network could not be read, for a container service.
     #[error(transparent)]
-    Cluster(#[from] crate::cluster::ClusterError),
+    Cluster(Box<crate::cluster::ClusterError>),
     /// The program could not be started.
     #[error("cannot start the service `{command}`: {error}{hint}")]
     Spawn {
@@ -345,31 +345,48 @@ pub enum ServiceError {
         tail: String,
     },
     /// It did not answer `GET /v1/health` with `2xx` in time.
-    #[error(
-        "the service `{command}` did not answer GET {url}/v1/health with 2xx within {timeout:?} \
-         (last: {last}); raise [sut] start_timeout if it is slow to start. The end of its \
-         stderr ({log}):\n{tail}"
-    )]
-    NotHealthy {
-        /// The command line.
-        command: String,
-        /// Its base URL.
-        url: String,
-        /// The start timeout.
-        timeout: Duration,
-        /// The last health check's outcome.
-        last: String,
-        /// Where its stderr is kept.
-        log: String,
-        /// The last lines of its stderr.
-        tail: String,
-    },
+    #[error("{0}")]
+    NotHealthy(Box<Unhealthy>),
     /// It started, but did not answer as the protocol asks.
     #[error("the service does not follow faultline-http/1: {0}")]
     Protocol(workloads::sut::http::ServiceError),
     /// Its log files could not be opened, or the servers it talks to could not start.
     #[error("cannot start the service's surroundings: {0}")]
     Io(#[from] io::Error),
+}
+
+/// A service that did not answer `GET /v1/health` with `2xx` in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the service `{command}` did not answer GET {url}/v1/health with 2xx within {timeout:?} \
+     (last: {last}); raise [sut] start_timeout if it is slow to start. The end of its \
+     stderr ({log}):\n{tail}"
+)]
+pub struct Unhealthy {
+    /// The command line (or `image NAME`, `build DIR`).
+    pub command: String,
+    /// Its base URL.
+    pub url: String,
+    /// The start timeout.
+    pub timeout: Duration,
+    /// The last health check's outcome.
+    pub last: String,
+    /// Where its stderr is kept.
+    pub log: String,
+    /// The last lines of its stderr.
+    pub tail: String,
+}
+
+impl From<ImageError> for ServiceError {
+    fn from(e: ImageError) -> ServiceError {
+        ServiceError::Image(Box::new(e))
+    }
+}
+
+impl From<crate::cluster::ClusterError> for ServiceError {
+    fn from(e: crate::cluster::ClusterError) -> ServiceError {
+        ServiceError::Cluster(Box::new(e))
+    }
 }
 
 /// A running (or killed, or paused) service: a process or a container, the same to
@@ -382,8 +399,8 @@ pub struct Service {
 }
 
 enum Backend {
-    Process(process::Process),
-    Container(Box<container::Container>, RunNetwork),
+    Process(Box<process::Process>),
+    Container(Box<container::Container>),
 }
 
 /// Whether a started service still runs, for the health wait.
@@ -413,8 +430,12 @@ impl Service {
             dir.file("service.stdout.log"),
             dir.file("service.stderr.log"),
         )?;
-        let mut service =
-            Service { spec: spec.clone(), contacts, topology, backend: Backend::Process(process) };
+        let mut service = Service {
+            spec: spec.clone(),
+            contacts,
+            topology,
+            backend: Backend::Process(Box::new(process)),
+        };
         service.spawn().await?;
         Ok(service)
     }
@@ -440,7 +461,7 @@ impl Service {
             dir.file("service.stderr.log"),
         )
         .await?;
-        let backend = Backend::Container(Box::new(created), network.clone());
+        let backend = Backend::Container(Box::new(created));
         let mut service = Service { spec: spec.clone(), contacts, topology, backend };
         service.spawn().await?;
         Ok(service)
@@ -454,7 +475,7 @@ impl Service {
     fn addr(&self) -> SocketAddr {
         match &self.backend {
             Backend::Process(p) => p.addr,
-            Backend::Container(c, _) => c.addr,
+            Backend::Container(c) => c.addr,
         }
     }
 
@@ -465,14 +486,14 @@ impl Service {
 
     /// Whether it runs as a container on the run's network.
     pub fn is_container(&self) -> bool {
-        matches!(self.backend, Backend::Container(..))
+        matches!(self.backend, Backend::Container(_))
     }
 
     /// The process group's id, while a service process runs (`None` for a container).
     pub fn pid(&self) -> Option<u32> {
         match &self.backend {
             Backend::Process(p) => p.pid(),
-            Backend::Container(..) => None,
+            Backend::Container(_) => None,
         }
     }
 
@@ -481,7 +502,7 @@ impl Service {
     pub async fn container_endpoint(&self) -> Option<Result<(IpAddr, u32), ServiceError>> {
         match &self.backend {
             Backend::Process(_) => None,
-            Backend::Container(c, network) => Some(c.inside(&network.name).await),
+            Backend::Container(c) => Some(c.inside().await),
         }
     }
 
@@ -490,7 +511,7 @@ impl Service {
     pub fn environment(&self) -> Vec<(String, String)> {
         match &self.backend {
             Backend::Process(p) => environment(p.addr, &self.topology.borrow(), &self.contacts),
-            Backend::Container(..) => {
+            Backend::Container(_) => {
                 container_environment(&self.topology.borrow(), &self.contacts, &BTreeMap::new())
             }
         }
@@ -501,7 +522,7 @@ impl Service {
     pub async fn kill(&mut self) {
         match &mut self.backend {
             Backend::Process(p) => p.kill().await,
-            Backend::Container(c, _) => {
+            Backend::Container(c) => {
                 c.kill().await;
                 c.save_logs().await;
             }
@@ -524,7 +545,7 @@ impl Service {
                 p.pause();
                 Ok(())
             }
-            Backend::Container(c, _) => c.pause().await,
+            Backend::Container(c) => c.pause().await,
         }
     }
 
@@ -535,7 +556,7 @@ impl Service {
                 p.resume();
                 Ok(())
             }
-            Backend::Container(c, _) => c.resume().await,
+            Backend::Container(c) => c.resume().await,
         }
     }
 
@@ -544,7 +565,7 @@ impl Service {
     pub fn exited(&mut self) -> Option<ExitStatus> {
         match &mut self.backend {
             Backend::Process(p) => p.exited(),
-            Backend::Container(c, _) => c.exited(),
+            Backend::Container(c) => c.exited(),
         }
     }
 
@@ -558,7 +579,7 @@ impl Service {
     pub(crate) async fn shut(&mut self) {
         match &mut self.backend {
             Backend::Process(p) => p.kill().await,
-            Backend::Container(c, _) => {
+            Backend::Container(c) => {
                 c.kill().await;
                 c.remove().await;
             }
@@ -571,7 +592,7 @@ impl Service {
                 let env = environment(p.addr, &self.topology.borrow(), &self.contacts);
                 p.spawn(&self.spec, env, &self.contacts.run_id)?;
             }
-            Backend::Container(c, _) => c.start().await?,
+            Backend::Container(c) => c.start().await?,
         }
         self.await_health().await
     }
@@ -579,7 +600,7 @@ impl Service {
     fn health(&mut self) -> Health {
         match &mut self.backend {
             Backend::Process(p) => p.health(),
-            Backend::Container(c, _) => c.health(),
+            Backend::Container(c) => c.health(),
         }
     }
 
@@ -587,7 +608,7 @@ impl Service {
     async fn stderr_tail(&self) -> (String, String) {
         let path = match &self.backend {
             Backend::Process(p) => &p.stderr,
-            Backend::Container(c, _) => {
+            Backend::Container(c) => {
                 c.save_logs().await;
                 &c.stderr
             }
@@ -616,14 +637,14 @@ impl Service {
             };
             if Instant::now() >= deadline {
                 let (log, tail) = self.stderr_tail().await;
-                let error = ServiceError::NotHealthy {
+                let error = ServiceError::NotHealthy(Box::new(Unhealthy {
                     command: self.spec.describe(),
                     url,
                     timeout: self.spec.start_timeout,
                     last,
                     log,
                     tail,
-                };
+                }));
                 self.shut().await;
                 return Err(error);
             }

@@ -165,10 +165,7 @@ async fn billing(
                 run_id: cluster.run_id().to_string(),
                 op_timeout: config.clients.op_timeout,
             };
-            let launched = launch
-                .start(&gateway, cluster.endpoints(), &dir)
-                .await
-                .expect("the service starts");
+            let launched = launch.start(&gateway, cluster, &dir).await.expect("the service starts");
             let http = launched.connect().await.expect("the service's layout");
             (Launched::constructor(http), Some(launched))
         }

@@ -199,7 +199,7 @@ async fn with_cluster(
         op_timeout: DEADLINE,
     };
     let mut checks = Checks::default();
-    let launched = launch.start(&gateway, cluster.endpoints(), dir).await?;
+    let launched = launch.start(&gateway, cluster, dir).await?;
     checks.pass("GET /v1/health answered 2xx");
     let http = match launched.connect().await {
         Ok(http) => {

@@ -26,7 +26,7 @@ use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
 use crate::report;
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
-use crate::service::{Launch, Launched, ServiceSpec, SharedService};
+use crate::service::{Launch, Launched, ServiceSpec};
 use crate::store::{self, RunDir, Store};
 use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, OpType, Phase, PhaseName, Process, Value};
@@ -60,6 +60,9 @@ pub enum RunError {
     /// The service under test could not be started or reached.
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
+    /// A fault needs the service under test as a container, and the run has none.
+    #[error("{0}")]
+    NeedsContainer(String),
     /// The nemesis failed outright.
     #[error(transparent)]
     Nemesis(#[from] NemesisError),
@@ -204,7 +207,9 @@ impl Run {
         self.verdict(dir, reach?, &run_id, started)
     }
 
-    /// The run's directory, with the resolved scenario and the log opened.
+    /// The run's directory, with the resolved scenario and the log opened. A fault the
+    /// run's system cannot take (a cut of the service's container, with no service or a
+    /// service process) is refused here, before anything starts.
     fn prepare(&self) -> Result<RunDir, RunError> {
         if self.scenario.workload == crate::scenario::WorkloadKind::Billing
             && self.service().is_none()
@@ -212,6 +217,7 @@ impl Run {
             self.options.registry.get(&self.sut)?;
             self.scenario.refuse_service_faults(&self.sut)?;
         }
+        check_service_faults(&self.scenario, self.service(), &self.sut)?;
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
         dir.write("scenario.toml", self.scenario.to_toml())?;
         crate::logging::open_run_log(&dir.file("faultline.log"))?;
@@ -287,7 +293,7 @@ impl Run {
         let interrupt = &self.options.interrupt;
         let (running, launched) = match (workload, self.service()) {
             (WorkloadSpec::Billing(config), Some(spec)) => {
-                progress.phase(&format!("starting the service `{}`", spec.command_line()));
+                progress.phase(&format!("starting the service `{}`", spec.describe()));
                 let gateway = Gateway::new(config.gateway.clone(), config.seed, recorder.clone());
                 let launch = Launch {
                     spec: spec.clone(),
@@ -296,7 +302,7 @@ impl Run {
                     op_timeout: config.clients.op_timeout,
                 };
                 let launched = tokio::select! {
-                    launched = launch.start(&gateway, cluster.endpoints(), dir) => launched?,
+                    launched = launch.start(&gateway, cluster, dir) => launched?,
                     () = interrupt.cancelled() => return Ok(None),
                 };
                 let http = match launched.connect().await {
@@ -323,8 +329,8 @@ impl Run {
                 (Running::setup(workload, registry, sut, cluster, recorder).await?, None)
             }
         };
-        let service = launched.as_ref().map(|l| l.service.clone());
-        let outcome = self.drive_running(cluster, recorder, running, schedule, service).await;
+        let outcome =
+            self.drive_running(cluster, recorder, running, schedule, launched.as_ref()).await;
         if let Some(launched) = launched {
             launched.stop().await;
         }
@@ -337,7 +343,7 @@ impl Run {
         recorder: &Recorder,
         running: Running,
         schedule: &Schedule,
-        service: Option<SharedService>,
+        launched: Option<&Launched>,
     ) -> Result<Option<Reachability>, RunError> {
         let progress = &self.options.progress;
         let interrupt = &self.options.interrupt;
@@ -345,8 +351,8 @@ impl Run {
         if let Running::Billing(run) = &running {
             nemesis = nemesis.with_gateway(run.gateway().clone());
         }
-        if let Some(service) = service {
-            nemesis = nemesis.with_service(service);
+        if let Some(launched) = launched {
+            nemesis = nemesis.with_service(launched);
         }
         let end = interrupt.child_token();
         progress.phase("running");
@@ -394,6 +400,25 @@ impl Run {
         });
         dir.write_json("run.json", &meta)
     }
+}
+
+/// Refuses a schedule with a fault the run's system cannot take: a cut of the service's
+/// container (`partition-service`) when the service is a process (`service`) or there
+/// is none (the built-in system `sut`).
+pub fn check_service_faults(
+    scenario: &Scenario,
+    service: Option<&ServiceSpec>,
+    sut: &str,
+) -> Result<(), RunError> {
+    let schedule = scenario.schedule();
+    let mut faults = schedule.faults.iter().chain(&schedule.random).map(|f| &f.fault);
+    let Some(fault) = faults.find(|f| f.needs_service_container()) else { return Ok(()) };
+    let what = match service {
+        Some(spec) if spec.is_container() => return Ok(()),
+        Some(spec) => format!("the process `{}`", spec.describe()),
+        None => format!("{sut}, built into faultline"),
+    };
+    Err(RunError::NeedsContainer(crate::scenario::needs_container(fault, &what)))
 }
 
 async fn save_logs(cluster: &Cluster, dir: &RunDir) {

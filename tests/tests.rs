@@ -9,6 +9,7 @@ mod designs;
 mod billing;
 mod cluster;
 mod conform;
+mod container;
 mod explore;
 mod nemesis;
 mod run;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use checkers::Validity;
 use faultline::progress::Progress;
-use faultline::runner::{Run, RunError, RunOptions, RunOutcome};
+use faultline::runner::{Run, RunError, RunOptions, RunOutcome, check_service_faults};
 use faultline::scenario::{Overrides, Scenario, WorkloadKind};
 use faultline::service::ServiceSpec;
 use faultline::store::Store;
@@ -29,6 +29,16 @@ pub struct RunArgs {
     /// only the services run. Replaces the scenario's `[sut]`.
     #[arg(long)]
     service: Vec<String>,
+    /// A service under test run as a container of this image (present on this
+    /// machine; never pulled), on the run's own network. Give it several times to run
+    /// each; beside `--service` and `--service-build`.
+    #[arg(long, value_name = "NAME")]
+    service_image: Vec<String>,
+    /// A service under test run as a container of the image built from this directory
+    /// (it holds a Dockerfile; rebuilt only when its contents change), on the run's own
+    /// network, e.g. `--service-build examples/python`.
+    #[arg(long, value_name = "DIR")]
+    service_build: Vec<PathBuf>,
     /// Replaces the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -71,11 +81,17 @@ struct Row {
 pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario)?;
     let registry = Registry::builtin();
-    let services = args
+    let mut services = args
         .service
         .iter()
         .map(|line| ServiceSpec::from_command_line(line))
         .collect::<Result<Vec<_>, _>>()?;
+    for image in &args.service_image {
+        services.push(ServiceSpec::from_image(image)?);
+    }
+    for dir in &args.service_build {
+        services.push(ServiceSpec::from_build(dir)?);
+    }
     let named = match (&args.sut[..], scenario.workload) {
         ([], _) if !services.is_empty() || scenario.sut.is_some() => vec![],
         ([], WorkloadKind::Billing) => registry.names().into_iter().map(str::to_string).collect(),
@@ -94,7 +110,18 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
         concurrency: args.concurrency,
         recovery: args.recovery,
     };
-    scenario.clone().resolve(&overrides(base_seed))?;
+    let first = scenario.clone().resolve(&overrides(base_seed))?;
+    for sut in &suts {
+        let checked = match sut {
+            System::Named(name) => check_service_faults(&first, None, name),
+            System::Service(spec) => check_service_faults(&first, Some(spec), &spec.name()),
+            System::ScenarioService => match &first.sut {
+                Some(spec) => check_service_faults(&first, Some(spec), &spec.name()),
+                None => Ok(()),
+            },
+        };
+        checked?;
+    }
     crate::ensure_images().await?;
     let mut rows = Vec::new();
     for i in 0..args.test_count {

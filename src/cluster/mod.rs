@@ -189,7 +189,9 @@ impl ClusterBuilder {
         let specs = specs.into_iter().map(|spec| spec.labelled(&labels));
         let nodes = futures::future::try_join_all(specs.map(Node::start)).await?;
         let seed = self.seed;
-        let cluster = Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
+        let mut cluster =
+            Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
+        cluster.kept = self.kept;
         cluster.wait_ready(self.ready_timeout).await?;
         Ok(cluster)
     }
@@ -223,6 +225,7 @@ pub struct Cluster {
     master: Mutex<String>,
     endpoints: watch::Sender<Endpoints>,
     seed: Option<u64>,
+    kept: bool,
     guard: RunGuard,
 }
 
@@ -263,7 +266,7 @@ impl Cluster {
         let redis_master = *redis.get(&master).expect("a cluster always has redis-0");
         let (endpoints, _) = watch::channel(Endpoints { redis_master, redis, postgres });
         let master = Mutex::new(master);
-        Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, guard })
+        Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, kept: false, guard })
     }
 
     /// The run id, also the value of the `faultline.run` label on all of its objects.
@@ -274,6 +277,23 @@ impl Cluster {
     /// The name of the run's Docker network.
     pub fn network(&self) -> &str {
         &self.network
+    }
+
+    /// The labels every object of the run carries (its id, its owner, whether it is
+    /// kept): what the run's teardown, its guard and `faultline clean` remove by.
+    pub fn labels(&self) -> HashMap<String, String> {
+        clean::labels(&self.run, self.kept)
+    }
+
+    /// The run's network as a container service joins it: its name, its bridge
+    /// gateway (where the harness's servers listen for the service) and the labels.
+    pub async fn run_network(&self) -> Result<crate::service::RunNetwork, ClusterError> {
+        Ok(crate::service::RunNetwork {
+            run: self.run.clone(),
+            name: self.network.clone(),
+            gateway: self.gateway().await?,
+            labels: self.labels(),
+        })
     }
 
     /// The seed the cluster was built with, if any.

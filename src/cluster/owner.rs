@@ -48,6 +48,11 @@ impl Owner {
         self.pid
     }
 
+    /// When it started, in clock ticks since boot.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// Whether the process still runs: same boot, and a process of that pid that
     /// started at the same time.
     pub fn is_alive(&self) -> bool {

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The `gateway-*` faults act on the harness's card gateway (their target, recorded as
-//! `gateway`), which only the billing workload has.
+//! `gateway`), which only the billing workload has. `partition-service` acts on a
+//! service under test run as a container (recorded as `service`), cutting it from
+//! stores and the gateway.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -59,6 +61,19 @@ pub enum Fault {
         /// The nodes clients can no longer reach.
         #[serde(default = "Target::master")]
         target: Target,
+    },
+    /// Cuts the service under test, run as a container on the run's network, from the
+    /// stores and the card gateway it names (`from = ["postgres", "gateway"]`; by
+    /// default every store and the gateway): each store drops the service's packets
+    /// (iptables inside it, or the disconnect fallback, which takes the store off the
+    /// network), and the service's packets to the gateway's port are dropped in the
+    /// service's own network namespace. Only a container service can be cut.
+    /// Heal: its rules are removed.
+    PartitionService {
+        /// The stores (by name, or a Redis selector) and `"gateway"`; every store and
+        /// the gateway when left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Target>,
     },
     /// `kill -9` of the server (redis-server or postgres). Heal: the node starts again
     /// and rejoins as a replica of the current master.
@@ -215,11 +230,11 @@ pub enum ServiceFault {
     Restart,
 }
 
-/// The service faults' target in histories and reports.
-pub const SERVICE: &str = "service";
-
 /// The gateway faults' target in histories and reports.
 pub const GATEWAY: &str = "gateway";
+
+/// The service under test, as fault targets and histories name it.
+pub const SERVICE: &str = "service";
 
 fn default_gateway_delay() -> Duration {
     Duration::from_millis(500)
@@ -275,7 +290,7 @@ impl Storm {
 }
 
 /// Every fault's name, in catalogue order.
-pub const CATALOGUE: [&str; 30] = [
+pub const CATALOGUE: [&str; 31] = [
     "isolate",
     "partition-replicas",
     "partition-halves",
@@ -283,6 +298,7 @@ pub const CATALOGUE: [&str; 30] = [
     "partition-bridge",
     "partition-one-way",
     "partition-clients",
+    "partition-service",
     "kill",
     "stop",
     "restart",
@@ -369,6 +385,7 @@ impl Fault {
             | Fault::Delay { target, .. }
             | Fault::Loss { target, .. } => vec![target],
             Fault::PartitionOneWay { from, to } => vec![from, to],
+            Fault::PartitionService { from: Some(from) } => vec![from],
             _ => vec![],
         }
     }
@@ -383,6 +400,7 @@ impl Fault {
             Fault::PartitionBridge => "partition-bridge",
             Fault::PartitionOneWay { .. } => "partition-one-way",
             Fault::PartitionClients { .. } => "partition-clients",
+            Fault::PartitionService { .. } => "partition-service",
             Fault::Kill { .. } => "kill",
             Fault::Stop { .. } => "stop",
             Fault::Restart { .. } => "restart",
@@ -419,6 +437,12 @@ impl Fault {
             Fault::RestartService => Some(ServiceFault::Restart),
             _ => None,
         }
+    }
+
+    /// Whether it acts on the service under test as a container, which a run of a
+    /// built-in system or of a service process cannot give it.
+    pub fn needs_service_container(&self) -> bool {
+        matches!(self, Fault::PartitionService { .. })
     }
 
     /// What a gateway fault does to the harness's gateway; `None` for other faults.
@@ -558,6 +582,16 @@ mod tests {
     }
 
     #[test]
+    fn partition_service_cuts_everything_by_default_or_what_it_names() {
+        let all = parse(r#"fault = "partition-service""#).unwrap();
+        assert_eq!(all, Fault::PartitionService { from: None });
+        assert!(all.targets().is_empty() && all.needs_service_container());
+        let pg = parse("fault = \"partition-service\"\nfrom = \"postgres\"").unwrap();
+        assert_eq!(pg, Fault::PartitionService { from: Some(Target::Node("postgres".into())) });
+        assert!(!Fault::PartitionReplicas.needs_service_container());
+    }
+
+    #[test]
     fn the_loop_defaults_to_a_tight_buffer_under_load_and_the_storm_to_neither() {
         let Fault::ResyncLoop(storm) = parse(r#"fault = "resync-loop""#).unwrap() else {
             panic!("not a loop")
@@ -590,6 +624,7 @@ mod tests {
             Fault::ResyncLoop(Storm { watch: Some(Duration::from_secs(5)), ..Storm::default() }),
             Fault::Loss { target: Target::nodes(["redis-0"]), percent: 5 },
             Fault::GatewayLatency { delay: Duration::from_secs(2) },
+            Fault::PartitionService { from: Some(Target::nodes(["postgres", "gateway"])) },
         ]);
         for fault in faults {
             let text = toml::to_string(&fault).unwrap();

@@ -13,14 +13,15 @@ use super::replication::{self, Split, StormState};
 use super::schedule::{Schedule, Step};
 use super::targets::View;
 use super::topology::{self, Baseline};
-use super::{NemesisError, gateway, observe, postgres, service};
+use super::{NemesisError, gateway, observe, postgres, service, service_net};
 use crate::cluster::Cluster;
-use crate::service::SharedService;
+use crate::service::{Launched, SharedService};
 use checkers::history::{F, FaultEvent, OpType, Process, Value as HistoryValue};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use workloads::gateway::{FaultToken, Gateway};
 use workloads::recorder::Recorder;
@@ -84,6 +85,7 @@ enum Undo {
     Netem(Vec<String>),
     Gateway(FaultToken),
     Service(ServiceFault),
+    ServiceCut(Box<service_net::ServiceCut>),
 }
 
 struct Active {
@@ -112,9 +114,10 @@ pub struct Nemesis<'c> {
     step: Option<u32>,
     /// The run's card gateway, for the `gateway-*` faults; none outside billing.
     gateway: Option<Gateway>,
-    /// The service under test the run started, for the service faults; none when the
-    /// system runs in process.
-    service: Option<SharedService>,
+    /// The service under test the run started and where it reaches the gateway's HTTP
+    /// face, for the service faults and `partition-service`; none when the system runs
+    /// in process.
+    service: Option<(SharedService, SocketAddr)>,
 }
 
 impl<'c> Nemesis<'c> {
@@ -147,17 +150,17 @@ impl<'c> Nemesis<'c> {
         })
     }
 
+    /// The nemesis with the run's service under test (and the gateway's HTTP face it
+    /// talks to), so it can perform the faults that act on the service.
+    pub fn with_service(mut self, launched: &Launched) -> Nemesis<'c> {
+        self.service = Some((launched.service.clone(), launched.gateway));
+        self
+    }
+
     /// The nemesis with the run's card gateway, so it can perform the `gateway-*`
     /// faults; without one they fail to start.
     pub fn with_gateway(mut self, gateway: Gateway) -> Nemesis<'c> {
         self.gateway = Some(gateway);
-        self
-    }
-
-    /// The nemesis with the service under test the run started, so it can perform the
-    /// service faults (`kill-service`, `pause-service`, `restart-service`).
-    pub fn with_service(mut self, service: SharedService) -> Nemesis<'c> {
-        self.service = Some(service);
         self
     }
 
@@ -403,6 +406,17 @@ impl<'c> Nemesis<'c> {
                 let outcome = service::start(self.service(name)?, self.gateway.as_ref(), fault);
                 (outcome.await, Undo::Service(fault))
             }
+            Plan::CutService(stores, to_gateway) => {
+                let Some((service, gateway)) = &self.service else {
+                    return Err(NemesisError::NoTarget(format!(
+                        "{name} cuts the service under test, and this run has none"
+                    )));
+                };
+                let target = service_net::Service { service, gateway: *gateway };
+                let (outcome, cut) =
+                    service_net::cut(c, &self.method, id, target, stores, to_gateway).await?;
+                (outcome, Undo::ServiceCut(Box::new(cut)))
+            }
         })
     }
 
@@ -437,6 +451,16 @@ impl<'c> Nemesis<'c> {
             }
             Undo::Gateway(token) => Ok(gateway::heal(self.gateway(name)?, token)),
             Undo::Service(fault) => Ok(service::heal(self.service(name)?, fault).await),
+            Undo::ServiceCut(cut) => {
+                let service = self.service.as_ref().map(|(s, _)| s);
+                match service_net::heal(c, service, &cut).await? {
+                    0 => Ok(Outcome::unjudged(json!({ "rules_left": 0 }))),
+                    left => Err(NemesisError::NotHealed {
+                        fault: name,
+                        reason: format!("{left} rules left"),
+                    }),
+                }
+            }
         }
     }
 
@@ -452,6 +476,7 @@ impl<'c> Nemesis<'c> {
             let cut = match &active.undo {
                 Undo::Cut(cut) => cut,
                 Undo::Storm(storm) => storm.cut(),
+                Undo::ServiceCut(cut) => &cut.stores,
                 _ => continue,
             };
             for node in nodes {
@@ -466,7 +491,7 @@ impl<'c> Nemesis<'c> {
 
     /// The run's service under test, for service fault `name`.
     fn service(&self, name: &'static str) -> Result<&SharedService, NemesisError> {
-        self.service.as_ref().ok_or_else(|| {
+        self.service.as_ref().map(|(service, _)| service).ok_or_else(|| {
             NemesisError::NoTarget(format!(
                 "{name} acts on the service under test, and this run started none (give the \
                  scenario a [sut] command, or run with --service)"

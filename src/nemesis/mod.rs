@@ -31,6 +31,7 @@
 //! - `replication`: resync storms, failover, split brain.
 //! - `postgres`: acknowledged commits lost to `synchronous_commit = off`.
 //! - `gateway`: the card gateway's faults, judged by the charges they changed.
+//! - `service_net`: the service container cut from stores and the gateway.
 //! - `topology`: good configs, roles, and the final sweep.
 //! - [`reach`]: whether each fault's intended effect was seen.
 //!
@@ -50,6 +51,7 @@ pub mod reach;
 mod replication;
 pub mod schedule;
 mod service;
+mod service_net;
 mod targets;
 mod topology;
 

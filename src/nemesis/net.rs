@@ -99,7 +99,7 @@ pub(crate) async fn cut(
 }
 
 /// The rules that make `node` drop `peers`, tagged `tag`, as one script.
-fn rule_script(
+pub(crate) fn rule_script(
     peers: &BTreeSet<Peer>,
     ips: &BTreeMap<String, IpAddr>,
     gateway: IpAddr,
@@ -125,7 +125,11 @@ pub(crate) async fn reapply(
     if !cut.disconnected.is_empty() {
         return Ok(0); // a disconnected node stays disconnected across restarts
     }
-    let ips = addresses(cluster).await?;
+    let mut ips = addresses(cluster).await?;
+    // A peer that is no node of the cluster (the service's container) keeps its address.
+    for (name, ip) in &cut.ips {
+        ips.entry(name.clone()).or_insert(*ip);
+    }
     let gateway = cluster.gateway().await?;
     run_script(cluster, node, rule_script(peers, &ips, gateway, &cut.tag)).await?;
     Ok(peers.len())
@@ -288,7 +292,11 @@ pub(crate) async fn addresses(cluster: &Cluster) -> Result<BTreeMap<String, IpAd
     Ok(names.into_iter().zip(ips).filter_map(|(n, ip)| Some((n, ip.ok()?))).collect())
 }
 
-async fn run_script(cluster: &Cluster, node: &str, script: String) -> Result<String, NemesisError> {
+pub(crate) async fn run_script(
+    cluster: &Cluster,
+    node: &str,
+    script: String,
+) -> Result<String, NemesisError> {
     let out = cluster.exec(node, &["sh", "-c", &script]).await?;
     match out.success() {
         true => Ok(out.stdout),

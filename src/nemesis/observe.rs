@@ -107,6 +107,13 @@ pub(crate) async fn tcp_open(
     from: &str,
     to: &[SocketAddr],
 ) -> Result<Vec<bool>, NemesisError> {
+    let out = cluster.exec(from, &["bash", "-c", &tcp_probe_script(to)]).await?;
+    Ok(tcp_probe_results(&out.stdout, to.len()))
+}
+
+/// A bash script that tries a TCP connection to each of `to` in parallel, a second
+/// each, printing `i open` or `i cut` for the i-th.
+pub(crate) fn tcp_probe_script(to: &[SocketAddr]) -> String {
     let probes: Vec<String> = to
         .iter()
         .enumerate()
@@ -118,17 +125,20 @@ pub(crate) async fn tcp_open(
             )
         })
         .collect();
-    let script = format!("{}\nwait", probes.join("\n"));
-    let out = cluster.exec(from, &["bash", "-c", &script]).await?;
-    let mut open = vec![false; to.len()];
-    for line in out.stdout.lines() {
+    format!("{}\nwait", probes.join("\n"))
+}
+
+/// What [`tcp_probe_script`] printed, as one `open` flag per address.
+pub(crate) fn tcp_probe_results(stdout: &str, n: usize) -> Vec<bool> {
+    let mut open = vec![false; n];
+    for line in stdout.lines() {
         if let Some((i, "open")) = line.split_once(' ')
             && let Some(slot) = i.parse::<usize>().ok().and_then(|i| open.get_mut(i))
         {
             *slot = true;
         }
     }
-    Ok(open)
+    open
 }
 
 /// Whether `node` answers a client on the host address the cluster publishes for it

@@ -3,7 +3,7 @@
 //! choices from the nemesis's seeded generator.
 
 use super::NemesisError;
-use super::fault::{Fault, ServiceFault, StormPlan};
+use super::fault::{Fault, ServiceFault, StormPlan, Target};
 use super::grudge::{self, Grudge, Peer};
 use super::process::{BadConfig, Down};
 use super::targets::View;
@@ -37,6 +37,8 @@ pub(crate) enum Plan {
     Gateway(GatewayFault),
     /// Act on the service under test.
     Service(ServiceFault),
+    /// Cut the service container from these stores, and from the gateway if `true`.
+    CutService(Vec<String>, bool),
 }
 
 impl Plan {
@@ -77,6 +79,22 @@ impl Plan {
             }
             Fault::PartitionClients { target } => {
                 Plan::Cut(grudge::clients(&view.resolve(target, rng)?))
+            }
+            Fault::PartitionService { from: None } => Plan::CutService(view.all.clone(), true),
+            Fault::PartitionService { from: Some(target) } => {
+                let gateway = super::fault::GATEWAY;
+                let (named, selected) = match target {
+                    Target::Select(_) => (vec![], true),
+                    Target::Node(name) => (vec![name.clone()], false),
+                    Target::Nodes(names) => (names.clone(), false),
+                };
+                let stores: Vec<String> = named.iter().filter(|n| *n != gateway).cloned().collect();
+                let stores = match (selected, stores.is_empty()) {
+                    (true, _) => view.resolve(target, rng)?,
+                    (false, true) => Vec::new(),
+                    (false, false) => view.resolve(&Target::Nodes(stores), rng)?,
+                };
+                Plan::CutService(stores, named.iter().any(|n| n == gateway))
             }
             Fault::Kill { target } => Plan::Down(Down::Kill, view.resolve(target, rng)?),
             Fault::Stop { target } => Plan::Down(Down::Stop, view.resolve(target, rng)?),
@@ -138,6 +156,14 @@ impl Plan {
             Plan::Failover(node) | Plan::SplitBrain(node) => BTreeSet::from([node.clone()]),
             Plan::Gateway(_) => BTreeSet::from([super::fault::GATEWAY.to_string()]),
             Plan::Service(_) => BTreeSet::from([super::fault::SERVICE.to_string()]),
+            Plan::CutService(stores, gateway) => {
+                let mut nodes: BTreeSet<String> = stores.iter().cloned().collect();
+                nodes.insert(super::fault::SERVICE.to_string());
+                if *gateway {
+                    nodes.insert(super::fault::GATEWAY.to_string());
+                }
+                nodes
+            }
         };
         nodes.into_iter().collect()
     }
@@ -154,7 +180,6 @@ fn one(mut nodes: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nemesis::fault::Target;
     use rand::SeedableRng;
 
     fn view(postgres: bool) -> View {
@@ -200,6 +225,22 @@ mod tests {
         let plan = plan(Fault::GatewayLostResponse, &view(true)).unwrap();
         assert_eq!(plan.targets(), ["gateway"]);
         assert!(matches!(plan, Plan::Gateway(GatewayFault::LostResponse)));
+    }
+
+    #[test]
+    fn the_service_is_cut_from_every_store_and_the_gateway_or_what_is_named() {
+        let all = plan(Fault::PartitionService { from: None }, &view(true)).unwrap();
+        let expected = ["gateway", "postgres", "redis-0", "redis-1", "redis-2", "service"];
+        assert_eq!(all.targets(), expected);
+        let from = Target::nodes(["postgres"]);
+        let pg = plan(Fault::PartitionService { from: Some(from) }, &view(true)).unwrap();
+        assert_eq!(pg.targets(), ["postgres", "service"]);
+        let from = Target::Node("gateway".into());
+        let gw = plan(Fault::PartitionService { from: Some(from) }, &view(true)).unwrap();
+        assert!(matches!(&gw, Plan::CutService(stores, true) if stores.is_empty()));
+        let from = Some(Target::master());
+        let master = plan(Fault::PartitionService { from }, &view(true)).unwrap();
+        assert_eq!(master.targets(), ["redis-0", "service"]);
     }
 
     #[test]

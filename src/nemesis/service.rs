@@ -25,10 +25,11 @@ pub(crate) async fn start(
     match fault {
         ServiceFault::Kill { after_capture: false } => {
             let mut service = service.lock().await;
-            let pid = service.pid();
+            let (pid, running) = (service.pid(), service.running());
             service.kill().await;
-            Outcome::unjudged(json!({ "killed_pid": pid }))
-                .judge(pid.is_some(), "the service was not running")
+            let killed = running && !service.running();
+            Outcome::unjudged(json!({ "killed_pid": pid, "killed": killed }))
+                .judge(killed, "the service was not running")
         }
         ServiceFault::Kill { after_capture: true } => {
             let Some(gateway) = gateway else {
@@ -43,22 +44,22 @@ pub(crate) async fn start(
                 return Outcome::unjudged(json!({})).judge(false, why);
             };
             let mut service = service.lock().await;
-            let pid = service.pid();
+            let (pid, running) = (service.pid(), service.running());
             service.kill().await;
+            let killed = running && !service.running();
             drop(hold);
-            let effect = json!({ "killed_pid": pid, "after_charge": charge });
-            Outcome::unjudged(effect).judge(pid.is_some(), "the service was not running")
+            let effect = json!({ "killed_pid": pid, "killed": killed, "after_charge": charge });
+            Outcome::unjudged(effect).judge(killed, "the service was not running")
         }
         ServiceFault::Pause => {
             let service = service.lock().await;
-            service.pause();
-            let pid = service.pid();
-            let stopped = match pid {
-                Some(pid) => settles(|| stopped(pid)).await,
-                None => false,
-            };
-            let effect = json!({ "paused_pid": pid });
-            Outcome::unjudged(effect).judge(stopped, "the service's process is not stopped")
+            if let Err(e) = service.pause().await {
+                let effect = json!({ "error": e.to_string() });
+                return Outcome::unjudged(effect).judge(false, "the service could not be paused");
+            }
+            let paused = settles(|| service.paused()).await;
+            let effect = json!({ "paused_pid": service.pid(), "paused": paused });
+            Outcome::unjudged(effect).judge(paused, "the service is not stopped")
         }
         ServiceFault::Restart => {
             let mut service = service.lock().await;
@@ -67,8 +68,10 @@ pub(crate) async fn start(
                 Ok(()) => {
                     let after = service.pid();
                     let effect = json!({ "pid_before": before, "pid_after": after });
-                    Outcome::unjudged(effect)
-                        .judge(after.is_some() && after != before, "no new process answered")
+                    // Healthy again after a kill: a process under a new pid, a container
+                    // as itself.
+                    let new = service.is_container() || (after.is_some() && after != before);
+                    Outcome::unjudged(effect).judge(new, "no new process answered")
                 }
                 Err(e) => Outcome::unjudged(json!({ "error": e.to_string() }))
                     .judge(false, "the service did not come back healthy"),
@@ -88,31 +91,23 @@ pub(crate) async fn heal(service: &SharedService, fault: ServiceFault) -> Outcom
             Err(e) => Outcome::unjudged(json!({ "healthy": false, "error": e.to_string() })),
         },
         ServiceFault::Pause => {
-            service.resume();
-            let running = match service.pid() {
-                Some(pid) => settles(|| !stopped(pid)).await,
-                None => false,
-            };
+            let resumed = service.resume().await;
+            let running = resumed.is_ok() && settles(|| async { !service.paused().await }).await;
             Outcome::unjudged(json!({ "resumed_pid": service.pid(), "running": running }))
         }
         ServiceFault::Restart => Outcome::unjudged(json!({})),
     }
 }
 
-/// Whether `condition` holds within a second: a signal is delivered asynchronously.
-async fn settles(condition: impl Fn() -> bool) -> bool {
+/// Whether `condition` holds within a second: a signal (or a freeze) lands
+/// asynchronously.
+async fn settles<F: std::future::Future<Output = bool>>(condition: impl Fn() -> F) -> bool {
     let deadline = Instant::now() + Duration::from_secs(1);
-    while !condition() {
+    while !condition().await {
         if Instant::now() >= deadline {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     true
-}
-
-/// Whether process `pid` is stopped by a signal (state `T` in `/proc/PID/stat`).
-fn stopped(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    stat.rfind(')').is_some_and(|end| stat[end + 1..].trim_start().starts_with('T'))
 }

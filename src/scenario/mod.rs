@@ -46,6 +46,7 @@ mod source;
 mod validate;
 
 pub use source::Source;
+pub use validate::needs_container;
 
 use crate::cluster::ClusterBuilder;
 use crate::nemesis::{RandomSchedule, Schedule, ScheduledFault};

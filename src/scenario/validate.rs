@@ -1,7 +1,8 @@
 //! What parsing cannot check: faults' targets must exist in the topology, the workload
 //! needs what it uses (Postgres for billing; the card gateway, which only billing has,
-//! for the `gateway-*` faults), and the schedule must fit the clients' time limit. Each error
-//! points at the key or value that causes it.
+//! for the `gateway-*` faults; a service run as a container for `partition-service`),
+//! `[sut]` names exactly one way to run the service, and the schedule must fit the
+//! clients' time limit. Each error points at the key or value that causes it.
 //!
 //! **What fits.** A scheduled fault fits when it starts before the clients stop (`at` <
 //! time limit): the nemesis starts no fault once the clients have stopped, so a later
@@ -26,7 +27,54 @@ pub(super) enum LimitFrom {
 pub(super) fn validate(scenario: &Scenario, limit: LimitFrom) -> Result<(), ScenarioError> {
     topology(scenario)?;
     workload(scenario)?;
+    sut(scenario)?;
     fits(scenario, limit)
+}
+
+/// `[sut]` names exactly one of `command`, `image`, `build`, and a fault that needs the
+/// service as a container does not meet a service process.
+fn sut(s: &Scenario) -> Result<(), ScenarioError> {
+    let Some(sut) = &s.sut else { return Ok(()) };
+    sut.check().map_err(|(key, message)| match key {
+        "" => s.source.error(&["sut"], message),
+        key => s.source.error(&["sut", key], message),
+    })?;
+    if sut.is_container() {
+        return Ok(());
+    }
+    let scripted = s
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (vec!["faults".to_string(), i.to_string()], &f.get_ref().fault));
+    let random = s.random.iter().flat_map(|r| {
+        r.get_ref()
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (vec!["random".to_string(), "faults".to_string(), i.to_string()], f))
+    });
+    for (mut at, fault) in scripted.chain(random) {
+        if fault.needs_service_container() {
+            at.push("fault".to_string());
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            let what = format!("the process `{}`", sut.describe());
+            return Err(s.source.error(&at, needs_container(fault, &what)));
+        }
+    }
+    Ok(())
+}
+
+/// Why `fault` cannot run against the service run by `what` (a process, or a built-in
+/// system): it needs the service as a container.
+pub fn needs_container(fault: &Fault, what: &str) -> String {
+    format!(
+        "fault {:?} cuts the service's container from the stores and the gateway, and this \
+         run's service is {what}, which has no network of its own to cut: run the service \
+         as a container ([sut] image = \"name:tag\" or build = \"dir\"; --service-image, \
+         --service-build), or remove the fault",
+        fault.name()
+    )
 }
 
 fn topology(s: &Scenario) -> Result<(), ScenarioError> {
@@ -216,6 +264,11 @@ fn check_fault(
             "fault",
             format!("fault {name:?} needs Postgres, and cluster.postgres = false"),
         ));
+    }
+    if let Fault::PartitionService { from: Some(from) } = fault {
+        let mut peers = nodes.to_vec();
+        peers.push(crate::nemesis::fault::GATEWAY.to_string());
+        return check_target(name, from, cluster, &peers).map_err(|m| ("from", m));
     }
     for target in fault.targets() {
         check_target(name, target, cluster, nodes).map_err(|m| ("target", m))?;

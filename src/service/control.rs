@@ -3,8 +3,11 @@
 //! `GET /v1/topology` answers the stores' addresses now and a version that grows with
 //! every change; `GET /v1/topology?after=N` waits (up to [`LONG_POLL`]) for a version
 //! greater than N, so a service can keep one request open and hear of a failover or a
-//! restarted node at once.
+//! restarted node at once. A container service hears of the stores by their names on
+//! the run's network ([`Addressing::Network`]): a failover changes the master's name, a
+//! restarted node keeps its own.
 
+use super::{Addressing, StoreNames};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,13 +35,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(version: u64, now: &Endpoints) -> Snapshot {
-        let replicas = now.redis.values().filter(|a| **a != now.redis_master);
+    /// The topology `now`, as a service addressed so is told of it.
+    pub fn of(version: u64, now: &Endpoints, addressing: Addressing) -> Snapshot {
+        let stores = StoreNames::of(now, addressing);
         Snapshot {
             version,
-            redis_master: now.redis_master.to_string(),
-            redis_replicas: replicas.map(ToString::to_string).collect(),
-            postgres_url: now.postgres.as_ref().map(|p| p.url()).unwrap_or_default(),
+            redis_master: stores.master,
+            redis_replicas: stores.replicas,
+            postgres_url: stores.postgres_url,
         }
     }
 }
@@ -55,11 +59,17 @@ struct Wait {
 }
 
 impl ControlServer {
-    /// Serves `topology` on `bind` (a port of 0 picks a free one).
-    pub async fn start(topology: Topology, bind: SocketAddr) -> std::io::Result<ControlServer> {
+    /// Serves `topology` on `bind` (a port of 0 picks a free one), the stores named as
+    /// `addressing` says.
+    pub async fn start(
+        topology: Topology,
+        bind: SocketAddr,
+        addressing: Addressing,
+    ) -> std::io::Result<ControlServer> {
         let stop = CancellationToken::new();
-        let (versions, snapshots) = watch::channel(Snapshot::of(0, &topology.borrow()));
-        tokio::spawn(follow(topology, versions, stop.clone()));
+        let first = Snapshot::of(0, &topology.borrow(), addressing);
+        let (versions, snapshots) = watch::channel(first);
+        tokio::spawn(follow(topology, addressing, versions, stop.clone()));
         let app = Router::new().route("/v1/topology", get(answer)).with_state(snapshots);
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
@@ -89,6 +99,7 @@ impl Drop for ControlServer {
 /// Bumps the version at every change of the cluster's endpoints.
 async fn follow(
     mut topology: Topology,
+    addressing: Addressing,
     versions: watch::Sender<Snapshot>,
     stop: CancellationToken,
 ) {
@@ -102,9 +113,12 @@ async fn follow(
             }
             () = stop.cancelled() => return,
         }
-        version += 1;
-        let snapshot = Snapshot::of(version, &topology.borrow_and_update());
-        versions.send_replace(snapshot);
+        let snapshot = Snapshot::of(version + 1, &topology.borrow_and_update(), addressing);
+        let unchanged = Snapshot { version, ..snapshot.clone() } == *versions.borrow();
+        if !unchanged {
+            version += 1;
+            versions.send_replace(snapshot);
+        }
     }
 }
 

@@ -1,15 +1,20 @@
 //! A service with everything it talks to: the gateway's HTTP face and the control
 //! server, started before it, and the [`HttpService`] that reaches it. `faultline run`
 //! and `faultline conform` launch services the same way.
+//!
+//! A process finds both servers on 127.0.0.1. A container finds them on the run
+//! network's bridge gateway (the host's own address on that network, e.g. 172.18.0.1):
+//! reachable from the run's containers, bound to no public interface.
 
-use super::{Contacts, ControlServer, Service, ServiceError, ServiceSpec};
+use super::Source;
+use super::{Addressing, Contacts, ControlServer, Service, ServiceError, ServiceSpec};
+use crate::cluster::Cluster;
 use crate::store::RunDir;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
-use workloads::endpoints::Topology;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use workloads::gateway::Gateway;
 use workloads::sut::http::HttpService;
 use workloads::sut::{Constructor, Sut};
@@ -38,9 +43,12 @@ pub struct Launched {
     pub url: String,
     /// The gateway's base URL, as the service was told.
     pub gateway_url: String,
+    /// The gateway's HTTP face: where the service reaches it.
+    pub gateway: SocketAddr,
     op_timeout: Duration,
     _control: ControlServer,
-    gateway_stop: CancellationToken,
+    /// Stops the gateway's HTTP face when the launch is dropped, whatever the path.
+    _gateway_stop: DropGuard,
 }
 
 impl Launched {
@@ -55,28 +63,52 @@ impl Launched {
         Arc::new(move |cx| Sut::new(http.system(cx.gateway)))
     }
 
-    /// Kills the service and stops the servers it talked to.
+    /// Kills the service (removing its container) and stops the servers it talked to.
     pub async fn stop(self) {
-        self.service.lock().await.kill().await;
-        self.gateway_stop.cancel();
+        self.service.lock().await.shut().await;
     }
 }
 
 impl Launch {
-    /// Serves `gateway` and the control URL on 127.0.0.1, starts the service and waits
-    /// for its health.
+    /// Serves `gateway` and the control URL where the service can reach them, starts
+    /// the service (a process, or a container on `cluster`'s network, its image built
+    /// first if the spec names a directory) and waits for its health.
     pub async fn start(
         &self,
         gateway: &Gateway,
-        topology: Topology,
+        cluster: &Cluster,
         dir: &RunDir,
     ) -> Result<Launched, ServiceError> {
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let gateway_stop = CancellationToken::new();
-        let gateway_addr =
-            workloads::gateway::http::serve(gateway.clone(), loopback, gateway_stop.clone())
+        let topology = cluster.endpoints();
+        let (network, image) = match self.spec.source() {
+            Source::Command(_) => (None, None),
+            Source::Image(image) => {
+                let docker = crate::docker::connect().await?;
+                crate::images::ensure_service_image(&docker, image).await?;
+                (Some(cluster.run_network().await?), Some(image.to_string()))
+            }
+            Source::Build(path) => {
+                let image = crate::images::service_image(path, |line| {
+                    tracing::info!("building the service's image: {line}");
+                })
                 .await?;
-        let control = ControlServer::start(topology.clone(), loopback).await?;
+                (Some(cluster.run_network().await?), Some(image))
+            }
+        };
+        let (bind, addressing) = match &network {
+            None => (IpAddr::V4(Ipv4Addr::LOCALHOST), Addressing::Host),
+            Some(network) => (network.gateway, Addressing::Network),
+        };
+        let gateway_stop = CancellationToken::new();
+        let stop_guard = gateway_stop.clone().drop_guard();
+        let gateway_addr = workloads::gateway::http::serve(
+            gateway.clone(),
+            SocketAddr::new(bind, 0),
+            gateway_stop.clone(),
+        )
+        .await?;
+        let control =
+            ControlServer::start(topology.clone(), SocketAddr::new(bind, 0), addressing).await?;
         let contacts = Contacts {
             gateway: format!("http://{gateway_addr}"),
             control: control.url(),
@@ -84,15 +116,23 @@ impl Launch {
             run_id: self.run_id.clone(),
             op_timeout: self.op_timeout,
         };
-        let gateway_url = contacts.gateway.clone();
-        let service = Service::start(&self.spec, contacts, topology, dir).await?;
+        let started = match (&network, &image) {
+            (Some(network), Some(image)) => {
+                let service =
+                    Service::start_container(&self.spec, image, contacts, topology, dir, network);
+                service.await
+            }
+            _ => Service::start(&self.spec, contacts, topology, dir).await,
+        };
+        let service = started?;
         Ok(Launched {
             url: service.url(),
             service: Arc::new(Mutex::new(service)),
             op_timeout: self.op_timeout,
-            gateway_url,
+            gateway_url: format!("http://{gateway_addr}"),
+            gateway: gateway_addr,
             _control: control,
-            gateway_stop,
+            _gateway_stop: stop_guard,
         })
     }
 }

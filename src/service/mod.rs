@@ -1,69 +1,95 @@
-//! A service under test in any language, started and owned by the harness: the process
-//! side of `faultline-http/1` (`docs/protocol.md`).
+//! A service under test in any language, started and owned by the harness: the
+//! harness's side of `faultline-http/1` (`docs/protocol.md`), for a process or a
+//! container.
 //!
-//! A scenario's `[sut]` table (or `faultline run --service "CMD"`) names the service:
+//! A scenario's `[sut]` table (or `faultline run --service "CMD"`, `--service-image
+//! NAME`, `--service-build DIR`) names the service, by exactly one of `command`, `image`
+//! and `build`:
 //!
 //! ```toml
 //! [sut]
 //! name = "billing-py"                       # the results table's name; default: the script's
 //! command = ["examples/python/.venv/bin/python", "examples/python/failsafe.py"]
-//! dir = "."                                 # working directory; default: faultline's own
+//! # image = "billing-py:1.4"                # or: a container of an image on this machine
+//! # build = "examples/python"               # or: a container of the image built from a Dockerfile
+//! dir = "."                                 # working directory; default: faultline's own (processes)
 //! env = { LOG_LEVEL = "debug" }             # added to the protocol's variables
 //! start_timeout = "30s"                     # how long /v1/health may take to answer 2xx
-//! # listen = "127.0.0.1:8080"               # a fixed address; default: a free port
+//! # listen = "127.0.0.1:8080"               # a fixed address; default: a free port (processes)
 //! ```
 //!
-//! [`Service::start`] spawns the command with the protocol's environment (the stores'
-//! addresses as they are now, the gateway's and the control URL), in a process group of
-//! its own, stdout and stderr appended to `service.stdout.log` and `service.stderr.log`
-//! in the run's directory, and waits for `GET /v1/health` to answer `2xx`. A command that
-//! cannot start, exits, or is not healthy in time is an error naming the command line and
-//! quoting the end of its stderr.
+//! [`Service`] keeps one public face over two backends, so the runner and the nemesis do
+//! not care which runs: `process` spawns the command with the protocol's environment
+//! (the stores' addresses as they are now, the gateway's and the control URL), in a
+//! process group of its own, stdout and stderr appended to `service.stdout.log` and
+//! `service.stderr.log` in the run's directory; `container` runs the image on the run's
+//! own network, the stores named as the network names them (`redis-0:6379`), the
+//! gateway and control URLs on the network's bridge gateway, listening on `0.0.0.0:8080`
+//! inside and published on 127.0.0.1 only. Either way faultline waits for `GET
+//! /v1/health` to answer `2xx`; a service that cannot start, exits, or is not healthy in
+//! time is an error naming what runs it and quoting the end of its stderr.
 //!
 //! Nothing outlives the run: the process group is killed (after a `SIGCONT`, in case it
 //! was paused) when the [`Service`] is stopped or dropped; the child is spawned with
 //! `PR_SET_PDEATHSIG`, so it is killed when faultline dies, even by `SIGKILL`; and each
 //! started group is recorded under the system's temporary directory with its owner, so
-//! `faultline clean` kills a group whose owner died ([`clean`]).
+//! `faultline clean` kills a group whose owner died ([`clean`]). A container carries the
+//! run's labels: it is removed at the end of the run, and with the run by every
+//! teardown, the run's guard and `faultline clean`, like the stores.
 
+mod container;
 mod control;
 mod launch;
+mod process;
 pub mod record;
 
+pub use container::{PORT as CONTAINER_PORT, RunNetwork};
 pub use control::{ControlServer, Snapshot};
 pub use launch::{Launch, Launched, SharedService};
 
 use crate::cluster::clean::Scope;
+use crate::docker::DockerError;
+use crate::images::ImageError;
 use crate::store::RunDir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use workloads::endpoints::{Endpoints, Topology};
 
-/// A service under test, as a scenario's `[sut]` table or `--service` describes it.
+/// A service under test, as a scenario's `[sut]` table or `--service` (or
+/// `--service-image`, `--service-build`) describes it: exactly one of `command`,
+/// `image` and `build`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Its name in the results table and the store; default: the file stem of the
-    /// command's last argument (`failsafe` for `python3 failsafe.py`).
+    /// command's last argument (`failsafe` for `python3 failsafe.py`), the image's
+    /// repository without its path and tag, or the build directory's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The program and its arguments.
+    /// The program and its arguments: a process faultline starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
-    /// Its working directory; default: faultline's.
+    /// An image present on this machine (never pulled): a container on the run's
+    /// network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// A directory with a Dockerfile, built into an image tagged by a hash of its
+    /// contents (rebuilt only when they change): a container on the run's network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<PathBuf>,
+    /// Its working directory; default: faultline's. Processes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
     /// Environment variables added to the protocol's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Where it must listen; default: a free port on 127.0.0.1.
+    /// Where it must listen; default: a free port on 127.0.0.1. Processes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// How long `GET /v1/health` may take to answer `2xx` after a start.
@@ -75,20 +101,135 @@ fn default_start_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+/// What runs a service: a process, or a container from an image or a build directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// `command`: a process.
+    Command(&'a [String]),
+    /// `image`: a container from an image on this machine.
+    Image(&'a str),
+    /// `build`: a container from an image built from this directory.
+    Build(&'a Path),
+}
+
 impl ServiceSpec {
     /// A service run by `command` (split as a shell would: `--service "python3 x.py"`).
     pub fn from_command_line(line: &str) -> Result<ServiceSpec, ServiceError> {
         let command = shlex::split(line)
             .filter(|words| !words.is_empty())
             .ok_or_else(|| ServiceError::BadCommand(line.to_string()))?;
-        Ok(ServiceSpec {
+        Ok(ServiceSpec { command, ..ServiceSpec::empty() })
+    }
+
+    /// A service run as a container of `image` (`--service-image`).
+    pub fn from_image(image: &str) -> Result<ServiceSpec, ServiceError> {
+        let spec = ServiceSpec { image: Some(image.to_string()), ..ServiceSpec::empty() };
+        spec.check().map_err(|(_, why)| ServiceError::BadSpec(why))?;
+        Ok(spec)
+    }
+
+    /// A service run as a container of the image built from `dir` (`--service-build`).
+    pub fn from_build(dir: &Path) -> Result<ServiceSpec, ServiceError> {
+        let spec = ServiceSpec { build: Some(dir.to_path_buf()), ..ServiceSpec::empty() };
+        spec.check().map_err(|(_, why)| ServiceError::BadSpec(why))?;
+        Ok(spec)
+    }
+
+    fn empty() -> ServiceSpec {
+        ServiceSpec {
             name: None,
-            command,
+            command: Vec::new(),
+            image: None,
+            build: None,
             dir: None,
             env: BTreeMap::new(),
             listen: None,
             start_timeout: default_start_timeout(),
-        })
+        }
+    }
+
+    /// What runs it. Panics unless the spec passed [`ServiceSpec::check`], which every
+    /// scenario and command line does.
+    pub fn source(&self) -> Source<'_> {
+        match (&self.command[..], &self.image, &self.build) {
+            (command, None, None) if !command.is_empty() => Source::Command(command),
+            ([], Some(image), None) => Source::Image(image),
+            ([], None, Some(dir)) => Source::Build(dir),
+            _ => panic!("a service spec names exactly one of command, image and build: {self:?}"),
+        }
+    }
+
+    /// Whether it runs as a container on the run's network.
+    pub fn is_container(&self) -> bool {
+        !matches!(self.source(), Source::Command(_))
+    }
+
+    /// `Err((key, why))` unless the spec names exactly one of `command`, `image` and
+    /// `build`, with the settings that apply to it: the key is where a scenario's error
+    /// points (`""`: the `[sut]` table itself).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let given: Vec<&str> = [
+            ("command", !self.command.is_empty()),
+            ("image", self.image.is_some()),
+            ("build", self.build.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, given)| given.then_some(key))
+        .collect();
+        match given[..] {
+            [] => {
+                return Err((
+                    "",
+                    "[sut] names no service: give exactly one of `command = [\"program\", \
+                     \"arg\"]` (a process), `image = \"name:tag\"` (a container from an image on \
+                     this machine) or `build = \"path/to/dir\"` (a container built from a \
+                     directory with a Dockerfile)"
+                        .into(),
+                ));
+            }
+            [_] => {}
+            [_, second, ..] => {
+                return Err((
+                    second,
+                    format!(
+                        "[sut] gives {}: give exactly one (a process from `command`, or a \
+                         container from `image` or `build`)",
+                        given.join(" and ")
+                    ),
+                ));
+            }
+        }
+        if let Some(image) = &self.image
+            && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
+        {
+            return Err(("image", format!("{image:?} is no image name: write `name:tag`")));
+        }
+        if let Some(dir) = &self.build
+            && !dir.join("Dockerfile").is_file()
+        {
+            return Err((
+                "build",
+                format!(
+                    "{} has no Dockerfile: `build` names a directory holding one (relative to \
+                     where faultline runs)",
+                    dir.display()
+                ),
+            ));
+        }
+        if !self.command.is_empty() {
+            return Ok(());
+        }
+        let process_only = [("dir", self.dir.is_some()), ("listen", self.listen.is_some())];
+        match process_only.into_iter().find(|(_, given)| *given) {
+            Some((key, _)) => Err((
+                key,
+                format!(
+                    "`{key}` applies to a service run by `command`; a container listens on \
+                     0.0.0.0:8080 inside it and runs where its image says"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Its name in the results table and the store.
@@ -96,15 +237,41 @@ impl ServiceSpec {
         if let Some(name) = &self.name {
             return name.clone();
         }
-        let last = self.command.last().map(String::as_str).unwrap_or("service");
-        let stem = Path::new(last).file_stem().and_then(|s| s.to_str()).unwrap_or("service");
+        let stem: Option<String> = match (self.command.last(), &self.image, &self.build) {
+            (Some(last), _, _) => {
+                Path::new(last).file_stem().and_then(|s| s.to_str()).map(str::to_string)
+            }
+            (None, Some(image), _) => {
+                let repository = image.split('@').next().unwrap_or(image);
+                let repository = match repository.rsplit_once(':') {
+                    Some((name, tag)) if !tag.contains('/') => name,
+                    _ => repository,
+                };
+                repository.rsplit('/').next().map(str::to_string)
+            }
+            (None, None, Some(dir)) => {
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                dir.file_name().and_then(|s| s.to_str()).map(str::to_string)
+            }
+            (None, None, None) => None,
+        };
+        let stem = stem.filter(|s| !s.is_empty()).unwrap_or_else(|| "service".to_string());
         stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
     }
 
-    /// The command line, as a shell would read it back.
+    /// The command line, as a shell would read it back (empty for a container).
     pub fn command_line(&self) -> String {
         shlex::try_join(self.command.iter().map(String::as_str))
             .unwrap_or_else(|_| self.command.join(" "))
+    }
+
+    /// What runs it, for messages: the command line, `image NAME` or `build DIR`.
+    pub fn describe(&self) -> String {
+        match self.source() {
+            Source::Command(_) => self.command_line(),
+            Source::Image(image) => format!("image {image}"),
+            Source::Build(dir) => format!("build {}", dir.display()),
+        }
     }
 }
 
@@ -131,6 +298,18 @@ pub enum ServiceError {
         "cannot read the service's command line {0:?}: give a program and its arguments, quoted as a shell would"
     )]
     BadCommand(String),
+    /// A service spec that names no service, or more than one way to run it.
+    #[error("{0}")]
+    BadSpec(String),
+    /// The service's image is missing or could not be built.
+    #[error(transparent)]
+    Image(Box<ImageError>),
+    /// Docker refused to create, start or control the service's container.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// The run's network could not be read, for a container service.
+    #[error(transparent)]
+    Cluster(Box<crate::cluster::ClusterError>),
     /// The program could not be started.
     #[error("cannot start the service `{command}`: {error}{hint}")]
     Spawn {
@@ -156,35 +335,18 @@ pub enum ServiceError {
          of its stderr ({log}):\n{tail}"
     )]
     Exited {
-        /// The command line.
+        /// The command line (or `image NAME`, `build DIR`).
         command: String,
         /// How it exited.
-        status: ExitStatus,
+        status: String,
         /// Where its stderr is kept.
         log: String,
         /// The last lines of its stderr.
         tail: String,
     },
     /// It did not answer `GET /v1/health` with `2xx` in time.
-    #[error(
-        "the service `{command}` did not answer GET {url}/v1/health with 2xx within {timeout:?} \
-         (last: {last}); raise [sut] start_timeout if it is slow to start. The end of its \
-         stderr ({log}):\n{tail}"
-    )]
-    NotHealthy {
-        /// The command line.
-        command: String,
-        /// Its base URL.
-        url: String,
-        /// The start timeout.
-        timeout: Duration,
-        /// The last health check's outcome.
-        last: String,
-        /// Where its stderr is kept.
-        log: String,
-        /// The last lines of its stderr.
-        tail: String,
-    },
+    #[error("{0}")]
+    NotHealthy(Box<Unhealthy>),
     /// It started, but did not answer as the protocol asks.
     #[error("the service does not follow faultline-http/1: {0}")]
     Protocol(workloads::sut::http::ServiceError),
@@ -193,54 +355,128 @@ pub enum ServiceError {
     Io(#[from] io::Error),
 }
 
-/// A running (or killed, or paused) service process.
+/// A service that did not answer `GET /v1/health` with `2xx` in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the service `{command}` did not answer GET {url}/v1/health with 2xx within {timeout:?} \
+     (last: {last}); raise [sut] start_timeout if it is slow to start. The end of its \
+     stderr ({log}):\n{tail}"
+)]
+pub struct Unhealthy {
+    /// The command line (or `image NAME`, `build DIR`).
+    pub command: String,
+    /// Its base URL.
+    pub url: String,
+    /// The start timeout.
+    pub timeout: Duration,
+    /// The last health check's outcome.
+    pub last: String,
+    /// Where its stderr is kept.
+    pub log: String,
+    /// The last lines of its stderr.
+    pub tail: String,
+}
+
+impl From<ImageError> for ServiceError {
+    fn from(e: ImageError) -> ServiceError {
+        ServiceError::Image(Box::new(e))
+    }
+}
+
+impl From<crate::cluster::ClusterError> for ServiceError {
+    fn from(e: crate::cluster::ClusterError) -> ServiceError {
+        ServiceError::Cluster(Box::new(e))
+    }
+}
+
+/// A running (or killed, or paused) service: a process or a container, the same to
+/// the runner and the nemesis.
 pub struct Service {
     spec: ServiceSpec,
     contacts: Contacts,
     topology: Topology,
-    addr: SocketAddr,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    child: Option<Child>,
-    record: Option<record::Record>,
+    backend: Backend,
+}
+
+enum Backend {
+    Process(Box<process::Process>),
+    Container(Box<container::Container>),
+}
+
+/// Whether a started service still runs, for the health wait.
+pub(crate) enum Health {
+    Running,
+    Exited(String),
 }
 
 impl Service {
-    /// Starts the service described by `spec` and waits until it is healthy; its output
-    /// goes into `dir`.
+    /// Starts the service process described by `spec` and waits until it is healthy;
+    /// its output goes into `dir`. A container service needs the run's network: it is
+    /// started through [`Launch::start`].
     pub async fn start(
         spec: &ServiceSpec,
         contacts: Contacts,
         topology: Topology,
         dir: &RunDir,
     ) -> Result<Service, ServiceError> {
-        let addr = match spec.listen {
-            Some(addr) => {
-                TcpListener::bind(addr).map_err(|e| match e.kind() {
-                    io::ErrorKind::AddrInUse => ServiceError::AddressInUse { addr },
-                    _ => ServiceError::Io(e),
-                })?;
-                addr
-            }
-            None => free_port()?,
-        };
+        if spec.is_container() {
+            return Err(ServiceError::BadSpec(format!(
+                "{} runs as a container on the run's network: start it through Launch",
+                spec.describe()
+            )));
+        }
+        let process = process::Process::new(
+            spec,
+            dir.file("service.stdout.log"),
+            dir.file("service.stderr.log"),
+        )?;
         let mut service = Service {
             spec: spec.clone(),
             contacts,
             topology,
-            addr,
-            stdout: dir.file("service.stdout.log"),
-            stderr: dir.file("service.stderr.log"),
-            child: None,
-            record: None,
+            backend: Backend::Process(Box::new(process)),
         };
         service.spawn().await?;
         Ok(service)
     }
 
-    /// Its base URL.
+    /// Starts a container of `image` on `network` for `spec` and waits until it is
+    /// healthy; its output is copied into `dir`.
+    pub(crate) async fn start_container(
+        spec: &ServiceSpec,
+        image: &str,
+        contacts: Contacts,
+        topology: Topology,
+        dir: &RunDir,
+        network: &RunNetwork,
+    ) -> Result<Service, ServiceError> {
+        let docker = crate::docker::connect().await?;
+        let env = container_environment(&topology.borrow(), &contacts, &spec.env);
+        let created = container::Container::create(
+            docker,
+            image,
+            network,
+            env,
+            dir.file("service.stdout.log"),
+            dir.file("service.stderr.log"),
+        )
+        .await?;
+        let backend = Backend::Container(Box::new(created));
+        let mut service = Service { spec: spec.clone(), contacts, topology, backend };
+        service.spawn().await?;
+        Ok(service)
+    }
+
+    /// Its base URL, as faultline reaches it (on 127.0.0.1).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match &self.backend {
+            Backend::Process(p) => p.addr,
+            Backend::Container(c) => c.addr,
+        }
     }
 
     /// Its name.
@@ -248,106 +484,153 @@ impl Service {
         self.spec.name()
     }
 
-    /// The process group's id, while it runs.
+    /// Whether it runs as a container on the run's network.
+    pub fn is_container(&self) -> bool {
+        matches!(self.backend, Backend::Container(_))
+    }
+
+    /// The process group's id, while a service process runs (`None` for a container).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
-    }
-
-    /// The protocol's environment, with the stores where they are now.
-    pub fn environment(&self) -> Vec<(String, String)> {
-        environment(self.addr, &self.topology.borrow(), &self.contacts)
-    }
-
-    /// Kills the process group with `SIGKILL` and reaps it. Does nothing if it is not
-    /// running.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Some(pid) = child.id() {
-                signal_group(pid, libc::SIGCONT);
-                signal_group(pid, libc::SIGKILL);
-            }
-            let _ = child.wait().await;
+        match &self.backend {
+            Backend::Process(p) => p.pid(),
+            Backend::Container(_) => None,
         }
-        if let Some(record) = self.record.take() {
-            record.remove();
+    }
+
+    /// A container service's address on the run's network and its main process's pid
+    /// on this machine, while it runs: what partitions cut. `None` for a process.
+    pub async fn container_endpoint(&self) -> Option<Result<(IpAddr, u32), ServiceError>> {
+        match &self.backend {
+            Backend::Process(_) => None,
+            Backend::Container(c) => Some(c.inside().await),
+        }
+    }
+
+    /// The protocol's environment, with the stores where they are now (for a
+    /// container, by their names on the run's network).
+    pub fn environment(&self) -> Vec<(String, String)> {
+        match &self.backend {
+            Backend::Process(p) => environment(p.addr, &self.topology.borrow(), &self.contacts),
+            Backend::Container(_) => {
+                container_environment(&self.topology.borrow(), &self.contacts, &BTreeMap::new())
+            }
+        }
+    }
+
+    /// Kills it: `SIGKILL` to the process group (reaped), or `docker kill -s KILL`. Does
+    /// nothing if it is not running.
+    pub async fn kill(&mut self) {
+        match &mut self.backend {
+            Backend::Process(p) => p.kill().await,
+            Backend::Container(c) => {
+                c.kill().await;
+                c.save_logs().await;
+            }
         }
     }
 
     /// Starts it again (killing it first if it runs) with the stores where they are
-    /// now, and waits until it is healthy.
+    /// now, and waits until it is healthy. A container restarts as itself (`docker
+    /// kill` and `docker start`), with the environment it was created with: a
+    /// container service follows the stores through the control URL.
     pub async fn restart(&mut self) -> Result<(), ServiceError> {
         self.kill().await;
         self.spawn().await
     }
 
-    /// Stops (`SIGSTOP`) every process of the group.
-    pub fn pause(&self) {
-        if let Some(pid) = self.pid() {
-            signal_group(pid, libc::SIGSTOP);
+    /// Stops every process of it: `SIGSTOP` to the group, or `docker pause`.
+    pub async fn pause(&self) -> Result<(), ServiceError> {
+        match &self.backend {
+            Backend::Process(p) => {
+                p.pause();
+                Ok(())
+            }
+            Backend::Container(c) => c.pause().await,
         }
     }
 
-    /// Lets a paused group go on (`SIGCONT`).
-    pub fn resume(&self) {
-        if let Some(pid) = self.pid() {
-            signal_group(pid, libc::SIGCONT);
+    /// Lets a paused service go on: `SIGCONT`, or `docker unpause`.
+    pub async fn resume(&self) -> Result<(), ServiceError> {
+        match &self.backend {
+            Backend::Process(p) => {
+                p.resume();
+                Ok(())
+            }
+            Backend::Container(c) => c.resume().await,
         }
     }
 
-    /// Whether the process has exited (or was killed), with how, if it has.
+    /// Whether it is paused: its process stopped by a signal, or its container frozen.
+    pub async fn paused(&self) -> bool {
+        match &self.backend {
+            Backend::Process(p) => p.stopped(),
+            Backend::Container(c) => c.paused().await,
+        }
+    }
+
+    /// Whether it runs now (it was started and has not exited).
+    pub fn running(&mut self) -> bool {
+        let started = match &self.backend {
+            Backend::Process(p) => p.pid().is_some(),
+            Backend::Container(_) => true,
+        };
+        started && self.exited().is_none()
+    }
+
+    /// Whether it has exited (or was killed), with how, if it has. A container's exit
+    /// code above 128 reads as the signal that ended it.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        match &mut self.backend {
+            Backend::Process(p) => p.exited(),
+            Backend::Container(c) => c.exited(),
+        }
     }
 
-    /// Kills it: the end of a run.
+    /// Kills it: the end of a run. A container is removed, its output kept in the run's
+    /// directory.
     pub async fn stop(mut self) {
-        self.kill().await;
+        self.shut().await;
+    }
+
+    /// Kills it and, for a container, removes it.
+    pub(crate) async fn shut(&mut self) {
+        match &mut self.backend {
+            Backend::Process(p) => p.kill().await,
+            Backend::Container(c) => {
+                c.kill().await;
+                c.remove().await;
+            }
+        }
     }
 
     async fn spawn(&mut self) -> Result<(), ServiceError> {
-        let stdout = append(&self.stdout)?;
-        let stderr = append(&self.stderr)?;
-        let (program, args) = self.spec.command.split_first().expect("a command is never empty");
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .envs(self.environment())
-            .envs(&self.spec.env)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(dir) = &self.spec.dir {
-            command.current_dir(dir);
+        match &mut self.backend {
+            Backend::Process(p) => {
+                let env = environment(p.addr, &self.topology.borrow(), &self.contacts);
+                p.spawn(&self.spec, env, &self.contacts.run_id)?;
+            }
+            Backend::Container(c) => c.start().await?,
         }
-        // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death
-        // signal, so the child dies with the thread that spawned it (a runtime worker,
-        // which lives as long as faultline does).
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|error| ServiceError::Spawn {
-            command: self.spec.command_line(),
-            hint: match error.kind() {
-                io::ErrorKind::NotFound => {
-                    ": no such program (is it installed, on PATH, or relative to the working directory?)"
-                }
-                io::ErrorKind::PermissionDenied => ": not executable (chmod +x, or name its interpreter)",
-                _ => "",
-            },
-            error,
-        })?;
-        if let Some(pid) = child.id() {
-            self.record = record::Record::create(&self.contacts.run_id, pid);
-        }
-        self.child = Some(child);
         self.await_health().await
+    }
+
+    fn health(&mut self) -> Health {
+        match &mut self.backend {
+            Backend::Process(p) => p.health(),
+            Backend::Container(c) => c.health(),
+        }
+    }
+
+    /// Where its stderr is kept, and its last lines (a container's are copied first).
+    async fn stderr_tail(&self) -> (String, String) {
+        let path = match &self.backend {
+            Backend::Process(p) => &p.stderr,
+            Backend::Container(c) => {
+                c.save_logs().await;
+                &c.stderr
+            }
+        };
+        (path.display().to_string(), tail(path))
     }
 
     async fn await_health(&mut self) -> Result<(), ServiceError> {
@@ -355,15 +638,11 @@ impl Service {
         let url = self.url();
         let deadline = Instant::now() + self.spec.start_timeout;
         loop {
-            if let Some(status) = self.exited() {
-                let log = self.stderr.display().to_string();
-                let error = ServiceError::Exited {
-                    command: self.spec.command_line(),
-                    status,
-                    tail: tail(&self.stderr),
-                    log,
-                };
-                self.kill().await;
+            if let Health::Exited(status) = self.health() {
+                let (log, tail) = self.stderr_tail().await;
+                let error =
+                    ServiceError::Exited { command: self.spec.describe(), status, tail, log };
+                self.shut().await;
                 return Err(error);
             }
             let check = client.get(format!("{url}/v1/health")).timeout(HEALTH_TIMEOUT).send();
@@ -374,30 +653,19 @@ impl Service {
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
-                let error = ServiceError::NotHealthy {
-                    command: self.spec.command_line(),
+                let (log, tail) = self.stderr_tail().await;
+                let error = ServiceError::NotHealthy(Box::new(Unhealthy {
+                    command: self.spec.describe(),
                     url,
                     timeout: self.spec.start_timeout,
                     last,
-                    log: self.stderr.display().to_string(),
-                    tail: tail(&self.stderr),
-                };
-                self.kill().await;
+                    log,
+                    tail,
+                }));
+                self.shut().await;
                 return Err(error);
             }
             tokio::time::sleep(HEALTH_INTERVAL).await;
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid() {
-            signal_group(pid, libc::SIGCONT);
-            signal_group(pid, libc::SIGKILL);
-        }
-        if let Some(record) = self.record.take() {
-            record.remove();
         }
     }
 }
@@ -409,25 +677,86 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many lines of stderr an error quotes.
 const TAIL_LINES: usize = 20;
 
-/// The protocol's environment variables (docs/protocol.md, section 1).
+/// How a service names the stores: by the addresses published on 127.0.0.1 (a
+/// process), or by their names on the run's network (a container).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addressing {
+    /// `127.0.0.1:PORT`, the published ports.
+    Host,
+    /// `redis-0:6379`, `postgres:5432`: the run network's names.
+    Network,
+}
+
+/// The stores as a service is told of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoreNames {
+    pub(crate) master: String,
+    pub(crate) replicas: Vec<String>,
+    pub(crate) postgres_url: String,
+}
+
+impl StoreNames {
+    pub(crate) fn of(now: &Endpoints, addressing: Addressing) -> StoreNames {
+        let redis = |name: &String, addr: &SocketAddr| match addressing {
+            Addressing::Host => addr.to_string(),
+            Addressing::Network => format!("{name}:{REDIS_PORT}"),
+        };
+        let master = now.redis.iter().find(|(_, addr)| **addr == now.redis_master);
+        let master = match master {
+            Some((name, addr)) => redis(name, addr),
+            None => now.redis_master.to_string(),
+        };
+        let replicas = now
+            .redis
+            .iter()
+            .filter(|(_, addr)| **addr != now.redis_master)
+            .map(|(name, addr)| redis(name, addr))
+            .collect();
+        let postgres_url = match (&now.postgres, addressing) {
+            (None, _) => String::new(),
+            (Some(pg), Addressing::Host) => pg.url(),
+            (Some(pg), Addressing::Network) => format!(
+                "postgres://{}:{}@postgres:{POSTGRES_PORT}/{}",
+                pg.user, pg.password, pg.database
+            ),
+        };
+        StoreNames { master, replicas, postgres_url }
+    }
+}
+
+const REDIS_PORT: u16 = 6379;
+const POSTGRES_PORT: u16 = 5432;
+
+/// The protocol's environment variables (docs/protocol.md, section 1) for a process
+/// listening on `listen`.
 pub fn environment(
     listen: SocketAddr,
     now: &Endpoints,
     contacts: &Contacts,
 ) -> Vec<(String, String)> {
-    let replicas: Vec<String> = now
-        .redis
-        .values()
-        .filter(|addr| **addr != now.redis_master)
-        .map(ToString::to_string)
-        .collect();
-    let postgres = now.postgres.as_ref().map(|p| p.url()).unwrap_or_default();
+    variables(&listen.to_string(), &StoreNames::of(now, Addressing::Host), contacts)
+}
+
+/// The protocol's environment for a container (the stores by their names on the run's
+/// network, listening on `0.0.0.0:8080`), then the spec's own variables.
+fn container_environment(
+    now: &Endpoints,
+    contacts: &Contacts,
+    extra: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let listen = format!("0.0.0.0:{}", container::PORT);
+    let mut env = variables(&listen, &StoreNames::of(now, Addressing::Network), contacts);
+    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+fn variables(listen: &str, stores: &StoreNames, contacts: &Contacts) -> Vec<(String, String)> {
     [
         ("FAULTLINE_PROTOCOL", workloads::sut::http::PROTOCOL.to_string()),
         ("FAULTLINE_LISTEN", listen.to_string()),
-        ("FAULTLINE_REDIS_MASTER", now.redis_master.to_string()),
-        ("FAULTLINE_REDIS_REPLICAS", replicas.join(",")),
-        ("FAULTLINE_POSTGRES_URL", postgres),
+        ("FAULTLINE_REDIS_MASTER", stores.master.clone()),
+        ("FAULTLINE_REDIS_REPLICAS", stores.replicas.join(",")),
+        ("FAULTLINE_POSTGRES_URL", stores.postgres_url.clone()),
         ("FAULTLINE_GATEWAY_URL", contacts.gateway.clone()),
         ("FAULTLINE_CONTROL_URL", contacts.control.clone()),
         ("FAULTLINE_SEED", contacts.seed.to_string()),
@@ -439,15 +768,6 @@ pub fn environment(
     .collect()
 }
 
-/// A port on 127.0.0.1 nobody listens on now.
-fn free_port() -> io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-fn append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
 /// The last lines of a log file.
 fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -456,14 +776,6 @@ fn tail(path: &Path) -> String {
     match &lines[start..] {
         [] => "  (nothing)".to_string(),
         tail => tail.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"),
-    }
-}
-
-/// Sends `signal` to process group `pgid`; a group that is gone is fine.
-fn signal_group(pgid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is shared.
-    unsafe {
-        libc::kill(-(pgid as libc::pid_t), signal);
     }
 }
 
@@ -482,8 +794,8 @@ pub fn clean(scope: &Scope) -> Vec<record::Record> {
             continue;
         }
         if record.service_alive() {
-            signal_group(record.pgid(), libc::SIGCONT);
-            signal_group(record.pgid(), libc::SIGKILL);
+            process::signal_group(record.pgid(), libc::SIGCONT);
+            process::signal_group(record.pgid(), libc::SIGKILL);
             killed.push(record.clone());
         }
         record.remove();

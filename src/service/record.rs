@@ -70,13 +70,34 @@ impl Record {
         Owner::parse(&self.owner).is_some_and(|o| o.is_alive())
     }
 
-    /// Whether the group's leader still runs (the same process, not a reused pid).
+    /// Whether any process of the group still runs: the leader (the same process, not
+    /// a reused pid), or a process it forked, in the group and started no earlier than
+    /// the leader (a service that daemonized, a shell's child).
     pub fn service_alive(&self) -> bool {
-        Owner::parse(&self.service).is_some_and(|o| o.is_alive() && o.pid() > 1)
+        let Some(leader) = Owner::parse(&self.service) else { return false };
+        if leader.pid() <= 1 {
+            return false;
+        }
+        leader.is_alive() || group_members_since(leader.pid(), leader.start()).next().is_some()
     }
 
     /// Forgets it.
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The processes in group `pgid` that started at or after `start` (clock ticks since
+/// boot), read from `/proc`.
+fn group_members_since(pgid: u32, start: u64) -> impl Iterator<Item = u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().filter_map(Result::ok);
+    entries.filter_map(move |entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        // After the name: state, ppid, pgrp (3rd), …, starttime (20th).
+        let group: u32 = fields.get(2)?.parse().ok()?;
+        let started: u64 = fields.get(19)?.parse().ok()?;
+        (group == pgid && started >= start).then_some(pid)
+    })
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::net::TcpListener;
 
 #[test]
 fn a_command_line_splits_as_a_shell_would_and_names_the_service() {
@@ -109,7 +110,7 @@ async fn a_healthy_service_starts_keeps_its_output_and_is_killed_with_its_group(
     let record =
         record::Record::all().into_iter().find(|r| r.pgid() == pid).expect("recorded for clean");
     assert!(record.owner_alive() && record.service_alive());
-    service.pause();
+    service.pause().await.expect("paused");
     service.restart().await.expect("restarted even while paused");
     let again = service.pid().expect("running again");
     assert_ne!(pid, again);
@@ -215,4 +216,23 @@ async fn clean_kills_a_service_whose_faultline_died_and_leaves_a_live_ones() {
     assert!(record::Record::all().iter().all(|r| r.pgid() != pid), "the orphan's record is gone");
     assert!(alive(service.pid().unwrap()));
     service.kill().await;
+}
+
+#[tokio::test]
+async fn a_service_whose_leader_exits_leaves_no_forked_process_behind() {
+    let dir = run_dir("daemonizes");
+    let script = "import os, sys, time\n\
+                  child = os.fork()\n\
+                  if child == 0:\n    time.sleep(600)\n\
+                  print(child, flush=True)\n\
+                  sys.exit(3)";
+    let Err(e) =
+        Service::start(&spec(script, Duration::from_secs(20)), contacts(), topology(), &dir).await
+    else {
+        panic!("started")
+    };
+    assert!(matches!(e, ServiceError::Exited { .. }), "{e}");
+    let out = std::fs::read_to_string(dir.file("service.stdout.log")).unwrap();
+    let child: u32 = out.trim().parse().expect("the forked child's pid");
+    assert!(!alive(child), "the forked child {child} was killed with the group");
 }

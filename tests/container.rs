@@ -5,7 +5,7 @@
 //! run (containers, network, rules) is left afterwards.
 
 use crate::common;
-use checkers::Validity;
+use crate::common::{assert_valid, remove_store};
 use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, Op, OpType, Process, Value};
 use faultline::nemesis::Reach;
@@ -50,22 +50,6 @@ fn expect_verdict(outcome: Result<RunOutcome, RunError>) -> RunOutcome {
     outcome.unwrap_or_else(|e| {
         panic!("the run did not reach a verdict (this test needs Docker, root and faultline's images): {e}")
     })
-}
-
-fn remove_store(outcome: &RunOutcome) {
-    let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
-    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
-        .unwrap();
-}
-
-fn assert_valid(outcome: &RunOutcome) {
-    assert_eq!(
-        outcome.report.validity(),
-        Validity::Valid,
-        "{}\nrun directory: {}",
-        outcome.report,
-        outcome.dir.path().display()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,7 @@
 //! prevented by `failsafe`, every bundled scenario to a verdict, the report rendered,
 //! and the command line's exit codes.
 
+use crate::common::{assert_valid, remove_store};
 use checkers::verdict::AnomalyKind;
 use checkers::{Report, Validity};
 use faultline::runner::{Run, RunOptions, RunOutcome};
@@ -31,23 +32,6 @@ async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
             "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
         ),
     }
-}
-
-/// Removes the run's store once the test has what it needs (a failing test keeps it).
-fn remove_store(outcome: &RunOutcome) {
-    let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
-    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
-        .unwrap();
-}
-
-fn assert_valid(outcome: &RunOutcome) {
-    assert_eq!(
-        outcome.report.validity(),
-        Validity::Valid,
-        "{}\nrun directory: {}",
-        outcome.report,
-        outcome.dir.path().display()
-    );
 }
 
 fn group<'a>(report: &'a Report, checker: &str, kind: AnomalyKind) -> &'a checkers::AnomalyGroup {

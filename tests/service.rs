@@ -3,6 +3,7 @@
 //! processes, against real containers. The Python environment is made by the project's
 //! own `examples/python/setup.sh`, as a fresh machine would.
 
+use crate::common::{assert_valid, remove_store};
 use checkers::verdict::AnomalyKind;
 use checkers::{Report, Validity};
 use faultline::runner::{Run, RunOptions, RunOutcome};
@@ -56,22 +57,6 @@ pub async fn run_service(scenario: &str, spec: ServiceSpec, seed: Option<u64>) -
             "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
         ),
     }
-}
-
-fn remove_store(outcome: &RunOutcome) {
-    let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
-    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
-        .unwrap();
-}
-
-fn assert_valid(outcome: &RunOutcome) {
-    assert_eq!(
-        outcome.report.validity(),
-        Validity::Valid,
-        "{}\nrun directory: {}",
-        outcome.report,
-        outcome.dir.path().display()
-    );
 }
 
 fn count(report: &Report, checker: &str, kind: AnomalyKind) -> u64 {

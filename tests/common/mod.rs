@@ -56,3 +56,21 @@ pub async fn redis(addr: std::net::SocketAddr) -> redis::aio::MultiplexedConnect
         .set_response_timeout(Some(Duration::from_secs(2)));
     client.get_multiplexed_async_connection_with_config(&config).await.expect("redis connection")
 }
+
+/// Removes the run's store once the test has what it needs (a failing test keeps it).
+pub fn remove_store(outcome: &faultline::runner::RunOutcome) {
+    let store = outcome.dir.path().parent().and_then(|scenario| scenario.parent());
+    std::fs::remove_dir_all(store.expect("a run directory lies two levels under its store"))
+        .unwrap();
+}
+
+/// Asserts the run's safety verdict is valid, showing the report and its directory if not.
+pub fn assert_valid(outcome: &faultline::runner::RunOutcome) {
+    assert_eq!(
+        outcome.report.validity(),
+        checkers::Validity::Valid,
+        "{}\nrun directory: {}",
+        outcome.report,
+        outcome.dir.path().display()
+    );
+}

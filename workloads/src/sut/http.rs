@@ -397,17 +397,6 @@ impl HttpSystem {
         let exchange = self.service.post(path, Some(op), body, deadline).await;
         classify(&exchange, expect)
     }
-
-    async fn operation(
-        &self,
-        path: &str,
-        op: OpId,
-        account: AccountId,
-        amount: Option<i64>,
-        expect: Expect,
-    ) -> Answer {
-        self.exchange(path, op, account, amount, expect).await.answer
-    }
 }
 
 impl HttpSystem {
@@ -439,15 +428,15 @@ impl HttpSystem {
 
 impl BillingSystem for HttpSystem {
     async fn debit(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
-        self.operation("/v1/debit", op, account, Some(amount), Expect::MaybeBalance).await
+        self.exchange("/v1/debit", op, account, Some(amount), Expect::MaybeBalance).await.answer
     }
 
     async fn payment(&self, op: OpId, account: AccountId, amount: i64) -> Answer {
-        self.operation("/v1/payment", op, account, Some(amount), Expect::MaybeBalance).await
+        self.exchange("/v1/payment", op, account, Some(amount), Expect::MaybeBalance).await.answer
     }
 
     async fn balance(&self, op: OpId, account: AccountId) -> Answer {
-        self.operation("/v1/balance", op, account, None, Expect::Balance).await
+        self.exchange("/v1/balance", op, account, None, Expect::Balance).await.answer
     }
 
     async fn settle(&self, deadline: Instant) -> Result<(), OpError> {

@@ -264,7 +264,8 @@ impl Cluster {
         }
         let master = "redis-0".to_string();
         let redis_master = *redis.get(&master).expect("a cluster always has redis-0");
-        let (endpoints, _) = watch::channel(Endpoints { redis_master, redis, postgres });
+        let (endpoints, _) =
+            watch::channel(Endpoints { redis_master, redis, postgres, sentinel: None });
         let master = Mutex::new(master);
         Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, kept: false, guard })
     }

@@ -29,6 +29,7 @@ fn the_environment_names_every_store_where_it_is_now() {
         ]
         .into(),
         postgres: None,
+        sentinel: None,
     };
     let contacts = Contacts {
         gateway: "http://127.0.0.1:9000".into(),
@@ -59,8 +60,12 @@ fn contacts() -> Contacts {
 
 fn topology() -> Topology {
     let addr = SocketAddr::from(([127, 0, 0, 1], 6379));
-    let now =
-        Endpoints { redis_master: addr, redis: [("redis-0".into(), addr)].into(), postgres: None };
+    let now = Endpoints {
+        redis_master: addr,
+        redis: [("redis-0".into(), addr)].into(),
+        postgres: None,
+        sentinel: None,
+    };
     tokio::sync::watch::channel(now).1
 }
 

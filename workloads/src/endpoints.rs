@@ -18,6 +18,32 @@ pub struct Endpoints {
     pub redis: BTreeMap<String, SocketAddr>,
     /// The ledger's database, if the cluster has one.
     pub postgres: Option<PostgresEndpoint>,
+    /// Redis Sentinel, if the cluster runs it.
+    pub sentinel: Option<SentinelEndpoints>,
+}
+
+/// The cluster's Redis Sentinel nodes, and how to read their answers.
+///
+/// Sentinel names Redis nodes by their address on the run's network (`ip`, `6379`),
+/// which clients on the host do not dial: [`SentinelEndpoints::node_at`] turns such an
+/// address into the node's name, and [`Endpoints::redis`] gives its published port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelEndpoints {
+    /// The name the sentinels monitor the master under (`SENTINEL
+    /// get-master-addr-by-name <master_name>`).
+    pub master_name: String,
+    /// Every sentinel by name (`sentinel-0`, ...), at its published port on 127.0.0.1.
+    pub nodes: BTreeMap<String, SocketAddr>,
+    /// Each Redis node's name by the address Sentinel reports for it.
+    pub announced: BTreeMap<SocketAddr, String>,
+}
+
+impl SentinelEndpoints {
+    /// The Redis node Sentinel means by `ip` and `port`, if any.
+    pub fn node_at(&self, ip: &str, port: u16) -> Option<&str> {
+        let addr = SocketAddr::new(ip.parse().ok()?, port);
+        self.announced.get(&addr).map(String::as_str)
+    }
 }
 
 /// How to reach the ledger's database.

@@ -9,6 +9,7 @@ fn prober(watched: &[AccountId]) -> Prober {
         redis_master: "127.0.0.1:1".parse().unwrap(),
         redis: Default::default(),
         postgres: None,
+        sentinel: None,
     };
     let (_, topology) = tokio::sync::watch::channel(endpoints);
     Prober {
@@ -40,7 +41,8 @@ async fn silent_redis() -> (TcpListener, std::net::SocketAddr) {
 async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreachable() {
     let (recorder, memory) = testkit::recorder();
     let (_listener, addr) = silent_redis().await;
-    let endpoints = Endpoints { redis_master: addr, redis: Default::default(), postgres: None };
+    let endpoints =
+        Endpoints { redis_master: addr, redis: Default::default(), postgres: None, sentinel: None };
     let (_keep, topology) = tokio::sync::watch::channel(endpoints);
     let config =
         MonitorConfig { interval: Duration::from_secs(3600), timeout: Duration::from_millis(50) };

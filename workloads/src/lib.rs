@@ -9,6 +9,8 @@
 //!   Stripe's idempotency rules, and its HTTP face.
 //! - [`truth`]: the harness's final read of the stores, through the system's layout.
 //! - [`monitor`]: the harness's probes of the balance store, ground truth for fail-safety.
+//! - [`sentinel`]: the harness's sentinel watch: Sentinel's events, ground truth, and its
+//!   word on the master passed to the harness.
 //! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
 //! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
@@ -23,6 +25,7 @@ pub mod gateway;
 pub mod monitor;
 pub mod recorder;
 pub mod scenarios;
+pub mod sentinel;
 pub mod set;
 pub mod store;
 pub mod sut;

@@ -1,4 +1,7 @@
-//! Helpers for unit tests: a recorder whose history the test can read back.
+//! Helpers for unit tests: a recorder whose history the test can read back, and a
+//! fake Redis node or sentinel ([`fake_redis`]).
+
+pub mod fake_redis;
 
 use crate::recorder::Recorder;
 use checkers::format::{Header, HistoryReader};

@@ -1,7 +1,8 @@
 //! The cluster's two stores as clients see them: connections that follow the current
 //! topology, and what their errors mean.
 //!
-//! - [`RedisMaster`]: a pooled connection to whichever node is the Redis master now.
+//! - [`RedisMaster`]: a pooled connection to whichever node is the Redis master now,
+//!   found through Sentinel when the cluster runs it (`sentinel`).
 //! - [`Ledger`]: a Postgres pool for the ledger, rebuilt when Postgres moves.
 //! - [`StoreError`]: a failed request, classified once: did it certainly not apply
 //!   (a Jepsen `fail`), or may it have (an `info`)? And what does it say about the
@@ -9,6 +10,7 @@
 
 mod ledger;
 mod redis;
+pub(crate) mod sentinel;
 
 pub use self::redis::RedisMaster;
 pub(crate) use self::redis::classify as classify_redis;

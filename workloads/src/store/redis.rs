@@ -1,11 +1,20 @@
 //! A connection to whichever Redis node is the master now.
 //!
-//! One [`ConnectionManager`] per master address, made lazily: when the topology names
-//! another master (a failover) or the master's port changes (a restart), the next
-//! request gets a fresh manager for the new address. A manager reconnects in the
-//! background after a connection error, but never retries the failed request: that is
-//! the caller's to judge ([`StoreError`]).
+//! Without Sentinel, the master is the one the topology names
+//! ([`Endpoints::redis_master`](crate::endpoints::Endpoints::redis_master)). With
+//! Sentinel ([`Endpoints::sentinel`](crate::endpoints::Endpoints::sentinel)), it is the
+//! one Sentinel names, found as production clients find it (`sentinel`): the first
+//! sentinel in name order that answers `SENTINEL get-master-addr-by-name`, then moved by
+//! any sentinel's `+switch-master`, and asked again after a request on it fails with a
+//! refused or dropped connection, a timeout or `READONLY`. Sentinel's answer (an address
+//! on the run's network) is mapped to the node's name and its published port.
+//!
+//! One [`ConnectionManager`] per master address, made lazily: when the master moves (a
+//! failover) or its port changes (a restart), the next request gets a fresh manager for
+//! the new address. A manager reconnects in the background after a connection error,
+//! but never retries the failed request: that is the caller's to judge ([`StoreError`]).
 
+use super::sentinel::Follower;
 use super::{ErrorKind, StoreError};
 use crate::endpoints::Topology;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,42 +24,79 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A pooled connection to the current Redis master; cheap to clone.
+///
+/// With Sentinel, the first request subscribes to `+switch-master` on every sentinel:
+/// that needs a tokio runtime, and the subscriptions end when the last clone is dropped.
 #[derive(Clone)]
 pub struct RedisMaster {
     topology: Topology,
     timeout: Duration,
     current: Arc<Mutex<Option<(SocketAddr, ConnectionManager)>>>,
+    sentinel: Arc<Follower>,
 }
 
 impl RedisMaster {
-    /// Follows the master `topology` names; every request waits at most `timeout`.
+    /// Follows the master `topology` names, or Sentinel names when the topology has
+    /// Sentinel; every request, and every call to a sentinel, waits at most `timeout`.
     pub fn new(topology: Topology, timeout: Duration) -> RedisMaster {
-        RedisMaster { topology, timeout, current: Arc::new(Mutex::new(None)) }
+        RedisMaster {
+            topology,
+            timeout,
+            current: Arc::new(Mutex::new(None)),
+            sentinel: Arc::new(Follower::new()),
+        }
     }
 
-    /// The master's address now.
+    /// The master's address now: with Sentinel, the published port of the node
+    /// Sentinel last named (the topology's master until one has been named).
     pub fn addr(&self) -> SocketAddr {
-        self.topology.borrow().redis_master
+        let endpoints = self.topology.borrow();
+        let named = match &endpoints.sentinel {
+            Some(_) => self.sentinel.known().and_then(|node| endpoints.redis.get(&node).copied()),
+            None => None,
+        };
+        named.unwrap_or(endpoints.redis_master)
     }
 
-    /// A connection to the current master (it connects on first use).
-    pub fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let addr = self.addr();
+    /// A connection to the current master (it connects on first use; with Sentinel it
+    /// asks the sentinels first when no master is known). An error on it is the
+    /// caller's alone: prefer [`RedisMaster::query`] and [`RedisMaster::eval`], which
+    /// also make the next request ask Sentinel again.
+    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        Ok(self.master().await?.1)
+    }
+
+    /// The master's node as Sentinel named it (`None` without Sentinel), and a
+    /// connection to it.
+    async fn master(&self) -> Result<(Option<String>, ConnectionManager), StoreError> {
+        let with_sentinel = self.topology.borrow().sentinel.is_some();
+        let (node, addr) = if with_sentinel {
+            let node = self.sentinel.master(&self.topology, self.timeout).await?;
+            let addr = self.topology.borrow().redis.get(&node).copied();
+            let addr = addr.ok_or_else(|| {
+                let why = format!("Sentinel named {node}, which has no published port");
+                StoreError::new(ErrorKind::Unreachable, why)
+            })?;
+            (Some(node), addr)
+        } else {
+            (None, self.topology.borrow().redis_master)
+        };
         let mut current = self.current.lock().expect("redis connection lock");
         match &*current {
-            Some((at, conn)) if *at == addr => Ok(conn.clone()),
+            Some((at, conn)) if *at == addr => Ok((node, conn.clone())),
             _ => {
                 let conn = connect_lazily(addr, self.timeout)?;
                 *current = Some((addr, conn.clone()));
-                Ok(conn)
+                Ok((node, conn))
             }
         }
     }
 
     /// Runs `cmd` on the current master.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.connection()?;
-        cmd.query_async(&mut conn).await.map_err(classify)
+        let (node, mut conn) = self.master().await?;
+        let answer = cmd.query_async(&mut conn).await.map_err(classify);
+        self.judge(node, answer)
     }
 
     /// Runs a Lua `script` on the current master with these `keys` and `args`.
@@ -67,8 +113,32 @@ impl RedisMaster {
         for arg in args {
             invocation.arg(arg);
         }
-        let mut conn = self.connection()?;
-        invocation.invoke_async(&mut conn).await.map_err(classify)
+        let (node, mut conn) = self.master().await?;
+        let answer = invocation.invoke_async(&mut conn).await.map_err(classify);
+        self.judge(node, answer)
+    }
+
+    /// Passes `answer` on; an error that says `node` may no longer be the master (the
+    /// connection refused, dropped or timed out, or `READONLY`) makes the next request
+    /// ask Sentinel again.
+    fn judge<T>(
+        &self,
+        node: Option<String>,
+        answer: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let (Some(node), Err(e)) = (&node, &answer) {
+            let moved = matches!(
+                e.kind,
+                ErrorKind::ReadOnly
+                    | ErrorKind::Unreachable
+                    | ErrorKind::Timeout
+                    | ErrorKind::Dropped
+            );
+            if moved {
+                self.sentinel.forget(node);
+            }
+        }
+        answer
     }
 
     /// Whether the current master says it is one (`ROLE`): a node restarted with
@@ -76,6 +146,12 @@ impl RedisMaster {
     pub async fn is_master(&self) -> Result<bool, StoreError> {
         let role: Vec<redis::Value> = self.query(&redis::cmd("ROLE")).await?;
         Ok(matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master"))
+    }
+
+    /// The follower of Sentinel's word, for tests.
+    #[cfg(test)]
+    pub(crate) fn follower(&self) -> &Follower {
+        &self.sentinel
     }
 }
 

@@ -1,0 +1,84 @@
+use super::*;
+use crate::endpoints::Endpoints;
+use crate::testkit::{self, fake_redis::FakeRedis, fake_redis::cluster, fake_redis::refusing};
+use checkers::history::Op;
+use serde_json::json;
+use tokio::sync::watch;
+
+/// Waits for the next `on_switch` call.
+async fn switched(calls: &mut mpsc::UnboundedReceiver<String>) -> String {
+    let next = tokio::time::timeout(Duration::from_secs(10), calls.recv()).await;
+    next.expect("on_switch called in time").expect("the watch is running")
+}
+
+#[tokio::test]
+async fn the_watch_records_every_event_of_every_sentinel_and_passes_switches_on() {
+    let (recorder, memory) = testkit::recorder();
+    let zero = FakeRedis::start("sentinel-0", None).await;
+    let one = FakeRedis::start("sentinel-1", None).await;
+    let sentinels = [("sentinel-0", zero.addr()), ("sentinel-1", one.addr())];
+    let (harness, topology) = watch::channel(cluster(&sentinels, &[refusing(), refusing()]));
+    let (calls, mut called) = mpsc::unbounded_channel();
+    let on_switch = move |node: &str| calls.send(node.to_string()).unwrap();
+    let watch = SentinelWatch::start(topology, recorder.clone(), on_switch);
+    zero.subscribed(1).await;
+    one.subscribed(1).await;
+    zero.publish("__sentinel__:hello", "not an event");
+    zero.publish("+sdown", "master faultline 172.18.0.10 6379");
+    zero.publish("+switch-master", "faultline 172.18.0.10 6379 172.18.0.11 6379");
+    assert_eq!(switched(&mut called).await, "redis-1");
+    one.publish("+switch-master", "faultline 172.18.0.10 6379 172.18.0.11 6379");
+    assert_eq!(switched(&mut called).await, "redis-1", "every sentinel announces the switch");
+    // sentinel-0 restarts on another port; the watch finds it there.
+    drop(zero);
+    let restarted = FakeRedis::start("sentinel-0", None).await;
+    harness.send_modify(|e| {
+        e.sentinel.as_mut().unwrap().nodes.insert("sentinel-0".into(), restarted.addr());
+    });
+    restarted.subscribed(1).await;
+    restarted.publish("+switch-master", "faultline 172.18.0.11 6379 172.18.0.99 6379");
+    restarted.publish("-odown", "master faultline 172.18.0.11 6379");
+    restarted.publish("+switch-master", "faultline 172.18.0.99 6379 172.18.0.10 6379");
+    assert_eq!(switched(&mut called).await, "redis-0", "an unknown address is passed on to no one");
+    watch.stop().await;
+    restarted.connected(0).await;
+    one.connected(0).await;
+    let ops: Vec<Op> = testkit::recorded(&recorder, &memory);
+    assert!(ops.iter().all(|op| op.process == PROCESS
+        && op.kind == OpType::Ok
+        && op.f == F::Other("event".into())));
+    let values: Vec<serde_json::Value> = ops
+        .into_iter()
+        .map(|op| match op.value {
+            Value::Json(value) => value,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let switch = |sentinel: &str, detail: &str, master: Option<&str>| {
+        let mut value = json!({"sentinel": sentinel, "event": "+switch-master", "detail": detail});
+        if let Some(master) = master {
+            value["master"] = master.into();
+        }
+        value
+    };
+    let expected = [
+        json!({"sentinel": "sentinel-0", "event": "+sdown", "detail": "master faultline 172.18.0.10 6379"}),
+        switch("sentinel-0", "faultline 172.18.0.10 6379 172.18.0.11 6379", Some("redis-1")),
+        switch("sentinel-1", "faultline 172.18.0.10 6379 172.18.0.11 6379", Some("redis-1")),
+        switch("sentinel-0", "faultline 172.18.0.11 6379 172.18.0.99 6379", None),
+        json!({"sentinel": "sentinel-0", "event": "-odown", "detail": "master faultline 172.18.0.11 6379"}),
+        switch("sentinel-0", "faultline 172.18.0.99 6379 172.18.0.10 6379", Some("redis-0")),
+    ];
+    assert_eq!(values, expected);
+}
+
+#[tokio::test]
+async fn a_watch_of_a_cluster_without_sentinel_records_nothing_and_stops() {
+    let (recorder, memory) = testkit::recorder();
+    let endpoints = Endpoints { sentinel: None, ..cluster(&[], &[refusing()]) };
+    let (_harness, topology) = watch::channel(endpoints);
+    let watch =
+        SentinelWatch::start(topology, recorder.clone(), |node| panic!("switched to {node}"));
+    watch.stop().await;
+    assert!(testkit::recorded(&recorder, &memory).is_empty());
+}

@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub redis_replicas: Vec<String>,
     /// The ledger's database URL (empty when there is none).
     pub postgres_url: String,
+    /// The Redis Sentinel nodes, `host:port`, in name order (empty without Sentinel).
+    #[serde(default)]
+    pub sentinels: Vec<String>,
 }
 
 impl Snapshot {
@@ -43,6 +46,7 @@ impl Snapshot {
             redis_master: stores.master,
             redis_replicas: stores.replicas,
             postgres_url: stores.postgres_url,
+            sentinels: stores.sentinels,
         }
     }
 }

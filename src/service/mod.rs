@@ -693,6 +693,10 @@ pub(crate) struct StoreNames {
     pub(crate) master: String,
     pub(crate) replicas: Vec<String>,
     pub(crate) postgres_url: String,
+    /// The sentinels, in name order (empty without Sentinel).
+    pub(crate) sentinels: Vec<String>,
+    /// The name the sentinels monitor the master under, with Sentinel.
+    pub(crate) sentinel_master: Option<String>,
 }
 
 impl StoreNames {
@@ -720,11 +724,23 @@ impl StoreNames {
                 pg.user, pg.password, pg.database
             ),
         };
-        StoreNames { master, replicas, postgres_url }
+        let sentinel = now.sentinel.as_ref();
+        let sentinels = sentinel
+            .map(|s| {
+                let named = |(name, addr): (&String, &SocketAddr)| match addressing {
+                    Addressing::Host => addr.to_string(),
+                    Addressing::Network => format!("{name}:{SENTINEL_PORT}"),
+                };
+                s.nodes.iter().map(named).collect()
+            })
+            .unwrap_or_default();
+        let sentinel_master = sentinel.map(|s| s.master_name.clone());
+        StoreNames { master, replicas, postgres_url, sentinels, sentinel_master }
     }
 }
 
 const REDIS_PORT: u16 = 6379;
+const SENTINEL_PORT: u16 = 26379;
 const POSTGRES_PORT: u16 = 5432;
 
 /// The protocol's environment variables (docs/protocol.md, section 1) for a process
@@ -751,6 +767,12 @@ fn container_environment(
 }
 
 fn variables(listen: &str, stores: &StoreNames, contacts: &Contacts) -> Vec<(String, String)> {
+    let sentinel = stores.sentinel_master.as_ref().map(|master| {
+        [
+            ("FAULTLINE_SENTINELS", stores.sentinels.join(",")),
+            ("FAULTLINE_SENTINEL_MASTER", master.clone()),
+        ]
+    });
     [
         ("FAULTLINE_PROTOCOL", workloads::sut::http::PROTOCOL.to_string()),
         ("FAULTLINE_LISTEN", listen.to_string()),
@@ -764,6 +786,7 @@ fn variables(listen: &str, stores: &StoreNames, contacts: &Contacts) -> Vec<(Str
         ("FAULTLINE_OP_TIMEOUT_MS", contacts.op_timeout.as_millis().to_string()),
     ]
     .into_iter()
+    .chain(sentinel.into_iter().flatten())
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }

@@ -48,6 +48,73 @@ fn the_environment_names_every_store_where_it_is_now() {
     assert_eq!(env.len(), 10);
 }
 
+/// A cluster of three Redis nodes (redis-1 the master) watched by two sentinels.
+fn with_sentinel() -> Endpoints {
+    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    Endpoints {
+        redis_master: addr(7001),
+        redis: [
+            ("redis-0".into(), addr(7000)),
+            ("redis-1".into(), addr(7001)),
+            ("redis-2".into(), addr(7002)),
+        ]
+        .into(),
+        postgres: None,
+        sentinel: Some(workloads::endpoints::SentinelEndpoints {
+            master_name: "faultline".into(),
+            nodes: [("sentinel-0".into(), addr(7100)), ("sentinel-1".into(), addr(7101))].into(),
+            announced: [("172.18.0.2:6379".parse().unwrap(), "redis-0".into())].into(),
+        }),
+    }
+}
+
+#[test]
+fn with_sentinel_the_environment_names_the_sentinels_as_the_service_reaches_stores() {
+    let contacts = contacts();
+    let now = with_sentinel();
+    let listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let process: BTreeMap<_, _> = environment(listen, &now, &contacts).into_iter().collect();
+    assert_eq!(process["FAULTLINE_SENTINELS"], "127.0.0.1:7100,127.0.0.1:7101");
+    assert_eq!(process["FAULTLINE_SENTINEL_MASTER"], "faultline");
+    assert_eq!(process["FAULTLINE_REDIS_MASTER"], "127.0.0.1:7001");
+    assert_eq!(process.len(), 12);
+    let container: BTreeMap<_, _> =
+        container_environment(&now, &contacts, &BTreeMap::new()).into_iter().collect();
+    assert_eq!(container["FAULTLINE_SENTINELS"], "sentinel-0:26379,sentinel-1:26379");
+    assert_eq!(container["FAULTLINE_SENTINEL_MASTER"], "faultline");
+    assert_eq!(container["FAULTLINE_REDIS_MASTER"], "redis-1:6379");
+    let without = Endpoints { sentinel: None, ..now };
+    let plain: BTreeMap<_, _> = environment(listen, &without, &contacts).into_iter().collect();
+    assert!(!plain.contains_key("FAULTLINE_SENTINELS"));
+    assert!(!plain.contains_key("FAULTLINE_SENTINEL_MASTER"));
+}
+
+#[test]
+fn the_control_snapshot_lists_the_sentinels_as_the_service_reaches_them() {
+    let now = with_sentinel();
+    let host = serde_json::to_value(Snapshot::of(3, &now, Addressing::Host)).unwrap();
+    assert_eq!(
+        host,
+        serde_json::json!({
+            "version": 3,
+            "redis_master": "127.0.0.1:7001",
+            "redis_replicas": ["127.0.0.1:7000", "127.0.0.1:7002"],
+            "postgres_url": "",
+            "sentinels": ["127.0.0.1:7100", "127.0.0.1:7101"],
+        })
+    );
+    let network = Snapshot::of(3, &now, Addressing::Network);
+    assert_eq!(network.sentinels, ["sentinel-0:26379", "sentinel-1:26379"]);
+    assert_eq!(network.redis_master, "redis-1:6379");
+    let without = Snapshot::of(3, &Endpoints { sentinel: None, ..now }, Addressing::Host);
+    assert!(without.sentinels.is_empty());
+    let older: Snapshot = serde_json::from_value(serde_json::json!({
+        "version": 1, "redis_master": "127.0.0.1:1", "redis_replicas": [], "postgres_url": ""
+    }))
+    .unwrap();
+    assert!(older.sentinels.is_empty(), "a snapshot without sentinels reads as none");
+}
+
 fn contacts() -> Contacts {
     Contacts {
         gateway: "http://127.0.0.1:9".into(),

@@ -144,6 +144,8 @@ impl Interest {
     pub const MONITOR: Interest = Interest(16);
     /// The harness's records: `open`, `final`, `phase`, and `settle`.
     pub const HARNESS: Interest = Interest(32);
+    /// The sentinel watch's events.
+    pub const SENTINEL: Interest = Interest(64);
 
     /// Both classes.
     pub const fn or(self, other: Interest) -> Interest {
@@ -159,6 +161,7 @@ impl Interest {
             (Process::Gateway, _) => Interest::GATEWAY,
             (Process::Monitor, _) => Interest::MONITOR,
             (Process::Harness, _) => Interest::HARNESS,
+            (Process::Sentinel, _) => Interest::SENTINEL,
         }
     }
 

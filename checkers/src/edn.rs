@@ -8,7 +8,7 @@
 //! {:index 9, :time 99000, :type :info, :process :nemesis, :f :start, :value {:fault "kill", :id 1, :targets ["redis-0"]}}
 //! ```
 //!
-//! Clients are integers; the nemesis, gateway, monitor and harness are keywords. Map
+//! Clients are integers; the nemesis, gateway, monitor, harness and sentinel are keywords. Map
 //! keys become keywords, in sorted order; JSON `null` becomes `nil`.
 
 use crate::history::{Op, OpType, Process};
@@ -53,6 +53,7 @@ fn process_name(p: Process) -> &'static str {
         Process::Gateway => "gateway",
         Process::Monitor => "monitor",
         Process::Harness => "harness",
+        Process::Sentinel => "sentinel",
     }
 }
 
@@ -219,5 +220,16 @@ mod tests {
         let expected = "{:index 0, :time 0, :type :ok, :process :harness, :f :final, :value {:account 7, \
                         :credited [4 4], :entries 4, :in_flight 5, :ledger 5, :suspended false}}\n";
         assert_eq!(edn(&fin), expected);
+    }
+
+    #[test]
+    fn sentinel_events_are_exported_with_the_sentinel_as_a_keyword() {
+        let switch = sentinel("sentinel-1", "+switch-master", Some("redis-1"));
+        assert_eq!(
+            edn(&switch),
+            "{:index 0, :time 0, :type :ok, :process :sentinel, :f :event, :value {:detail \
+             \"faultline 172.18.0.2 6379 172.18.0.3 6379\", :event \"+switch-master\", \
+             :master \"redis-1\", :sentinel \"sentinel-1\"}}\n"
+        );
     }
 }

@@ -18,9 +18,12 @@
 //! | `harness` | `phase`                     | a phase of the run beginning (`recovery`: faults healed, clients run again) |
 //! | `harness` | `settle`                    | the system under test finishing its background work (invoke, then `ok`, `fail` or `info`) |
 //! | `harness` | `final`                     | one account's balances, read by the harness from the stores after every fault healed |
+//! | `sentinel` | `event`                    | an event a Redis Sentinel published (`ok` only): which sentinel, the channel (`+sdown`, `+switch-master`, …), its message, and on `+switch-master` the new master's node name ([`SentinelEvent`]) |
 //!
-//! The card gateway and the monitor belong to the harness, so their events are ground
-//! truth, not claims of the system under test.
+//! The card gateway, the monitor and the sentinel watch belong to the harness, so their
+//! events are ground truth, not claims of the system under test. A sentinel event is
+//! ground truth of what that sentinel *said*, not of which node was master: sentinels
+//! may disagree, and each announces a switch on its own.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -43,6 +46,8 @@ pub enum Process {
     Monitor,
     /// The harness itself: set-up and final reads.
     Harness,
+    /// The harness's watch of Redis Sentinel: what the sentinels published.
+    Sentinel,
 }
 
 impl fmt::Display for Process {
@@ -53,6 +58,7 @@ impl fmt::Display for Process {
             Process::Gateway => f.write_str("the gateway"),
             Process::Monitor => f.write_str("the monitor"),
             Process::Harness => f.write_str("the harness"),
+            Process::Sentinel => f.write_str("the sentinel watch"),
         }
     }
 }
@@ -102,6 +108,8 @@ pub enum F {
     Add,
     /// A request for a unique id.
     Generate,
+    /// An event a Redis Sentinel published.
+    Event,
     /// Anything else, kept by name.
     Other(Box<str>),
 }
@@ -124,6 +132,7 @@ impl F {
             F::Settle => "settle",
             F::Add => "add",
             F::Generate => "generate",
+            F::Event => "event",
             F::Other(name) => name,
         }
     }
@@ -145,6 +154,7 @@ impl F {
             "settle" => F::Settle,
             "add" => F::Add,
             "generate" => F::Generate,
+            "event" => F::Event,
             other => F::Other(other.into()),
         }
     }
@@ -363,6 +373,49 @@ pub struct FaultEvent {
     pub step: Option<u32>,
 }
 
+/// The channel on which Sentinel announces that it moved its master to another node.
+pub const SWITCH_MASTER: &str = "+switch-master";
+
+/// An event a Redis Sentinel published, as the harness's sentinel watch recorded it:
+/// `{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379
+/// 172.18.0.3 6379","master":"redis-1"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentinelEvent {
+    /// The sentinel that published it (its node name, e.g. `sentinel-1`).
+    pub sentinel: String,
+    /// The Pub/Sub channel it came on: `+sdown`, `+odown`, `+switch-master`, ….
+    pub event: String,
+    /// The message as Sentinel sent it; the nodes in it are addresses, as Sentinel
+    /// names them.
+    pub detail: String,
+    /// On `+switch-master`: the node name of the new master, when the harness could
+    /// map Sentinel's address to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+}
+
+impl SentinelEvent {
+    /// The sentinel event an operation records, if it records one.
+    pub fn of(op: &Op) -> Option<&SentinelEvent> {
+        match (op.process, &op.f, &op.value) {
+            (Process::Sentinel, F::Event, Value::Sentinel(event)) => Some(event),
+            _ => None,
+        }
+    }
+
+    /// Whether it is a `+switch-master`: the sentinel moved its master.
+    pub fn is_switch(&self) -> bool {
+        self.event == SWITCH_MASTER
+    }
+
+    /// Whether it is about the monitored master itself (`detail` begins with
+    /// `master`, as `+sdown master faultline 172.18.0.2 6379` does), rather than about
+    /// a replica or another sentinel. `+switch-master` names only masters.
+    pub fn about_master(&self) -> bool {
+        self.is_switch() || self.detail.starts_with("master ")
+    }
+}
+
 /// What an operation carries: its arguments on invocation, arguments and results on
 /// completion.
 #[derive(Clone, Debug, PartialEq)]
@@ -387,6 +440,8 @@ pub enum Value {
     Fault(FaultEvent),
     /// A phase beginning.
     Phase(Phase),
+    /// An event a Redis Sentinel published.
+    Sentinel(SentinelEvent),
     /// Any other JSON.
     Json(serde_json::Value),
 }

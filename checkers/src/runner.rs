@@ -7,7 +7,7 @@
 //!
 //! Operations that are paired: those of clients, of the nemesis, the monitor's probes and
 //! the harness's `settle`. The harness's `open`, `final` and `phase` records are single
-//! `ok` operations, and so are the gateway's charges.
+//! `ok` operations, and so are the gateway's charges and the sentinel watch's events.
 //!
 //! **Well-formedness.** A history is well formed when indices ascend, every paired
 //! completion follows an invocation by the same process, no process invokes twice
@@ -180,7 +180,7 @@ fn paired(op: &Op) -> bool {
     match op.process {
         Process::Client(_) | Process::Nemesis | Process::Monitor => true,
         Process::Harness => op.f == F::Settle,
-        Process::Gateway => false,
+        Process::Gateway | Process::Sentinel => false,
     }
 }
 
@@ -331,6 +331,19 @@ mod tests {
             probe(Healthy, &[], &[]),
             settle_ok(),
             settled(7, 500, &[]),
+        ]);
+        assert_eq!(well_formed(&h), Verdict::Valid);
+    }
+
+    #[test]
+    fn sentinel_events_are_single_completed_operations() {
+        let h = history(vec![
+            invoke(1, debit(7, 5)),
+            sentinel("sentinel-0", "+sdown", None),
+            sentinel("sentinel-1", "+sdown", None),
+            sentinel("sentinel-0", "+switch-master", Some("redis-1")),
+            ok(1, debit(7, 5)),
+            sentinel("sentinel-1", "+switch-master", Some("redis-1")),
         ]);
         assert_eq!(well_formed(&h), Verdict::Valid);
     }

@@ -327,4 +327,19 @@ mod tests {
         assert_eq!(reach.verdict, Verdict::Unknown(reason.into()));
         assert_eq!(reach.figures.len(), 3);
     }
+
+    #[test]
+    fn a_failover_minimum_is_read_from_the_header_and_its_figure_reported_with_the_others() {
+        let report = run(r#","reach":{"failovers":1}"#).expect("a readable history");
+        assert_eq!(report.validity(), Validity::Unknown);
+        let line = "reach: charge attempts 0, contended charge attempts 0, charge attempts during \
+                    faults 0, failovers 0\n";
+        assert!(report.to_string().contains(line), "{report}");
+        let json = serde_json::to_value(&report).expect("a report serialises");
+        let reach = json["results"].as_array().unwrap().iter().find(|r| r["checker"] == "reach");
+        assert_eq!(
+            reach.unwrap()["figures"][3],
+            serde_json::json!({"name": "failovers", "value": 0.0})
+        );
+    }
 }

@@ -3,7 +3,7 @@
 use crate::checker::Checker;
 use crate::history::{
     AccountOp, AccountSpec, Charge, ChargeAnswer, F, FaultEvent, FinalState, History, Observed, Op,
-    OpType, Probe, Process, StoreStatus, Value,
+    OpType, Probe, Process, SentinelEvent, StoreStatus, Value,
 };
 use crate::report::CheckResult;
 use crate::runner::{Runner, WELL_FORMED};
@@ -232,6 +232,22 @@ pub fn nemesis(kind: OpType, f: F, id: u32) -> Op {
         step: None,
     };
     op(Process::Nemesis, kind, (f, Value::Fault(fault)))
+}
+
+/// An event `sentinel` published on `event`'s channel; a `+switch-master` names its new
+/// master (`master`).
+pub fn sentinel(sentinel: &str, event: &str, master: Option<&str>) -> Op {
+    let detail = match event {
+        "+switch-master" => "faultline 172.18.0.2 6379 172.18.0.3 6379",
+        _ => "master faultline 172.18.0.2 6379",
+    };
+    let event = SentinelEvent {
+        sentinel: sentinel.into(),
+        event: event.into(),
+        detail: detail.into(),
+        master: master.map(Into::into),
+    };
+    op(Process::Sentinel, OpType::Ok, (F::Event, Value::Sentinel(event)))
 }
 
 /// The result of one checker over a history, which must be well formed.

@@ -45,6 +45,7 @@ fn consequences(bug: Bug) -> &'static [K] {
         K::OverCharge,
         K::WrongfulSuspension,
         K::ImpossibleBalance,
+        K::LostWrite,
     ];
     match bug {
         Bug::UncreditedCharge => money_missing,
@@ -55,8 +56,9 @@ fn consequences(bug: Bug) -> &'static [K] {
             K::OverCharge,
             K::WrongfulSuspension,
             K::ImpossibleBalance,
+            K::LostWrite,
         ],
-        Bug::PhantomCredit => &[K::BalanceOutOfBounds, K::ImpossibleBalance],
+        Bug::PhantomCredit => &[K::BalanceOutOfBounds, K::ImpossibleBalance, K::LostWrite],
         Bug::StoresDisagree => &[K::BalanceOutOfBounds],
         Bug::VanishedPayment => &[K::BelowFloor],
         Bug::DuplicateOp => &[K::OverCharge],

@@ -156,6 +156,17 @@
 //!   read of an opened account finds a balance (`impossible-balance`): a missing key
 //!   read as 0, a stale replica, an acknowledged payment not yet (or no longer)
 //!   visible. Witnesses: the operation's invocation and completion.
+//! - Such a balance is a `lost-write` instead when the acknowledged writes it misses
+//!   existed before the operation began: **above** U with a debit on the account that
+//!   completed `ok` before the operation was invoked ("acknowledged debits worth at
+//!   least b − U cents are missing from the balance it reported"), or **below** L_r
+//!   with a payment that did. Witnesses: the invocation, the completion, and the
+//!   latest such debit (or payment). This names the likely cause (a failover to a
+//!   replica that never got the writes, a rollback) of an anomaly already sound as
+//!   `impossible-balance`; the verdict is the same. The bounds keep the latest `ok`
+//!   debit and payment per account, and a copy of both per operation in flight, taken
+//!   at its invocation. Final balances are not diagnosed so: outside [L_end, U_end]
+//!   they stay `balance-out-of-bounds`.
 //! - Each final balance, in-flight and ledger, lies within [L_end, U_end]
 //!   (`balance-out-of-bounds`), and the two are equal (`stores-disagree`).
 //! - The ledger's entries sum to its balance (`ledger-unbalanced`; `null`: no entries,

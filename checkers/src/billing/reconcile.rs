@@ -1,5 +1,6 @@
 //! *reconciliation*: Jepsen's bank test across the two stores. Every balance a client
-//! reported lies within what the history allows while it ran (see [`reported`](super::reported));
+//! reported lies within what the history allows while it ran (see [`reported`](super::reported),
+//! which also tells a lost write);
 //! at the end each store's balance lies within [L, U], the two agree, the ledger's
 //! entries sum to its balance, nothing is lost, and no balance anyone reported went
 //! below the account's floor.

@@ -1,10 +1,15 @@
-//! *impossible-balance*, part of reconciliation: every balance a client operation
-//! reported lies within R, what the history allows over that operation's interval.
+//! *impossible-balance* and *lost-write*, part of reconciliation: every balance a
+//! client operation reported lies within R, what the history allows over that
+//! operation's interval.
 //!
 //! R for an operation is [least L_r, greatest U] from its invocation to its completion
 //! (see the [module docs](super)); the bounds keep both per operation in flight, so a
-//! completion is judged in constant time and nothing is remembered after it.
+//! completion is judged in constant time and nothing is remembered after it. A balance
+//! above U when a debit on the account was acknowledged before the operation began, or
+//! below L_r when a payment was, is a `lost-write`: the likeliest cause named, the
+//! anomaly the same.
 
+use super::sums::Range;
 use crate::history::{AccountId, F, Observed};
 use crate::verdict::{Anomaly, AnomalyKind, Subject};
 
@@ -18,32 +23,71 @@ pub(super) struct Reported<'a> {
 }
 
 impl Reported<'_> {
-    /// The anomaly, if what it reported lies outside R = `(low, high)`.
-    pub fn judge(&self, (low, high): (i64, i64)) -> Option<Anomaly> {
-        let (index, invoked, account, f) = (self.index, self.invoked, self.account, self.f);
-        let (explanation, magnitude) = match *self.balance {
-            Observed::Balance(b) if b < low || b > high => (
+    /// The anomaly, if what it reported lies outside R.
+    pub fn judge(&self, range: Range) -> Option<Anomaly> {
+        let (index, invoked, account) = (self.index, self.invoked, self.account);
+        match *self.balance {
+            Observed::Balance(b) => self.outside(b, range),
+            Observed::Missing if *self.f == F::Read => Some(self.anomaly(
+                AnomalyKind::ImpossibleBalance,
                 format!(
-                    "op {index}: a {f} on account {account} (invoked at op {invoked}) reported a balance \
-                     of {b} cents, outside the {low} to {high} cents the history allows while it ran"
+                    "op {index}: a read of account {account} (invoked at op {invoked}) found no \
+                     balance, though the account holds at least {} cents",
+                    range.low
                 ),
+                None,
+                range.low.max(1),
+            )),
+            _ => None,
+        }
+    }
+
+    /// A reported balance `b` outside R: a lost write when the acknowledged write it
+    /// misses came before the operation began, else an impossible balance.
+    fn outside(&self, b: i64, Range { low, high, before }: Range) -> Option<Anomaly> {
+        let (index, invoked, account, f) = (self.index, self.invoked, self.account, self.f);
+        let reported = format!(
+            "op {index}: a {f} on account {account} (invoked at op {invoked}) reported a balance of {b} cents"
+        );
+        let lost = match (b > high, b < low) {
+            (true, _) => before.debit.map(|w| (w, "above", high, "debits", b.saturating_sub(high))),
+            (_, true) => {
+                before.payment.map(|w| (w, "below", low, "payments", low.saturating_sub(b)))
+            }
+            (false, false) => return None,
+        };
+        Some(match lost {
+            Some((witness, side, bound, writes, missing)) => self.anomaly(
+                AnomalyKind::LostWrite,
+                format!(
+                    "{reported}, {side} the {bound} cents the history allows while it ran: \
+                     acknowledged {writes} worth at least {missing} cents are missing from the \
+                     balance it reported (the latest acknowledged before op {invoked}: op {witness})"
+                ),
+                Some(witness),
+                missing,
+            ),
+            None => self.anomaly(
+                AnomalyKind::ImpossibleBalance,
+                format!(
+                    "{reported}, outside the {low} to {high} cents the history allows while it ran"
+                ),
+                None,
                 low.saturating_sub(b).max(b.saturating_sub(high)),
             ),
-            Observed::Missing if *f == F::Read => (
-                format!(
-                    "op {index}: a read of account {account} (invoked at op {invoked}) found no balance, \
-                     though the account holds at least {low} cents"
-                ),
-                low.max(1),
-            ),
-            _ => return None,
-        };
-        Some(Anomaly {
-            kind: AnomalyKind::ImpossibleBalance,
-            subject: Subject::Account(account),
-            explanation,
-            ops: vec![invoked, index],
-            magnitude,
         })
+    }
+
+    /// An anomaly about the account, witnessed by the operation's invocation and
+    /// completion, and `witness` if any.
+    fn anomaly(
+        &self,
+        kind: AnomalyKind,
+        explanation: String,
+        witness: Option<u64>,
+        magnitude: i64,
+    ) -> Anomaly {
+        let ops = [self.invoked, self.index].into_iter().chain(witness).collect();
+        Anomaly { kind, subject: Subject::Account(self.account), explanation, ops, magnitude }
     }
 }

@@ -29,6 +29,28 @@ pub(crate) struct Sums {
     settle: Option<Window>,
     /// Captures waiting for the client operations in flight at them to complete `ok`.
     waiting: Vec<Waiting>,
+    /// The latest debit and the latest payment on the account completed `ok`.
+    acknowledged: Acknowledged,
+}
+
+/// The latest debit and the latest payment on an account that completed `ok`, by their
+/// completions' indices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acknowledged {
+    pub debit: Option<u64>,
+    pub payment: Option<u64>,
+}
+
+/// R for a client operation, and the writes on its account acknowledged before it was
+/// invoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    /// The least L_r since its invocation.
+    pub low: i64,
+    /// The greatest U since its invocation.
+    pub high: i64,
+    /// The latest debit and payment on the account completed `ok` before its invocation.
+    pub before: Acknowledged,
 }
 
 /// A client operation in flight, with the bounds over its interval so far.
@@ -43,6 +65,8 @@ struct Flight {
     low_r: i64,
     /// The greatest U since its invocation.
     high: i64,
+    /// The writes on the account acknowledged before its invocation.
+    before: Acknowledged,
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +120,7 @@ impl Sums {
             forever: None,
             settle: None,
             waiting: Vec::new(),
+            acknowledged: Acknowledged::default(),
         }
     }
 
@@ -132,9 +157,10 @@ impl Sums {
     }
 
     /// R for the client operation of `process` in flight: the least L_r and the
-    /// greatest U since its invocation.
-    pub fn range(&self, process: u32) -> Option<(i64, i64)> {
-        self.flights.iter().find(|f| f.process == process).map(|f| (f.low_r, f.high))
+    /// greatest U since its invocation, with the writes acknowledged before it.
+    pub fn range(&self, process: u32) -> Option<Range> {
+        let flight = self.flights.iter().find(|f| f.process == process)?;
+        Some(Range { low: flight.low_r, high: flight.high, before: flight.before })
     }
 
     /// L_r: L without the captures not yet confirmed for reads.
@@ -175,8 +201,17 @@ impl Sums {
         let since = self.last_capture.map_or(index, |c| c.max(index));
         let window = Window { low: self.low, since };
         let low_r = self.low_r()?;
-        self.flights.push(Flight { process, index, window, low_r, high: self.high });
+        let (high, before) = (self.high, self.acknowledged);
+        self.flights.push(Flight { process, index, window, low_r, high, before });
         Ok(())
+    }
+
+    /// A debit (or payment) on the account completed `ok` at `index`.
+    pub fn acknowledged(&mut self, index: u64, debit: bool) {
+        match debit {
+            true => self.acknowledged.debit = Some(index),
+            false => self.acknowledged.payment = Some(index),
+        }
     }
 
     /// A client operation on the account completed: `ok` with `debit`'s amount (0 for a

@@ -12,14 +12,23 @@
 //!   history. A start that completed with an error did not start the fault, and closes
 //!   its window.
 //!
+//! With Redis Sentinel it also counts **failovers**: the times the master named by
+//! Sentinel's `+switch-master` events changes. A `+switch-master` counts when the master
+//! it names differs from the one the previous `+switch-master` in the history named (the
+//! first one counts). Every sentinel announces the same switch, so counting events would
+//! overcount. A switch names its master by the node name the harness mapped
+//! (`master`), or, when it could not map it, by the new address at the end of `detail`.
+//!
 //! A run in which no client operation completed `ok` tested nothing, minimums or not:
-//! unknown. It always reports the three figures. With the header's `"reach"` minimums
-//! (`{"charges": N, "contended": N, "charges_in_faults": N}`, each optional), a figure
-//! below its minimum makes the verdict unknown, like a fault that never took effect:
-//! the run did not test what it meant to, whatever the other checkers say.
+//! unknown. It always reports the first three figures, and failovers when the history
+//! holds Sentinel's events or the run asks for a minimum of them. With the header's
+//! `"reach"` minimums (`{"charges": N, "contended": N, "charges_in_faults": N,
+//! "failovers": N}`, each optional), a figure below its minimum makes the verdict
+//! unknown, like a fault that never took effect: the run did not test what it meant to,
+//! whatever the other checkers say.
 
 use crate::checker::{Checker, Event, Figure, Interest};
-use crate::history::{F, OpType, Process, Value};
+use crate::history::{F, OpType, Process, SentinelEvent, Value};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -37,11 +46,14 @@ pub struct ReachMinimums {
     /// Charge attempts while a fault was active.
     #[serde(default)]
     pub charges_in_faults: Option<u64>,
+    /// Failovers: changes of the master Sentinel's `+switch-master` events name.
+    #[serde(default)]
+    pub failovers: Option<u64>,
 }
 
 /// What a `reach` must look like, for error messages.
 pub const REACH_SHAPE: &str = "an object like {\"charges\":10,\"contended\":2,\
-     \"charges_in_faults\":1} (each key optional, each a count)";
+     \"charges_in_faults\":1,\"failovers\":1} (each key optional, each a count)";
 
 impl ReachMinimums {
     /// Reads a header's `reach` value; the error says what is wrong with it.
@@ -50,7 +62,7 @@ impl ReachMinimums {
     }
 }
 
-/// Counts charge attempts, contended ones and those made during faults.
+/// Counts charge attempts, contended ones and those made during faults, and failovers.
 #[derive(Default)]
 pub struct Reach {
     minimums: ReachMinimums,
@@ -59,6 +71,11 @@ pub struct Reach {
     charges: u64,
     contended: u64,
     in_faults: u64,
+    failovers: u64,
+    /// The master the last `+switch-master` named.
+    master: Option<String>,
+    /// Whether the history holds any of Sentinel's events.
+    sentinels: bool,
     /// Whether any client operation completed `ok`.
     succeeded: bool,
 }
@@ -93,24 +110,50 @@ impl Reach {
         self.in_faults += u64::from(!self.active.is_empty());
     }
 
+    fn sentinel(&mut self, event: &SentinelEvent) {
+        self.sentinels = true;
+        if !event.is_switch() {
+            return;
+        }
+        let master = event.master.as_deref().or_else(|| new_address(&event.detail));
+        if master.is_some() && master != self.master.as_deref() {
+            self.failovers += 1;
+            self.master = master.map(str::to_owned);
+        }
+    }
+
     fn shortfalls(&self) -> Vec<String> {
         if !self.succeeded {
             return vec!["no client operation completed ok, so the run tested nothing".into()];
         }
+        let made = "the workload made";
         let figures = [
-            (self.charges, self.minimums.charges, "charge attempts"),
+            (self.charges, self.minimums.charges, made, "charge attempts"),
             (
                 self.contended,
                 self.minimums.contended,
+                made,
                 "contended charge attempts (two or more client operations on the account in flight)",
             ),
-            (self.in_faults, self.minimums.charges_in_faults, "charge attempts during faults"),
+            (
+                self.in_faults,
+                self.minimums.charges_in_faults,
+                made,
+                "charge attempts during faults",
+            ),
+            (
+                self.failovers,
+                self.minimums.failovers,
+                "the run saw",
+                "failovers (changes of the master Sentinel's +switch-master events name)",
+            ),
         ];
-        let short = figures.into_iter().filter_map(|(n, min, what)| Some((n, min?, what)));
+        let short =
+            figures.into_iter().filter_map(|(n, min, who, what)| Some((n, min?, who, what)));
         short
-            .filter(|(n, min, _)| n < min)
-            .map(|(n, min, what)| {
-                format!("the workload made {n} {what}, fewer than the {min} the scenario asks for")
+            .filter(|(n, min, ..)| n < min)
+            .map(|(n, min, who, what)| {
+                format!("{who} {n} {what}, fewer than the {min} the scenario asks for")
             })
             .collect()
     }
@@ -122,6 +165,9 @@ impl Checker for Reach {
     }
 
     fn observe(&mut self, ev: &Event<'_>) {
+        if let Some(event) = SentinelEvent::of(ev.op) {
+            return self.sentinel(event);
+        }
         match (ev.op.process, &ev.op.value) {
             (Process::Nemesis, Value::Fault(fault)) => self.fault(ev, fault.id),
             (Process::Client(_), _) => self.succeeded |= ev.kind() == OpType::Ok,
@@ -135,7 +181,10 @@ impl Checker for Reach {
     }
 
     fn interest(&self) -> Interest {
-        Interest::NEMESIS.or(Interest::GATEWAY).or(Interest::CLIENT_COMPLETION)
+        Interest::NEMESIS
+            .or(Interest::GATEWAY)
+            .or(Interest::CLIENT_COMPLETION)
+            .or(Interest::SENTINEL)
     }
 
     fn finish(&mut self) -> Verdict {
@@ -150,12 +199,24 @@ impl Checker for Reach {
     }
 
     fn figures(&self) -> Vec<Figure> {
-        vec![
+        let mut figures = vec![
             Figure::count("charge attempts", self.charges),
             Figure::count("contended charge attempts", self.contended),
             Figure::count("charge attempts during faults", self.in_faults),
-        ]
+        ];
+        if self.sentinels || self.minimums.failovers.is_some() {
+            figures.push(Figure::count("failovers", self.failovers));
+        }
+        figures
     }
+}
+
+/// The new master's address in a `+switch-master`'s detail
+/// (`<master-name> <old-ip> <old-port> <new-ip> <new-port>`), as `<new-ip> <new-port>`.
+fn new_address(detail: &str) -> Option<&str> {
+    let port = detail.rfind(' ')?;
+    let ip = detail[..port].rfind(' ')?;
+    Some(&detail[ip + 1..])
 }
 
 #[cfg(test)]
@@ -197,13 +258,18 @@ mod tests {
 
     #[test]
     fn a_run_that_reached_too_little_is_unknown_naming_each_shortfall() {
-        let minimums =
-            ReachMinimums { charges: Some(10), contended: Some(1), charges_in_faults: Some(2) };
+        let minimums = ReachMinimums {
+            charges: Some(10),
+            contended: Some(1),
+            charges_in_faults: Some(2),
+            failovers: None,
+        };
         let reason = "the workload made 3 charge attempts, fewer than the 10 the scenario asks \
                       for; the workload made 1 charge attempts during faults, fewer than the 2 \
                       the scenario asks for: it did not reach what it was meant to test";
         assert_eq!(verdict(Reach::new(minimums), &h()), Verdict::Unknown(reason.into()));
-        let met = ReachMinimums { charges: Some(3), contended: Some(1), charges_in_faults: None };
+        let met =
+            ReachMinimums { charges: Some(3), contended: Some(1), ..ReachMinimums::default() };
         assert_eq!(verdict(Reach::new(met), &h()), Verdict::Valid);
     }
 
@@ -226,6 +292,61 @@ mod tests {
         let reason = "no client operation completed ok, so the run tested nothing: it did not \
                       reach what it was meant to test";
         assert_eq!(verdict(Reach::default(), &h), Verdict::Unknown(reason.into()));
+    }
+
+    /// Two failovers, each announced by all three sentinels, and the `+sdown`s and
+    /// `+odown` before the first.
+    fn failed_over() -> crate::history::History {
+        let switch = |s: &str, master| sentinel(s, "+switch-master", Some(master));
+        let mut ops = h().ops;
+        ops.extend([
+            sentinel("sentinel-0", "+sdown", None),
+            sentinel("sentinel-1", "+sdown", None),
+            sentinel("sentinel-1", "+odown", None),
+            switch("sentinel-0", "redis-1"),
+            switch("sentinel-2", "redis-1"),
+            switch("sentinel-1", "redis-1"),
+            switch("sentinel-2", "redis-0"),
+            switch("sentinel-0", "redis-0"),
+            switch("sentinel-1", "redis-0"),
+        ]);
+        history(ops)
+    }
+
+    #[test]
+    fn failovers_count_changes_of_master_not_the_sentinels_announcing_them() {
+        assert_eq!(figures(Reach::default(), &failed_over())[3], "failovers 2");
+        assert_eq!(verdict(Reach::default(), &failed_over()), Verdict::Valid);
+        assert_eq!(figures(Reach::default(), &h()).len(), 3, "no sentinel, no failover figure");
+    }
+
+    #[test]
+    fn a_switch_whose_master_the_harness_could_not_name_is_told_by_its_new_address() {
+        let to = |s: &str, detail: &str| {
+            let mut op = sentinel(s, "+switch-master", None);
+            if let Value::Sentinel(e) = &mut op.value {
+                e.detail = detail.into();
+            }
+            op
+        };
+        let h = history(vec![
+            to("sentinel-0", "faultline 172.18.0.2 6379 172.18.0.3 6379"),
+            to("sentinel-1", "faultline 172.18.0.2 6379 172.18.0.3 6379"),
+            to("sentinel-0", "faultline 172.18.0.3 6379 172.18.0.2 6379"),
+        ]);
+        assert_eq!(figures(Reach::default(), &h)[3], "failovers 2");
+    }
+
+    #[test]
+    fn a_run_with_fewer_failovers_than_asked_is_unknown() {
+        let minimums = ReachMinimums { failovers: Some(3), ..ReachMinimums::default() };
+        let reason = "the run saw 2 failovers (changes of the master Sentinel's \
+                      +switch-master events name), fewer than the 3 the scenario asks for: it \
+                      did not reach what it was meant to test";
+        assert_eq!(verdict(Reach::new(minimums), &failed_over()), Verdict::Unknown(reason.into()));
+        let met = ReachMinimums { failovers: Some(2), ..ReachMinimums::default() };
+        assert_eq!(verdict(Reach::new(met), &failed_over()), Verdict::Valid);
+        assert_eq!(figures(Reach::new(minimums), &h())[3], "failovers 0");
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl<'a> Cursor<'a> {
             b"gateway" => Some(Process::Gateway),
             b"monitor" => Some(Process::Monitor),
             b"harness" => Some(Process::Harness),
+            b"sentinel" => Some(Process::Sentinel),
             _ => None,
         }
     }

@@ -34,6 +34,13 @@
 //! {"index":10,"time":9990000000,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9],"entries":5}}
 //! ```
 //!
+//! A run with Redis Sentinel also records what each sentinel published, one line per
+//! event per sentinel (see [`SentinelEvent`](crate::history::SentinelEvent)):
+//!
+//! ```text
+//! {"index":11,"time":6200000000,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379 172.18.0.3 6379","master":"redis-1"}}
+//! ```
+//!
 //! [`HistoryReader`] streams operations from any [`BufRead`]: the crate never opens a
 //! file itself. A last line without its newline that does not parse is a *torn tail*
 //! (the harness was killed mid-write): it is reported by [`HistoryReader::torn_tail`]
@@ -345,6 +352,7 @@ impl Value {
                 F::Final => Value::Final(serde_json::from_str(text)?),
                 F::Start | F::Heal => Value::Fault(serde_json::from_str(text)?),
                 F::Phase => Value::Phase(serde_json::from_str(text)?),
+                F::Event => Value::Sentinel(serde_json::from_str(text)?),
                 _ => Value::Json(serde_json::from_str(text)?),
             }),
             _ => serde_json::from_str(text).map(Value::Json),
@@ -384,6 +392,7 @@ impl Serialize for Value {
             Value::Final(f) => f.serialize(s),
             Value::Phase(p) => p.serialize(s),
             Value::Fault(f) => f.serialize(s),
+            Value::Sentinel(e) => e.serialize(s),
             Value::Json(j) => j.serialize(s),
         }
     }
@@ -397,6 +406,7 @@ impl Serialize for Process {
             Process::Gateway => s.serialize_str("gateway"),
             Process::Monitor => s.serialize_str("monitor"),
             Process::Harness => s.serialize_str("harness"),
+            Process::Sentinel => s.serialize_str("sentinel"),
         }
     }
 }
@@ -409,11 +419,14 @@ impl<'de> Deserialize<'de> for Process {
 
 struct ProcessVisitor;
 
+/// The processes named by a string.
+const PROCESSES: &[&str] = &["nemesis", "gateway", "monitor", "harness", "sentinel"];
+
 impl Visitor<'_> for ProcessVisitor {
     type Value = Process;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a client number or one of \"nemesis\", \"gateway\", \"monitor\", \"harness\"")
+        f.write_str("a client number or one of \"nemesis\", \"gateway\", \"monitor\", \"harness\", \"sentinel\"")
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Process, E> {
@@ -430,7 +443,8 @@ impl Visitor<'_> for ProcessVisitor {
             "gateway" => Ok(Process::Gateway),
             "monitor" => Ok(Process::Monitor),
             "harness" => Ok(Process::Harness),
-            other => Err(E::unknown_variant(other, &["nemesis", "gateway", "monitor", "harness"])),
+            "sentinel" => Ok(Process::Sentinel),
+            other => Err(E::unknown_variant(other, PROCESSES)),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The file format: round trips, torn tails, malformed lines, and the fast path.
 use super::*;
 use crate::history::{
-    AccountOp, Charge, FaultEvent, FinalState, Observed, Phase, PhaseName, Probe, StoreStatus,
+    AccountOp, Charge, FaultEvent, FinalState, Observed, Phase, PhaseName, Probe, SentinelEvent,
+    StoreStatus,
 };
 
 fn header_line() -> String {
@@ -147,7 +148,7 @@ fn the_fast_path_reads_what_the_general_parser_reads() {
 }
 
 /// One operation of each shape the recovery phase, settle, probes as operations,
-/// attributed charges, ledger entry sums and scheduled steps brought.
+/// attributed charges, ledger entry sums, scheduled steps and Sentinel's events brought.
 fn new_shapes() -> Vec<Op> {
     let at = |index: u64, process, kind, f, value| Op {
         index,
@@ -192,7 +193,22 @@ fn new_shapes() -> Vec<Op> {
             ..at(7, Process::Harness, OpType::Fail, F::Settle, Value::Nil)
         },
         at(8, Process::Harness, OpType::Ok, F::Final, Value::Final(fin)),
+        at(9, Process::Sentinel, OpType::Ok, F::Event, sentinel("+switch-master", Some("redis-1"))),
+        at(10, Process::Sentinel, OpType::Ok, F::Event, sentinel("+sdown", None)),
     ]
+}
+
+fn sentinel(event: &str, master: Option<&str>) -> Value {
+    let detail = match master {
+        Some(_) => "faultline 172.18.0.2 6379 172.18.0.3 6379",
+        None => "master faultline 172.18.0.2 6379",
+    };
+    Value::Sentinel(SentinelEvent {
+        sentinel: "sentinel-1".into(),
+        event: event.into(),
+        detail: detail.into(),
+        master: master.map(Into::into),
+    })
 }
 
 #[test]
@@ -208,6 +224,8 @@ fn every_new_record_shape_is_written_as_the_brief_says_and_reads_back_unchanged(
         r#"{"index":6,"time":60,"process":"harness","type":"invoke","f":"settle"}"#,
         r#"{"index":7,"time":70,"process":"harness","type":"fail","f":"settle","error":"settle timed out"}"#,
         r#"{"index":8,"time":80,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9,9],"entries":4}}"#,
+        r#"{"index":9,"time":90,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379 172.18.0.3 6379","master":"redis-1"}}"#,
+        r#"{"index":10,"time":100,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-1","event":"+sdown","detail":"master faultline 172.18.0.2 6379"}}"#,
     ];
     let ops = new_shapes();
     let bytes = lines(&ops);
@@ -221,6 +239,21 @@ fn every_new_record_shape_is_written_as_the_brief_says_and_reads_back_unchanged(
             assert_eq!(&fast, op, "{line}");
         }
     }
+}
+
+#[test]
+fn a_sentinel_event_reads_back_and_names_what_it_is_about() {
+    let shapes = new_shapes();
+    let (switch, sdown) = (&shapes[9], &shapes[10]);
+    let mut line = Vec::new();
+    write_op(switch, &mut line);
+    let read = parse_op(trim_line(&line)).expect("a line we wrote");
+    let event = SentinelEvent::of(&read).expect("a sentinel event");
+    assert_eq!((event.sentinel.as_str(), event.master.as_deref()), ("sentinel-1", Some("redis-1")));
+    assert!(event.is_switch() && event.about_master());
+    let sdown = SentinelEvent::of(sdown).expect("a sentinel event");
+    assert!(!sdown.is_switch() && sdown.about_master());
+    assert_eq!(SentinelEvent::of(&shapes[5]), None);
 }
 
 #[test]

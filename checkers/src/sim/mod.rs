@@ -155,7 +155,7 @@ impl Bug {
             Bug::LostBalance => AnomalyKind::LostBalance,
             Bug::BelowFloor => AnomalyKind::BelowFloor,
             Bug::ChargeWhileUnsafe => AnomalyKind::UnsafeCharge,
-            Bug::StaleRead | Bug::VanishedPayment => AnomalyKind::ImpossibleBalance,
+            Bug::StaleRead | Bug::VanishedPayment => AnomalyKind::LostWrite,
             Bug::DoubleCredit => AnomalyKind::DuplicateCredit,
             Bug::UnbalancedLedger => AnomalyKind::LedgerUnbalanced,
             Bug::DuplicateOp => AnomalyKind::DuplicateRecharge,

@@ -32,6 +32,9 @@ pub enum AnomalyKind {
     /// A balance a client operation reported outside what the history allows over its
     /// interval, or a read that found no balance.
     ImpossibleBalance,
+    /// A balance a client operation reported outside what the history allows, missing
+    /// debits (above U) or payments (below L_r) acknowledged before it began.
+    LostWrite,
     /// A charge the ledger credits more than once.
     DuplicateCredit,
     /// A ledger whose entries do not sum to its balance.
@@ -75,6 +78,7 @@ impl AnomalyKind {
             AnomalyKind::LostBalance => "lost-balance",
             AnomalyKind::BelowFloor => "below-floor",
             AnomalyKind::ImpossibleBalance => "impossible-balance",
+            AnomalyKind::LostWrite => "lost-write",
             AnomalyKind::DuplicateCredit => "duplicate-credit",
             AnomalyKind::LedgerUnbalanced => "ledger-unbalanced",
             AnomalyKind::UnsafeCharge => "unsafe-charge",

@@ -1,7 +1,7 @@
 //! Tiny literal histories, one or more per anomaly kind, asserting whole verdicts.
 //!
 //! - here: one module per checker, as first written;
-//! - `reads`: every reported balance checked (impossible-balance);
+//! - `reads`: every reported balance checked (impossible-balance, lost-write);
 //! - `windows`: W with any operation in flight, and fail-safe with probe intervals;
 //! - `ground_truth`: duplicate credits, unbalanced ledgers, one recharge per operation,
 //!   and overflowing sums;

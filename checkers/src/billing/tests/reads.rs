@@ -1,4 +1,5 @@
-//! impossible-balance: every balance a client operation reported, checked against R.
+//! impossible-balance and lost-write: every balance a client operation reported, checked
+//! against R.
 
 use super::*;
 use crate::billing::Reconciliation;
@@ -44,8 +45,10 @@ fn a_stale_read_after_a_failover_is_found_above_u() {
         settled(7, 400, &[]),
     ]);
     let explanation = "op 4: a read on account 7 (invoked at op 3) reported a balance of 500 cents, \
-                       outside the 400 to 400 cents the history allows while it ran";
-    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 4], 100)]));
+                       above the 400 cents the history allows while it ran: acknowledged debits \
+                       worth at least 100 cents are missing from the balance it reported (the \
+                       latest acknowledged before op 3: op 2)";
+    assert_eq!(v, invalid(vec![about(K::LostWrite, 7, explanation, &[3, 4, 2], 100)]));
 }
 
 #[test]
@@ -61,8 +64,65 @@ fn an_acknowledged_payment_that_vanishes_and_is_later_repaired_is_found() {
         settled(7, 800, &[]),
     ]);
     let explanation = "op 4: a read on account 7 (invoked at op 3) reported a balance of 500 cents, \
-                       outside the 800 to 800 cents the history allows while it ran";
-    assert_eq!(v, invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 4], 300)]));
+                       below the 800 cents the history allows while it ran: acknowledged payments \
+                       worth at least 300 cents are missing from the balance it reported (the \
+                       latest acknowledged before op 3: op 2)";
+    assert_eq!(v, invalid(vec![about(K::LostWrite, 7, explanation, &[3, 4, 2], 300)]));
+}
+
+#[test]
+fn a_lost_write_names_the_latest_debit_acknowledged_before_the_read_began() {
+    let v = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, reporting(debit(7, 100), 400)),
+        invoke(1, debit(7, 50)),
+        ok(1, reporting(debit(7, 50), 350)),
+        invoke(2, read(7)),
+        invoke(1, debit(7, 25)),
+        ok(1, reporting(debit(7, 25), 325)),
+        ok(2, reporting(read(7), 500)),
+        settled(7, 325, &[]),
+    ]);
+    let explanation = "op 8: a read on account 7 (invoked at op 5) reported a balance of 500 cents, \
+                       above the 350 cents the history allows while it ran: acknowledged debits \
+                       worth at least 150 cents are missing from the balance it reported (the \
+                       latest acknowledged before op 5: op 4)";
+    assert_eq!(v, invalid(vec![about(K::LostWrite, 7, explanation, &[5, 8, 4], 150)]));
+}
+
+#[test]
+fn a_balance_outside_r_with_no_write_it_misses_acknowledged_before_it_stays_impossible() {
+    let above_with_payments_only = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, payment(7, 300)),
+        ok(1, reporting(payment(7, 300), 800)),
+        invoke(2, read(7)),
+        invoke(1, debit(7, 100)),
+        ok(1, reporting(debit(7, 100), 700)),
+        ok(2, reporting(read(7), 900)),
+        settled(7, 700, &[]),
+    ]);
+    let explanation = "op 6: a read on account 7 (invoked at op 3) reported a balance of 900 cents, \
+                       outside the 700 to 800 cents the history allows while it ran";
+    assert_eq!(
+        above_with_payments_only,
+        invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 6], 100)])
+    );
+    let below_with_debits_only = check(vec![
+        open(7, 500, 100, 1000),
+        invoke(1, debit(7, 100)),
+        ok(1, reporting(debit(7, 100), 400)),
+        invoke(2, read(7)),
+        ok(2, reporting(read(7), 300)),
+        settled(7, 400, &[]),
+    ]);
+    let explanation = "op 4: a read on account 7 (invoked at op 3) reported a balance of 300 cents, \
+                       outside the 400 to 400 cents the history allows while it ran";
+    assert_eq!(
+        below_with_debits_only,
+        invalid(vec![about(K::ImpossibleBalance, 7, explanation, &[3, 4], 100)])
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network):
 //! the verdict, each anomaly explained with the operations that witness it, the safety
 //! and liveness rows apart, the faults (and scheduled ones that never started), the
-//! recovery phase, a timeline of operations per process, and latency and throughput
-//! plots, all with fault windows shaded.
+//! recovery phase, a timeline of operations per process (and of what each Redis
+//! sentinel said about the master), and latency and throughput plots, all with fault
+//! windows shaded.
 
 use super::summary::Summary;
 use super::{plots, tables};
@@ -143,6 +144,7 @@ fn figures(page: &mut String, summary: &Summary) {
         let _ = write!(page, "<span style=\"background:{color}\"></span>{label}");
     }
     page.push_str("</p>");
+    sentinel_legend(page, summary);
     if summary.stride > 1 {
         let _ = write!(page, "<p>One operation in {} is drawn.</p>", summary.stride);
     }
@@ -163,6 +165,30 @@ fn figures(page: &mut String, summary: &Summary) {
     }
     let infos = summary.spans.iter().filter(|s| s.kind == OpType::Info).count();
     let _ = write!(page, "<p>{} operations drawn, {infos} indeterminate.</p>", summary.spans.len());
+}
+
+/// The sentinel lanes' marks, when the history has any.
+fn sentinel_legend(page: &mut String, summary: &Summary) {
+    if summary.sentinel.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<p class=\"legend\">Above the clients, one lane per Redis sentinel: what it said about \
+         the master, when.",
+    );
+    for (label, c) in [
+        ("+sdown: this sentinel cannot reach the master", plots::SDOWN),
+        ("+odown: enough sentinels agree it is down", plots::ODOWN),
+        ("+switch-master (→ the new master)", plots::SWITCH),
+        ("+convert-to-slave", plots::CONVERT),
+    ] {
+        let color = format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2);
+        let _ = write!(page, "<span style=\"background:{color}\"></span>{}", escape(label));
+    }
+    if summary.sentinel_unmarked > 0 {
+        let _ = write!(page, " ({} later sentinel events not marked.)", summary.sentinel_unmarked);
+    }
+    page.push_str("</p>");
 }
 
 /// Escapes text for HTML.
@@ -206,5 +232,41 @@ mod tests {
             (page.find("charged twice").unwrap(), page.find("debit never succeeded").unwrap());
         assert!(wrong < safety_finding && safety_finding < liveness);
         assert!(liveness < liveness_finding);
+    }
+
+    #[test]
+    fn the_timeline_marks_what_each_sentinel_said_with_its_name() {
+        use super::super::summary::{Said, SentinelMark, Span};
+        let mark =
+            |sentinel: &str, time, said| SentinelMark { sentinel: sentinel.into(), time, said };
+        let span = |process, start, end, kind| Span {
+            process,
+            f: "debit".into(),
+            kind,
+            start,
+            end,
+            index: 0,
+        };
+        let summary = Summary {
+            spans: vec![span(0, 0.2, 1.5, OpType::Info), span(1, 0.3, 0.6, OpType::Ok)],
+            duration: 4.0,
+            stride: 1,
+            sentinel: vec![
+                mark("sentinel-0", 1.1, Said::SubjectivelyDown),
+                mark("sentinel-1", 1.2, Said::SubjectivelyDown),
+                mark("sentinel-1", 1.3, Said::ObjectivelyDown),
+                mark("sentinel-0", 2.4, Said::SwitchMaster(Some("redis-1".into()))),
+                mark("sentinel-1", 3.4, Said::SwitchMaster(Some("redis-1".into()))),
+                mark("sentinel-1", 3.5, Said::ConvertToReplica),
+            ],
+            ..Summary::default()
+        };
+        let report = Report { meta: Default::default(), ops: 0, torn_tail: None, results: vec![] };
+        let page = render(&report, &summary);
+        assert!(page.contains("one lane per Redis sentinel"), "the legend explains the lanes");
+        for text in ["sentinel-0", "sentinel-1", "→ redis-1"] {
+            assert!(page.contains(text), "{text} is drawn");
+        }
+        assert!(!render(&report, &Summary::default()).contains("Redis sentinel"));
     }
 }

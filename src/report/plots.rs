@@ -1,7 +1,8 @@
-//! The report's SVG plots, drawn with plotters: a timeline of operations per process,
-//! latency over time, and throughput over time, each with fault windows shaded.
+//! The report's SVG plots, drawn with plotters: a timeline of operations per process
+//! (with a lane per Redis sentinel marking what it said about the master), latency over
+//! time, and throughput over time, each with fault windows shaded.
 
-use super::summary::{Bucket, FaultWindow, Span, Summary};
+use super::summary::{Bucket, FaultWindow, Said, SentinelMark, Span, Summary};
 use checkers::history::OpType;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,6 +12,15 @@ const OK: RGBColor = RGBColor(60, 110, 200);
 const FAIL: RGBColor = RGBColor(220, 90, 150);
 const INFO: RGBColor = RGBColor(240, 150, 40);
 const FAULT: RGBAColor = RGBAColor(200, 40, 40, 0.12);
+/// What a sentinel said: `+sdown` and `+odown` on the master, `+switch-master`,
+/// `+convert-to-slave`; the HTML legend repeats them.
+pub const SDOWN: RGBColor = RGBColor(230, 160, 0);
+/// See [`SDOWN`].
+pub const ODOWN: RGBColor = RGBColor(200, 40, 40);
+/// See [`SDOWN`].
+pub const SWITCH: RGBColor = RGBColor(30, 30, 30);
+/// See [`SDOWN`].
+pub const CONVERT: RGBColor = RGBColor(120, 60, 170);
 
 type Result<T> = std::result::Result<T, String>;
 /// A series of the throughput plot: its label, colour, and which count it draws.
@@ -55,20 +65,25 @@ fn shade<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
-/// Every client operation as a bar from invocation to completion, one lane per process.
+/// Every client operation as a bar from invocation to completion, one lane per process;
+/// above them, one lane per sentinel with a mark for each thing it said about the master.
 pub fn timeline(summary: &Summary) -> Result<String> {
     let mut lanes: Vec<u32> = summary.spans.iter().map(|s| s.process).collect();
     lanes.sort_unstable();
     lanes.dedup();
     let lane = |p: u32| lanes.binary_search(&p).unwrap_or(0) as f64;
-    let height = (60 + 8 * lanes.len() as u32).clamp(160, 900);
+    let mut sentinels: Vec<&str> = summary.sentinel.iter().map(|m| m.sentinel.as_str()).collect();
+    sentinels.sort_unstable();
+    sentinels.dedup();
+    let rows = (lanes.len() + sentinels.len()) as f64;
+    let height = (60 + 8 * lanes.len() as u32 + 24 * sentinels.len() as u32).clamp(160, 900);
     let duration = summary.duration.max(1.0);
     draw(height, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..duration, -0.5f64..lanes.len() as f64 - 0.5)
+            .build_cartesian_2d(0f64..duration, -0.5f64..rows - 0.5)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
@@ -78,13 +93,47 @@ pub fn timeline(summary: &Summary) -> Result<String> {
             .y_labels(0)
             .draw()
             .map_err(|e| e.to_string())?;
-        shade(&mut chart, &summary.faults, duration, (-0.5, lanes.len() as f64 - 0.5))?;
+        shade(&mut chart, &summary.faults, duration, (-0.5, rows - 0.5))?;
         let bars = summary.spans.iter().map(|s: &Span| {
             let y = lane(s.process);
             let end = s.end.max(s.start + duration / 2000.0);
             Rectangle::new([(s.start, y - 0.35), (end, y + 0.35)], color(s.kind).filled())
         });
         chart.draw_series(bars).map_err(|e| e.to_string())?;
+        let sentinel_lane =
+            |name: &str| (lanes.len() + sentinels.binary_search(&name).unwrap_or(0)) as f64;
+        let names = sentinels.iter().map(|&name| {
+            Text::new(name.to_string(), (0.0, sentinel_lane(name) + 0.45), ("sans-serif", 11))
+        });
+        chart.draw_series(names).map_err(|e| e.to_string())?;
+        let at = |m: &SentinelMark| (m.time, sentinel_lane(&m.sentinel));
+        let marks = summary.sentinel.iter();
+        let said = |wanted: fn(&Said) -> bool| marks.clone().filter(move |m| wanted(&m.said));
+        let draw_err = |e: DrawingAreaErrorKind<_>| e.to_string();
+        let sdown = said(|s| *s == Said::SubjectivelyDown);
+        let odown = said(|s| *s == Said::ObjectivelyDown);
+        let convert = said(|s| *s == Said::ConvertToReplica);
+        let switch = || said(|s| matches!(s, Said::SwitchMaster(_)));
+        chart
+            .draw_series(sdown.map(|m| TriangleMarker::new(at(m), 5, SDOWN.filled())))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(odown.map(|m| TriangleMarker::new(at(m), 6, ODOWN.filled())))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(convert.map(|m| Cross::new(at(m), 5, CONVERT.stroke_width(2))))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(switch().map(|m| Circle::new(at(m), 4, SWITCH.filled())))
+            .map_err(draw_err)?;
+        let masters = switch().filter_map(|m| match &m.said {
+            Said::SwitchMaster(Some(master)) => {
+                let (x, y) = at(m);
+                Some(Text::new(format!("→ {master}"), (x, y - 0.1), ("sans-serif", 10)))
+            }
+            _ => None,
+        });
+        chart.draw_series(masters).map_err(draw_err)?;
         Ok(())
     })
 }

@@ -1,17 +1,58 @@
 //! One streaming pass over a history, gathering what the report draws: fault windows
 //! and the scheduled steps that never started, when the recovery phase began,
 //! operations for the timeline and latency plot (thinned to a bound, so memory does not
-//! grow with the history), throughput per second, and the operations that witness
-//! anomalies.
+//! grow with the history), what each Redis sentinel said about the master (up to a
+//! bound), throughput per second, and the operations that witness anomalies.
 
 use checkers::format::{self, HistoryReader, ReadError};
-use checkers::history::{F, OpType, Process, Value};
+use checkers::history::{F, OpType, Process, SentinelEvent, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead;
 
 /// At most this many operations are kept for the timeline and latency plot; beyond it
 /// every other one is dropped and the stride doubles.
 const MAX_SPANS: usize = 10_000;
+
+/// At most this many sentinel events are marked on the timeline; later ones are counted.
+const MAX_MARKS: usize = 2_000;
+
+/// What a sentinel said about the master, as the timeline marks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Said {
+    /// `+sdown` on the master: this sentinel cannot reach it.
+    SubjectivelyDown,
+    /// `+odown` on the master: enough sentinels agree it is down to fail over.
+    ObjectivelyDown,
+    /// `+switch-master`: this sentinel now names another master (the node, when the
+    /// harness could name it).
+    SwitchMaster(Option<String>),
+    /// `+convert-to-slave`: this sentinel turns a former master into a replica.
+    ConvertToReplica,
+}
+
+impl Said {
+    /// What a sentinel event says, if the timeline marks it.
+    pub fn of(event: &SentinelEvent) -> Option<Said> {
+        match event.event.as_str() {
+            "+sdown" if event.about_master() => Some(Said::SubjectivelyDown),
+            "+odown" if event.about_master() => Some(Said::ObjectivelyDown),
+            "+switch-master" => Some(Said::SwitchMaster(event.master.clone())),
+            "+convert-to-slave" => Some(Said::ConvertToReplica),
+            _ => None,
+        }
+    }
+}
+
+/// One sentinel event on the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentinelMark {
+    /// The sentinel that said it.
+    pub sentinel: String,
+    /// Seconds since the run started.
+    pub time: f64,
+    /// What it said.
+    pub said: Said,
+}
 
 /// A fault's window, from its start's invocation to its heal's completion.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +135,10 @@ pub struct Summary {
     pub never_started: Vec<ScheduledStep>,
     /// When the recovery phase began, in seconds, if it did.
     pub recovery: Option<f64>,
+    /// What the sentinels said about the master, in history order, at most `MAX_MARKS`.
+    pub sentinel: Vec<SentinelMark>,
+    /// Sentinel events beyond `MAX_MARKS`, not marked.
+    pub sentinel_unmarked: u64,
 }
 
 /// Reads `input` once, keeping the operations with indices in `witnesses` verbatim.
@@ -152,6 +197,7 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
                 _ => {}
             },
             (Process::Harness, Value::Phase(_)) => summary.recovery = Some(time),
+            (Process::Sentinel, _) => mark(&mut summary, &op, time),
             (Process::Gateway, _) if op.f == F::Charge => match op.kind {
                 OpType::Ok => summary.charges.0 += 1,
                 OpType::Fail if op.is_card_decline() => summary.charges.1 += 1,
@@ -183,6 +229,17 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
     }
     summary.never_started = steps;
     Ok(summary)
+}
+
+fn mark(summary: &mut Summary, op: &checkers::history::Op, time: f64) {
+    let Some(event) = SentinelEvent::of(op) else { return };
+    let Some(said) = Said::of(event) else { return };
+    match summary.sentinel.len() < MAX_MARKS {
+        true => {
+            summary.sentinel.push(SentinelMark { sentinel: event.sentinel.clone(), time, said })
+        }
+        false => summary.sentinel_unmarked += 1,
+    }
 }
 
 fn declared(event: &checkers::history::FaultEvent) -> Option<String> {
@@ -291,5 +348,45 @@ mod tests {
         assert_eq!(summary.throughput, vec![Bucket::default(), Bucket { ok: 0, fail: 0, info: 1 }]);
         assert!(summary.witnesses[&3].contains("\"index\":3"));
         assert_eq!(summary.duration, 3.1);
+    }
+
+    #[test]
+    fn what_sentinels_said_about_the_master_is_marked_and_the_rest_left_out() {
+        let said = |sentinel: &str, event: &str, detail: &str, master: Option<&str>| {
+            Value::Sentinel(SentinelEvent {
+                sentinel: sentinel.into(),
+                event: event.into(),
+                detail: detail.into(),
+                master: master.map(Into::into),
+            })
+        };
+        let (m, s) = ("master faultline 172.18.0.2 6379", "slave 172.18.0.3:6379 172.18.0.3 6379");
+        let switch = "faultline 172.18.0.2 6379 172.18.0.3 6379";
+        let events = [
+            said("sentinel-0", "+sdown", m, None),
+            said("sentinel-1", "+sdown", s, None),
+            said("sentinel-1", "+odown", m, None),
+            said("sentinel-1", "+try-failover", m, None),
+            said("sentinel-2", "+switch-master", switch, Some("redis-1")),
+            said("sentinel-1", "+convert-to-slave", s, None),
+        ];
+        let ops: Vec<Op> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| op(i as u64, 1000 * i as u64, Process::Sentinel, OpType::Ok, F::Event, v))
+            .collect();
+        let summary = summarize(&history(&ops)[..], &BTreeSet::new()).unwrap();
+        let marks: Vec<(&str, f64, &Said)> =
+            summary.sentinel.iter().map(|m| (m.sentinel.as_str(), m.time, &m.said)).collect();
+        let to = Said::SwitchMaster(Some("redis-1".into()));
+        assert_eq!(
+            marks,
+            [
+                ("sentinel-0", 0.0, &Said::SubjectivelyDown),
+                ("sentinel-1", 2.0, &Said::ObjectivelyDown),
+                ("sentinel-2", 4.0, &to),
+                ("sentinel-1", 5.0, &Said::ConvertToReplica),
+            ]
+        );
     }
 }

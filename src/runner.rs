@@ -39,6 +39,7 @@ use workloads::billing::BillingRun;
 use workloads::counter::CounterRun;
 use workloads::gateway::Gateway;
 use workloads::recorder::Recorder;
+use workloads::sentinel::SentinelWatch;
 use workloads::set::SetRun;
 use workloads::sut::Registry;
 
@@ -238,7 +239,11 @@ impl Run {
         header.meta.insert("schedule".into(), schedule.header());
         let recorder = Recorder::new(&header, File::create(dir.file(store::HISTORY))?)?;
         self.options.progress.watch(recorder.clone());
+        // Sentinel's events are ground truth, and its word moves the harness's master.
+        let sentinels =
+            SentinelWatch::start(cluster.endpoints(), recorder.clone(), cluster.master_follower());
         let result = self.drive(cluster, &recorder, workload, &schedule, dir).await;
+        sentinels.stop().await;
         let flushed = recorder.finish();
         self.options.progress.phase("saving node logs");
         save_logs(cluster, dir).await;

@@ -114,6 +114,10 @@ python_failsafe_is_valid! {
     python_failsafe_is_valid_on_random: "random",
     python_failsafe_is_valid_on_gateway_lost_response: "gateway-lost-response",
     python_failsafe_is_valid_on_gateway_flaky: "gateway-flaky",
+    python_failsafe_is_valid_on_sentinel_partition: "sentinel-partition",
+    python_failsafe_is_valid_on_sentinel_partition_mitigated: "sentinel-partition-mitigated",
+    python_failsafe_is_valid_on_sentinel_kill_master: "sentinel-kill-master",
+    python_failsafe_is_valid_on_sentinel_flapping: "sentinel-flapping",
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod explore;
 mod nemesis;
 mod run;
 mod second_design;
+mod sentinel;
 mod service;
 mod sweep;
 mod truth;

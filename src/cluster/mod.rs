@@ -29,11 +29,13 @@ mod network;
 mod node;
 pub mod owner;
 pub(crate) mod ready;
+mod sentinel;
 
 pub use config::{PostgresConfig, RedisConfig};
 pub use network::NodeState;
 pub use node::NodeKind;
 pub use ready::info_field;
+pub use sentinel::{MASTER_NAME, SentinelConfig};
 
 use crate::docker::{self, DockerError};
 use crate::images::{self, ImageError};
@@ -41,12 +43,12 @@ use guard::RunGuard;
 use node::Node;
 use rand::RngExt;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::NetworkCreateRequest;
 use tokio::sync::watch;
-use workloads::endpoints::{Endpoints, PostgresEndpoint, Topology};
+use workloads::endpoints::{Endpoints, PostgresEndpoint, SentinelEndpoints, Topology};
 
 /// Errors of the cluster and its nodes.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,9 @@ pub enum ClusterError {
         /// The node's last log lines.
         log: String,
     },
+    /// The Sentinel settings cannot work.
+    #[error("Sentinel: {0}")]
+    Sentinel(String),
     /// No node has this name.
     #[error("no node named {0} in this cluster")]
     UnknownNode(String),
@@ -103,11 +108,14 @@ pub enum ClusterError {
     },
 }
 
-/// Builds a [`Cluster`]. Defaults: a master and 2 replicas, no Postgres, the default
-/// [`RedisConfig`] and [`PostgresConfig`], 30 s for every node to become ready.
+/// Builds a [`Cluster`]. Defaults: a master and 2 replicas, no Postgres, no Sentinel,
+/// the default [`RedisConfig`] and [`PostgresConfig`], 30 s for every node to become
+/// ready.
 #[derive(Clone, Debug)]
 pub struct ClusterBuilder {
     replicas: usize,
+    sentinels: usize,
+    sentinel_config: SentinelConfig,
     postgres: bool,
     redis_config: RedisConfig,
     postgres_config: PostgresConfig,
@@ -120,6 +128,8 @@ impl Default for ClusterBuilder {
     fn default() -> ClusterBuilder {
         ClusterBuilder {
             replicas: 2,
+            sentinels: 0,
+            sentinel_config: SentinelConfig::default(),
             postgres: false,
             redis_config: RedisConfig::default(),
             postgres_config: PostgresConfig::default(),
@@ -134,6 +144,15 @@ impl ClusterBuilder {
     /// How many Redis replicas follow the master.
     pub fn redis_replicas(mut self, n: usize) -> Self {
         self.replicas = n;
+        self
+    }
+
+    /// Runs `n` Redis Sentinel nodes (`sentinel-0`, ...; an odd number) watching the
+    /// master with these settings. Clients then find the master through them, and
+    /// the cluster's own view of the master follows what they say.
+    pub fn sentinels(mut self, n: usize, config: SentinelConfig) -> Self {
+        self.sentinels = n;
+        self.sentinel_config = config;
         self
     }
 
@@ -193,6 +212,13 @@ impl ClusterBuilder {
             Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
         cluster.kept = self.kept;
         cluster.wait_ready(self.ready_timeout).await?;
+        if self.sentinels > 0 {
+            if let Some(problem) = self.sentinel_config.problem(self.sentinels) {
+                return Err(ClusterError::Sentinel(problem));
+            }
+            cluster.start_sentinels(self.sentinels, &self.sentinel_config, &labels).await?;
+            cluster.wait_sentinels_ready(self.ready_timeout).await?;
+        }
         Ok(cluster)
     }
 
@@ -222,8 +248,8 @@ pub struct Cluster {
     docker: Docker,
     run: String,
     network: String,
-    master: Mutex<String>,
-    endpoints: watch::Sender<Endpoints>,
+    master: Arc<Mutex<String>>,
+    endpoints: Arc<watch::Sender<Endpoints>>,
     seed: Option<u64>,
     kept: bool,
     guard: RunGuard,
@@ -260,13 +286,14 @@ impl Cluster {
                         database: "postgres".into(),
                     })
                 }
+                NodeKind::Sentinel => unreachable!("sentinels start after the stores"),
             }
         }
         let master = "redis-0".to_string();
         let redis_master = *redis.get(&master).expect("a cluster always has redis-0");
         let (endpoints, _) =
             watch::channel(Endpoints { redis_master, redis, postgres, sentinel: None });
-        let master = Mutex::new(master);
+        let (master, endpoints) = (Arc::new(Mutex::new(master)), Arc::new(endpoints));
         Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, kept: false, guard })
     }
 
@@ -315,7 +342,89 @@ impl Cluster {
 
     /// The names of the Redis nodes.
     pub fn redis_nodes(&self) -> Vec<String> {
-        self.nodes.iter().filter(|n| n.kind == NodeKind::Redis).map(|n| n.name.clone()).collect()
+        self.nodes_of(NodeKind::Redis)
+    }
+
+    /// The names of the Sentinel nodes (none without Sentinel).
+    pub fn sentinel_nodes(&self) -> Vec<String> {
+        self.nodes_of(NodeKind::Sentinel)
+    }
+
+    fn nodes_of(&self, kind: NodeKind) -> Vec<String> {
+        self.nodes.iter().filter(|n| n.kind == kind).map(|n| n.name.clone()).collect()
+    }
+
+    /// What kind of node `node` is.
+    pub fn kind(&self, node: &str) -> Result<NodeKind, ClusterError> {
+        Ok(self.node(node)?.kind)
+    }
+
+    /// Starts `n` sentinels watching the current master, each with its own fresh
+    /// file, and publishes them with the addresses Sentinel will name nodes by.
+    async fn start_sentinels(
+        &mut self,
+        n: usize,
+        config: &SentinelConfig,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        let mut announced = BTreeMap::new();
+        for node in self.redis_nodes() {
+            announced.insert(std::net::SocketAddr::new(self.ip(&node).await?, 6379), node);
+        }
+        let master_ip = self.ip(&self.master()).await?;
+        let text = config.render(n, master_ip);
+        let specs = (0..n).map(|i| {
+            node::NodeSpec::sentinel(
+                &self.run,
+                &self.network,
+                &format!("sentinel-{i}"),
+                text.clone(),
+            )
+            .labelled(labels)
+        });
+        let started = futures::future::try_join_all(specs.map(Node::start)).await?;
+        let mut nodes = BTreeMap::new();
+        for node in &started {
+            nodes.insert(node.name.clone(), node.host_addr(&self.docker).await?);
+        }
+        self.nodes.extend(started);
+        let master_name = sentinel::MASTER_NAME.to_string();
+        self.endpoints.send_modify(|e| {
+            e.sentinel = Some(SentinelEndpoints { master_name, nodes, announced });
+        });
+        Ok(())
+    }
+
+    /// Waits until every sentinel answers, then until each sees the master, every
+    /// replica and every other sentinel.
+    async fn wait_sentinels_ready(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let sentinels: Vec<&Node> =
+            self.nodes.iter().filter(|n| n.kind == NodeKind::Sentinel).collect();
+        let (replicas, others) = (self.replicas().len(), sentinels.len() - 1);
+        let probes = sentinels.iter().map(|node| async move {
+            self.wait_node_ready(node, deadline).await?;
+            let addr = self.sentinel_addr(&node.name)?;
+            let started = tokio::time::Instant::now();
+            match ready::poll_until(deadline, || sentinel::sentinel_ready(addr, replicas, others))
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(reason) => Err(self.not_ready(node, started.elapsed(), reason).await),
+            }
+        });
+        futures::future::try_join_all(probes).await?;
+        Ok(())
+    }
+
+    /// A sentinel's published address now.
+    pub fn sentinel_addr(&self, node: &str) -> Result<std::net::SocketAddr, ClusterError> {
+        self.endpoints
+            .borrow()
+            .sentinel
+            .as_ref()
+            .and_then(|s| s.nodes.get(node).copied())
+            .ok_or(ClusterError::NoAddress { node: node.to_string(), what: "sentinel port" })
     }
 
     /// The name of the node clients currently treat as the Redis master.
@@ -336,6 +445,23 @@ impl Cluster {
         *self.master.lock().expect("master lock") = node.name.clone();
         self.endpoints.send_modify(|e| e.redis_master = e.redis[&node.name]);
         Ok(())
+    }
+
+    /// A callback that moves the cluster's master to the Redis node it names, from any
+    /// task: what the harness's sentinel watch calls on `+switch-master`, so the
+    /// harness's view of the master (its monitor, its faults' targets, the control URL)
+    /// follows Sentinel's word. A name that is no Redis node is ignored.
+    pub fn master_follower(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let (master, endpoints) = (Arc::clone(&self.master), Arc::clone(&self.endpoints));
+        move |node: &str| {
+            let Some(addr) = endpoints.borrow().redis.get(node).copied() else { return };
+            let mut current = master.lock().expect("master lock");
+            if *current != node {
+                tracing::info!("Sentinel moved the master from {current} to {node}");
+                *current = node.to_string();
+                endpoints.send_modify(|e| e.redis_master = addr);
+            }
+        }
     }
 
     /// The Docker container name of `node`, which other nodes resolve on the run's

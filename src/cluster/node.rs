@@ -5,7 +5,7 @@
 //! host port, so the port is read again and published to clients.
 
 use super::config::{PostgresConfig, RedisConfig};
-use super::{Cluster, ClusterError, ready};
+use super::{Cluster, ClusterError, ready, sentinel};
 use crate::docker::{self, DockerError, ExecOutput, NODE_LABEL, RUN_LABEL};
 use crate::images;
 use base64::Engine;
@@ -28,6 +28,8 @@ pub enum NodeKind {
     Redis,
     /// PostgreSQL.
     Postgres,
+    /// Redis Sentinel (`redis-server --sentinel`).
+    Sentinel,
 }
 
 impl NodeKind {
@@ -35,6 +37,7 @@ impl NodeKind {
         match self {
             NodeKind::Redis => 6379,
             NodeKind::Postgres => 5432,
+            NodeKind::Sentinel => sentinel::PORT,
         }
     }
 
@@ -42,6 +45,7 @@ impl NodeKind {
         match self {
             NodeKind::Redis => "/etc/faultline/redis.conf",
             NodeKind::Postgres => "/etc/faultline/postgresql.conf",
+            NodeKind::Sentinel => sentinel::CONFIG_PATH,
         }
     }
 }
@@ -60,6 +64,7 @@ struct ContainerRequestParts {
     labels: Vec<(String, String)>,
     network: String,
     env: Vec<(String, String)>,
+    cmd: Option<Vec<String>>,
 }
 
 impl NodeSpec {
@@ -86,6 +91,14 @@ impl NodeSpec {
         NodeSpec::new(run, network, "postgres", NodeKind::Postgres, config.render(), env)
     }
 
+    /// A sentinel from the Redis image, reading `config` (which it rewrites).
+    pub(super) fn sentinel(run: &str, network: &str, name: &str, config: String) -> NodeSpec {
+        let mut spec = NodeSpec::new(run, network, name, NodeKind::Sentinel, config, Vec::new());
+        let cmd = ["redis-server", sentinel::CONFIG_PATH, "--sentinel"];
+        spec.image.cmd = Some(cmd.map(String::from).to_vec());
+        spec
+    }
+
     fn new(
         run: &str,
         network: &str,
@@ -95,7 +108,7 @@ impl NodeSpec {
         env: Vec<(String, String)>,
     ) -> NodeSpec {
         let repository = match kind {
-            NodeKind::Redis => images::REDIS,
+            NodeKind::Redis | NodeKind::Sentinel => images::REDIS,
             NodeKind::Postgres => images::POSTGRES,
         };
         NodeSpec {
@@ -108,6 +121,7 @@ impl NodeSpec {
                 labels: vec![(RUN_LABEL.to_string(), run.to_string())],
                 network: network.into(),
                 env,
+                cmd: None,
             },
         }
     }
@@ -139,6 +153,9 @@ impl Node {
             });
         for (key, value) in &parts.env {
             request = request.with_env_var(key, value);
+        }
+        if let Some(cmd) = &parts.cmd {
+            request = request.with_cmd(cmd);
         }
         for (key, value) in &parts.labels {
             request = request.with_label(key, value);
@@ -266,8 +283,14 @@ impl Cluster {
     /// settings included by `postgresql.conf`) and restarts it: SIGTERM, so Redis saves
     /// a snapshot first if its old configuration says so. Waits until it answers again.
     pub async fn restart_with_config(&self, node: &str, text: &str) -> Result<(), ClusterError> {
+        self.write_config(self.node(node)?, text).await?;
+        self.restart(node).await
+    }
+
+    /// Restarts `node` cleanly with the file it has now (a sentinel's, as Sentinel
+    /// rewrote it) and waits until it answers again.
+    pub async fn restart(&self, node: &str) -> Result<(), ClusterError> {
         let n = self.node(node)?;
-        self.write_config(n, text).await?;
         let name = &n.container_name;
         let options = RestartContainerOptions { t: Some(10), signal: None };
         self.docker
@@ -334,6 +357,20 @@ impl Cluster {
                     pg.addr = addr;
                 }
             }),
+            NodeKind::Sentinel => self.endpoints.send_modify(|e| {
+                if let Some(sentinel) = e.sentinel.as_mut() {
+                    sentinel.nodes.insert(node.name.clone(), addr);
+                }
+            }),
+        }
+        if node.kind == NodeKind::Redis && self.endpoints.borrow().sentinel.is_some() {
+            let announced = SocketAddr::new(self.ip(&node.name).await?, 6379);
+            self.endpoints.send_modify(|e| {
+                if let Some(sentinel) = e.sentinel.as_mut() {
+                    sentinel.announced.retain(|_, name| *name != node.name);
+                    sentinel.announced.insert(announced, node.name.clone());
+                }
+            });
         }
         self.wait_node_ready(node, tokio::time::Instant::now() + Duration::from_secs(30)).await
     }
@@ -357,6 +394,10 @@ impl Cluster {
                     .clone()
                     .expect("a postgres node has an endpoint");
                 ready::poll_until(deadline, || ready::postgres_select_1(&endpoint)).await
+            }
+            NodeKind::Sentinel => {
+                let addr = self.sentinel_addr(&node.name)?;
+                ready::poll_until(deadline, || ready::redis_ping(addr)).await
             }
         };
         match result {

@@ -15,8 +15,9 @@
 //! with the nemesis healing everything, and the next workload recreates its schema and
 //! flushes Redis. A run that fails as a harness (not as a verdict) brings a fresh
 //! cluster for the next case. Real systems are noisy, so while shrinking each candidate
-//! runs up to `runs_per_candidate` times and counts as failing if any run is invalid;
-//! the minimal case is then replayed `replays` times.
+//! runs up to `runs_per_candidate` times and counts as failing if any run is invalid,
+//! and so does each recorded regression replayed first; the minimal case is then
+//! replayed `replays` times.
 
 mod case;
 mod found;
@@ -56,7 +57,8 @@ pub struct ExploreOptions {
     pub shrink_budget: Duration,
     /// Shrinking stops after this many candidates.
     pub shrink_candidates: u32,
-    /// While shrinking, runs of each candidate (it fails if any run fails).
+    /// While shrinking, and replaying a recorded regression, runs of each case (it
+    /// fails if any run fails).
     pub runs_per_candidate: u32,
     /// Replays of the minimal case.
     pub replays: u32,
@@ -187,7 +189,7 @@ impl Explorer<'_> {
         for regression in regressions.for_sut(&self.options.sut) {
             (self.log)(&format!("regression {}: replaying", regression.scenario.display()));
             let case = regression.case()?;
-            if self.fails(&case, 1)? {
+            if self.fails(&case, self.options.runs_per_candidate)? {
                 (self.log)("  still fails");
                 let to_first_failure = started.elapsed();
                 return self.conclude(case.clone(), case, true, to_first_failure, Duration::ZERO);

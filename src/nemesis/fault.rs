@@ -157,6 +157,15 @@ pub enum Fault {
         #[serde(default = "Target::replica")]
         target: Target,
     },
+    /// With Redis Sentinel: cuts the current master, and a minority of the sentinels
+    /// with it, from every other Redis node and sentinel, while the harness's clients
+    /// reach both sides (Jepsen's Redis grudge). The majority side elects a new master
+    /// while the old one keeps taking the writes of clients that still believe in it.
+    /// Heal: the rules are removed and the old master watched until Sentinel demotes
+    /// it (it then throws away every write it took since the cut). It took effect when
+    /// the old master took writes while cut off and, if a new master was elected, ended
+    /// a replica.
+    IsolateMaster,
     /// tc netem delay on the nodes' outgoing packets, where the kernel has netem.
     /// Heal: the qdisc is removed.
     Delay {
@@ -413,6 +422,7 @@ impl Fault {
             Fault::ResyncLoop(_) => "resync-loop",
             Fault::Failover { .. } => "failover",
             Fault::SplitBrain { .. } => "split-brain",
+            Fault::IsolateMaster => "isolate-master",
             Fault::Delay { .. } => "delay",
             Fault::Loss { .. } => "loss",
             Fault::GatewayLatency { .. } => "gateway-latency",

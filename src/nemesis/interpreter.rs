@@ -82,6 +82,7 @@ enum Undo {
     Storm(Box<StormState>),
     Linked,
     Split(Split),
+    IsolatedMaster(Cut, replication::Isolation),
     Netem(Vec<String>),
     Gateway(FaultToken),
     Service(ServiceFault),
@@ -360,7 +361,9 @@ impl<'c> Nemesis<'c> {
         redis.sort();
         let mut all = self.cluster.node_names();
         all.sort();
-        View { master: self.cluster.master(), redis, all }
+        let mut sentinels = self.cluster.sentinel_nodes();
+        sentinels.sort();
+        View { master: self.cluster.master(), redis, all, sentinels }
     }
 
     async fn perform(
@@ -393,6 +396,12 @@ impl<'c> Nemesis<'c> {
             Plan::SplitBrain(new) => {
                 let (outcome, split) = replication::split_brain(c, &new).await?;
                 (outcome, Undo::Split(split))
+            }
+            Plan::IsolateMaster(old, grudge) => {
+                let isolation = replication::Isolation::begin(c, &old).await?;
+                let (cut, effect, seen) = net::cut(c, &self.method, id, grudge).await?;
+                let outcome = Outcome::unjudged(effect).judge(seen, "a cut link stayed open");
+                (outcome, Undo::IsolatedMaster(cut, isolation))
             }
             Plan::Netem(args, nodes) => {
                 (self.netem(name, &args, &nodes).await?, Undo::Netem(nodes))
@@ -443,6 +452,16 @@ impl<'c> Nemesis<'c> {
             Undo::Storm(state) => replication::end_storm(c, *state).await,
             Undo::Linked => replication::linked(c, name).await,
             Undo::Split(split) => replication::end_split(c, baseline, split).await,
+            Undo::IsolatedMaster(cut, isolation) => {
+                let before_heal = isolation.writes(c).await?;
+                match net::heal(c, &cut).await? {
+                    0 => isolation.end(c, before_heal).await,
+                    left => Err(NemesisError::NotHealed {
+                        fault: name,
+                        reason: format!("{left} rules left"),
+                    }),
+                }
+            }
             Undo::Netem(nodes) => {
                 for node in &nodes {
                     net::remove_netem(c, node).await?;

@@ -3,7 +3,7 @@
 //! (does the node answer on the address the cluster publishes?) goes through the host.
 
 use super::NemesisError;
-use crate::cluster::{Cluster, ready};
+use crate::cluster::{Cluster, NodeKind, ready};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +23,9 @@ pub(crate) async fn redis_cli(
     args: &[&str],
 ) -> Result<Reply, NemesisError> {
     let mut cmd = vec!["timeout", "10", "redis-cli", "-e"];
+    if cluster.kind(node)? == NodeKind::Sentinel {
+        cmd.extend_from_slice(&["-p", "26379"]);
+    }
     cmd.extend_from_slice(args);
     let out = cluster.exec(node, &cmd).await?;
     match out.code {
@@ -146,9 +149,13 @@ pub(crate) fn tcp_probe_results(stdout: &str, n: usize) -> Vec<bool> {
 pub(crate) async fn answers(cluster: &Cluster, node: &str) -> bool {
     let endpoints = cluster.endpoints().borrow().clone();
     let probe = async {
-        match endpoints.redis.get(node) {
-            Some(addr) => ready::redis_ping(*addr).await,
-            None => match &endpoints.postgres {
+        match (cluster.kind(node), endpoints.redis.get(node)) {
+            (_, Some(addr)) => ready::redis_ping(*addr).await,
+            (Ok(NodeKind::Sentinel), None) => match cluster.sentinel_addr(node) {
+                Ok(addr) => ready::redis_ping(addr).await,
+                Err(e) => Err(e.to_string()),
+            },
+            (_, None) => match &endpoints.postgres {
                 Some(pg) => ready::postgres_select_1(pg).await,
                 None => Err(format!("no endpoint for {node}")),
             },
@@ -167,7 +174,11 @@ pub(crate) async fn answers_all(cluster: &Cluster, nodes: &[String]) -> (bool, V
 
 /// The service port of a node on the run's network.
 pub(crate) fn service_addr(cluster: &Cluster, node: &str, ip: IpAddr) -> SocketAddr {
-    let port = if cluster.redis_nodes().iter().any(|n| n == node) { 6379 } else { 5432 };
+    let port = match cluster.kind(node) {
+        Ok(NodeKind::Redis) => 6379,
+        Ok(NodeKind::Sentinel) => 26379,
+        _ => 5432,
+    };
     SocketAddr::new(ip, port)
 }
 

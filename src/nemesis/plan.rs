@@ -8,6 +8,7 @@ use super::grudge::{self, Grudge, Peer};
 use super::process::{BadConfig, Down};
 use super::targets::View;
 use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
 use std::collections::BTreeSet;
 use workloads::gateway::GatewayFault;
 
@@ -31,6 +32,8 @@ pub(crate) enum Plan {
     Failover(String),
     /// Promote this replica and leave the old master taking writes.
     SplitBrain(String),
+    /// Cut the master (the first), with a minority of the sentinels, from the rest.
+    IsolateMaster(String, Grudge),
     /// These netem arguments on these nodes.
     Netem(String, Vec<String>),
     /// This fault on the card gateway.
@@ -115,6 +118,25 @@ impl Plan {
             Fault::ResyncLoop(storm) => Plan::Storm(true, storm.plan(true), view.redis.clone()),
             Fault::Failover { target } => Plan::Failover(one(view.resolve_redis(target, rng)?)),
             Fault::SplitBrain { target } => Plan::SplitBrain(one(view.resolve_redis(target, rng)?)),
+            Fault::IsolateMaster if view.sentinels.is_empty() => {
+                return Err(NemesisError::NoTarget("isolate-master needs Sentinel".into()));
+            }
+            Fault::IsolateMaster => {
+                let mut sentinels = view.sentinels.clone();
+                sentinels.shuffle(rng);
+                let minority = sentinels.split_off(sentinels.len().div_ceil(2));
+                let mut side = vec![view.master.clone()];
+                side.extend(minority);
+                let rest: Vec<String> = view
+                    .redis
+                    .iter()
+                    .chain(&sentinels)
+                    .filter(|n| !side.contains(n))
+                    .cloned()
+                    .collect();
+                let grudge = grudge::complete(&[side, rest]);
+                Plan::IsolateMaster(view.master.clone(), grudge)
+            }
             Fault::Delay { target, delay } => {
                 Plan::Netem(format!("delay {}ms", delay.as_millis()), view.resolve(target, rng)?)
             }
@@ -136,7 +158,7 @@ impl Plan {
     /// The nodes the plan acts on, sorted.
     pub(crate) fn targets(&self) -> Vec<String> {
         let nodes: BTreeSet<String> = match self {
-            Plan::Cut(grudge) => grudge
+            Plan::Cut(grudge) | Plan::IsolateMaster(_, grudge) => grudge
                 .iter()
                 .flat_map(|(node, peers)| {
                     let peers = peers.iter().filter_map(|p| match p {
@@ -188,7 +210,7 @@ mod tests {
         if postgres {
             all.push("postgres".into());
         }
-        View { master: "redis-0".into(), redis, all }
+        View { master: "redis-0".into(), redis, all, sentinels: vec![] }
     }
 
     fn plan(fault: Fault, view: &View) -> Result<Plan, NemesisError> {
@@ -201,6 +223,29 @@ mod tests {
         assert_eq!(plan.targets(), ["redis-0", "redis-1", "redis-2"]);
         let Plan::Cut(grudge) = plan else { panic!("not a cut") };
         assert_eq!(grudge::cut_pairs(&grudge).len(), 4);
+    }
+
+    #[test]
+    fn isolating_the_master_takes_a_minority_of_the_sentinels_with_it() {
+        let sentinels: Vec<String> = (0..3).map(|i| format!("sentinel-{i}")).collect();
+        let mut with = view(true);
+        with.all.extend(sentinels.iter().cloned());
+        with.sentinels = sentinels;
+        let Plan::IsolateMaster(old, grudge) = plan(Fault::IsolateMaster, &with).unwrap() else {
+            panic!("not an isolation")
+        };
+        assert_eq!(old, "redis-0");
+        let minority: Vec<&String> = grudge
+            .keys()
+            .filter(|n| {
+                n.starts_with("sentinel") && grudge[*n].contains(&Peer::Node("redis-1".into()))
+            })
+            .collect();
+        assert_eq!(minority.len(), 1, "one sentinel beside the master: {grudge:?}");
+        assert!(grudge["redis-0"].contains(&Peer::Node("redis-1".into())));
+        assert!(!grudge["redis-0"].contains(&Peer::Node(minority[0].clone())));
+        assert!(!grudge.contains_key("postgres"), "Postgres and clients stay reachable");
+        assert!(matches!(plan(Fault::IsolateMaster, &view(true)), Err(NemesisError::NoTarget(_))));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::interpreter::Outcome;
 use super::topology::{self, Baseline, set_directive};
 use super::{NemesisError, observe};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, NodeKind};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -77,8 +77,12 @@ pub(crate) async fn serving(
     let addrs: Map<String, Value> = nodes
         .iter()
         .map(|n| {
-            let addr =
-                endpoints.redis.get(n).copied().or(endpoints.postgres.as_ref().map(|p| p.addr));
+            let addr = match cluster.kind(n) {
+                Ok(NodeKind::Sentinel) => cluster.sentinel_addr(n).ok(),
+                _ => {
+                    endpoints.redis.get(n).copied().or(endpoints.postgres.as_ref().map(|p| p.addr))
+                }
+            };
             (n.clone(), json!(addr.map(|a| a.to_string())))
         })
         .collect();
@@ -103,7 +107,10 @@ pub(crate) async fn restart(
     let mut restarted = true;
     for node in nodes {
         let incarnation_before = incarnation(cluster, node).await?;
-        cluster.restart_with_config(node, &cluster.config_text(node)?).await?;
+        match cluster.kind(node)? {
+            NodeKind::Sentinel => cluster.restart(node).await?,
+            _ => cluster.restart_with_config(node, &cluster.config_text(node)?).await?,
+        }
         restarted &= incarnation(cluster, node).await? != incarnation_before;
     }
     let mut outcome = serving(cluster, baseline, nodes).await?;
@@ -112,9 +119,11 @@ pub(crate) async fn restart(
 }
 
 async fn incarnation(cluster: &Cluster, node: &str) -> Result<String, NemesisError> {
-    match topology::is_redis(cluster, node) {
-        true => Ok(observe::info(cluster, node, "server", "run_id").await?.unwrap_or_default()),
-        false => observe::psql(cluster, "SELECT pg_postmaster_start_time()").await,
+    match cluster.kind(node)? {
+        NodeKind::Redis | NodeKind::Sentinel => {
+            Ok(observe::info(cluster, node, "server", "run_id").await?.unwrap_or_default())
+        }
+        NodeKind::Postgres => observe::psql(cluster, "SELECT pg_postmaster_start_time()").await,
     }
 }
 

@@ -321,3 +321,81 @@ async fn ping_allowance(
     let period = period.parse::<f64>().unwrap_or(1.0).max(1.0);
     Ok(PING * ((elapsed.as_secs_f64() / (period * 0.9)).floor() as i64 + 1))
 }
+
+/// The master cut off with a minority of the sentinels (`isolate-master`): what its
+/// heal judges. Sentinel, not the nemesis, decides what happens to each side; the
+/// cluster's master follows Sentinel's word (the harness's sentinel watch), so after
+/// the heal the nemesis sees whether another node was elected.
+#[derive(Debug)]
+pub(crate) struct Isolation {
+    old: String,
+    offset_before: i64,
+    since: std::time::Instant,
+}
+
+/// The old master's writes while it was cut off: its offset's advance and the part of
+/// it that may be pings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CutWrites {
+    advance: i64,
+    pings: i64,
+}
+
+/// How long a heal waits for Sentinel to demote the old master: it waits for the
+/// node's role to hold still for 8 s before converting it (measured: about 10 s after
+/// the heal), then the node resyncs.
+const DEMOTION: Duration = Duration::from_secs(40);
+
+impl Isolation {
+    /// Notes where the master's replication stream stands as it is cut off.
+    pub(crate) async fn begin(cluster: &Cluster, old: &str) -> Result<Isolation, NemesisError> {
+        let offset_before = offset(cluster, old).await?;
+        Ok(Isolation { old: old.to_string(), offset_before, since: std::time::Instant::now() })
+    }
+
+    /// What the old master took while cut off, read before the heal.
+    pub(crate) async fn writes(&self, cluster: &Cluster) -> Result<CutWrites, NemesisError> {
+        let advance = offset(cluster, &self.old).await? - self.offset_before;
+        let pings = ping_allowance(cluster, &self.old, self.since.elapsed()).await?;
+        Ok(CutWrites { advance, pings })
+    }
+
+    /// After the heal: if Sentinel elected another master, waits until the old one is
+    /// its replica with its link up, having thrown away what it took while cut off.
+    /// It took effect when the old master took writes while cut off and, after a
+    /// failover, was demoted.
+    pub(crate) async fn end(
+        self,
+        cluster: &Cluster,
+        cut: CutWrites,
+    ) -> Result<Outcome, NemesisError> {
+        let writes = cut.advance - cut.pings;
+        let new = cluster.master();
+        let failover = new != self.old;
+        let mut effect = json!({
+            "old": self.old,
+            "new": failover.then_some(&new),
+            "failover": failover,
+            "repl_offset_advance": cut.advance,
+            "ping_allowance": cut.pings,
+            "write_bytes_on_old_master": writes,
+        });
+        let healed = tokio::time::Instant::now();
+        let mut demoted = !failover;
+        while failover && healed.elapsed() < DEMOTION {
+            let role = observe::role(cluster, &self.old).await?;
+            if role["role"] == "replica" && role["master_link_status"] == "up" {
+                effect["demoted_after_heal_ms"] = json!(healed.elapsed().as_millis() as u64);
+                demoted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let why_not = match (writes > 0, demoted) {
+            (false, _) => "the old master took no write while cut off: nothing could be lost",
+            (true, false) => "Sentinel elected a new master, and the old one was not demoted",
+            (true, true) => "",
+        };
+        Ok(Outcome::unjudged(effect).judge(writes > 0 && demoted, why_not))
+    }
+}

@@ -13,8 +13,10 @@ pub(crate) struct View {
     pub(crate) master: String,
     /// Every Redis node, sorted.
     pub(crate) redis: Vec<String>,
-    /// Every node, Postgres included, sorted.
+    /// Every node, Postgres and sentinels included, sorted.
     pub(crate) all: Vec<String>,
+    /// The Sentinel nodes, sorted (none without Sentinel).
+    pub(crate) sentinels: Vec<String>,
 }
 
 impl View {
@@ -102,7 +104,7 @@ mod tests {
         let redis: Vec<String> = (0..n).map(|i| format!("redis-{i}")).collect();
         let mut all = redis.clone();
         all.push("postgres".into());
-        View { master: "redis-0".into(), redis, all }
+        View { master: "redis-0".into(), redis, all, sentinels: vec![] }
     }
 
     fn resolve(view: &View, target: Target) -> Result<Vec<String>, NemesisError> {

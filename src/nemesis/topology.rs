@@ -235,7 +235,7 @@ async fn sweep_node(
             fixed.push(format!("restarted {node} with its good config"));
         } else {
             cluster.set_config(node, &good).await?;
-            if !is_redis(cluster, node) {
+            if cluster.kind(node)? == crate::cluster::NodeKind::Postgres {
                 super::postgres::reload(cluster).await?;
             }
             fixed.push(format!("restored the config file of {node}"));

@@ -48,7 +48,7 @@ mod validate;
 pub use source::Source;
 pub use validate::needs_container;
 
-use crate::cluster::ClusterBuilder;
+use crate::cluster::{ClusterBuilder, SentinelConfig};
 use crate::nemesis::{RandomSchedule, Schedule, ScheduledFault};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -132,6 +132,18 @@ pub struct ClusterSpec {
     pub redis: BTreeMap<String, String>,
     /// `postgresql.conf` settings.
     pub postgres_settings: BTreeMap<String, String>,
+    /// Redis Sentinel nodes watching the master (an odd number; none by default).
+    /// With them, clients find the master through Sentinel and failovers are
+    /// Sentinel's.
+    pub sentinels: usize,
+    /// Sentinel's settings (`[cluster.sentinel]`: `quorum`, `down-after-milliseconds`,
+    /// `failover-timeout`, `parallel-syncs`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub sentinel: SentinelConfig,
+}
+
+fn is_default(config: &SentinelConfig) -> bool {
+    *config == SentinelConfig::default()
 }
 
 impl Default for ClusterSpec {
@@ -141,6 +153,8 @@ impl Default for ClusterSpec {
             postgres: true,
             redis: BTreeMap::new(),
             postgres_settings: BTreeMap::new(),
+            sentinels: 0,
+            sentinel: SentinelConfig::default(),
         }
     }
 }
@@ -158,13 +172,18 @@ impl ClusterSpec {
         for (key, value) in &self.postgres_settings {
             builder = builder.postgres_setting(key, value);
         }
+        if self.sentinels > 0 {
+            builder = builder.sentinels(self.sentinels, self.sentinel.clone());
+        }
         builder
     }
 
     /// The names the cluster's nodes will have.
     pub fn node_names(&self) -> Vec<String> {
         let redis = (0..=self.redis_replicas).map(|i| format!("redis-{i}"));
-        redis.chain(self.postgres.then(|| "postgres".to_string())).collect()
+        let postgres = self.postgres.then(|| "postgres".to_string());
+        let sentinels = (0..self.sentinels).map(|i| format!("sentinel-{i}"));
+        redis.chain(postgres).chain(sentinels).collect()
     }
 }
 

@@ -145,3 +145,25 @@ fn a_gateway_fault_outside_the_billing_workload_is_refused_where_it_is_written()
         format!("{MINIMAL}[[faults]]\nat = \"1s\"\nfault = \"gateway-latency\"\ndelay = \"1s\"\n");
     assert!(Scenario::parse("my.toml", &billing).is_ok());
 }
+
+#[test]
+fn sentinel_settings_and_faults_that_fight_or_need_sentinel_are_checked() {
+    let even = format!("{MINIMAL}[cluster]\nsentinels = 2\n");
+    let err = Scenario::parse("my.toml", &even).unwrap_err().to_string();
+    assert!(err.contains("sentinels = 2: use an odd number"), "{err}");
+    let fault = |name: &str| format!("[[faults]]\nat = \"1s\"\nfault = \"{name}\"\n");
+    let without = format!("name = \"t\"\ndescription = \"d\"\n{}", fault("isolate-master"));
+    let err = Scenario::parse("my.toml", &without).unwrap_err().to_string();
+    assert!(err.contains("set cluster.sentinels = 3"), "{err}");
+    let with = format!(
+        "name = \"t\"\ndescription = \"d\"\n[cluster]\nsentinels = 3\n[cluster.sentinel]\n\
+         down-after-milliseconds = 2000\n{}",
+        fault("failover")
+    );
+    let err = Scenario::parse("my.toml", &with).unwrap_err().to_string();
+    assert!(err.contains("Sentinel decides who is master"), "{err}");
+    let ok = with.replace("\"failover\"", "\"isolate-master\"");
+    let scenario = Scenario::parse("my.toml", &ok).unwrap();
+    assert_eq!(scenario.cluster.sentinel.down_after(), 2000);
+    assert!(scenario.cluster.node_names().contains(&"sentinel-2".to_string()));
+}

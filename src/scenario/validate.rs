@@ -78,6 +78,10 @@ pub fn needs_container(fault: &Fault, what: &str) -> String {
 }
 
 fn topology(s: &Scenario) -> Result<(), ScenarioError> {
+    if let Some(problem) = s.cluster.sentinel.problem(s.cluster.sentinels) {
+        let key = if problem.starts_with("sentinels") { "sentinels" } else { "sentinel" };
+        return Err(s.source.error(&["cluster", key], problem));
+    }
     let nodes = s.cluster.node_names();
     for (i, fault) in s.faults.iter().enumerate() {
         check_fault(&fault.get_ref().fault, &s.cluster, &nodes)
@@ -251,6 +255,25 @@ fn check_fault(
             "fault",
             format!(
                 "fault {name:?} needs at least one Redis replica, and cluster.redis_replicas = 0"
+            ),
+        ));
+    }
+    if matches!(fault, Fault::IsolateMaster) && cluster.sentinels == 0 {
+        return Err((
+            "fault",
+            format!(
+                "fault {name:?} cuts the master off with a minority of Redis Sentinel's nodes, and this \
+                 cluster has none: set cluster.sentinels = 3"
+            ),
+        ));
+    }
+    if matches!(fault, Fault::Failover { .. } | Fault::SplitBrain { .. }) && cluster.sentinels > 0 {
+        return Err((
+            "fault",
+            format!(
+                "fault {name:?} promotes a replica by hand, and in this cluster Sentinel decides \
+                 who is master (the two would fight): use \"isolate-master\", or kill the master \
+                 and let Sentinel fail over"
             ),
         ));
     }

@@ -16,4 +16,11 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("gateway-lost-response", include_str!("../scenarios/gateway-lost-response.toml")),
     ("gateway-flaky", include_str!("../scenarios/gateway-flaky.toml")),
     ("service-crash", include_str!("../scenarios/service-crash.toml")),
+    ("sentinel-partition", include_str!("../scenarios/sentinel-partition.toml")),
+    (
+        "sentinel-partition-mitigated",
+        include_str!("../scenarios/sentinel-partition-mitigated.toml"),
+    ),
+    ("sentinel-kill-master", include_str!("../scenarios/sentinel-kill-master.toml")),
+    ("sentinel-flapping", include_str!("../scenarios/sentinel-flapping.toml")),
 ];

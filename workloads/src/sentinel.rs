@@ -33,8 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Who records Sentinel's events.
-// TODO(merge): `Process::Sentinel` once the checkers' history has it.
-const PROCESS: Process = Process::Harness;
+const PROCESS: Process = Process::Sentinel;
 
 /// How long the watch waits to connect and subscribe to a sentinel before trying again.
 const TIMEOUT: Duration = Duration::from_secs(1);

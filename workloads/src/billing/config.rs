@@ -67,6 +67,15 @@ pub struct Reach {
     pub contended: u64,
     /// Charge attempts made while a fault was active.
     pub charges_in_faults: u64,
+    /// Failovers: changes of the master that Redis Sentinel announced
+    /// (`+switch-master`). Left out of the header when 0, so runs without Sentinel
+    /// report no such figure.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failovers: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Relative weights of the three requests.
@@ -171,7 +180,7 @@ mod tests {
                        "reach": {"charges": 20, "contended": 5, "charges_in_faults": 3}}"#;
         let config: BillingConfig = serde_json::from_str(text).unwrap();
         assert!(config.exclusive_payments);
-        let reach = Reach { charges: 20, contended: 5, charges_in_faults: 3 };
+        let reach = Reach { charges: 20, contended: 5, charges_in_faults: 3, failovers: 0 };
         assert_eq!(config.reach, Some(reach));
         let header = serde_json::to_value(config.header("failsafe")).unwrap();
         let expected = serde_json::json!({"charges": 20, "contended": 5, "charges_in_faults": 3});

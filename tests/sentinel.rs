@@ -1,0 +1,245 @@
+//! Redis Sentinel end to end: the bundled Sentinel scenarios against `naive` and
+//! `failsafe`, and what `min-replicas-to-write` buys. Seeds are pinned.
+
+use crate::common::{assert_valid, remove_store};
+use checkers::Validity;
+use checkers::verdict::AnomalyKind;
+use faultline::runner::{Run, RunOptions, RunOutcome};
+use faultline::scenario::{Overrides, Scenario};
+use faultline::store::Store;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+async fn run(scenario: &str, sut: &str) -> RunOutcome {
+    let scenario = Scenario::load(scenario)
+        .expect("a bundled scenario")
+        .resolve(&Overrides::default())
+        .expect("the bundled scenario fits its own time limit");
+    // One store per run: a passing test removes its store while others still run, and
+    // two tests may run one scenario against one system.
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    let root = std::env::temp_dir().join(format!(
+        "faultline-test-{}-{sut}-{}-{}",
+        scenario.name,
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let options = RunOptions { store: Store::new(root), ..RunOptions::default() };
+    match Run::new(scenario, sut, options).execute().await {
+        Ok(outcome) => outcome,
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
+    }
+}
+
+/// The `lost-write` anomalies reconciliation found: (count, first explanation).
+fn lost_writes(outcome: &RunOutcome) -> (u64, String) {
+    let report = &outcome.report;
+    let result = report.result("reconciliation").expect("a reconciliation row");
+    result
+        .verdict
+        .anomalies()
+        .iter()
+        .find(|g| g.kind == AnomalyKind::LostWrite)
+        .map_or((0, String::new()), |g| (g.count, g.first.explanation.clone()))
+}
+
+/// Every fault took effect, and Sentinel failed over at least once.
+fn assert_sentinel_did_its_part(outcome: &RunOutcome) {
+    assert!(
+        outcome.reach.ineffective().is_empty(),
+        "faults without effect: {:?}\n{}",
+        outcome.reach.ineffective(),
+        outcome.report
+    );
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"process\":\"sentinel\"") && history.contains("+switch-master"),
+        "no +switch-master from Sentinel in {}",
+        outcome.dir.path().display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sentinel_partition_loses_the_acknowledged_writes_naive_made_on_the_cut_off_master() {
+    let outcome = run("sentinel-partition", "naive").await;
+    assert_eq!(outcome.report.validity(), Validity::Invalid, "{}", outcome.report);
+    assert_sentinel_did_its_part(&outcome);
+    let (lost, first) = lost_writes(&outcome);
+    assert!(lost > 0, "no lost-write anomaly:\n{}", outcome.report);
+    assert!(first.contains("acknowledged"), "the witness is not named: {first}");
+    println!("sentinel-partition, naive: {lost} lost-write anomalies; first: {first}");
+    remove_store(&outcome);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn min_replicas_to_write_bounds_what_the_cut_off_master_takes() {
+    let without = run("sentinel-partition", "naive").await;
+    let with = run("sentinel-partition-mitigated", "naive").await;
+    let bytes = |o: &RunOutcome| {
+        let history = std::fs::read_to_string(o.dir.file("history.jsonl")).unwrap();
+        let at = history.find("\"write_bytes_on_old_master\":").expect("the heal's effect");
+        let digits: String =
+            history[at + 28..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse::<i64>().expect("a byte count")
+    };
+    let (lost_without, lost_with) = (lost_writes(&without).0, lost_writes(&with).0);
+    let (bytes_without, bytes_with) = (bytes(&without), bytes(&with));
+    println!(
+        "old master took {bytes_without} bytes of writes without min-replicas, {bytes_with} with; \
+         lost-write anomalies {lost_without} without, {lost_with} with"
+    );
+    assert!(bytes_with < bytes_without, "the mitigation did not bound the writes");
+    assert!(lost_with < lost_without, "the mitigation did not lose fewer writes");
+    remove_store(&without);
+    remove_store(&with);
+}
+
+macro_rules! failsafe_is_valid {
+    ($($test:ident: $scenario:literal,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $test() {
+                let outcome = run($scenario, "failsafe").await;
+                assert_valid(&outcome);
+                if $scenario != "sentinel-flapping" {
+                    assert_sentinel_did_its_part(&outcome);
+                }
+                remove_store(&outcome);
+            }
+        )*
+    };
+}
+
+failsafe_is_valid! {
+    failsafe_is_valid_on_sentinel_partition: "sentinel-partition",
+    failsafe_is_valid_on_sentinel_partition_mitigated: "sentinel-partition-mitigated",
+    failsafe_is_valid_on_sentinel_kill_master: "sentinel-kill-master",
+    failsafe_is_valid_on_sentinel_flapping: "sentinel-flapping",
+}
+
+/// Sentinel's faults on one cluster, each healed before the next, each judged by what
+/// the containers say: a failover after `kill -9` of the master, the master cut off with
+/// a minority of the sentinels (its acknowledged writes gone once it is demoted), and
+/// a sentinel paused and restarted.
+mod faults {
+    use crate::common::{self, eventually, redis};
+    use checkers::format::Header;
+    use faultline::cluster::{Cluster, MASTER_NAME, SentinelConfig};
+    use faultline::nemesis::{Fault, Nemesis, Reach, Target};
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    use workloads::recorder::Recorder;
+    use workloads::sentinel::SentinelWatch;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `sentinel` answers to `SENTINEL get-master-addr-by-name`, as a node name.
+    async fn named_master(cluster: &Cluster, sentinel: &str) -> Option<String> {
+        let addr = cluster.sentinel_addr(sentinel).unwrap();
+        let mut conn = redis(addr).await;
+        let answer: Vec<String> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(MASTER_NAME)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let endpoints = cluster.endpoints().borrow().clone();
+        let sentinels = endpoints.sentinel.expect("Sentinel's endpoints");
+        sentinels.node_at(&answer[0], answer[1].parse().ok()?).map(String::from)
+    }
+
+    async fn role(cluster: &Cluster, node: &str) -> String {
+        let out = cluster.exec(node, &["redis-cli", "ROLE"]).await.unwrap();
+        out.stdout.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sentinel_faults_show_their_effect_inside_the_containers() {
+        let config = SentinelConfig { down_after_milliseconds: Some(1000), ..Default::default() };
+        let cluster =
+            common::start(Cluster::builder().redis_replicas(2).sentinels(3, config)).await;
+        for sentinel in cluster.sentinel_nodes() {
+            assert_eq!(named_master(&cluster, &sentinel).await.as_deref(), Some("redis-0"));
+        }
+        let history = Buffer::default();
+        let recorder = Recorder::new(&Header::new(Default::default()), history.clone()).unwrap();
+        let watch =
+            SentinelWatch::start(cluster.endpoints(), recorder.clone(), cluster.master_follower());
+        let mut nemesis = Nemesis::new(&cluster, recorder.clone(), 3).await.expect("a nemesis");
+
+        // kill -9 of the master: Sentinel elects a replica, the harness follows its word.
+        let killed = Instant::now();
+        let id = nemesis.start(&Fault::Kill { target: Target::master() }).await.unwrap();
+        let new = eventually(Duration::from_secs(20), "Sentinel to fail over", || async {
+            let master = cluster.master();
+            (master != "redis-0").then_some(master)
+        })
+        .await;
+        let failover = killed.elapsed();
+        assert_eq!(role(&cluster, &new).await, "master");
+        for sentinel in cluster.sentinel_nodes() {
+            let named = named_master(&cluster, &sentinel).await;
+            assert_eq!(named.as_deref(), Some(new.as_str()), "{sentinel}");
+        }
+        nemesis.heal(id).await.unwrap();
+        assert_eq!(role(&cluster, "redis-0").await, "slave", "the old master rejoins as a replica");
+        println!("Sentinel failed over {failover:?} after kill -9 of the master");
+
+        // The master cut off with one sentinel: it takes writes, a new master is elected,
+        // and once demoted the old master has thrown those writes away.
+        cluster.wait_replication(Duration::from_secs(30)).await.unwrap();
+        let old = cluster.master();
+        let mut conn = redis(cluster.endpoints().borrow().redis[&old]).await;
+        let () = redis::cmd("SET").arg("k").arg(0).query_async(&mut conn).await.unwrap();
+        let _: i64 = redis::cmd("WAIT").arg(2).arg(2000).query_async(&mut conn).await.unwrap();
+        let id = nemesis.start(&Fault::IsolateMaster).await.unwrap();
+        let mut acknowledged = 0;
+        while cluster.master() == old {
+            let incr: Result<i64, _> = redis::cmd("INCR").arg("k").query_async(&mut conn).await;
+            acknowledged = incr.map_or(acknowledged, |v| v);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(acknowledged > 0, "the cut-off master took no write");
+        nemesis.heal(id).await.unwrap();
+        assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
+        assert_eq!(role(&cluster, &old).await, "slave", "Sentinel demoted the old master");
+        let new = cluster.master();
+        let mut conn = redis(cluster.endpoints().borrow().redis[&new]).await;
+        let kept: i64 = redis::cmd("GET").arg("k").query_async(&mut conn).await.unwrap();
+        let lost = acknowledged - kept;
+        println!("the cut-off master acknowledged {acknowledged} INCRs; {lost} were lost");
+        assert!(lost > 0, "no acknowledged write was lost ({kept} kept)");
+
+        // A sentinel paused, then restarted: silent, then back with a new process.
+        let pause = Fault::Pause { target: Target::Node("sentinel-1".into()) };
+        let id = nemesis.start(&pause).await.unwrap();
+        assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
+        nemesis.heal(id).await.unwrap();
+        let restart = Fault::Restart { target: Target::Node("sentinel-2".into()) };
+        let id = nemesis.start(&restart).await.unwrap();
+        assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
+        nemesis.heal(id).await.unwrap();
+        nemesis.heal_all().await.unwrap();
+        drop(nemesis);
+        watch.stop().await;
+        recorder.finish().unwrap();
+        let text = String::from_utf8(history.0.lock().unwrap().clone()).unwrap();
+        for event in ["+sdown", "+odown", "+switch-master", "+convert-to-slave"] {
+            assert!(text.contains(&format!("\"event\":\"{event}\"")), "no {event} recorded");
+        }
+        common::teardown_and_assert_clean(cluster).await;
+    }
+}

@@ -23,8 +23,8 @@ use workloads::gateway::GatewayFault;
 #[serde(tag = "fault", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
 #[serde(deny_unknown_fields)]
 pub enum Fault {
-    /// Cuts each target from every other Redis node (iptables inside the nodes).
-    /// Heal: its rules are removed.
+    /// Cuts each target from every other Redis node and sentinel (iptables inside the
+    /// nodes). Heal: its rules are removed.
     Isolate {
         /// The isolated nodes, each on its own; a random node by default.
         #[serde(default = "Target::one")]
@@ -33,17 +33,19 @@ pub enum Fault {
     /// Cuts every replica from the master at once; replicas still see each other. The
     /// 2013 trigger. Heal: its rules are removed.
     PartitionReplicas,
-    /// Splits the Redis nodes into two random halves. Heal: its rules are removed.
+    /// Splits the Redis nodes and sentinels into two random halves. Heal: its rules
+    /// are removed.
     PartitionHalves,
-    /// Cuts the target nodes from the other Redis nodes: by default a random minority
-    /// from the majority. Heal: its rules are removed.
+    /// Cuts the target nodes (Redis nodes or sentinels, by name) from the other Redis
+    /// nodes and sentinels: by default a random minority of the Redis nodes. Heal: its
+    /// rules are removed.
     PartitionMinority {
         /// One side of the cut.
         #[serde(default = "Target::minority")]
         target: Target,
     },
-    /// Two random halves that cannot talk, and one node that talks to both. Heal: its
-    /// rules are removed.
+    /// Two random halves of the Redis nodes and sentinels that cannot talk, and one
+    /// node that talks to both. Heal: its rules are removed.
     PartitionBridge,
     /// Drops the packets `from` sends to `to`; the other direction passes. Heal: its
     /// rules are removed.

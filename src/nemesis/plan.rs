@@ -54,8 +54,8 @@ impl Plan {
     ) -> Result<Plan, NemesisError> {
         Ok(match fault {
             Fault::Isolate { target } => {
-                let alone = view.resolve_redis(target, rng)?;
-                let rest = view.redis.iter().filter(|n| !alone.contains(n)).cloned().collect();
+                let alone = view.resolve_peers(target, rng)?;
+                let rest = view.peers().into_iter().filter(|n| !alone.contains(n)).collect();
                 let mut sides: Vec<Vec<String>> = alone.into_iter().map(|n| vec![n]).collect();
                 sides.push(rest);
                 Plan::Cut(grudge::complete(&sides))
@@ -64,18 +64,18 @@ impl Plan {
                 Plan::Cut(grudge::complete(&[vec![view.master.clone()], view.replicas()]))
             }
             Fault::PartitionHalves => {
-                Plan::Cut(grudge::complete(&grudge::halves(&view.shuffled_redis(rng))))
+                Plan::Cut(grudge::complete(&grudge::halves(&view.shuffled_peers(rng))))
             }
             Fault::PartitionMinority { target } => {
-                let side = view.resolve_redis(target, rng)?;
+                let side = view.resolve_peers(target, rng)?;
                 let rest: Vec<String> =
-                    view.redis.iter().filter(|n| !side.contains(n)).cloned().collect();
+                    view.peers().into_iter().filter(|n| !side.contains(n)).collect();
                 Plan::Cut(grudge::complete(&[side, rest]))
             }
-            Fault::PartitionBridge if view.redis.len() < 3 => {
-                return Err(NemesisError::NoTarget("a bridge needs three Redis nodes".into()));
+            Fault::PartitionBridge if view.peers().len() < 3 => {
+                return Err(NemesisError::NoTarget("a bridge needs three nodes".into()));
             }
-            Fault::PartitionBridge => Plan::Cut(grudge::bridge(&view.shuffled_redis(rng))),
+            Fault::PartitionBridge => Plan::Cut(grudge::bridge(&view.shuffled_peers(rng))),
             Fault::PartitionOneWay { from, to } => {
                 let from = view.resolve_redis(from, rng)?;
                 Plan::Cut(grudge::one_way(&from, &view.resolve_redis(to, rng)?))

@@ -87,9 +87,27 @@ impl View {
         }
     }
 
-    /// The Redis nodes in a random order, for random partitions.
-    pub(crate) fn shuffled_redis(&self, rng: &mut ChaCha8Rng) -> Vec<String> {
-        let mut nodes = self.redis.clone();
+    /// The nodes partitions between nodes act on: the Redis nodes and the sentinels.
+    pub(crate) fn peers(&self) -> Vec<String> {
+        self.redis.iter().chain(&self.sentinels).cloned().collect()
+    }
+
+    /// Like [`View::resolve`], but every node must be a Redis node or a sentinel.
+    pub(crate) fn resolve_peers(
+        &self,
+        target: &Target,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<String>, NemesisError> {
+        let nodes = self.resolve(target, rng)?;
+        match nodes.iter().find(|n| !self.redis.contains(n) && !self.sentinels.contains(n)) {
+            Some(n) => Err(NemesisError::NoTarget(format!("{n} is neither Redis nor a sentinel"))),
+            None => Ok(nodes),
+        }
+    }
+
+    /// The Redis nodes and sentinels in a random order, for random partitions.
+    pub(crate) fn shuffled_peers(&self, rng: &mut ChaCha8Rng) -> Vec<String> {
+        let mut nodes = self.peers();
         nodes.shuffle(rng);
         nodes
     }

@@ -196,6 +196,9 @@ impl ClusterBuilder {
     /// Creates the network and containers and waits until every node is ready. If it
     /// fails, or the returned future is dropped, nothing of the run is left behind.
     pub async fn start(self) -> Result<Cluster, ClusterError> {
+        if let Some(problem) = self.sentinel_config.problem(self.sentinels) {
+            return Err(ClusterError::Sentinel(problem));
+        }
         let docker = docker::connect().await?;
         images::ensure_present(&docker).await?;
         let run = new_run_id();
@@ -213,9 +216,6 @@ impl ClusterBuilder {
         cluster.kept = self.kept;
         cluster.wait_ready(self.ready_timeout).await?;
         if self.sentinels > 0 {
-            if let Some(problem) = self.sentinel_config.problem(self.sentinels) {
-                return Err(ClusterError::Sentinel(problem));
-            }
             cluster.start_sentinels(self.sentinels, &self.sentinel_config, &labels).await?;
             cluster.wait_sentinels_ready(self.ready_timeout).await?;
         }
@@ -415,6 +415,14 @@ impl Cluster {
         });
         futures::future::try_join_all(probes).await?;
         Ok(())
+    }
+
+    /// The address Sentinel knows Redis node `node` by (its IP on the run's network),
+    /// with Sentinel; `None` without it.
+    pub fn announced_ip(&self, node: &str) -> Option<std::net::IpAddr> {
+        let endpoints = self.endpoints.borrow();
+        let announced = &endpoints.sentinel.as_ref()?.announced;
+        announced.iter().find(|(_, name)| *name == node).map(|(addr, _)| addr.ip())
     }
 
     /// A sentinel's published address now.

@@ -323,22 +323,42 @@ async fn ping_allowance(
 }
 
 /// The master cut off with a minority of the sentinels (`isolate-master`): what its
-/// heal judges. Sentinel, not the nemesis, decides what happens to each side; the
-/// cluster's master follows Sentinel's word (the harness's sentinel watch), so after
-/// the heal the nemesis sees whether another node was elected.
+/// heal judges. Sentinel, not the nemesis, decides what happens to each side; after the
+/// heal the nemesis asks the sentinels whom they name master.
+///
+/// What the old master took while cut off is counted in *changes* (Redis's dirty
+/// counter, `rdb_changes_since_last_save`), not in bytes of its replication stream: the
+/// sentinel cut off with it publishes a hello to it every 2 s, and those PUBLISHes grow
+/// the stream (they are propagated to replicas) but change no key.
 #[derive(Debug)]
 pub(crate) struct Isolation {
     old: String,
-    offset_before: i64,
-    since: std::time::Instant,
+    before: Dirty,
 }
 
-/// The old master's writes while it was cut off: its offset's advance and the part of
-/// it that may be pings.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CutWrites {
-    advance: i64,
-    pings: i64,
+/// The dirty counter and the number of snapshots taken, which reset it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    changes: i64,
+    saves: i64,
+}
+
+impl Dirty {
+    async fn read(cluster: &Cluster, node: &str) -> Result<Dirty, NemesisError> {
+        let text = observe::redis(cluster, node, &["INFO", "persistence"]).await?;
+        let field =
+            |f| crate::cluster::info_field(&text, f).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Dirty { changes: field("rdb_changes_since_last_save"), saves: field("rdb_saves") })
+    }
+
+    /// Keys changed from `self` to `later`; a snapshot in between reset the counter, so
+    /// then only what changed since it is known (a lower bound).
+    fn since(self, later: Dirty) -> i64 {
+        match later.saves == self.saves {
+            true => later.changes - self.changes,
+            false => later.changes,
+        }
+    }
 }
 
 /// How long a heal waits for Sentinel to demote the old master: it waits for the
@@ -346,40 +366,37 @@ pub(crate) struct CutWrites {
 /// the heal), then the node resyncs.
 const DEMOTION: Duration = Duration::from_secs(40);
 
+/// How long a heal waits for the sentinels to agree on the master once they can talk.
+const AGREEMENT: Duration = Duration::from_secs(10);
+
 impl Isolation {
-    /// Notes where the master's replication stream stands as it is cut off.
+    /// Notes the master's dirty counter as it is cut off.
     pub(crate) async fn begin(cluster: &Cluster, old: &str) -> Result<Isolation, NemesisError> {
-        let offset_before = offset(cluster, old).await?;
-        Ok(Isolation { old: old.to_string(), offset_before, since: std::time::Instant::now() })
+        Ok(Isolation { old: old.to_string(), before: Dirty::read(cluster, old).await? })
     }
 
-    /// What the old master took while cut off, read before the heal.
-    pub(crate) async fn writes(&self, cluster: &Cluster) -> Result<CutWrites, NemesisError> {
-        let advance = offset(cluster, &self.old).await? - self.offset_before;
-        let pings = ping_allowance(cluster, &self.old, self.since.elapsed()).await?;
-        Ok(CutWrites { advance, pings })
+    /// Keys the old master changed while cut off, read before the heal.
+    pub(crate) async fn writes(&self, cluster: &Cluster) -> Result<i64, NemesisError> {
+        Ok(self.before.since(Dirty::read(cluster, &self.old).await?))
     }
 
-    /// After the heal: if Sentinel elected another master, waits until the old one is
-    /// its replica with its link up, having thrown away what it took while cut off.
-    /// It took effect when the old master took writes while cut off and, after a
-    /// failover, was demoted.
-    pub(crate) async fn end(
-        self,
-        cluster: &Cluster,
-        cut: CutWrites,
-    ) -> Result<Outcome, NemesisError> {
-        let writes = cut.advance - cut.pings;
-        let new = cluster.master();
+    /// After the heal: waits until every sentinel names one master; if it is another
+    /// node, waits until the old master is its replica with its link up, having thrown
+    /// away what it took while cut off. It took effect when the old master changed keys
+    /// while cut off and, after a failover, was demoted.
+    pub(crate) async fn end(self, cluster: &Cluster, writes: i64) -> Result<Outcome, NemesisError> {
+        let mut effect = json!({ "old": self.old, "changes_on_old_master": writes });
+        let named = agreed_master(cluster).await?;
+        let new = match named {
+            Some(node) => node,
+            None => {
+                effect["note"] = json!("the sentinels did not agree on a master after the heal");
+                return Ok(Outcome::judged(effect, false));
+            }
+        };
         let failover = new != self.old;
-        let mut effect = json!({
-            "old": self.old,
-            "new": failover.then_some(&new),
-            "failover": failover,
-            "repl_offset_advance": cut.advance,
-            "ping_allowance": cut.pings,
-            "write_bytes_on_old_master": writes,
-        });
+        effect["failover"] = json!(failover);
+        effect["new"] = json!(failover.then_some(&new));
         let healed = tokio::time::Instant::now();
         let mut demoted = !failover;
         while failover && healed.elapsed() < DEMOTION {
@@ -392,10 +409,39 @@ impl Isolation {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let why_not = match (writes > 0, demoted) {
-            (false, _) => "the old master took no write while cut off: nothing could be lost",
+            (false, _) => "the old master changed no key while cut off: nothing could be lost",
             (true, false) => "Sentinel elected a new master, and the old one was not demoted",
             (true, true) => "",
         };
         Ok(Outcome::unjudged(effect).judge(writes > 0 && demoted, why_not))
+    }
+}
+
+/// The master every sentinel that answers names (`SENTINEL get-master-addr-by-name`,
+/// asked inside each sentinel), once they all agree; `None` if they do not within
+/// [`AGREEMENT`].
+async fn agreed_master(cluster: &Cluster) -> Result<Option<String>, NemesisError> {
+    let started = tokio::time::Instant::now();
+    let sentinel = cluster.endpoints().borrow().sentinel.clone();
+    let Some(sentinel) = sentinel else { return Ok(Some(cluster.master())) };
+    loop {
+        let mut named = std::collections::BTreeSet::new();
+        for node in sentinel.nodes.keys() {
+            let args = ["SENTINEL", "get-master-addr-by-name", sentinel.master_name.as_str()];
+            // A sentinel another fault holds down has no say.
+            let Ok(answer) = observe::redis(cluster, node, &args).await else { continue };
+            let mut lines = answer.lines();
+            let (ip, port) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+            let known = cluster.endpoints().borrow().sentinel.clone();
+            let node = known.and_then(|s| s.node_at(ip, port.parse().ok()?).map(String::from));
+            named.insert(node);
+        }
+        if let [Some(node)] = Vec::from_iter(named).as_slice() {
+            return Ok(Some(node.clone()));
+        }
+        if started.elapsed() >= AGREEMENT {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -48,7 +48,7 @@ impl Baseline {
         let master = cluster.master();
         let replicaof = match master == node {
             true => None,
-            false => Some(format!("{} 6379", cluster.container_name(&master)?)),
+            false => Some(format!("{} 6379", master_host(cluster, &master)?)),
         };
         Ok(set_directive(original, "replicaof", replicaof.as_deref()))
     }
@@ -56,6 +56,16 @@ impl Baseline {
     /// `node`'s `client-output-buffer-limit` as the run started.
     pub(crate) fn output_buffer_limit(&self, node: &str) -> Option<&str> {
         self.output_buffer_limits.get(node).map(String::as_str)
+    }
+}
+
+/// How replicas name `master`: by its container name, or, with Sentinel, by the address
+/// Sentinel knows it by, so that the nemesis and Sentinel agree (Sentinel points
+/// replicas by address, and a replica pointed by name would look repointed to it).
+pub(crate) fn master_host(cluster: &Cluster, master: &str) -> Result<String, NemesisError> {
+    match cluster.announced_ip(master) {
+        Some(ip) => Ok(ip.to_string()),
+        None => Ok(cluster.container_name(master)?),
     }
 }
 
@@ -115,7 +125,7 @@ pub(crate) async fn rejoin(
             observe::redis(cluster, node, &["REPLICAOF", "NO", "ONE"]).await?;
         }
     } else {
-        let host = cluster.container_name(&master)?;
+        let host = master_host(cluster, &master)?;
         if role["role"] != "replica" || role["master_host"] != host.as_str() {
             observe::redis(cluster, node, &["REPLICAOF", &host, "6379"]).await?;
         }

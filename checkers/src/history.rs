@@ -395,10 +395,12 @@ pub struct SentinelEvent {
 }
 
 impl SentinelEvent {
-    /// The sentinel event an operation records, if it records one.
+    /// The sentinel event an operation records, if it records one: an `ok` `event`
+    /// of the sentinel watch carrying one. Any other record of the watch is malformed
+    /// (the runner's `well-formed` row says so) and records none.
     pub fn of(op: &Op) -> Option<&SentinelEvent> {
-        match (op.process, &op.f, &op.value) {
-            (Process::Sentinel, F::Event, Value::Sentinel(event)) => Some(event),
+        match (op.process, op.kind, &op.f, &op.value) {
+            (Process::Sentinel, OpType::Ok, F::Event, Value::Sentinel(event)) => Some(event),
             _ => None,
         }
     }

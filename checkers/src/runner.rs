@@ -15,14 +15,17 @@
 //! A probe completed without an invocation is well formed: histories written before
 //! probes were paired record each probe once, as an instantaneous observation, and
 //! checkers see it as invoked and completed at once. A violation makes the
-//! `well-formed` row `Unknown`, naming the line and index. The runner then repairs the
+//! `well-formed` row `Unknown`, naming the line and index. So does a record of the
+//! sentinel watch (process `sentinel`) that is not a single `ok` `event` operation whose
+//! value is a [`SentinelEvent`](crate::history::SentinelEvent) (`sentinel`, `event`,
+//! `detail` as strings); checkers ignore such a record. The runner then repairs the
 //! pairing conservatively, so the other checkers can still report what they see: a
 //! completion without invocation is treated as invoked just before it, and an
 //! invocation superseded by another one as completed `info`.
 
 use crate::checker::{Checker, Event, InFlight, Interest};
 use crate::fast::{FastMap, ProcessSet};
-use crate::history::{F, Op, OpType, Process};
+use crate::history::{F, Op, OpType, Process, Value};
 use crate::report::{CheckResult, Report};
 use crate::verdict::{Findings, Verdict};
 use std::any::Any;
@@ -68,6 +71,9 @@ impl Runner {
     pub fn observe(&mut self, op: &Op, line: Option<u64>) {
         self.ops += 1;
         self.check_order(op, line);
+        if op.process == Process::Sentinel {
+            self.check_sentinel(op, line);
+        }
         match (paired(op), op.kind) {
             (false, _) => self.feed(op, None),
             (true, OpType::Invoke) => self.invoke(op, line),
@@ -86,6 +92,28 @@ impl Runner {
             self.malformed.unknown(|| format!("{at}: index does not ascend (follows op {last})"));
         }
         self.last_index = Some(op.index);
+    }
+
+    /// A sentinel watch's record is a single `ok` `event` carrying a sentinel event.
+    fn check_sentinel(&mut self, op: &Op, line: Option<u64>) {
+        let mut wrong = Vec::new();
+        if op.kind != OpType::Ok {
+            wrong.push(format!("its type is {}, not ok", kind_name(op.kind)));
+        }
+        if op.f != F::Event {
+            wrong.push(format!("its f is {}, not event", op.f));
+        }
+        if !matches!(op.value, Value::Sentinel(_)) {
+            wrong.push(
+                "its value is not a sentinel event (sentinel, event and detail as strings)".into(),
+            );
+        }
+        if !wrong.is_empty() {
+            let at = place(op.index, line);
+            self.malformed.unknown(|| {
+                format!("{at}: a record of the sentinel watch is malformed: {}", wrong.join("; "))
+            });
+        }
     }
 
     fn invoke(&mut self, op: &Op, line: Option<u64>) {
@@ -181,6 +209,16 @@ fn paired(op: &Op) -> bool {
         Process::Client(_) | Process::Nemesis | Process::Monitor => true,
         Process::Harness => op.f == F::Settle,
         Process::Gateway | Process::Sentinel => false,
+    }
+}
+
+/// An operation type as histories write it.
+fn kind_name(kind: OpType) -> &'static str {
+    match kind {
+        OpType::Invoke => "invoke",
+        OpType::Ok => "ok",
+        OpType::Fail => "fail",
+        OpType::Info => "info",
     }
 }
 
@@ -346,6 +384,38 @@ mod tests {
             sentinel("sentinel-1", "+switch-master", Some("redis-1")),
         ]);
         assert_eq!(well_formed(&h), Verdict::Valid);
+    }
+
+    #[test]
+    fn a_sentinel_record_not_ok_is_malformed() {
+        let mut op = sentinel("sentinel-0", "+sdown", None);
+        op.kind = OpType::Info;
+        let reason = "line 2 (op 0): a record of the sentinel watch is malformed: its type is \
+                      info, not ok";
+        assert_eq!(well_formed(&history(vec![op])), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_sentinel_record_not_an_event_is_malformed() {
+        let mut op = sentinel("sentinel-0", "+sdown", None);
+        op.f = F::Other("published".into());
+        let reason = "line 2 (op 0): a record of the sentinel watch is malformed: its f is \
+                      published, not event";
+        assert_eq!(well_formed(&history(vec![op])), Verdict::Unknown(reason.into()));
+    }
+
+    #[test]
+    fn a_sentinel_record_without_a_sentinel_event_is_malformed() {
+        let mut op = sentinel("sentinel-0", "+sdown", None);
+        op.value = Value::Json(serde_json::json!({"sentinel": "sentinel-0", "event": "+sdown"}));
+        let reason = "line 2 (op 0): a record of the sentinel watch is malformed: its value is \
+                      not a sentinel event (sentinel, event and detail as strings)";
+        assert_eq!(well_formed(&history(vec![op])), Verdict::Unknown(reason.into()));
+        // Read from a file: the line parses, the value stays JSON, and the row says so.
+        let line = br#"{"index":0,"time":0,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-0","event":7}}"#;
+        let op = crate::format::parse_op(line).expect("a readable line");
+        assert!(matches!(op.value, Value::Json(_)), "{op:?}");
+        assert_eq!(well_formed(&history(vec![op])), Verdict::Unknown(reason.into()));
     }
 
     #[test]

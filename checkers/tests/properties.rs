@@ -47,6 +47,10 @@ fn consequences(bug: Bug) -> &'static [K] {
         K::ImpossibleBalance,
         K::LostWrite,
     ];
+    // A lost write is a diagnosis the checkers make when acknowledged writes can account
+    // for a balance outside R; they cannot tell those from other causes of the same size:
+    // an uncredited capture confirmed before the latest payment (below L_r, no larger
+    // than the payments), a credited decline (above U, no larger than the debits).
     match bug {
         Bug::UncreditedCharge => money_missing,
         Bug::DuplicateKey | Bug::ChargeWhileUnsafe => &[

@@ -26,7 +26,7 @@
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
 use crate::store::sentinel::{Published, SWITCH_MASTER, Subscription, subscribe, switched_to};
-use checkers::history::{F, OpType, Process, Value};
+use checkers::history::{F, OpType, Process, SentinelEvent, Value};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -114,15 +114,13 @@ fn record(recorder: &Recorder, topology: &Topology, event: &Published) -> Option
         }
         _ => None,
     };
-    let mut value = serde_json::json!({
-        "sentinel": event.sentinel,
-        "event": event.channel,
-        "detail": event.message,
-    });
-    if let Some(master) = &master {
-        value["master"] = master.as_str().into();
-    }
-    recorder.record(PROCESS, OpType::Ok, F::Other("event".into()), Value::Json(value), None);
+    let value = SentinelEvent {
+        sentinel: event.sentinel.clone(),
+        event: event.channel.clone(),
+        detail: event.message.clone(),
+        master: master.clone(),
+    };
+    recorder.record(PROCESS, OpType::Ok, F::Event, Value::Sentinel(value), None);
     master
 }
 

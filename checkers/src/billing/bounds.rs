@@ -18,9 +18,11 @@
 //! L_r is L less the captures not yet confirmed for reads. Each account also keeps its
 //! client operations in flight (debits, payments, reads), each with the least L since
 //! the later of its invocation and the last capture (for W), and the least L_r and the
-//! greatest U since its invocation (for R), and the latest debit and payment on the
-//! account acknowledged (`ok`) before its invocation (to tell a lost write). Memory grows
-//! with accounts and concurrency.
+//! greatest U since its invocation (for R), and a copy, taken at its invocation, of the
+//! latest debit and payment on the account acknowledged (`ok`) and of the sums of the
+//! acknowledged debits' and payments' amounts (to tell a lost write). The account also
+//! keeps the latest completion that confirmed a capture for reads. Memory grows with
+//! accounts and concurrency.
 //!
 //! Every sum is checked: an overflow records why in [`Bounds::overflows`] (so the
 //! checkers reading the bounds report `Unknown` with the operation's index), and the
@@ -142,10 +144,10 @@ impl Bounds {
         let Some(sums) = self.opened(op.account, index) else { return };
         let moved = match ev.kind() {
             OpType::Invoke => sums.invoked(process, index, debit, amount),
-            kind => sums.completed(process, kind, debit, amount),
+            kind => sums.completed(index, process, kind, debit, amount),
         };
         if ev.kind() == OpType::Ok && !read {
-            sums.acknowledged(index, debit);
+            sums.acknowledged(index, debit, amount);
         }
         self.overflow(moved, op.account, index);
     }

@@ -42,17 +42,21 @@
 //! this contract; a system that breaks it is flagged, as named:
 //!
 //! 1. **The gateway records a charge attempt before the system sees its answer.**
-//!    A capture recorded late looks like money the system showed before it existed
-//!    (`impossible-balance`). The harness's gateway does so; a driver's must too.
+//!    A capture recorded late looks like money the system showed before it existed:
+//!    a balance above U (`impossible-balance`, or `lost-write` when acknowledged
+//!    debits could account for the excess: see reconciliation). The harness's gateway
+//!    does so; a driver's must too.
 //! 2. **An operation that made a capture answers `ok` only after crediting it** (ledger
 //!    and balance store); when the credit failed or its outcome is unknown, it answers
-//!    `info`, never `ok` with the balance before the credit (`impossible-balance` on
-//!    the next read). Credit only what was captured, after the capture: money
-//!    credited before the gateway captured it is above U (`impossible-balance`,
-//!    `balance-out-of-bounds`).
+//!    `info`, never `ok` with the balance before the credit (a later balance below
+//!    L_r: `impossible-balance`, or `lost-write` when only acknowledged payments could
+//!    account for it). Credit only what was captured, after the capture: money
+//!    credited before the gateway captured it is above U (`impossible-balance` or
+//!    `lost-write` as in 1, and `balance-out-of-bounds`).
 //! 3. **Reads reflect every acknowledged operation**: a balance an `ok` operation
 //!    reports includes every operation that completed `ok` before it began. A
-//!    lagging replica is a stale read (`impossible-balance`).
+//!    lagging replica is a stale read: outside R, a `lost-write` when the writes it
+//!    lags behind can account for the difference, else `impossible-balance`.
 //! 4. **A balance key is never evicted**: a store that no longer holds an opened
 //!    account's balance after the faults healed lost it (`lost-balance`).
 //! 5. **At most one capture per client operation and account, and one per need**
@@ -156,17 +160,32 @@
 //!   read of an opened account finds a balance (`impossible-balance`): a missing key
 //!   read as 0, a stale replica, an acknowledged payment not yet (or no longer)
 //!   visible. Witnesses: the operation's invocation and completion.
-//! - Such a balance is a `lost-write` instead when the acknowledged writes it misses
-//!   existed before the operation began: **above** U with a debit on the account that
-//!   completed `ok` before the operation was invoked ("acknowledged debits worth at
-//!   least b − U cents are missing from the balance it reported"), or **below** L_r
-//!   with a payment that did. Witnesses: the invocation, the completion, and the
-//!   latest such debit (or payment). This names the likely cause (a failover to a
-//!   replica that never got the writes, a rollback) of an anomaly already sound as
-//!   `impossible-balance`; the verdict is the same. The bounds keep the latest `ok`
-//!   debit and payment per account, and a copy of both per operation in flight, taken
-//!   at its invocation. Final balances are not diagnosed so: outside [L_end, U_end]
-//!   they stay `balance-out-of-bounds`.
+//! - Such a balance b is a `lost-write` instead when acknowledged writes made before
+//!   the operation began can account for it, a diagnosis of an anomaly already sound
+//!   as `impossible-balance` (the verdict is the same):
+//!   - **above** U: the debits on the account that completed `ok` before the
+//!     operation was invoked sum to at least b − U cents;
+//!   - **below** L_r: the payments on the account that completed `ok` before the
+//!     operation was invoked sum to at least L_r − b cents, and no completion at or
+//!     after the latest of those payments (and before the operation's own completion)
+//!     confirmed a capture on the account for reads (counted it in L_r): a missing
+//!     credit would then be as likely as a lost payment.
+//!
+//!   The explanation reads "… above the U cents the history allows while it ran:
+//!   consistent with acknowledged debits worth at least b − U cents not applied (the
+//!   latest acknowledged before op I: op W)" (or "below … payments … L_r − b"). This
+//!   is what a failover to a replica that never got the writes, or a rollback, looks
+//!   like; it is not proof of it. What else fits stays possible: above U, a phantom
+//!   credit, a payment answered `fail` that applied, a credit before its capture, a
+//!   capture recorded late, when no larger than the debits; below L_r, a debit applied
+//!   twice, or a capture confirmed before the latest payment and left uncredited.
+//!   Anything larger than the acknowledged writes of the relevant kind stays
+//!   `impossible-balance`. Witnesses: the invocation, the completion, and the latest
+//!   such debit (or payment). The bounds keep, per account, the latest `ok` debit
+//!   and payment, the sums of the `ok` debits' and payments' amounts, and the latest
+//!   completion that confirmed a capture; and a copy of the first two per operation
+//!   in flight, taken at its invocation. Final balances are not diagnosed so: outside
+//!   [L_end, U_end] they stay `balance-out-of-bounds`.
 //! - Each final balance, in-flight and ledger, lies within [L_end, U_end]
 //!   (`balance-out-of-bounds`), and the two are equal (`stores-disagree`).
 //! - The ledger's entries sum to its balance (`ledger-unbalanced`; `null`: no entries,

@@ -5,9 +5,9 @@
 //! R for an operation is [least L_r, greatest U] from its invocation to its completion
 //! (see the [module docs](super)); the bounds keep both per operation in flight, so a
 //! completion is judged in constant time and nothing is remembered after it. A balance
-//! above U when a debit on the account was acknowledged before the operation began, or
-//! below L_r when a payment was, is a `lost-write`: the likeliest cause named, the
-//! anomaly the same.
+//! outside R is a `lost-write` only when lost acknowledged writes can account for it
+//! (the rule is in the [module docs](super)), else an `impossible-balance`: a
+//! diagnosis, never a different verdict.
 
 use super::sums::Range;
 use crate::history::{AccountId, F, Observed};
@@ -42,17 +42,30 @@ impl Reported<'_> {
         }
     }
 
-    /// A reported balance `b` outside R: a lost write when the acknowledged write it
-    /// misses came before the operation began, else an impossible balance.
-    fn outside(&self, b: i64, Range { low, high, before }: Range) -> Option<Anomaly> {
+    /// A reported balance `b` outside R: a lost write when the acknowledged writes it
+    /// may miss came before the operation began and add up to the missing amount, else
+    /// an impossible balance (see the module docs).
+    fn outside(&self, b: i64, range: Range) -> Option<Anomaly> {
+        let Range { low, high, before, confirmed } = range;
         let (index, invoked, account, f) = (self.index, self.invoked, self.account, self.f);
         let reported = format!(
             "op {index}: a {f} on account {account} (invoked at op {invoked}) reported a balance of {b} cents"
         );
         let lost = match (b > high, b < low) {
-            (true, _) => before.debit.map(|w| (w, "above", high, "debits", b.saturating_sub(high))),
+            (true, _) => {
+                let missing = b.saturating_sub(high);
+                before
+                    .debit
+                    .filter(|_| missing <= before.debits)
+                    .map(|w| (w, "above", high, "debits", missing))
+            }
             (_, true) => {
-                before.payment.map(|w| (w, "below", low, "payments", low.saturating_sub(b)))
+                let missing = low.saturating_sub(b);
+                before
+                    .payment
+                    .filter(|_| missing <= before.payments)
+                    .filter(|&w| confirmed.is_none_or(|c| c < w))
+                    .map(|w| (w, "below", low, "payments", missing))
             }
             (false, false) => return None,
         };
@@ -61,8 +74,8 @@ impl Reported<'_> {
                 AnomalyKind::LostWrite,
                 format!(
                     "{reported}, {side} the {bound} cents the history allows while it ran: \
-                     acknowledged {writes} worth at least {missing} cents are missing from the \
-                     balance it reported (the latest acknowledged before op {invoked}: op {witness})"
+                     consistent with acknowledged {writes} worth at least {missing} cents not \
+                     applied (the latest acknowledged before op {invoked}: op {witness})"
                 ),
                 Some(witness),
                 missing,

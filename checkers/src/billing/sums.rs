@@ -29,16 +29,25 @@ pub(crate) struct Sums {
     settle: Option<Window>,
     /// Captures waiting for the client operations in flight at them to complete `ok`.
     waiting: Vec<Waiting>,
-    /// The latest debit and the latest payment on the account completed `ok`.
+    /// The debits and payments on the account completed `ok`: the latest of each, and
+    /// the sum of each's amounts.
     acknowledged: Acknowledged,
+    /// The index of the latest completion that confirmed a served capture for reads
+    /// (it counts in L_r from there on).
+    pub last_confirmed: Option<u64>,
 }
 
-/// The latest debit and the latest payment on an account that completed `ok`, by their
-/// completions' indices.
+/// The debits and payments on an account that completed `ok`: the latest of each, by
+/// its completion's index, and the sum of each kind's amounts (saturating: only ever
+/// compared with a missing amount).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Acknowledged {
     pub debit: Option<u64>,
     pub payment: Option<u64>,
+    /// Cents debited by the debits completed `ok`.
+    pub debits: i64,
+    /// Cents paid by the payments completed `ok`.
+    pub payments: i64,
 }
 
 /// R for a client operation, and the writes on its account acknowledged before it was
@@ -49,8 +58,11 @@ pub(crate) struct Range {
     pub low: i64,
     /// The greatest U since its invocation.
     pub high: i64,
-    /// The latest debit and payment on the account completed `ok` before its invocation.
+    /// The debits and payments on the account completed `ok` before its invocation.
     pub before: Acknowledged,
+    /// The latest completion, before the operation's own, that confirmed a served
+    /// capture on the account for reads.
+    pub confirmed: Option<u64>,
 }
 
 /// A client operation in flight, with the bounds over its interval so far.
@@ -121,6 +133,7 @@ impl Sums {
             settle: None,
             waiting: Vec::new(),
             acknowledged: Acknowledged::default(),
+            last_confirmed: None,
         }
     }
 
@@ -157,10 +170,12 @@ impl Sums {
     }
 
     /// R for the client operation of `process` in flight: the least L_r and the
-    /// greatest U since its invocation, with the writes acknowledged before it.
+    /// greatest U since its invocation, with the writes acknowledged before it and the
+    /// latest confirmation of a capture so far.
     pub fn range(&self, process: u32) -> Option<Range> {
         let flight = self.flights.iter().find(|f| f.process == process)?;
-        Some(Range { low: flight.low_r, high: flight.high, before: flight.before })
+        let (low, high, before) = (flight.low_r, flight.high, flight.before);
+        Some(Range { low, high, before, confirmed: self.last_confirmed })
     }
 
     /// L_r: L without the captures not yet confirmed for reads.
@@ -206,18 +221,21 @@ impl Sums {
         Ok(())
     }
 
-    /// A debit (or payment) on the account completed `ok` at `index`.
-    pub fn acknowledged(&mut self, index: u64, debit: bool) {
+    /// A debit (or payment) of `amount` cents on the account completed `ok` at `index`.
+    pub fn acknowledged(&mut self, index: u64, debit: bool, amount: i64) {
+        let a = &mut self.acknowledged;
         match debit {
-            true => self.acknowledged.debit = Some(index),
-            false => self.acknowledged.payment = Some(index),
+            true => (a.debit, a.debits) = (Some(index), a.debits.saturating_add(amount)),
+            false => (a.payment, a.payments) = (Some(index), a.payments.saturating_add(amount)),
         }
     }
 
-    /// A client operation on the account completed: `ok` with `debit`'s amount (0 for a
-    /// read), `fail` gives it back; an `info` one stays in W's windows for ever.
+    /// A client operation on the account completed at `index`: `ok` with `debit`'s
+    /// amount (0 for a read), `fail` gives it back; an `info` one stays in W's windows
+    /// for ever.
     pub fn completed(
         &mut self,
+        index: u64,
         process: u32,
         kind: crate::history::OpType,
         debit: bool,
@@ -230,7 +248,9 @@ impl Sums {
                 self.forever = Some(self.forever.map_or(flight.window, |w| w.merge(flight.window)));
             }
         }
-        self.confirm(process, kind == Done)?;
+        if self.confirm(process, kind == Done)? {
+            self.last_confirmed = Some(index);
+        }
         match (debit, kind) {
             (true, Done) | (false, Fail) => self.set_high(sub(self.high, amount)?),
             (true, Fail) | (false, Done) => self.low = add(self.low, amount)?,
@@ -240,19 +260,21 @@ impl Sums {
     }
 
     /// A capture waits for every client operation in flight at it to complete `ok`;
-    /// one that did not lets it count in L_r never.
-    fn confirm(&mut self, process: u32, ok: bool) -> Result<(), Overflow> {
+    /// one that did not lets it count in L_r never. Whether a capture was confirmed.
+    fn confirm(&mut self, process: u32, ok: bool) -> Result<bool, Overflow> {
         let mut confirmed = Ok(0);
+        let mut any = false;
         self.waiting.retain_mut(|w| {
             let Some(at) = w.processes.iter().position(|&p| p == process) else { return true };
             w.processes.swap_remove(at);
             if ok && w.processes.is_empty() {
                 confirmed = confirmed.and_then(|c| add(c, w.amount));
+                any = true;
             }
             ok && !w.processes.is_empty()
         });
         self.unconfirmed = sub(self.unconfirmed, confirmed?)?;
-        Ok(())
+        Ok(any)
     }
 
     /// The gateway captured `amount` for `op`: it counts in L and U at once; in L_r

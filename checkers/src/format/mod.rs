@@ -298,7 +298,7 @@ fn parse_general(line: &[u8]) -> Result<Op, serde_json::Error> {
     let f = F::from_name(&raw.f);
     let value = match raw.value {
         None => Value::Nil,
-        Some(v) => Value::from_json(&f, v)?,
+        Some(v) => Value::from_json(raw.process, &f, v)?,
     };
     Ok(Op {
         index: raw.index,
@@ -333,8 +333,12 @@ struct RawOp<'a> {
 }
 
 impl Value {
-    /// Interprets the JSON `raw` as the value of an operation whose `f` is `f`.
-    pub fn from_json(f: &F, raw: &RawValue) -> Result<Value, serde_json::Error> {
+    /// Interprets the JSON `raw` as the value of an operation of `process` whose `f` is
+    /// `f`. An `event` is a [`SentinelEvent`](crate::history::SentinelEvent) only when
+    /// the sentinel watch recorded it, and only when it reads as one: any other object
+    /// stays JSON (a driver's own `event` operations keep their values; a malformed
+    /// record of the watch is the runner's `well-formed` row's to name).
+    pub fn from_json(process: Process, f: &F, raw: &RawValue) -> Result<Value, serde_json::Error> {
         let text = raw.get();
         match text.as_bytes().first() {
             Some(b'n') => Ok(Value::Nil),
@@ -352,7 +356,9 @@ impl Value {
                 F::Final => Value::Final(serde_json::from_str(text)?),
                 F::Start | F::Heal => Value::Fault(serde_json::from_str(text)?),
                 F::Phase => Value::Phase(serde_json::from_str(text)?),
-                F::Event => Value::Sentinel(serde_json::from_str(text)?),
+                F::Event if process == Process::Sentinel => serde_json::from_str(text)
+                    .map(Value::Sentinel)
+                    .or_else(|_| serde_json::from_str(text).map(Value::Json))?,
                 _ => Value::Json(serde_json::from_str(text)?),
             }),
             _ => serde_json::from_str(text).map(Value::Json),

@@ -257,6 +257,43 @@ fn a_sentinel_event_reads_back_and_names_what_it_is_about() {
 }
 
 #[test]
+fn only_an_ok_record_of_the_sentinel_watch_is_a_sentinel_event() {
+    let shapes = new_shapes();
+    for kind in [OpType::Invoke, OpType::Fail, OpType::Info] {
+        let op = Op { kind, ..shapes[9].clone() };
+        assert_eq!(SentinelEvent::of(&op), None, "{kind:?}");
+    }
+    let client = Op { process: Process::Client(3), ..shapes[9].clone() };
+    assert_eq!(SentinelEvent::of(&client), None);
+}
+
+#[test]
+fn a_client_event_keeps_its_own_json_value() {
+    // Another driver's client operation named `event`, with a value of its own: it reads
+    // as before, its value JSON, never forced into a sentinel event.
+    let invoke = r#"{"index":3,"time":30,"process":2,"type":"invoke","f":"event","value":{"kind":"signup","user":9}}"#;
+    let op = parse_op(invoke.as_bytes()).expect("a readable line");
+    assert_eq!((op.process, &op.f), (Process::Client(2), &F::Event));
+    assert_eq!(op.value, Value::Json(serde_json::json!({"kind": "signup", "user": 9})));
+    assert_eq!(SentinelEvent::of(&op), None);
+    // Even one shaped like a sentinel event stays JSON: only the watch records those.
+    let shaped = r#"{"index":4,"time":40,"process":2,"type":"ok","f":"event","value":{"sentinel":"s","event":"+sdown","detail":"d"}}"#;
+    let op = parse_op(shaped.as_bytes()).expect("a readable line");
+    assert!(matches!(op.value, Value::Json(_)), "{op:?}");
+    let mut line = Vec::new();
+    write_op(&op, &mut line);
+    assert_eq!(parse_op(trim_line(&line)).expect("a line we wrote"), op);
+}
+
+#[test]
+fn a_record_of_the_sentinel_watch_that_is_no_sentinel_event_still_reads() {
+    let line = r#"{"index":5,"time":50,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-0"}}"#;
+    let op = parse_op(line.as_bytes()).expect("a readable line");
+    assert_eq!(op.value, Value::Json(serde_json::json!({"sentinel": "sentinel-0"})));
+    assert_eq!(SentinelEvent::of(&op), None);
+}
+
+#[test]
 fn every_operation_a_simulation_writes_reads_back_unchanged() {
     let config =
         crate::sim::SimConfig { accounts: 5, processes: 6, ops: 3000, ..Default::default() };

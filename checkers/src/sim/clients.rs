@@ -207,11 +207,19 @@ impl Sim {
     /// The balance an `ok` completion reports: the true one, or a lie told by the
     /// stale-read or vanished-payment bug to a read alone on a clean account (no
     /// other operation on it ran meanwhile, none was ever indeterminate; for a vanished
-    /// payment, every capture on it counts for reads).
+    /// payment, every capture on it counts for reads, and none was confirmed since the
+    /// payment: the checkers would then call the read impossible, not a lost write).
     fn reported(&mut self, p: &Pending, balance: i64) -> (i64, Option<Bug>) {
         let a = p.account as usize;
         let clean = self.bank.accounts[a].clean;
-        if p.kind == Kind::Payment && clean && self.bank.bug == Some(Bug::VanishedPayment) {
+        if p.charged && self.vanish.is_some_and(|(account, _)| account == p.account) {
+            self.vanish = None;
+        }
+        if p.kind == Kind::Payment
+            && clean
+            && !p.charged
+            && self.bank.bug == Some(Bug::VanishedPayment)
+        {
             self.vanish = Some((p.account, p.amount));
         }
         let alone = p.first_in_flight && self.invocations[a] == p.nth && clean && !p.charged;

@@ -67,8 +67,8 @@ pub struct Reach {
     pub contended: u64,
     /// Charge attempts made while a fault was active.
     pub charges_in_faults: u64,
-    /// Failovers: changes of the master that Redis Sentinel announced
-    /// (`+switch-master`). Left out of the header when 0, so runs without Sentinel
+    /// Failovers: the most changes of master one Redis sentinel announced
+    /// (`+switch-master`), a lower bound on the real ones. Left out of the header when 0, so runs without Sentinel
     /// report no such figure.
     #[serde(skip_serializing_if = "is_zero")]
     pub failovers: u64,

@@ -2,7 +2,6 @@ use super::*;
 use crate::endpoints::Endpoints;
 use crate::testkit::{self, fake_redis::FakeRedis, fake_redis::cluster, fake_redis::refusing};
 use checkers::history::Op;
-use serde_json::json;
 use tokio::sync::watch;
 
 /// Waits for the next `on_switch` call.
@@ -44,29 +43,28 @@ async fn the_watch_records_every_event_of_every_sentinel_and_passes_switches_on(
     restarted.connected(0).await;
     one.connected(0).await;
     let ops: Vec<Op> = testkit::recorded(&recorder, &memory);
-    assert!(ops.iter().all(|op| op.process == PROCESS
-        && op.kind == OpType::Ok
-        && op.f == F::Other("event".into())));
-    let values: Vec<serde_json::Value> = ops
-        .into_iter()
-        .map(|op| match op.value {
-            Value::Json(value) => value,
-            other => panic!("{other:?}"),
-        })
+    assert!(
+        ops.iter().all(|op| op.process == PROCESS && op.kind == OpType::Ok && op.f == F::Event)
+    );
+    let values: Vec<SentinelEvent> = ops
+        .iter()
+        .map(|op| SentinelEvent::of(op).unwrap_or_else(|| panic!("{op:?}")).clone())
         .collect();
+    let event = |sentinel: &str, event: &str, detail: &str, master: Option<&str>| SentinelEvent {
+        sentinel: sentinel.into(),
+        event: event.into(),
+        detail: detail.into(),
+        master: master.map(Into::into),
+    };
     let switch = |sentinel: &str, detail: &str, master: Option<&str>| {
-        let mut value = json!({"sentinel": sentinel, "event": "+switch-master", "detail": detail});
-        if let Some(master) = master {
-            value["master"] = master.into();
-        }
-        value
+        event(sentinel, "+switch-master", detail, master)
     };
     let expected = [
-        json!({"sentinel": "sentinel-0", "event": "+sdown", "detail": "master faultline 172.18.0.10 6379"}),
+        event("sentinel-0", "+sdown", "master faultline 172.18.0.10 6379", None),
         switch("sentinel-0", "faultline 172.18.0.10 6379 172.18.0.11 6379", Some("redis-1")),
         switch("sentinel-1", "faultline 172.18.0.10 6379 172.18.0.11 6379", Some("redis-1")),
         switch("sentinel-0", "faultline 172.18.0.11 6379 172.18.0.99 6379", None),
-        json!({"sentinel": "sentinel-0", "event": "-odown", "detail": "master faultline 172.18.0.11 6379"}),
+        event("sentinel-0", "-odown", "master faultline 172.18.0.11 6379", None),
         switch("sentinel-0", "faultline 172.18.0.99 6379 172.18.0.10 6379", Some("redis-0")),
     ];
     assert_eq!(values, expected);

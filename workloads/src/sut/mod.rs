@@ -111,8 +111,10 @@ pub struct SutContext {
 /// - **Every balance it reports is current.** A debit, payment or read that answers
 ///   `ok` with a balance reports one that reflects every operation acknowledged
 ///   before it was asked, and every capture it or an earlier acknowledged operation
-///   made (`impossible-balance`). A lagging replica's answer is a stale read. A read
-///   that finds no balance for an opened account answers an error, not `null`.
+///   made (`impossible-balance`; `lost-write` when acknowledged debits, or payments,
+///   made before it was asked can account for the difference, as a lagging replica's
+///   stale read or a rollback would). A read that finds no balance for an opened
+///   account answers an error, not `null`.
 /// - **An operation that captured money answers `ok` only once it is credited**; if
 ///   the credit cannot be made now, it answers indeterminate (`OpError::Indeterminate`,
 ///   recorded `info`) and a later operation or [`settle`](Self::settle) credits it.

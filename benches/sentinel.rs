@@ -38,8 +38,41 @@ async fn cluster(down_after: u64) -> Cluster {
     builder.start().await.expect("a cluster (this needs Docker and faultline's images)")
 }
 
-fn recorder() -> Recorder {
-    Recorder::new(&Header::new(Default::default()), std::io::sink()).expect("a recorder")
+/// A history of the bench's faults and Sentinel's events, kept for reading afterwards.
+fn recorder(name: &str) -> Recorder {
+    let path = std::env::temp_dir().join(format!("faultline-bench-sentinel-{name}.jsonl"));
+    println!("{name}: history in {}", path.display());
+    let file = std::fs::File::create(&path).expect("a history file");
+    Recorder::new(&Header::new(Default::default()), file).expect("a recorder")
+}
+
+/// Waits until every sentinel sees the harness's master as a master with no failover
+/// in progress (a failover's leader ends it up to `failover-timeout` after the switch).
+async fn settled(cluster: &Cluster) {
+    let started = Instant::now();
+    loop {
+        let mut calm = true;
+        for sentinel in cluster.sentinel_nodes() {
+            let addr = cluster.sentinel_addr(&sentinel).expect("a sentinel address");
+            let client = redis::Client::open(format!("redis://{addr}")).expect("a redis url");
+            let mut conn = client.get_multiplexed_async_connection().await.expect("a connection");
+            let fields: Vec<String> = redis::cmd("SENTINEL")
+                .arg("master")
+                .arg(faultline::cluster::MASTER_NAME)
+                .query_async(&mut conn)
+                .await
+                .expect("SENTINEL master");
+            let field =
+                |key: &str| fields.chunks(2).find(|kv| kv[0] == key).map(|kv| kv[1].clone());
+            let ip = cluster.announced_ip(&cluster.master()).map(|ip| ip.to_string());
+            calm &= field("flags").as_deref() == Some("master") && field("ip") == ip;
+        }
+        if calm {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "Sentinel never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// How long until the harness's master is another node than `old`, from now.
@@ -54,13 +87,14 @@ async fn wait_for_new_master(cluster: &Cluster, old: &str) -> Duration {
 
 async fn failover_time() {
     let cluster = cluster(1000).await;
-    let recorder = recorder();
+    let recorder = recorder("failover");
     let watch =
         SentinelWatch::start(cluster.endpoints(), recorder.clone(), cluster.master_follower());
-    let mut nemesis = Nemesis::new(&cluster, recorder, 1).await.expect("a nemesis");
+    let mut nemesis = Nemesis::new(&cluster, recorder.clone(), 1).await.expect("a nemesis");
     let mut times = Vec::new();
     for round in 1..=KILLS {
         cluster.wait_replication(Duration::from_secs(60)).await.expect("replicas linked");
+        settled(&cluster).await;
         let old = cluster.master();
         let kill = Fault::Kill { target: Target::master() };
         let (id, took) = tokio::join!(nemesis.start(&kill), wait_for_new_master(&cluster, &old));
@@ -72,6 +106,7 @@ async fn failover_time() {
     nemesis.heal_all().await.expect("healed");
     drop(nemesis);
     watch.stop().await;
+    recorder.finish().expect("the history written");
     times.sort();
     println!(
         "failover after kill -9 (down-after-milliseconds 1000): median {:?}, range {:?} to {:?}, {KILLS} kills",
@@ -84,10 +119,10 @@ async fn failover_time() {
 
 async fn minority_split(down_after: u64) {
     let cluster = cluster(down_after).await;
-    let recorder = recorder();
+    let recorder = recorder(&format!("split-{down_after}"));
     let watch =
         SentinelWatch::start(cluster.endpoints(), recorder.clone(), cluster.master_follower());
-    let mut nemesis = Nemesis::new(&cluster, recorder, 2).await.expect("a nemesis");
+    let mut nemesis = Nemesis::new(&cluster, recorder.clone(), 2).await.expect("a nemesis");
     let old = cluster.master();
     let client =
         redis::Client::open(format!("redis://{}", cluster.endpoints().borrow().redis[&old]))
@@ -120,5 +155,6 @@ async fn minority_split(down_after: u64) {
     nemesis.heal_all().await.expect("healed");
     drop(nemesis);
     watch.stop().await;
+    recorder.finish().expect("the history written");
     cluster.teardown().await.expect("teardown");
 }

@@ -12,11 +12,17 @@
 //! ```
 //!
 //! `detail` is the message as Sentinel sent it; `master`, on `+switch-master` only, is
-//! the node the new address belongs to (absent when it is no node of the cluster). On
-//! such a switch the watch calls `on_switch` with that node, so the harness moves its
-//! own master: once per sentinel that announces it (every sentinel does), so the
-//! callback must be idempotent. Leader-only events (`+try-failover`, `+elected-leader`,
-//! …) are only seen because every sentinel is watched.
+//! the node the new address belongs to (absent when it is no node of the cluster).
+//!
+//! After each such switch the watch asks every sentinel whom it names master and calls
+//! `on_switch` with the node more than half of them name, so the harness moves its own
+//! master to Sentinel's word rather than to the last announcement: a failover's leader
+//! announces its own switch only at `+failover-end`, which can come after a newer
+//! failover (seen here: a stale switch 3.8 s late, after the next kill), and a
+//! sentinel cut off with the old master names it until the heal. It may call
+//! `on_switch` with the master it named before, so the callback must be idempotent.
+//! Leader-only events (`+try-failover`, `+elected-leader`, …) are only seen because
+//! every sentinel is watched.
 //!
 //! A sentinel that is killed or restarted (perhaps on another published port) is
 //! subscribed to again at its address in the topology then; a paused one keeps its
@@ -25,30 +31,40 @@
 
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
-use crate::store::sentinel::{Published, SWITCH_MASTER, Subscription, subscribe, switched_to};
+use crate::store::sentinel::{
+    Published, SWITCH_MASTER, Subscription, majority, subscribe, switched_to,
+};
 use checkers::history::{F, OpType, Process, SentinelEvent, Value};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Who records Sentinel's events.
 const PROCESS: Process = Process::Sentinel;
 
-/// How long the watch waits to connect and subscribe to a sentinel before trying again.
+/// How long the watch waits to connect and subscribe to a sentinel before trying again,
+/// and for a sentinel's answer to whom it names master.
 const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After a `+switch-master`, how often the watch asks the sentinels until a majority
+/// names one master (the others learn of a failover from its leader within a fraction
+/// of a second), and how long it waits between tries.
+const MAJORITY_TRIES: u32 = 10;
+const MAJORITY_RETRY: Duration = Duration::from_millis(200);
 
 /// A running sentinel watch.
 pub struct SentinelWatch {
     stop: CancellationToken,
     subscriptions: Vec<JoinHandle<()>>,
     recording: JoinHandle<()>,
+    following: JoinHandle<()>,
 }
 
 impl SentinelWatch {
     /// Starts watching every sentinel `topology` names (none: nothing to watch),
-    /// recording their events into `recorder` and calling `on_switch` with the node
-    /// each `+switch-master` names. Needs a tokio runtime.
+    /// recording their events into `recorder` and calling `on_switch` with the node a
+    /// majority of them name after each `+switch-master`. Needs a tokio runtime.
     pub fn start(
         topology: Topology,
         recorder: Recorder,
@@ -71,21 +87,38 @@ impl SentinelWatch {
             })
             .collect();
         drop(out);
+        let (switched, mut switches) = watch::channel(0u64);
         // Ends once every subscription has: they hold the only senders.
+        let following = topology.clone();
         let recording = tokio::spawn(async move {
             while let Some(event) = published.recv().await {
-                if let Some(master) = record(&recorder, &topology, &event) {
-                    on_switch(&master);
+                if record(&recorder, &topology, &event).is_some() {
+                    switched.send_modify(|n| *n += 1);
                 }
             }
         });
-        SentinelWatch { stop, subscriptions, recording }
+        // After each switch, the master a majority of the sentinels name; ends with the
+        // recording task, which holds the only sender.
+        let topology = following;
+        let following = tokio::spawn(async move {
+            while switches.changed().await.is_ok() {
+                for _ in 0..MAJORITY_TRIES {
+                    if let Some(node) = majority(&topology, TIMEOUT).await {
+                        on_switch(&node);
+                        break;
+                    }
+                    tokio::time::sleep(MAJORITY_RETRY).await;
+                }
+            }
+        });
+        SentinelWatch { stop, subscriptions, recording, following }
     }
 
     /// Stops watching, once every event already received is recorded.
     pub async fn stop(mut self) {
         self.stop.cancel();
-        for task in self.subscriptions.iter_mut().chain([&mut self.recording]) {
+        let tasks = [&mut self.recording, &mut self.following];
+        for task in self.subscriptions.iter_mut().chain(tasks) {
             if let Err(e) = task.await
                 && e.is_panic()
             {
@@ -98,7 +131,8 @@ impl SentinelWatch {
 impl Drop for SentinelWatch {
     /// A watch dropped without [`SentinelWatch::stop`] (a failed run) stops too.
     fn drop(&mut self) {
-        self.subscriptions.iter().chain([&self.recording]).for_each(JoinHandle::abort);
+        let tasks = [&self.recording, &self.following];
+        self.subscriptions.iter().chain(tasks).for_each(JoinHandle::abort);
     }
 }
 

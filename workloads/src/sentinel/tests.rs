@@ -11,10 +11,11 @@ async fn switched(calls: &mut mpsc::UnboundedReceiver<String>) -> String {
 }
 
 #[tokio::test]
-async fn the_watch_records_every_event_of_every_sentinel_and_passes_switches_on() {
+async fn the_watch_records_every_event_of_every_sentinel_and_follows_the_majority() {
     let (recorder, memory) = testkit::recorder();
-    let zero = FakeRedis::start("sentinel-0", None).await;
-    let one = FakeRedis::start("sentinel-1", None).await;
+    let (ten, eleven) = (Some(("172.18.0.10", 6379)), Some(("172.18.0.11", 6379)));
+    let zero = FakeRedis::start("sentinel-0", ten).await;
+    let one = FakeRedis::start("sentinel-1", ten).await;
     let sentinels = [("sentinel-0", zero.addr()), ("sentinel-1", one.addr())];
     let (harness, topology) = watch::channel(cluster(&sentinels, &[refusing(), refusing()]));
     let (calls, mut called) = mpsc::unbounded_channel();
@@ -24,21 +25,26 @@ async fn the_watch_records_every_event_of_every_sentinel_and_passes_switches_on(
     one.subscribed(1).await;
     zero.publish("__sentinel__:hello", "not an event");
     zero.publish("+sdown", "master faultline 172.18.0.10 6379");
+    // An announcement the sentinels do not stand by (a late leader's) moves nothing.
     zero.publish("+switch-master", "faultline 172.18.0.10 6379 172.18.0.11 6379");
-    assert_eq!(switched(&mut called).await, "redis-1");
+    assert_eq!(switched(&mut called).await, "redis-0", "the majority still names redis-0");
+    zero.name_master(eleven);
+    one.name_master(eleven);
     one.publish("+switch-master", "faultline 172.18.0.10 6379 172.18.0.11 6379");
-    assert_eq!(switched(&mut called).await, "redis-1", "every sentinel announces the switch");
+    assert_eq!(switched(&mut called).await, "redis-1", "the majority names redis-1");
     // sentinel-0 restarts on another port; the watch finds it there.
     drop(zero);
-    let restarted = FakeRedis::start("sentinel-0", None).await;
+    let restarted = FakeRedis::start("sentinel-0", Some(("172.18.0.99", 6379))).await;
     harness.send_modify(|e| {
         e.sentinel.as_mut().unwrap().nodes.insert("sentinel-0".into(), restarted.addr());
     });
     restarted.subscribed(1).await;
     restarted.publish("+switch-master", "faultline 172.18.0.11 6379 172.18.0.99 6379");
     restarted.publish("-odown", "master faultline 172.18.0.11 6379");
+    restarted.name_master(ten);
+    one.name_master(ten);
     restarted.publish("+switch-master", "faultline 172.18.0.99 6379 172.18.0.10 6379");
-    assert_eq!(switched(&mut called).await, "redis-0", "an unknown address is passed on to no one");
+    assert_eq!(switched(&mut called).await, "redis-0", "an unknown address has no majority");
     watch.stop().await;
     restarted.connected(0).await;
     one.connected(0).await;

@@ -54,6 +54,28 @@ pub(crate) async fn discover(topology: &Topology, timeout: Duration) -> Result<S
     Err(StoreError::new(ErrorKind::Unreachable, format!("no sentinel named the master: {said}")))
 }
 
+/// The node more than half of all the sentinels name as the master (each asked
+/// `SENTINEL get-master-addr-by-name`, at once, for at most `timeout`); `None` when no
+/// node has a majority. Sentinel's word, not one sentinel's: a failover's leader
+/// announces its own `+switch-master` only at `+failover-end`, which can come after a
+/// newer failover, and a sentinel cut off with the old master names it until the heal.
+pub(crate) async fn majority(topology: &Topology, timeout: Duration) -> Option<String> {
+    let sentinel = topology.borrow().sentinel.clone()?;
+    let asks = sentinel.nodes.values().map(|addr| async {
+        let answer = tokio::time::timeout(timeout, ask(*addr, &sentinel.master_name)).await;
+        match answer {
+            Ok(Ok(Some((ip, port)))) => sentinel.node_at(&ip, port).map(str::to_string),
+            _ => None,
+        }
+    });
+    let named = futures::future::join_all(asks).await;
+    let mut votes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for node in named.into_iter().flatten() {
+        *votes.entry(node).or_default() += 1;
+    }
+    votes.into_iter().find(|(_, n)| *n * 2 > sentinel.nodes.len()).map(|(node, _)| node)
+}
+
 /// What the sentinel at `addr` says the master `master` is.
 async fn ask(addr: SocketAddr, master: &str) -> RedisResult<Option<(String, u16)>> {
     let client = redis::Client::open(format!("redis://{addr}"))?;

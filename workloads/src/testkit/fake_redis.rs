@@ -69,6 +69,11 @@ impl FakeRedis {
         self.addr
     }
 
+    /// From now on answers `master` to `SENTINEL get-master-addr-by-name`.
+    pub fn name_master(&self, master: Option<(&str, u16)>) {
+        *self.state.master.lock().unwrap() = master.map(|(ip, port)| (ip.to_string(), port));
+    }
+
     /// Publishes `message` on `channel` to its subscribers.
     pub fn publish(&self, channel: &str, message: &str) {
         let _ = self.state.published.send((channel.to_string(), message.to_string()));

@@ -452,7 +452,7 @@ impl<'c> Nemesis<'c> {
             Undo::Storm(state) => replication::end_storm(c, *state).await,
             Undo::Linked => replication::linked(c, name).await,
             Undo::Split(split) => replication::end_split(c, baseline, split).await,
-            Undo::IsolatedMaster(cut, isolation) => {
+            Undo::IsolatedMaster(cut, mut isolation) => {
                 let before_heal = isolation.writes(c).await?;
                 match net::heal(c, &cut).await? {
                     0 => isolation.end(c, before_heal).await,

@@ -279,3 +279,57 @@ impl LoadWriter {
         self.task.await.unwrap_or(0)
     }
 }
+
+/// When a Redis node last changed a key: its dirty counter (`rdb_changes_since_last_save`,
+/// with `rdb_saves`, which resets it), read through the host every 100 ms while a fault
+/// lasts. A node cut off from its peers but not from the clients goes on taking their
+/// writes; this tells until when.
+pub(crate) struct ChangeWatch {
+    stop: CancellationToken,
+    task: JoinHandle<Option<Duration>>,
+}
+
+impl ChangeWatch {
+    /// Starts watching the node at `addr` (its published port) from now.
+    pub(crate) fn start(addr: SocketAddr) -> ChangeWatch {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let (mut conn, mut seen, mut last) = (None, None, None);
+            while !token.is_cancelled() {
+                if conn.is_none() {
+                    conn = ready::redis_connection(addr).await.ok();
+                }
+                let read = match conn.as_mut() {
+                    Some(c) => redis::cmd("INFO").arg("persistence").query_async::<String>(c).await,
+                    None => Ok(String::new()),
+                };
+                match read {
+                    Ok(text) if !text.is_empty() => {
+                        let field = |f| crate::cluster::info_field(&text, f);
+                        let now = (field("rdb_changes_since_last_save"), field("rdb_saves"));
+                        if seen.as_ref().is_some_and(|before| *before != now) {
+                            last = Some(started.elapsed());
+                        }
+                        seen = Some(now);
+                    }
+                    Ok(_) => {}
+                    Err(_) => conn = None,
+                }
+                tokio::select! {
+                    () = token.cancelled() => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            last
+        });
+        ChangeWatch { stop, task }
+    }
+
+    /// Stops watching: how long after the start the node last changed a key, if it did.
+    pub(crate) async fn finish(self) -> Option<Duration> {
+        self.stop.cancel();
+        self.task.await.ok().flatten()
+    }
+}

@@ -330,10 +330,19 @@ async fn ping_allowance(
 /// counter, `rdb_changes_since_last_save`), not in bytes of its replication stream: the
 /// sentinel cut off with it publishes a hello to it every 2 s, and those PUBLISHes grow
 /// the stream (they are propagated to replicas) but change no key.
-#[derive(Debug)]
 pub(crate) struct Isolation {
     old: String,
     before: Dirty,
+    /// Until the heal reads it.
+    watch: Option<observe::ChangeWatch>,
+}
+
+/// What the old master took while cut off: the keys it changed, and until when after
+/// the cut it changed any.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CutWrites {
+    changes: i64,
+    until: Option<Duration>,
 }
 
 /// The dirty counter and the number of snapshots taken, which reset it.
@@ -370,22 +379,40 @@ const DEMOTION: Duration = Duration::from_secs(40);
 const AGREEMENT: Duration = Duration::from_secs(10);
 
 impl Isolation {
-    /// Notes the master's dirty counter as it is cut off.
+    /// Notes the master's dirty counter as it is cut off, and starts watching it change.
     pub(crate) async fn begin(cluster: &Cluster, old: &str) -> Result<Isolation, NemesisError> {
-        Ok(Isolation { old: old.to_string(), before: Dirty::read(cluster, old).await? })
+        let before = Dirty::read(cluster, old).await?;
+        let addr = cluster.endpoints().borrow().redis[old];
+        let watch = Some(observe::ChangeWatch::start(addr));
+        Ok(Isolation { old: old.to_string(), before, watch })
     }
 
-    /// Keys the old master changed while cut off, read before the heal.
-    pub(crate) async fn writes(&self, cluster: &Cluster) -> Result<i64, NemesisError> {
-        Ok(self.before.since(Dirty::read(cluster, &self.old).await?))
+    /// What the old master took while cut off, read before the heal.
+    pub(crate) async fn writes(&mut self, cluster: &Cluster) -> Result<CutWrites, NemesisError> {
+        let changes = self.before.since(Dirty::read(cluster, &self.old).await?);
+        let until = match self.watch.take() {
+            Some(watch) => watch.finish().await,
+            None => None,
+        };
+        Ok(CutWrites { changes, until })
     }
 
     /// After the heal: waits until every sentinel names one master; if it is another
     /// node, waits until the old master is its replica with its link up, having thrown
     /// away what it took while cut off. It took effect when the old master changed keys
     /// while cut off and, after a failover, was demoted.
-    pub(crate) async fn end(self, cluster: &Cluster, writes: i64) -> Result<Outcome, NemesisError> {
-        let mut effect = json!({ "old": self.old, "changes_on_old_master": writes });
+    pub(crate) async fn end(
+        self,
+        cluster: &Cluster,
+        cut: CutWrites,
+    ) -> Result<Outcome, NemesisError> {
+        let writes = cut.changes;
+        let until = cut.until.map(|d| d.as_millis() as u64);
+        let mut effect = json!({
+            "old": self.old,
+            "changes_on_old_master": writes,
+            "old_master_changed_keys_until_ms": until,
+        });
         let named = agreed_master(cluster).await?;
         let new = match named {
             Some(node) => node,

@@ -77,8 +77,11 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<Target>,
     },
-    /// `kill -9` of the server (redis-server or postgres). Heal: the node starts again
-    /// and rejoins as a replica of the current master.
+    /// `kill -9` of the server (redis-server, a sentinel or postgres). Heal: the node
+    /// starts again and rejoins as a replica of the current master (with Sentinel, the
+    /// node the sentinels name, pointed at by the address Sentinel knows it by: as an
+    /// operator restarting it with the right config would, rather than leaving a
+    /// returning master to Sentinel's conversion, which `isolate-master` exercises).
     Kill {
         /// The killed nodes.
         #[serde(default = "Target::one")]

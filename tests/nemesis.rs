@@ -1,7 +1,7 @@
 //! The nemesis on real clusters: one test per fault, each asserting the fault's
 //! observable effect, its history records, and a clean heal.
 
-use crate::common::{self, eventually, redis};
+use crate::common::{self, Buffer, eventually, redis};
 use checkers::format::{Header, HistoryReader};
 use checkers::history::{F, FaultEvent, Op, OpType, Value as HistoryValue};
 use faultline::cluster::{Cluster, ClusterBuilder, info_field};
@@ -9,29 +9,13 @@ use faultline::nemesis::{
     Fault, Nemesis, NemesisError, PartitionMethod, Reach, Schedule, Storm, Target,
 };
 use serde_json::Value;
-use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use workloads::recorder::Recorder;
 
 /// Long enough for a cut replication link to show down (repl-timeout 5 s) on a busy box.
 const LINK_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A history written to memory.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A cluster, and a recorder for the nemesis's history.
 struct Fixture {

@@ -188,28 +188,13 @@ failsafe_is_valid! {
 /// a minority of the sentinels (its acknowledged writes gone once it is demoted), and
 /// a sentinel paused and restarted.
 mod faults {
-    use crate::common::{self, eventually, redis};
+    use crate::common::{self, Buffer, eventually, redis};
     use checkers::format::Header;
     use faultline::cluster::{Cluster, MASTER_NAME, SentinelConfig};
     use faultline::nemesis::{Fault, Nemesis, Reach, Target};
-    use std::io::{self, Write};
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
     use workloads::recorder::Recorder;
     use workloads::sentinel::SentinelWatch;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// What `sentinel` answers to `SENTINEL get-master-addr-by-name`, as a node name.
     async fn named_master(cluster: &Cluster, sentinel: &str) -> Option<String> {

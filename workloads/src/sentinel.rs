@@ -32,7 +32,7 @@
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
 use crate::store::sentinel::{
-    Published, SWITCH_MASTER, Subscription, majority, subscribe, switched_to,
+    Published, SWITCH_MASTER, Subscription, majority, names, subscribe, switched_to,
 };
 use checkers::history::{F, OpType, Process, SentinelEvent, Value};
 use std::time::Duration;
@@ -72,13 +72,7 @@ impl SentinelWatch {
     ) -> SentinelWatch {
         let stop = CancellationToken::new();
         let (out, mut published) = mpsc::unbounded_channel();
-        let names: Vec<String> = topology
-            .borrow()
-            .sentinel
-            .as_ref()
-            .map(|s| s.nodes.keys().cloned().collect())
-            .unwrap_or_default();
-        let subscriptions = names
+        let subscriptions = names(&topology)
             .into_iter()
             .map(|name| {
                 let everything = Subscription::Pattern("*");

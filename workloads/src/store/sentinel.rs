@@ -27,6 +27,12 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 /// topology changes first (a restarted sentinel's new port).
 const RESUBSCRIBE: Duration = Duration::from_millis(100);
 
+/// The sentinels' names, in order (none without Sentinel).
+pub(crate) fn names(topology: &Topology) -> Vec<String> {
+    let endpoints = topology.borrow();
+    endpoints.sentinel.as_ref().map(|s| s.nodes.keys().cloned().collect()).unwrap_or_default()
+}
+
 /// The channel Sentinel announces a new master on.
 pub(crate) const SWITCH_MASTER: &str = "+switch-master";
 
@@ -257,13 +263,7 @@ impl Follower {
         self.listening.get_or_init(|| {
             let stop = CancellationToken::new();
             let (out, mut published) = mpsc::unbounded_channel();
-            let names: Vec<String> = topology
-                .borrow()
-                .sentinel
-                .as_ref()
-                .map(|s| s.nodes.keys().cloned().collect())
-                .unwrap_or_default();
-            for name in names {
+            for name in names(topology) {
                 let subscription = Subscription::Channel(SWITCH_MASTER);
                 let stop = stop.clone();
                 tokio::spawn(subscribe(

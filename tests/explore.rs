@@ -16,7 +16,7 @@ fn options(sut: &str, seed: u64, store: &Store) -> ExploreOptions {
     ExploreOptions {
         cases: 8,
         shrink_candidates: 8,
-        runs_per_candidate: 2,
+        runs_per_candidate: 3,
         store: store.clone(),
         ..ExploreOptions::new(sut, seed)
     }

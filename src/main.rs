@@ -61,6 +61,9 @@ enum Command {
         /// Leave Postgres out.
         #[arg(long)]
         no_postgres: bool,
+        /// Redis Sentinel nodes watching the master (an odd number; none by default).
+        #[arg(long, default_value_t = 0)]
+        sentinels: usize,
     },
     /// Manage faultline's Docker images.
     Images {
@@ -125,7 +128,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             ensure_images().await?;
             cli::explore::run(args, interrupt_on_signal()).await
         }
-        Command::Up { replicas, no_postgres } => up(replicas, !no_postgres).await,
+        Command::Up { replicas, no_postgres, sentinels } => {
+            up(replicas, !no_postgres, sentinels).await
+        }
         Command::Images { command: ImagesCommand::Build } => build_images().await,
         Command::Clean { run, all } => clean(run, all).await,
         Command::Check { path } => check(&path),
@@ -133,9 +138,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn up(replicas: usize, postgres: bool) -> anyhow::Result<ExitCode> {
+async fn up(replicas: usize, postgres: bool, sentinels: usize) -> anyhow::Result<ExitCode> {
     ensure_images().await?;
     let mut builder = Cluster::builder().redis_replicas(replicas);
+    if sentinels > 0 {
+        builder = builder.sentinels(sentinels, faultline::cluster::SentinelConfig::default());
+    }
     if postgres {
         builder = builder.postgres();
     }
@@ -163,6 +171,9 @@ fn print_endpoints(cluster: &Cluster) {
     }
     if let Some(pg) = &endpoints.postgres {
         println!("  {:<9} {:<8} psql {}", "postgres", "ledger", pg.url());
+    }
+    for (name, addr) in endpoints.sentinel.iter().flat_map(|s| &s.nodes) {
+        println!("  {name:<9} {:<8} redis-cli -h {} -p {}", "sentinel", addr.ip(), addr.port());
     }
     println!("press Ctrl-C to tear it down");
 }

@@ -35,7 +35,7 @@ BEGIN
             UPDATE accounts SET balance = accounts.balance + p_amount, version = accounts.version + 1
             WHERE id = p_account RETURNING * INTO a;
             IF p_kind = 'debit' AND a.balance < a.threshold AND NOT EXISTS (
-                SELECT 1 FROM charges c WHERE c.account = p_account AND c.status = 'pending'
+                SELECT 1 FROM charges c WHERE c.account = p_account AND c.status IN ('pending', 'charging')
             ) THEN
                 UPDATE accounts SET recharges = accounts.recharges + 1
                 WHERE id = p_account RETURNING * INTO a;
@@ -45,7 +45,7 @@ BEGIN
         END IF;
     END IF;
     RETURN QUERY SELECT outcome, a.balance, a.version, (
-        SELECT c.idempotency_key FROM charges c WHERE c.account = p_account AND c.status = 'pending'
+        SELECT c.idempotency_key FROM charges c WHERE c.account = p_account AND c.status IN ('pending', 'charging')
     );
 END $$;
 
@@ -63,12 +63,17 @@ BEGIN
     END IF;
     SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
     SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
-    IF c.status <> 'pending' THEN
+    IF c.status = 'charging' THEN
+        -- A charge under this key may be under way: never cancel it; charging again
+        -- under the same key is idempotent at the gateway.
+        outcome := 'charge';
+    ELSIF c.status <> 'pending' THEN
         outcome := c.status;
     ELSIF a.balance >= a.threshold THEN
         UPDATE charges SET status = 'cancelled' WHERE idempotency_key = p_key;
         outcome := 'cancelled';
     ELSE
+        UPDATE charges SET status = 'charging' WHERE idempotency_key = p_key;
         outcome := 'charge';
     END IF;
     RETURN QUERY SELECT outcome, c.account, c.amount;
@@ -104,7 +109,7 @@ BEGIN
     SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
     SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
     UPDATE charges SET status = 'declined', charge_id = p_charge
-    WHERE idempotency_key = p_key AND status = 'pending';
+    WHERE idempotency_key = p_key AND status IN ('pending', 'charging');
     RETURN QUERY SELECT c.account, a.balance, a.version;
 END $$;
 """
@@ -143,7 +148,7 @@ def read(ledger: Ledger, account: int, deadline: Deadline) -> Applied | None:
     there is no such account."""
     rows = ledger.query(
         """SELECT a.balance, a.version, (
-               SELECT c.idempotency_key FROM charges c WHERE c.account = a.id AND c.status = 'pending')
+               SELECT c.idempotency_key FROM charges c WHERE c.account = a.id AND c.status IN ('pending', 'charging'))
            FROM accounts a WHERE a.id = %s""",
         (account,), deadline)
     if not rows:
@@ -154,8 +159,10 @@ def read(ledger: Ledger, account: int, deadline: Deadline) -> Applied | None:
 
 def begin_charge(ledger: Ledger, key: str, deadline: Deadline) -> tuple[int, int] | None:
     """Re-checks intent `key` under the account's lock: `(account, amount)` to charge
-    when it is still pending and the balance still below the threshold; otherwise
-    cancels it if the need is gone, and returns `None`."""
+    when it is still pending and the balance still below the threshold (it is then
+    marked charging), or when it is charging already (another request may be charging
+    it now: it is never cancelled, and the same key charges at most once); otherwise
+    cancels a pending intent whose need is gone, and returns `None`."""
     outcome, account, amount = ledger.one("SELECT * FROM failsafe_begin_charge(%s)", (key,),
                                           deadline)
     return (account, amount) if outcome == "charge" and account is not None else None
@@ -179,7 +186,7 @@ def cancel(ledger: Ledger, key: str, deadline: Deadline) -> None:
     next debit below the threshold opens an intent with a fresh key. Not in the Rust
     design, whose in-process gateway never errs."""
     ledger.query("UPDATE charges SET status = 'cancelled' WHERE idempotency_key = %s "
-                 "AND status = 'pending'", (key,), deadline)
+                 "AND status IN ('pending', 'charging')", (key,), deadline)
 
 
 def suspend(ledger: Ledger, account: int, deadline: Deadline) -> None:
@@ -188,7 +195,7 @@ def suspend(ledger: Ledger, account: int, deadline: Deadline) -> None:
 
 def pending(ledger: Ledger, deadline: Deadline) -> list[tuple[str, int]]:
     """Every pending intent and its account, oldest first."""
-    return ledger.query("SELECT idempotency_key, account FROM charges WHERE status = 'pending' "
+    return ledger.query("SELECT idempotency_key, account FROM charges WHERE status IN ('pending', 'charging') "
                         "ORDER BY at", (), deadline)
 
 

@@ -3,7 +3,9 @@
 //! system's own code.
 //!
 //! - the in-flight balance: an `MGET` of the layout's balance keys on the current
-//!   Redis master;
+//!   Redis master, tried [`MGET_TRIES`] times: a connection the last faults closed
+//!   (Sentinel kills the clients of every node it reconfigures) fails one request
+//!   before it is made again;
 //! - the ledger: its balance, suspension and credited charges (one id per credit
 //!   entry, duplicates kept), and, where the layout keeps entries, their sum, which
 //!   the checkers compare with the balance.
@@ -22,6 +24,10 @@ use std::collections::BTreeMap;
 
 /// Redis keys read in one `MGET`.
 const CHUNK: usize = 500;
+
+/// How often an `MGET` that failed is tried, and how long apart.
+pub const MGET_TRIES: u32 = 3;
+const MGET_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Reads every account's final state from both stores.
 pub async fn final_states(
@@ -61,7 +67,16 @@ pub async fn in_flight_balances(
     let mut balances = Vec::with_capacity(accounts.len());
     for chunk in accounts.chunks(CHUNK) {
         let keys: Vec<String> = chunk.iter().map(|&a| layout.balance_key(a)).collect();
-        match stores.redis.query::<Vec<Option<String>>>(redis::cmd("MGET").arg(keys)).await {
+        let mget = redis::cmd("MGET").arg(keys).clone();
+        let mut read = stores.redis.query::<Vec<Option<String>>>(&mget).await;
+        for _ in 1..MGET_TRIES {
+            if read.is_ok() {
+                break;
+            }
+            tokio::time::sleep(MGET_RETRY).await;
+            read = stores.redis.query::<Vec<Option<String>>>(&mget).await;
+        }
+        match read {
             Ok(values) => balances.extend(values.into_iter().map(observed)),
             Err(e) => balances.extend(chunk.iter().map(|_| Observed::Error(e.to_string()))),
         }

@@ -43,11 +43,11 @@ CREATE TABLE charges (
     idempotency_key text PRIMARY KEY,
     account integer NOT NULL REFERENCES accounts (id),
     amount bigint NOT NULL,
-    status text NOT NULL CHECK (status IN ('pending', 'credited', 'declined', 'cancelled')),
+    status text NOT NULL CHECK (status IN ('pending', 'charging', 'credited', 'declined', 'cancelled')),
     charge_id bigint UNIQUE,
     at timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX one_pending_charge_per_account ON charges (account) WHERE status = 'pending';
+CREATE UNIQUE INDEX one_pending_charge_per_account ON charges (account) WHERE status IN ('pending', 'charging');
 ";
 
 /// Redis keys written in one request.

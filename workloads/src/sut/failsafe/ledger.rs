@@ -30,7 +30,7 @@ BEGIN
             UPDATE accounts SET balance = accounts.balance + p_amount, version = accounts.version + 1
             WHERE id = p_account RETURNING * INTO a;
             IF p_kind = 'debit' AND a.balance < a.threshold AND NOT EXISTS (
-                SELECT 1 FROM charges c WHERE c.account = p_account AND c.status = 'pending'
+                SELECT 1 FROM charges c WHERE c.account = p_account AND c.status IN ('pending', 'charging')
             ) THEN
                 UPDATE accounts SET recharges = accounts.recharges + 1
                 WHERE id = p_account RETURNING * INTO a;
@@ -40,7 +40,7 @@ BEGIN
         END IF;
     END IF;
     RETURN QUERY SELECT outcome, a.balance, a.version, (
-        SELECT c.idempotency_key FROM charges c WHERE c.account = p_account AND c.status = 'pending'
+        SELECT c.idempotency_key FROM charges c WHERE c.account = p_account AND c.status IN ('pending', 'charging')
     );
 END $$;
 
@@ -58,12 +58,17 @@ BEGIN
     END IF;
     SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
     SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
-    IF c.status <> 'pending' THEN
+    IF c.status = 'charging' THEN
+        -- A charge under this key may be under way: never cancel it; charging again
+        -- under the same key is idempotent at the gateway.
+        outcome := 'charge';
+    ELSIF c.status <> 'pending' THEN
         outcome := c.status;
     ELSIF a.balance >= a.threshold THEN
         UPDATE charges SET status = 'cancelled' WHERE idempotency_key = p_key;
         outcome := 'cancelled';
     ELSE
+        UPDATE charges SET status = 'charging' WHERE idempotency_key = p_key;
         outcome := 'charge';
     END IF;
     RETURN QUERY SELECT outcome, c.account, c.amount;
@@ -98,7 +103,7 @@ DECLARE
 BEGIN
     SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
     SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
-    UPDATE charges SET status = 'cancelled' WHERE idempotency_key = p_key AND status = 'pending';
+    UPDATE charges SET status = 'cancelled' WHERE idempotency_key = p_key AND status IN ('pending', 'charging');
     IF FOUND THEN
         UPDATE accounts SET recharges = accounts.recharges + 1
         WHERE id = c.account RETURNING * INTO a;
@@ -120,7 +125,7 @@ BEGIN
     SELECT * INTO c FROM charges WHERE idempotency_key = p_key;
     SELECT * INTO a FROM accounts WHERE id = c.account FOR UPDATE;
     UPDATE charges SET status = 'declined', charge_id = p_charge
-    WHERE idempotency_key = p_key AND status = 'pending';
+    WHERE idempotency_key = p_key AND status IN ('pending', 'charging');
     RETURN QUERY SELECT c.account, a.balance, a.version;
 END $$;
 "#;
@@ -169,7 +174,7 @@ pub(super) async fn apply(
 pub(super) async fn read(ledger: &Ledger, account: AccountId) -> Result<Applied, StoreError> {
     let query = sqlx::query(
         "SELECT a.balance, a.version, (
-             SELECT c.idempotency_key FROM charges c WHERE c.account = a.id AND c.status = 'pending')
+             SELECT c.idempotency_key FROM charges c WHERE c.account = a.id AND c.status IN ('pending', 'charging'))
          FROM accounts a WHERE a.id = $1",
     );
     let row = ledger.fetch_one(query.bind(account as i32)).await?;
@@ -178,8 +183,12 @@ pub(super) async fn read(ledger: &Ledger, account: AccountId) -> Result<Applied,
 }
 
 /// Re-checks the intent `key` under the account's lock: `Some` when it is still
-/// pending and the balance still below the threshold; otherwise cancels it if the need
-/// is gone, and returns `None`.
+/// pending and the balance still below the threshold (it is then marked `charging`), or
+/// when it is `charging` already: another operation may be charging it right now, so it
+/// is never cancelled, and charging it again under the same key is idempotent at the
+/// gateway. Otherwise it cancels a pending intent whose need is gone and returns `None`.
+/// (Cancelling a `charging` one could let the next debit open a second intent while
+/// the first charge is captured: two recharges for one need.)
 pub(super) async fn begin_charge(
     ledger: &Ledger,
     key: &str,
@@ -232,7 +241,7 @@ pub(super) async fn suspend(ledger: &Ledger, account: AccountId) -> Result<(), S
 /// Every pending intent and its account, oldest first.
 pub(super) async fn pending(ledger: &Ledger) -> Result<Vec<(String, AccountId)>, StoreError> {
     let query = sqlx::query(
-        "SELECT idempotency_key, account FROM charges WHERE status = 'pending' ORDER BY at",
+        "SELECT idempotency_key, account FROM charges WHERE status IN ('pending', 'charging') ORDER BY at",
     );
     let rows = ledger.fetch_all(query).await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get::<i32, _>(1) as AccountId)).collect())

@@ -8,7 +8,8 @@
 //!   set-if-newer script, so concurrent writers and repairs commute.
 //! - **Intent before charge.** A debit that leaves the balance below the threshold
 //!   records a charge intent in the same transaction, keyed by account and recharge
-//!   sequence; at most one is outstanding per account. The intent's key goes to the
+//!   sequence; at most one is outstanding (pending, or charging once an operation has
+//!   begun to charge it) per account, and a charging intent is never cancelled. The intent's key goes to the
 //!   gateway as its idempotency key, so a concurrent or retried recharge never charges
 //!   twice. After a capture the ledger credits it (idempotent by charge), then Redis.
 //! - **Fail-safe.** A card is charged only when the balance was just written to Redis

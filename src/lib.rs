@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod conform;
 pub mod docker;
 pub mod explore;
+pub mod hosts;
 pub mod images;
 pub mod logging;
 pub mod nemesis;

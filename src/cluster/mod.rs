@@ -24,6 +24,7 @@
 
 pub mod clean;
 mod config;
+pub mod control;
 mod guard;
 mod network;
 mod node;
@@ -97,6 +98,28 @@ pub enum ClusterError {
         /// Why.
         #[source]
         source: testcontainers::TestcontainersError,
+    },
+    /// A host could not be reached or refused a command over SSH.
+    #[error("host {host}: {message}")]
+    Ssh {
+        /// The host (its name and address).
+        host: String,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+    /// The hosts cannot run what the scenario asks of them; one line per host and
+    /// missing piece.
+    #[error("the hosts cannot run this scenario:\n{0}")]
+    Unsuitable(String),
+    /// This backend cannot do what was asked.
+    #[error("{operation} is not available on the {backend} backend: {why}")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The backend.
+        backend: control::Backend,
+        /// Why, and what to do instead.
+        why: &'static str,
     },
     /// A container has no published port or address.
     #[error("node {node} has no {what}: is its container running?")]

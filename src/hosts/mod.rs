@@ -1,0 +1,10 @@
+//! Real hosts over SSH: the same scenarios, nemesis and checkers against Redis, its
+//! sentinels and Postgres running as processes on hosts a team names in `hosts.toml`.
+//!
+//! - `inventory`: `hosts.toml`, parsed and checked.
+
+mod inventory;
+
+pub use inventory::{
+    Database, Host, HostEntry, HostSettings, Inventory, InventoryError, Role, RoleSpec,
+};

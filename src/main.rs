@@ -164,7 +164,7 @@ async fn up(replicas: usize, postgres: bool, sentinels: usize) -> anyhow::Result
 
 fn print_endpoints(cluster: &Cluster) {
     let endpoints = cluster.endpoints().borrow().clone();
-    println!("run {} is up on network {}", cluster.run_id(), cluster.network());
+    println!("run {} is up on network {}", cluster.run_id(), cluster.network().unwrap_or("of the hosts"));
     for (name, addr) in &endpoints.redis {
         let role = if *addr == endpoints.redis_master { "master" } else { "replica" };
         println!("  {name:<9} {role:<8} redis-cli -h {} -p {}", addr.ip(), addr.port());

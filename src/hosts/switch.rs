@@ -160,7 +160,7 @@ mod tests {
         let first = sh(&renew_in(&dir, Duration::from_secs(30)));
         let second = sh(&renew_in(&dir, Duration::from_secs(30)));
         let pid = std::fs::read_to_string(format!("{dir}/switch.pid")).expect("pid");
-        let killed = sh(&format!("kill {}", pid.trim()));
+        let killed = sh(&format!("kill -TERM -{}", pid.trim()));
         assert_eq!(String::from_utf8_lossy(&first.stdout), "started\n");
         assert_eq!(String::from_utf8_lossy(&second.stdout), "", "{second:?}");
         assert!(killed.status.success());

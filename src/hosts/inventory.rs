@@ -7,6 +7,8 @@
 //! [defaults]                     # every host's settings unless it sets its own
 //! user = "faultline"             # the SSH user; omitted: your SSH config decides
 //! key = "id_ed25519"             # relative to this file; omitted: your SSH config and agent
+//! known_hosts = "known_hosts"    # relative to this file: new host keys are accepted into
+//!                                # it (accept-new); omitted: your SSH config decides
 //! port = 22
 //! sudo = true                    # commands run as root through `sudo -n`
 //! interface = "eth0"             # the interface tc shapes (delay, loss)
@@ -83,6 +85,11 @@ pub struct HostSettings {
     /// The private key (relative to the inventory's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
+    /// The known-hosts file (relative to the inventory's directory): when set, SSH uses
+    /// it as `UserKnownHostsFile` with `StrictHostKeyChecking=accept-new`; unset, the
+    /// user's SSH configuration decides (strict by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
     /// The SSH port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
@@ -160,6 +167,8 @@ pub struct Host {
     pub user: Option<String>,
     /// The private key (absolute), if set.
     pub key: Option<PathBuf>,
+    /// The known-hosts file new host keys are accepted into (absolute), if set.
+    pub known_hosts: Option<PathBuf>,
     /// The SSH port.
     pub port: u16,
     /// Whether commands run through `sudo -n`.
@@ -215,7 +224,11 @@ impl Inventory {
             }
         };
         absolute(&mut inventory.defaults.key);
-        inventory.hosts.iter_mut().for_each(|h| absolute(&mut h.settings.key));
+        absolute(&mut inventory.defaults.known_hosts);
+        for host in &mut inventory.hosts {
+            absolute(&mut host.settings.key);
+            absolute(&mut host.settings.known_hosts);
+        }
         Ok(inventory)
     }
 
@@ -297,6 +310,7 @@ impl Inventory {
                     role: entry.role,
                     user: own.user.clone().or_else(|| all.user.clone()),
                     key: own.key.clone().or_else(|| all.key.clone()),
+                    known_hosts: own.known_hosts.clone().or_else(|| all.known_hosts.clone()),
                     port: own.port.or(all.port).unwrap_or(22),
                     sudo: own.sudo.or(all.sudo).unwrap_or(false),
                     interface: own

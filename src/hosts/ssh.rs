@@ -1,0 +1,376 @@
+//! `SshNodes`: node control over SSH, each node a process on its host.
+//!
+//! The lead's order, so nothing on a host changes before every host is known fit:
+//! [`SshNodes::connect`] (read-only: sessions, the harness's address) →
+//! [`SshNodes::preflight`] (read-only checks) → [`SshNodes::arm`] (refuses a host
+//! another live run holds, then the state directories and dead-man switches, renewed
+//! from here on) → [`NodeControl::create`] → … → [`NodeControl::teardown`]. After any
+//! error past `connect`, call `teardown`: it removes whatever was done.
+//!
+//! Every command goes through `remote::Remote::run` with a script from `commands` or
+//! `switch`; `plan` renders the same scripts without connecting (`--dry-run`).
+
+use super::commands;
+use super::inventory::{Inventory, Role, RoleSpec};
+use super::remote::{Remote, describe};
+use super::{plan, preflight, switch};
+use crate::cluster::control::{Backend, NodeControl, NodeSpec};
+use crate::cluster::{ClusterError, NodeKind, NodeState};
+use crate::docker::ExecOutput;
+use futures::future::join_all;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The nodes of a run on the hosts of an inventory, reached over SSH.
+pub struct SshNodes {
+    run: String,
+    lease: Duration,
+    remotes: Vec<Arc<Remote>>,
+    roles: BTreeMap<Role, RoleSpec>,
+    clients_ip: IpAddr,
+    renewal: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SshNodes {
+    /// Opens a session to every host of `inventory` at once, for run `run` (letters,
+    /// digits, `-`, `_`), and reads the harness's address as the hosts see it. Changes
+    /// nothing on any host. Errors name every host that could not be reached.
+    pub async fn connect(inventory: &Inventory, run: &str) -> Result<SshNodes, ClusterError> {
+        if !commands::valid_run(run) {
+            return Err(ClusterError::Unsuitable(format!(
+                "run id {run:?} cannot name a state directory: use letters, digits, - and _"
+            )));
+        }
+        let hosts = inventory.resolved();
+        let connected = join_all(hosts.iter().map(Remote::connect)).await;
+        let (mut remotes, mut errors) = (Vec::new(), Vec::new());
+        for result in connected {
+            match result {
+                Ok(remote) => remotes.push(Arc::new(remote)),
+                Err(e) => errors.push(e),
+            }
+        }
+        combine(errors)?;
+        let clients_ip = clients_ip(&remotes[0]).await?;
+        Ok(SshNodes {
+            run: run.to_string(),
+            lease: inventory.lease,
+            remotes,
+            roles: inventory.roles.clone(),
+            clients_ip,
+            renewal: None,
+        })
+    }
+
+    /// Checks, on every host at once and without changing anything, that it can run what
+    /// `needs` asks; every problem is one line (host, missing piece, what to do) of
+    /// [`ClusterError::Unsuitable`].
+    pub async fn preflight(&self, needs: &preflight::Needs) -> Result<(), ClusterError> {
+        let checks = self.remotes.iter().map(|r| {
+            let start = self.roles.get(&r.host.role).map_or("", |spec| spec.start.as_str());
+            preflight::check(r, needs, start)
+        });
+        let problems: Vec<String> = join_all(checks).await.into_iter().flatten().collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ClusterError::Unsuitable(problems.join("\n")))
+        }
+    }
+
+    /// Arms the run on every host: refuses if another run's lease is live on any of them
+    /// (naming it), then makes the state directories, chain `FAULTLINE` and its jump on
+    /// hosts that allow faults, and starts each dead-man switch; from then on the lease
+    /// is renewed every third of it until [`NodeControl::teardown`] (or this is dropped).
+    pub async fn arm(&mut self) -> Result<(), ClusterError> {
+        let others = join_all(self.remotes.iter().map(|r| self.other_runs(r))).await;
+        combine(others.into_iter().filter_map(Result::err).collect())?;
+        let armed = join_all(self.remotes.iter().map(|r| {
+            let h = &r.host;
+            let script = switch::arm(&self.run, &h.interface, self.lease, h.allow_faults);
+            async move { r.check("arming the dead-man switch", &script).await }
+        }))
+        .await;
+        combine(armed.into_iter().filter_map(Result::err).collect())?;
+        self.renewal =
+            Some(tokio::spawn(renew(self.remotes.clone(), self.run.clone(), self.lease)));
+        Ok(())
+    }
+
+    /// Fails naming the other run whose lease on `remote`'s host has not expired.
+    async fn other_runs(&self, remote: &Remote) -> Result<(), ClusterError> {
+        let script = format!(
+            "now=$(date +%s)\nfor l in {}/*/lease; do [ -f \"$l\" ] || continue; r=${{l%/lease}}; r=${{r##*/}}\n  \
+             [ \"$r\" = {} ] && continue; e=$(cat \"$l\"); [ \"$e\" -gt \"$now\" ] 2>/dev/null && echo \"$r $((e - now))\"\ndone\nexit 0\n",
+            commands::BASE,
+            self.run
+        );
+        let out = remote.check("looking for other runs", &script).await?;
+        match out.lines().next().and_then(|l| l.split_once(' ')) {
+            None => Ok(()),
+            Some((run, secs)) => Err(remote.error(format!(
+                "run {run} holds this host (its lease ends in {secs} s): wait for it to end; if its \
+                 harness is gone its dead-man switch heals the host when the lease ends, and \
+                 `faultline clean --hosts` removes what it left"
+            ))),
+        }
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    fn remote(&self, node: &str) -> Result<&Arc<Remote>, ClusterError> {
+        self.remotes
+            .iter()
+            .find(|r| r.host.node == node)
+            .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+    }
+
+    fn role(&self, remote: &Remote) -> Result<&RoleSpec, ClusterError> {
+        self.roles.get(&remote.host.role).ok_or_else(|| {
+            remote.error(format!("no [roles.{}] in the inventory", remote.host.role.key()))
+        })
+    }
+
+    async fn act(&self, node: &str, what: &str, script: String) -> Result<String, ClusterError> {
+        self.remote(node)?.check(&format!("{what} {node}"), &script).await
+    }
+}
+
+impl Drop for SshNodes {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+    }
+}
+
+/// Renews the lease on every host every third of it; a failure is a warning (the
+/// switch heals that host), as is a switch that had fired and was started again.
+async fn renew(remotes: Vec<Arc<Remote>>, run: String, lease: Duration) {
+    let script = switch::renew(&run, lease);
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let renewed = join_all(remotes.iter().map(|r| r.check("renewing the lease", &script)));
+        for (remote, result) in remotes.iter().zip(renewed.await) {
+            match result {
+                Ok(out) if out.trim() == "started" => tracing::warn!(
+                    "host {}: the dead-man switch had fired (healing the host under run {run}); armed again",
+                    describe(&remote.host)
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{e}; its dead-man switch heals it when the lease ends"),
+            }
+        }
+    }
+}
+
+/// The harness's address as `remote` sees it: the first field of `$SSH_CONNECTION`.
+async fn clients_ip(remote: &Remote) -> Result<IpAddr, ClusterError> {
+    let out = remote.as_user("echo \"$SSH_CONNECTION\"").await?;
+    let first = out.stdout.split_whitespace().next().unwrap_or("");
+    first.parse().map_err(|_| {
+        remote.error(format!(
+            "cannot tell the harness's address from $SSH_CONNECTION ({:?})",
+            out.stdout.trim()
+        ))
+    })
+}
+
+/// One error, or every host's in one.
+pub(super) fn combine(errors: Vec<ClusterError>) -> Result<(), ClusterError> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().expect("one error")),
+        _ => Err(ClusterError::Ssh {
+            host: "several hosts".into(),
+            message: errors.iter().map(|e| format!("\n  {e}")).collect(),
+        }),
+    }
+}
+
+/// The standard port of a role.
+fn port(role: Role) -> u16 {
+    match role {
+        Role::Redis => 6379,
+        Role::Sentinel => 26379,
+        Role::Postgres => 5432,
+    }
+}
+
+fn kind(role: Role) -> NodeKind {
+    match role {
+        Role::Redis => NodeKind::Redis,
+        Role::Sentinel => NodeKind::Sentinel,
+        Role::Postgres => NodeKind::Postgres,
+    }
+}
+
+fn unsupported(operation: &'static str, why: &'static str) -> ClusterError {
+    ClusterError::Unsupported { operation, backend: Backend::Ssh, why }
+}
+
+#[async_trait::async_trait]
+impl NodeControl for SshNodes {
+    fn backend(&self) -> Backend {
+        Backend::Ssh
+    }
+
+    async fn create(&mut self, specs: Vec<NodeSpec>) -> Result<(), ClusterError> {
+        let this = &*self;
+        let created = join_all(specs.iter().map(|spec| async move {
+            let remote = this.remote(&spec.name)?;
+            if kind(remote.host.role) != spec.kind {
+                return Err(ClusterError::WrongKind {
+                    operation: "create",
+                    node: spec.name.clone(),
+                    kind: spec.kind,
+                });
+            }
+            let steps = plan::node_setup(&this.run, &remote.host, this.role(remote)?, &spec.config)
+                .map_err(|e| remote.error(e))?;
+            for (what, script) in steps {
+                remote.check(&format!("{what} for {}", spec.name), &script).await?;
+            }
+            Ok(())
+        }))
+        .await;
+        combine(created.into_iter().filter_map(Result::err).collect())
+    }
+
+    async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput, ClusterError> {
+        self.remote(node)?.exec(cmd).await
+    }
+
+    async fn signal(&self, node: &str, signal: &str) -> Result<(), ClusterError> {
+        self.act(node, "signalling", commands::signal(&self.run, node, signal)).await.map(drop)
+    }
+
+    async fn kill(&self, node: &str) -> Result<(), ClusterError> {
+        self.act(node, "killing", commands::kill(&self.run, node)).await.map(drop)
+    }
+
+    async fn stop(&self, node: &str) -> Result<(), ClusterError> {
+        self.act(node, "stopping", commands::stop(&self.run, node)).await.map(drop)
+    }
+
+    async fn start(&self, node: &str) -> Result<(), ClusterError> {
+        let remote = self.remote(node)?;
+        let script = commands::start(&self.run, node, &self.role(remote)?.start);
+        self.act(node, "starting", script).await.map(drop)
+    }
+
+    async fn restart(&self, node: &str) -> Result<(), ClusterError> {
+        self.stop(node).await?;
+        self.start(node).await
+    }
+
+    async fn pause(&self, node: &str) -> Result<(), ClusterError> {
+        self.act(node, "pausing", commands::pause(&self.run, node)).await.map(drop)
+    }
+
+    async fn unpause(&self, node: &str) -> Result<(), ClusterError> {
+        self.act(node, "resuming", commands::unpause(&self.run, node)).await.map(drop)
+    }
+
+    async fn write_config(&self, node: &str, text: &str) -> Result<(), ClusterError> {
+        let remote = self.remote(node)?;
+        let script = commands::write_file(&self.run, &self.role(remote)?.config, text);
+        self.act(node, "writing the configuration of", script).await.map(drop)
+    }
+
+    async fn logs(&self, node: &str, tail: Option<usize>) -> Result<String, ClusterError> {
+        self.act(node, "reading the log of", commands::logs(&self.run, node, tail)).await
+    }
+
+    async fn client_addr(&self, node: &str) -> Result<SocketAddr, ClusterError> {
+        let host = &self.remote(node)?.host;
+        Ok(SocketAddr::new(host.address, port(host.role)))
+    }
+
+    async fn peer_ip(&self, node: &str) -> Result<IpAddr, ClusterError> {
+        Ok(self.remote(node)?.host.address)
+    }
+
+    fn peer_host(&self, node: &str) -> Result<String, ClusterError> {
+        Ok(self.remote(node)?.host.address.to_string())
+    }
+
+    async fn state(&self, node: &str) -> Result<NodeState, ClusterError> {
+        let out = self.act(node, "reading the state of", commands::state(&self.run, node)).await?;
+        let has = |word: &str| out.lines().any(|l| l.trim() == word);
+        Ok(NodeState { running: has("running"), paused: has("paused"), connected: true })
+    }
+
+    async fn clients_ip(&self) -> Result<IpAddr, ClusterError> {
+        Ok(self.clients_ip)
+    }
+
+    fn interface(&self, node: &str) -> Result<String, ClusterError> {
+        Ok(self.remote(node)?.host.interface.clone())
+    }
+
+    async fn disconnect(&self, _node: &str) -> Result<(), ClusterError> {
+        Err(unsupported(
+            "disconnect",
+            "a host stays on its network: partitions use iptables, which preflight requires",
+        ))
+    }
+
+    async fn reconnect(&self, _node: &str) -> Result<(), ClusterError> {
+        Err(unsupported(
+            "reconnect",
+            "a host stays on its network: partitions use iptables, which preflight requires",
+        ))
+    }
+
+    fn backstop(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
+        let remotes = self.remotes.clone();
+        let run = self.run.clone();
+        Box::new(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("backstop: no runtime: {e}"))?;
+            let healed = runtime.block_on(join_all(remotes.iter().map(|r| {
+                let script = commands::heal_now(&run, &r.host.interface);
+                async move { r.check("healing", &script).await }
+            })));
+            let errors: Vec<String> =
+                healed.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();
+            if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+        })
+    }
+
+    fn keep(self: Box<Self>) -> Result<(), ClusterError> {
+        Err(unsupported(
+            "--keep",
+            "a run on hosts always tears down: its dead-man switches would heal the hosts anyway",
+        ))
+    }
+
+    async fn teardown(mut self: Box<Self>) -> Result<(), ClusterError> {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        let run = self.run.clone();
+        let done = join_all(self.remotes.iter().map(|r| {
+            let script = commands::teardown(&run, &r.host.interface);
+            async move { r.check("tearing down", &script).await }
+        }))
+        .await;
+        let mut errors: Vec<ClusterError> = done.into_iter().filter_map(Result::err).collect();
+        for remote in std::mem::take(&mut self.remotes) {
+            if let Ok(remote) = Arc::try_unwrap(remote)
+                && let Err(e) = remote.close().await
+            {
+                errors.push(e);
+            }
+        }
+        combine(errors)
+    }
+}

@@ -257,8 +257,8 @@ impl ClusterBuilder {
         if let Some(problem) = self.sentinel_config.problem(self.sentinels) {
             return Err(ClusterError::Sentinel(problem));
         }
-        let specs = match self.node_specs(control.as_ref()) {
-            Ok(specs) => specs,
+        let specs = match control.peer_host("redis-0") {
+            Ok(master) => self.node_specs(&master),
             Err(e) => return Err(undo(control, e).await),
         };
         if let Err(e) = control.create(specs.clone()).await {
@@ -280,7 +280,8 @@ impl ClusterBuilder {
         let ready = async {
             cluster.wait_ready(self.ready_timeout).await?;
             if self.sentinels > 0 {
-                cluster.start_sentinels(self.sentinels, &self.sentinel_config).await?;
+                let master_ip = cluster.ip(&cluster.master()).await?;
+                cluster.start_sentinels(self.sentinel_specs(master_ip)).await?;
                 cluster.wait_sentinels_ready(self.ready_timeout).await?;
             }
             Ok::<_, ClusterError>(())
@@ -296,8 +297,8 @@ impl ClusterBuilder {
         }
     }
 
-    fn node_specs(&self, control: &dyn NodeControl) -> Result<Vec<NodeSpec>, ClusterError> {
-        let master = control.peer_host("redis-0")?;
+    /// The stores' nodes, replicas pointed at `master` (how they reach `redis-0`).
+    pub(crate) fn node_specs(&self, master: &str) -> Vec<NodeSpec> {
         let mut specs = Vec::new();
         for i in 0..=self.replicas {
             let mut config = self.redis_config.clone();
@@ -317,7 +318,19 @@ impl ClusterBuilder {
                 config: self.postgres_config.render(),
             });
         }
-        Ok(specs)
+        specs
+    }
+
+    /// The sentinels' nodes, watching the master at `master_ip`.
+    pub(crate) fn sentinel_specs(&self, master_ip: std::net::IpAddr) -> Vec<NodeSpec> {
+        let text = self.sentinel_config.render(self.sentinels, master_ip);
+        (0..self.sentinels)
+            .map(|i| NodeSpec {
+                name: format!("sentinel-{i}"),
+                kind: NodeKind::Sentinel,
+                config: text.clone(),
+            })
+            .collect()
     }
 }
 
@@ -472,27 +485,14 @@ impl Cluster {
         Ok(self.node(node)?.kind)
     }
 
-    /// Starts `n` sentinels watching the current master, each with its own fresh
-    /// file, and publishes them with the addresses Sentinel will name nodes by.
-    async fn start_sentinels(
-        &mut self,
-        n: usize,
-        config: &SentinelConfig,
-    ) -> Result<(), ClusterError> {
+    /// Starts the sentinels of `specs` watching the current master, each with its own
+    /// fresh file, and publishes them with the addresses Sentinel will name nodes by.
+    async fn start_sentinels(&mut self, specs: Vec<NodeSpec>) -> Result<(), ClusterError> {
         let mut announced = BTreeMap::new();
         for node in self.redis_nodes() {
             let addr = std::net::SocketAddr::new(self.ip(&node).await?, NodeKind::Redis.port());
             announced.insert(addr, node);
         }
-        let master_ip = self.ip(&self.master()).await?;
-        let text = config.render(n, master_ip);
-        let specs: Vec<NodeSpec> = (0..n)
-            .map(|i| NodeSpec {
-                name: format!("sentinel-{i}"),
-                kind: NodeKind::Sentinel,
-                config: text.clone(),
-            })
-            .collect();
         self.control.create(specs.clone()).await?;
         let mut nodes = BTreeMap::new();
         for spec in specs {

@@ -33,7 +33,7 @@ pub async fn start_cluster(
 }
 
 /// Refuses an inventory whose hosts are not the nodes the scenario asks for.
-fn check_shape(builder: &ClusterBuilder, inventory: &Inventory) -> Result<(), ClusterError> {
+pub(super) fn check_shape(builder: &ClusterBuilder, inventory: &Inventory) -> Result<(), ClusterError> {
     let (replicas, sentinels, postgres) = builder.shape();
     let mut problems = Vec::new();
     let mut want = |role: Role, n: usize, what: String| {

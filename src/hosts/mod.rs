@@ -8,13 +8,18 @@
 //! - `switch`: the dead-man switch that heals a host when the harness stops renewing.
 //! - `preflight`: [`Needs`] and the checks that refuse unsuitable hosts up front.
 //! - `plan`: [`setup_commands`] and [`teardown_commands`], for `--dry-run`.
+//! - `cluster`: [`start_cluster`]: a scenario's cluster on the hosts, refused up front
+//!   when they do not fit.
+//! - `dry_run`: [`dry_run()`], `faultline run --hosts FILE --dry-run`.
 //! - `clean`: [`clean()`], `faultline clean --hosts`.
 //!
 //! On a host, faultline keeps everything of a run in its state directory
 //! ([`state_dir`]), chain `FAULTLINE` (jumped to from INPUT) and a netem root qdisc.
 
 mod clean;
+mod cluster;
 mod commands;
+mod dry_run;
 mod inventory;
 mod plan;
 mod preflight;
@@ -23,6 +28,8 @@ mod ssh;
 mod switch;
 
 pub use clean::{CleanReport, clean};
+pub use cluster::start_cluster;
+pub use dry_run::dry_run;
 pub use commands::run_dir as state_dir;
 pub use inventory::{
     Database, Host, HostEntry, HostSettings, Inventory, InventoryError, Role, RoleSpec,

@@ -72,8 +72,8 @@ pub struct DryCluster {
     pub all: Vec<String>,
     /// Addresses among the nodes.
     pub ips: BTreeMap<String, IpAddr>,
-    /// Where the clients come from.
-    pub clients: IpAddr,
+    /// Where the clients come from (an address, or a placeholder for one).
+    pub clients: String,
     /// Configuration files as the cluster starts.
     pub configs: BTreeMap<String, String>,
 }
@@ -136,7 +136,7 @@ fn rules(grudge: &Grudge, id: u32, cluster: &DryCluster) -> Vec<(String, Action)
     grudge
         .iter()
         .map(|(node, peers)| {
-            (node.clone(), Action::Script(net::rule_script(peers, &cluster.ips, cluster.clients, &tag)))
+            (node.clone(), Action::Script(net::rule_script(peers, &cluster.ips, &cluster.clients, &tag)))
         })
         .collect()
 }

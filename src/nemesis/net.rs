@@ -71,7 +71,7 @@ pub(crate) async fn cut(
     let rules = match method {
         PartitionMethod::Iptables => {
             let adds = grudge.iter().map(|(node, peers)| {
-                run_script(cluster, node, rule_script(peers, &ips, gateway, &tag))
+                run_script(cluster, node, rule_script(peers, &ips, &gateway, &tag))
             });
             try_join_all(adds).await?;
             grudge.values().map(|p| p.len()).sum::<usize>()
@@ -103,13 +103,13 @@ pub(crate) async fn cut(
 pub(crate) fn rule_script(
     peers: &BTreeSet<Peer>,
     ips: &BTreeMap<String, IpAddr>,
-    gateway: IpAddr,
+    gateway: &dyn std::fmt::Display,
     tag: &str,
 ) -> String {
-    let rule = |ip| format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP");
+    let rule = |ip: &dyn std::fmt::Display| format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP");
     let rules = peers.iter().filter_map(|p| match p {
-        Peer::Node(n) => ips.get(n).map(rule),
-        Peer::Clients => Some(rule(&gateway)),
+        Peer::Node(n) => ips.get(n).map(|ip| rule(ip)),
+        Peer::Clients => Some(rule(gateway)),
     });
     std::iter::once(chain_script()).chain(rules).collect::<Vec<_>>().join(" && ")
 }
@@ -144,7 +144,7 @@ pub(crate) async fn reapply(
         ips.entry(name.clone()).or_insert(*ip);
     }
     let gateway = cluster.clients_ip().await?;
-    run_script(cluster, node, rule_script(peers, &ips, gateway, &cut.tag)).await?;
+    run_script(cluster, node, rule_script(peers, &ips, &gateway, &cut.tag)).await?;
     Ok(peers.len())
 }
 

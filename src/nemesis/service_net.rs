@@ -175,7 +175,7 @@ async fn cut_stores(
         PartitionMethod::Iptables => {
             let bridge = cluster.clients_ip().await?;
             for (store, peers) in &grudge {
-                let script = net::rule_script(peers, &ips, bridge, tag);
+                let script = net::rule_script(peers, &ips, &bridge, tag);
                 net::run_script(cluster, store, script).await?;
             }
         }

@@ -3,7 +3,6 @@
 //! armed, then the nodes created through the same [`ClusterBuilder`] as on containers.
 
 use super::inventory::{Inventory, Role};
-use super::preflight::Needs;
 use super::ssh::SshNodes;
 use crate::cluster::{Cluster, ClusterBuilder, ClusterError, PostgresLogin, new_run_id};
 use crate::nemesis::NodeNeeds;
@@ -18,7 +17,6 @@ pub async fn start_cluster(
     check_shape(&builder, inventory)?;
     let run = new_run_id();
     let mut nodes = SshNodes::connect(inventory, &run).await?;
-    let needs = Needs { faults: needs.nodes, iptables: needs.iptables, netem: needs.netem };
     nodes.preflight(&needs).await?;
     nodes.arm().await?;
     let mut builder = builder;

@@ -6,7 +6,7 @@
 //! - `remote`: one host's multiplexed session; the one function commands go through.
 //! - `commands`: the scripts run on a host (node processes, heal, teardown), as text.
 //! - `switch`: the dead-man switch that heals a host when the harness stops renewing.
-//! - `preflight`: [`Needs`] and the checks that refuse unsuitable hosts up front.
+//! - `preflight`: the checks that refuse unsuitable hosts up front.
 //! - `plan`: [`setup_commands`] and [`teardown_commands`], for `--dry-run`.
 //! - `cluster`: [`start_cluster`]: a scenario's cluster on the hosts, refused up front
 //!   when they do not fit.
@@ -35,5 +35,4 @@ pub use inventory::{
     Database, Host, HostEntry, HostSettings, Inventory, InventoryError, Role, RoleSpec,
 };
 pub use plan::{setup_commands, teardown_commands};
-pub use preflight::Needs;
 pub use ssh::SshNodes;

@@ -420,8 +420,8 @@ fn write_inventory(
     };
     let path = dir.join(INVENTORY);
     let text = toml::to_string(&inventory).expect("an inventory serialises");
-    let header = "# A fleet of containers made by faultline (`faultline hosts up`): its hosts \
-                  go when it is torn down.\n";
+    let header = "# A fleet of containers made by faultline (`faultline hosts up`):\n\
+                  # its hosts go when it is torn down.\n";
     std::fs::write(&path, format!("{header}{text}"))
         .map_err(|source| FleetError::File { path: path.clone(), source })?;
     Ok(Inventory::load(&path)?)

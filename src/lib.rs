@@ -29,3 +29,14 @@ pub mod scenario;
 pub mod serve;
 pub mod service;
 pub mod store;
+
+/// Resolves on Ctrl-C or SIGTERM: how the long-running commands (`up`, `hosts up`,
+/// `serve`) wait to be told to stop.
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -11,6 +11,7 @@ use faultline::store::{self, RunDir};
 use faultline::{docker, images};
 use std::fs::File;
 use std::io::BufReader;
+use faultline::hosts::fleet::FleetSpec;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,6 +66,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         sentinels: usize,
     },
+    /// Hosts for runs over SSH (`run --hosts`).
+    Hosts {
+        #[command(subcommand)]
+        command: HostsCommand,
+    },
     /// Manage faultline's Docker images.
     Images {
         #[command(subcommand)]
@@ -104,8 +110,29 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImagesCommand {
-    /// Build the Redis and Postgres images unless this version's are present.
+    /// Build the Redis, Postgres and host images unless this version's are present.
     Build,
+}
+
+#[derive(Subcommand)]
+enum HostsCommand {
+    /// Start a fleet of containers acting as hosts (sshd; Redis and Postgres run as
+    /// processes; reachable only over SSH), write its hosts.toml, and tear it down on
+    /// Ctrl-C.
+    Up {
+        /// Redis hosts (the first starts as the master).
+        #[arg(long, default_value_t = 3)]
+        redis: usize,
+        /// Sentinel hosts.
+        #[arg(long, default_value_t = 0)]
+        sentinels: usize,
+        /// Leave the Postgres host out.
+        #[arg(long)]
+        no_postgres: bool,
+        /// Where the key pair, known_hosts and hosts.toml go.
+        #[arg(long, default_value = "fleet")]
+        dir: PathBuf,
+    },
 }
 
 /// The harness itself failed (as opposed to a verdict).
@@ -137,6 +164,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             up(replicas, !no_postgres, sentinels).await
         }
         Command::Images { command: ImagesCommand::Build } => build_images().await,
+        Command::Hosts { command: HostsCommand::Up { redis, sentinels, no_postgres, dir } } => {
+            ensure_images().await?;
+            let spec = FleetSpec { redis, sentinels, postgres: !no_postgres, nosudo: None };
+            faultline::hosts::fleet::up(spec, &dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Clean { hosts: Some(hosts), .. } => clean_hosts(&hosts).await,
         Command::Clean { run, all, hosts: None } => clean(run, all).await,
         Command::Check { path } => check(&path),
@@ -155,13 +188,13 @@ async fn up(replicas: usize, postgres: bool, sentinels: usize) -> anyhow::Result
     }
     let cluster = tokio::select! {
         cluster = builder.start() => cluster.context("starting the cluster")?,
-        () = shutdown_signal() => {
+        () = faultline::shutdown_signal() => {
             eprintln!("interrupted while starting: everything of the run was removed");
             return Ok(ExitCode::from(130));
         }
     };
     print_endpoints(&cluster);
-    shutdown_signal().await;
+    faultline::shutdown_signal().await;
     let run = cluster.run_id().to_string();
     cluster.teardown().await.context("tearing the cluster down")?;
     println!("run {run} torn down");
@@ -197,9 +230,10 @@ pub(crate) async fn ensure_images() -> anyhow::Result<()> {
 
 async fn build_images() -> anyhow::Result<ExitCode> {
     println!(
-        "images for this version: {}, {}",
+        "images for this version: {}, {}, {}",
         images::reference(images::REDIS),
-        images::reference(images::POSTGRES)
+        images::reference(images::POSTGRES),
+        images::reference(images::HOST)
     );
     match images::build(|line| println!("  {line}")).await? {
         images::Built::Present => println!("already built; nothing to do"),
@@ -307,7 +341,7 @@ async fn serve(port: u16, store: PathBuf) -> anyhow::Result<ExitCode> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        faultline::shutdown_signal().await;
         stop.cancel();
     });
     faultline::serve::serve(store::Store::new(store), listener, shutdown).await?;
@@ -320,24 +354,15 @@ fn interrupt_on_signal() -> tokio_util::sync::CancellationToken {
     let interrupt = tokio_util::sync::CancellationToken::new();
     let cancel = interrupt.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        faultline::shutdown_signal().await;
         eprintln!(
             "\ninterrupted: healing faults and removing the cluster (interrupt again to quit now)"
         );
         cancel.cancel();
-        shutdown_signal().await;
+        faultline::shutdown_signal().await;
         eprintln!("quitting: `faultline clean` removes what is left");
         std::process::exit(130);
     });
     interrupt
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-}

@@ -12,7 +12,7 @@ use checkers::verdict::AnomalyKind;
 use faultline::cluster::{Cluster, ClusterError};
 use faultline::hosts::fleet::{Fleet, FleetSpec, NOSUDO_USER};
 use faultline::hosts::{Inventory, start_cluster};
-use faultline::nemesis::{Fault, Nemesis, NodeNeeds, Reach, Storm, Target};
+use faultline::nemesis::{Fault, Nemesis, NodeNeeds, Reach, Target};
 use faultline::runner::{Run, RunOptions};
 use faultline::scenario::{Overrides, Scenario};
 use faultline::store::Store;

@@ -12,6 +12,7 @@ mod conform;
 mod container;
 mod explore;
 mod hosts;
+mod fleet;
 mod nemesis;
 mod run;
 mod second_design;

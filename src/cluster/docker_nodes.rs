@@ -406,7 +406,8 @@ fn publish_on_loopback(host: &mut HostConfig, port: u16) {
     host.port_bindings = Some([(format!("{port}/tcp"), Some(vec![binding]))].into());
 }
 
-async fn create_network(
+/// Creates a bridge network named `name` with `labels`.
+pub(crate) async fn create_network(
     docker: &Docker,
     name: &str,
     labels: &HashMap<String, String>,

@@ -26,7 +26,7 @@ pub mod clean;
 mod config;
 pub mod control;
 mod docker_nodes;
-mod guard;
+pub(crate) mod guard;
 mod network;
 mod node;
 pub mod owner;
@@ -43,6 +43,7 @@ use crate::docker::{self, DockerError};
 use crate::images::{self, ImageError};
 use control::{Backend, NodeControl, NodeSpec};
 use docker_nodes::DockerNodes;
+pub(crate) use docker_nodes::create_network;
 use node::Node;
 use rand::RngExt;
 use std::collections::{BTreeMap, HashMap};
@@ -659,7 +660,7 @@ pub(crate) fn new_run_id() -> String {
     (0..8).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
 }
 
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     let mut rng = rand::rng();
     let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     (0..24).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()

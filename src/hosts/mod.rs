@@ -12,6 +12,8 @@
 //!   when they do not fit.
 //! - `dry_run`: [`dry_run()`], `faultline run --hosts FILE --dry-run`.
 //! - `clean`: [`clean()`], `faultline clean --hosts`.
+//! - `fleet`: containers that act as hosts, reached only over SSH (`faultline hosts up`),
+//!   with the `hosts.toml` that describes them.
 //!
 //! On a host, faultline keeps everything of a run in its state directory
 //! ([`state_dir`]), chain `FAULTLINE` (jumped to from INPUT) and a netem root qdisc.
@@ -20,6 +22,7 @@ mod clean;
 mod cluster;
 mod commands;
 mod dry_run;
+pub mod fleet;
 mod inventory;
 mod plan;
 mod preflight;

@@ -69,7 +69,7 @@ async fn the_roles_of_the_inventory_start_servers_the_harness_reaches_at_the_hos
     let fleet = start(FleetSpec { redis: 1, ..FleetSpec::default() }, &dir).await;
     let run = fleet.run_id().to_string();
     let inventory = fleet.inventory().clone();
-    let config = "bind 0.0.0.0\\nprotected-mode no\\nport 6379\\ndir /var/lib/faultline/redis\\n";
+    let config = "bind 0.0.0.0\\nprotected-mode no\\nport 6379\\ndir /var/lib/redis/faultline\\n";
     let write = format!("printf '{config}' | sudo -n tee /etc/faultline/redis.conf >/dev/null");
     assert_eq!(ssh(&fleet, "host-redis-0", USER, &write).await.0, 0);
     start_in_background(&fleet, "host-redis-0", &inventory.role(Role::Redis).unwrap().start).await;

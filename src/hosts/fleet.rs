@@ -418,7 +418,7 @@ fn role_spec(role: Role, password: &str) -> RoleSpec {
     };
     match role {
         Role::Redis => RoleSpec {
-            data: Some("/var/lib/faultline/redis".into()),
+            data: Some("/var/lib/redis/faultline".into()),
             ..spec("redis-server /etc/faultline/redis.conf", "/etc/faultline/redis.conf")
         },
         Role::Sentinel => spec(

@@ -25,7 +25,7 @@
 //! start = "redis-server /etc/faultline/redis.conf"   # in the foreground; faultline runs
 //!                                # it in the background and owns its process group
 //! config = "/etc/faultline/redis.conf"               # written by faultline at each start
-//! data = "/var/lib/faultline/redis"                  # Redis's `dir`, emptied at setup
+//! data = "/var/lib/redis/faultline"                  # Redis's `dir`, emptied at setup
 //!
 //! [roles.postgres]
 //! start = "..."
@@ -265,6 +265,17 @@ impl Inventory {
                      clients log in"
                         .into(),
                 ));
+            }
+            if let Some(data) = &spec.data
+                && data.starts_with(super::commands::BASE)
+            {
+                return Err(invalid(format!(
+                    "[roles.{}] data = {:?} is inside {}, where faultline keeps its runs' \
+                     state: give the data a directory of its own",
+                    host.role.key(),
+                    data,
+                    super::commands::BASE
+                )));
             }
             if host.role == Role::Redis && spec.data.is_none() {
                 return Err(invalid(

@@ -99,7 +99,7 @@ mod tests {
         [roles.redis]
         start = "redis-server /etc/faultline/redis.conf"
         config = "/etc/faultline/redis.conf"
-        data = "/var/lib/faultline/redis"
+        data = "/var/lib/redis/faultline"
         [roles.sentinel]
         start = "redis-server /etc/faultline/sentinel.conf --sentinel"
         config = "/etc/faultline/sentinel.conf"
@@ -133,7 +133,7 @@ mod tests {
         assert!(steps[0].1.contains("echo $(( $(date +%s) + 9 ))"), "the lease: {}", steps[0].1);
         assert!(steps[0].1.contains("-j FAULTLINE"), "a host that allows faults gets the chain");
         assert!(!steps[1].1.contains("-j FAULTLINE"), "one that does not, none");
-        assert!(steps[3].1.contains("find '/var/lib/faultline/redis' -mindepth 1 -delete"));
+        assert!(steps[3].1.contains("find '/var/lib/redis/faultline' -mindepth 1 -delete"));
         assert!(steps[6].1.contains("exec redis-server /etc/faultline/sentinel.conf --sentinel"));
     }
 
@@ -142,7 +142,7 @@ mod tests {
         let unknown =
             setup_commands(&inventory(INVENTORY), "r1", &[spec("redis-1", NodeKind::Redis)]);
         assert!(matches!(unknown, Err(ClusterError::UnknownNode(n)) if n == "redis-1"));
-        let rooted = inventory(&INVENTORY.replace("/var/lib/faultline/redis", "/var"));
+        let rooted = inventory(&INVENTORY.replace("/var/lib/redis/faultline", "/var"));
         let refused = setup_commands(&rooted, "r1", &[spec("redis-0", NodeKind::Redis)]);
         let message = refused.expect_err("refused").to_string();
         assert!(message.contains("refusing to empty the data directory /var"), "{message}");

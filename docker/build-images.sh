@@ -5,6 +5,7 @@
 #   faultline/base:BASE_TAG Debian bookworm + the packages of base/packages.txt, security updates included
 #   faultline/redis:TAG     base + redis/
 #   faultline/postgres:TAG  base + postgres/
+#   faultline/host:TAG      postgres + host/ (sshd; the hosts of `faultline hosts up`)
 #
 # The base comes from `debian:bookworm-slim` where a registry is reachable, and otherwise
 # from a rootfs debootstrapped from the mirror in this machine's apt sources, then
@@ -110,4 +111,7 @@ for image in redis postgres; do
   quiet env DOCKER_BUILDKIT=0 docker build --build-arg "BASE=$base" --label "$label" \
     -t "faultline/$image:$tag" "$here/$image"
 done
-step "done: faultline/redis:$tag faultline/postgres:$tag"
+step "host: building faultline/host:$tag"
+quiet env DOCKER_BUILDKIT=0 docker build --build-arg "BASE=faultline/postgres:$tag" --label "$label" \
+  -t "faultline/host:$tag" "$here/host"
+step "done: faultline/redis:$tag faultline/postgres:$tag faultline/host:$tag"

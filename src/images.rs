@@ -1,4 +1,5 @@
-//! faultline's two images, Redis and Postgres, built locally from `docker/`; and the
+//! faultline's images, Redis, Postgres and the host of `faultline hosts up`, built locally
+//! from `docker/`; and the
 //! images of container services (`[sut] build = "dir"`), built from the user's
 //! directory through the Docker API.
 //!
@@ -32,6 +33,9 @@ pub const SERVICE: &str = "faultline-service";
 pub const REDIS: &str = "faultline/redis";
 /// The Postgres image's repository.
 pub const POSTGRES: &str = "faultline/postgres";
+/// The repository of the host image: sshd, Redis and Postgres, nothing started but sshd
+/// (the containers of [`crate::hosts::fleet`]).
+pub const HOST: &str = "faultline/host";
 
 /// Errors preparing images.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +104,9 @@ pub fn base_reference() -> String {
     format!("{BASE}:{BASE_TAG}")
 }
 
-/// Fails with [`ImageError::Missing`] unless both images of this build are present.
+/// Fails with [`ImageError::Missing`] unless every image of this build is present.
 pub async fn ensure_present(docker: &Docker) -> Result<(), ImageError> {
-    for repository in [REDIS, POSTGRES] {
+    for repository in [REDIS, POSTGRES, HOST] {
         let image = reference(repository);
         if docker.inspect_image(&image).await.is_err() {
             return Err(ImageError::Missing(image));
@@ -114,13 +118,13 @@ pub async fn ensure_present(docker: &Docker) -> Result<(), ImageError> {
 /// What [`build`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Built {
-    /// Both images were already present.
+    /// Every image was already present.
     Present,
     /// They were built, taking this long.
     Built(Duration),
 }
 
-/// Builds both images unless they are present, passing each progress line of the build
+/// Builds the images unless they are all present, passing each progress line of the build
 /// to `progress`.
 pub async fn build(mut progress: impl FnMut(&str)) -> Result<Built, ImageError> {
     let docker = docker::connect().await?;

@@ -11,6 +11,7 @@ mod cluster;
 mod conform;
 mod container;
 mod explore;
+mod fleet;
 mod nemesis;
 mod run;
 mod second_design;

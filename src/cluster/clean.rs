@@ -74,7 +74,7 @@ pub async fn clean(scope: &Scope) -> Result<Cleaned, DockerError> {
 
 /// The labels every container and network of run `run` carries: its id, its owner
 /// (this process), and whether it is kept.
-pub(super) fn labels(run: &str, keep: bool) -> HashMap<String, String> {
+pub(crate) fn labels(run: &str, keep: bool) -> HashMap<String, String> {
     let mut labels = HashMap::from([
         (docker::RUN_LABEL.to_string(), run.to_string()),
         (OWNER_LABEL.to_string(), Owner::current().to_string()),

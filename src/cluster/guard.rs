@@ -7,17 +7,17 @@
 
 use crate::docker;
 
-pub(super) struct RunGuard {
+pub(crate) struct RunGuard {
     run: String,
     armed: bool,
 }
 
 impl RunGuard {
-    pub(super) fn new(run: &str) -> RunGuard {
+    pub(crate) fn new(run: &str) -> RunGuard {
         RunGuard { run: run.to_string(), armed: true }
     }
 
-    pub(super) fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 }

@@ -25,7 +25,7 @@
 pub mod clean;
 mod config;
 pub mod control;
-mod guard;
+pub(crate) mod guard;
 mod network;
 mod node;
 pub mod owner;

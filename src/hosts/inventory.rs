@@ -7,8 +7,9 @@
 //! [defaults]                     # every host's settings unless it sets its own
 //! user = "faultline"             # the SSH user; omitted: your SSH config decides
 //! key = "id_ed25519"             # relative to this file; omitted: your SSH config and agent
-//! known_hosts = "known_hosts"    # relative to this file: new host keys are accepted into
-//!                                # it (accept-new); omitted: your SSH config decides
+//! known_hosts = "known_hosts"    # relative to this file: host keys are checked against it
+//!                                # and new hosts' keys added (StrictHostKeyChecking=accept-new);
+//!                                # omitted: your SSH config decides (strict by default)
 //! port = 22
 //! sudo = true                    # commands run as root through `sudo -n`
 //! interface = "eth0"             # the interface tc shapes (delay, loss)
@@ -85,9 +86,8 @@ pub struct HostSettings {
     /// The private key (relative to the inventory's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
-    /// The known-hosts file (relative to the inventory's directory): when set, SSH uses
-    /// it as `UserKnownHostsFile` with `StrictHostKeyChecking=accept-new`; unset, the
-    /// user's SSH configuration decides (strict by default).
+    /// The known-hosts file (relative to the inventory's directory) that SSH checks host
+    /// keys against and adds new hosts' keys to (`StrictHostKeyChecking=accept-new`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts: Option<PathBuf>,
     /// The SSH port.
@@ -167,7 +167,8 @@ pub struct Host {
     pub user: Option<String>,
     /// The private key (absolute), if set.
     pub key: Option<PathBuf>,
-    /// The known-hosts file new host keys are accepted into (absolute), if set.
+    /// The known-hosts file (absolute) SSH uses with `StrictHostKeyChecking=accept-new`,
+    /// if set; unset, the user's SSH configuration decides.
     pub known_hosts: Option<PathBuf>,
     /// The SSH port.
     pub port: u16,
@@ -210,30 +211,27 @@ pub enum InventoryError {
 }
 
 impl Inventory {
-    /// Reads and checks `path`.
+    /// Reads and checks `path`; relative `key` and `known_hosts` paths become relative to
+    /// its directory.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| InventoryError::Read { path: path.to_path_buf(), source })?;
         let mut inventory = Inventory::parse(path, &text)?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let absolute = |key: &mut Option<PathBuf>| {
-            if let Some(k) = key.as_mut()
-                && k.is_relative()
-            {
-                *k = dir.join(&*k);
+        let absolute = |settings: &mut HostSettings| {
+            for path in [&mut settings.key, &mut settings.known_hosts].into_iter().flatten() {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
             }
         };
-        absolute(&mut inventory.defaults.key);
-        absolute(&mut inventory.defaults.known_hosts);
-        for host in &mut inventory.hosts {
-            absolute(&mut host.settings.key);
-            absolute(&mut host.settings.known_hosts);
-        }
+        absolute(&mut inventory.defaults);
+        inventory.hosts.iter_mut().for_each(|h| absolute(&mut h.settings));
         Ok(inventory)
     }
 
-    /// Parses and checks `text`, read from `path` (named in errors; key paths stay as
-    /// written).
+    /// Parses and checks `text`, read from `path` (named in errors; key and known-hosts
+    /// paths stay as written).
     pub fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
         let inventory: Inventory = toml::from_str(text).map_err(|e| InventoryError::Parse {
             path: path.to_path_buf(),

@@ -9,12 +9,15 @@
 //! - `preflight`: [`Needs`] and the checks that refuse unsuitable hosts up front.
 //! - `plan`: [`setup_commands`] and [`teardown_commands`], for `--dry-run`.
 //! - `clean`: [`clean()`], `faultline clean --hosts`.
+//! - `fleet`: containers that act as hosts, reached only over SSH (`faultline hosts up`),
+//!   with the `hosts.toml` that describes them.
 //!
 //! On a host, faultline keeps everything of a run in its state directory
 //! ([`state_dir`]), chain `FAULTLINE` (jumped to from INPUT) and a netem root qdisc.
 
 mod clean;
 mod commands;
+pub mod fleet;
 mod inventory;
 mod plan;
 mod preflight;

@@ -17,5 +17,6 @@ mod run;
 mod second_design;
 mod sentinel;
 mod service;
+mod ssh;
 mod sweep;
 mod truth;

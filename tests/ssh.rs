@@ -130,6 +130,9 @@ async fn a_node_started_over_ssh_answers_and_kill_stop_pause_unpause_show_on_its
     let (run, host) = ("nodes-1", "host-redis-0");
     let nodes = armed_with_redis(fleet.inventory(), run).await;
     redis_answers(&nodes).await;
+    let tricky = "it's $HOME; `id` !x \"y\"";
+    let echoed = nodes.exec("redis-0", &["printf", "%s", tricky]).await.expect("exec");
+    assert_eq!(echoed.stdout, tricky, "exec passes each argument as it is, as root");
 
     nodes.pause("redis-0").await.expect("pause");
     assert_eq!(server_state(&fleet, host, run, "redis-0").await, "T");
@@ -237,5 +240,30 @@ async fn clean_removes_a_run_left_behind_and_nothing_else() {
     )
     .await;
     assert_eq!(left, "beside\nnot-a-run\nredis\n", "only what faultline never made is left");
+    finish(fleet, dir).await;
+}
+
+#[tokio::test]
+async fn postgres_started_over_ssh_answers_psql_on_its_host_and_is_gone_after_kill() {
+    let spec = FleetSpec { redis: 1, sentinels: 0, postgres: true, nosudo: None };
+    let (fleet, dir) = start(spec, "postgres").await;
+    let run = "postgres-1";
+    let mut nodes = SshNodes::connect(fleet.inventory(), run).await.expect("connect");
+    nodes.arm().await.expect("arm");
+    let config = "max_connections = 50\n";
+    let postgres =
+        NodeSpec { name: "postgres".into(), kind: NodeKind::Postgres, config: config.into() };
+    nodes.create(vec![postgres]).await.expect("create");
+    let psql = ["psql", "-h", "/run/postgresql", "-U", "postgres", "-tAc", "show max_connections"];
+    let shown = common::eventually(Duration::from_secs(20), "psql on host-postgres", || async {
+        let out = nodes.exec("postgres", &psql).await.ok()?;
+        out.success().then_some(out.stdout)
+    })
+    .await;
+    assert_eq!(shown.trim(), "50", "Postgres runs with the configuration faultline wrote");
+    nodes.kill("postgres").await.expect("kill");
+    assert_eq!(server_state(&fleet, "host-postgres", run, "postgres").await, "-");
+    assert!(!nodes.state("postgres").await.expect("state").running);
+    Box::new(nodes).teardown().await.expect("teardown");
     finish(fleet, dir).await;
 }

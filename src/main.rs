@@ -76,6 +76,11 @@ enum Command {
         /// Remove this run (its id, as `run` and `up` print it), live or kept.
         #[arg(long, conflicts_with = "all")]
         run: Option<String>,
+        /// Clean the hosts of this inventory instead (over SSH): every run's state
+        /// directory, dead-man switch, paused process group, server and file faultline
+        /// left there, its iptables chain and a netem qdisc; nothing else.
+        #[arg(long, value_name = "HOSTS_TOML", conflicts_with_all = ["run", "all"])]
+        hosts: Option<PathBuf>,
         /// Remove every faultline run, live and kept ones too.
         #[arg(long)]
         all: bool,
@@ -132,7 +137,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             up(replicas, !no_postgres, sentinels).await
         }
         Command::Images { command: ImagesCommand::Build } => build_images().await,
-        Command::Clean { run, all } => clean(run, all).await,
+        Command::Clean { hosts: Some(hosts), .. } => clean_hosts(&hosts).await,
+        Command::Clean { run, all, hosts: None } => clean(run, all).await,
         Command::Check { path } => check(&path),
         Command::Serve { port, store } => serve(port, store).await,
     }
@@ -164,7 +170,7 @@ async fn up(replicas: usize, postgres: bool, sentinels: usize) -> anyhow::Result
 
 fn print_endpoints(cluster: &Cluster) {
     let endpoints = cluster.endpoints().borrow().clone();
-    println!("run {} is up on network {}", cluster.run_id(), cluster.network());
+    println!("run {} is up on network {}", cluster.run_id(), cluster.network().unwrap_or("of the hosts"));
     for (name, addr) in &endpoints.redis {
         let role = if *addr == endpoints.redis_master { "master" } else { "replica" };
         println!("  {name:<9} {role:<8} redis-cli -h {} -p {}", addr.ip(), addr.port());
@@ -226,6 +232,18 @@ async fn conform(
     let conformance = conform::conform(target, &store::Store::new(store)).await?;
     print!("{conformance}");
     Ok(ExitCode::from(if conformance.failures() == 0 { 0 } else { 1 }))
+}
+
+async fn clean_hosts(path: &Path) -> anyhow::Result<ExitCode> {
+    let inventory = faultline::hosts::Inventory::load(path)?;
+    let report = faultline::hosts::clean(&inventory).await?;
+    for (host, removed) in &report.hosts {
+        match removed.is_empty() {
+            true => println!("{host}: nothing left by faultline"),
+            false => removed.iter().for_each(|line| println!("{host}: {line}")),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn clean(run: Option<String>, all: bool) -> anyhow::Result<ExitCode> {

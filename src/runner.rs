@@ -73,6 +73,9 @@ pub enum RunError {
     /// The stored history could not be read back.
     #[error("reading the history back: {0}")]
     History(#[from] checkers::format::ReadError),
+    /// The run cannot take place on hosts as asked.
+    #[error("on hosts: {0}")]
+    Hosts(String),
     /// Interrupted (Ctrl-C): everything was healed and removed; the history is kept.
     #[error("interrupted: the cluster was healed and removed; what happened is in {}", .0.display())]
     Interrupted(std::path::PathBuf),
@@ -96,6 +99,8 @@ pub struct RunOptions {
     pub progress: Progress,
     /// A service under test to start (`--service`), instead of the scenario's `[sut]`.
     pub service: Option<ServiceSpec>,
+    /// Run on these hosts over SSH (`--hosts hosts.toml`) instead of containers.
+    pub hosts: Option<crate::hosts::Inventory>,
 }
 
 impl Default for RunOptions {
@@ -108,6 +113,7 @@ impl Default for RunOptions {
             interrupt: CancellationToken::new(),
             progress: Progress::quiet(),
             service: None,
+            hosts: None,
         }
     }
 }
@@ -190,8 +196,17 @@ impl Run {
         let dir = self.prepare()?;
         progress.phase("starting the cluster");
         let builder = self.scenario.cluster.builder(self.scenario.seed).kept(self.options.keep);
+        let start = async {
+            match &self.options.hosts {
+                None => builder.start().await,
+                Some(inventory) => {
+                    let needs = self.scenario.schedule().needs();
+                    crate::hosts::start_cluster(builder, inventory, needs).await
+                }
+            }
+        };
         let cluster = tokio::select! {
-            cluster = builder.start() => cluster?,
+            cluster = start => cluster?,
             () = self.options.interrupt.cancelled() => return Err(RunError::Interrupted(dir.path().to_path_buf())),
         };
         let reach = self.record(&cluster, &dir).await;
@@ -200,7 +215,7 @@ impl Run {
             progress.note(&format!(
                 "cluster {run_id} kept running: remove it with `faultline clean --run {run_id}`"
             ));
-            cluster.keep();
+            cluster.keep()?;
         } else {
             progress.phase("tearing down");
             cluster.teardown().await?;
@@ -219,6 +234,22 @@ impl Run {
             self.scenario.refuse_service_faults(&self.sut)?;
         }
         check_service_faults(&self.scenario, self.service(), &self.sut)?;
+        if self.options.hosts.is_some() {
+            if self.options.keep {
+                return Err(RunError::Hosts(
+                    "--keep is for containers: a run on hosts always stops what it started \
+                     (its dead-man switches would heal its faults anyway)"
+                        .into(),
+                ));
+            }
+            if self.service().is_some_and(ServiceSpec::is_container) {
+                return Err(RunError::Hosts(
+                    "a service in a container joins the run's Docker network, which a run on \
+                     hosts has not: run the service as a process (`--service CMD`)"
+                        .into(),
+                ));
+            }
+        }
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
         dir.write("scenario.toml", self.scenario.to_toml())?;
         crate::logging::open_run_log(&dir.file("faultline.log"))?;

@@ -199,7 +199,7 @@ async fn break_the_master_as_in_2013(cluster: &Cluster) {
         .await
         .unwrap();
     let () = ::redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
-    let own_name = cluster.container_name(&master).unwrap();
+    let own_name = cluster.peer_host(&master).unwrap();
     let config = format!(
         "{}save 3600 1\nappendonly yes\nreplicaof {own_name} 6379\n",
         cluster.config_text(&master).unwrap()

@@ -272,5 +272,5 @@ async fn clean_removes_a_dead_process_run_and_leaves_a_live_one_unless_named() {
     let said = clean(&["--run", &live_run]);
     assert!(said.contains(&format!("removed run {live_run}:")), "{said}");
     common::assert_run_is_gone(&live_run).await;
-    live.keep();
+    live.keep().unwrap();
 }

@@ -6,11 +6,12 @@ use crate::common;
 use faultline::cluster::control::{NodeControl, NodeSpec};
 use faultline::cluster::{ClusterError, NodeKind};
 use faultline::hosts::fleet::{Fleet, FleetSpec, USER};
-use faultline::hosts::{Inventory, Needs, SshNodes, clean, state_dir};
+use faultline::hosts::{Inventory, SshNodes, clean, state_dir};
+use faultline::nemesis::NodeNeeds;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const ALL: Needs = Needs { faults: true, iptables: true, netem: true };
+const ALL: NodeNeeds = NodeNeeds { nodes: true, iptables: true, netem: true };
 
 /// A directory of its own for a fleet's key and inventory.
 fn fleet_dir(name: &str) -> PathBuf {
@@ -59,7 +60,7 @@ fn redis_spec() -> NodeSpec {
 /// Connected, checked and armed on `inventory`, with `redis-0` created.
 async fn armed_with_redis(inventory: &Inventory, run: &str) -> SshNodes {
     let mut nodes = SshNodes::connect(inventory, run).await.expect("connect");
-    nodes.preflight(&Needs { netem: false, ..ALL }).await.expect("preflight");
+    nodes.preflight(&NodeNeeds { netem: false, ..ALL }).await.expect("preflight");
     nodes.arm().await.expect("arm");
     nodes.create(vec![redis_spec()]).await.expect("create");
     nodes
@@ -86,7 +87,7 @@ async fn connect_and_preflight_pass_on_the_fleet_and_netem_is_refused_where_the_
     let spec = FleetSpec { redis: 1, sentinels: 1, postgres: true, nosudo: None };
     let (fleet, dir) = start(spec, "ok").await;
     let nodes = SshNodes::connect(fleet.inventory(), "preflight-ok").await.expect("connect");
-    nodes.preflight(&Needs { netem: false, ..ALL }).await.expect("the fleet suits partitions");
+    nodes.preflight(&NodeNeeds { netem: false, ..ALL }).await.expect("the fleet suits partitions");
     let clients = nodes.clients_ip().await.expect("clients' address");
     assert!(!clients.is_loopback(), "the hosts see the harness at {clients}");
     let with_netem = nodes.preflight(&ALL).await;
@@ -111,7 +112,7 @@ async fn preflight_names_the_host_that_forbids_faults_and_the_one_without_sudo()
     let mut inventory = fleet.inventory().clone();
     inventory.hosts[0].settings.allow_faults = Some(false);
     let nodes = SshNodes::connect(&inventory, "preflight-refused").await.expect("connect");
-    let refused = nodes.preflight(&Needs { netem: false, ..ALL }).await;
+    let refused = nodes.preflight(&NodeNeeds { netem: false, ..ALL }).await;
     let Err(ClusterError::Unsuitable(lines)) = refused else {
         panic!("preflight must refuse, not {refused:?}");
     };

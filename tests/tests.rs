@@ -12,6 +12,7 @@ mod conform;
 mod container;
 mod explore;
 mod fleet;
+mod hosts;
 mod nemesis;
 mod run;
 mod second_design;

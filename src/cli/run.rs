@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use checkers::Validity;
+use faultline::hosts::Inventory;
 use faultline::progress::Progress;
 use faultline::runner::{Run, RunError, RunOptions, RunOutcome, check_service_faults};
 use faultline::scenario::{Overrides, Scenario, WorkloadKind};
@@ -62,6 +63,14 @@ pub struct RunArgs {
     /// The store's directory.
     #[arg(long, default_value = "store")]
     store: PathBuf,
+    /// Runs on the hosts this inventory lists, over SSH, instead of containers (see
+    /// `faultline hosts up` for a fleet to try it on).
+    #[arg(long, value_name = "HOSTS_TOML")]
+    hosts: Option<PathBuf>,
+    /// With `--hosts`: prints every command the run would send to each host, in order,
+    /// and changes nothing.
+    #[arg(long, requires = "hosts")]
+    dry_run: bool,
 }
 
 /// A system to run: built in (or registered) by name, a `--service`, or the scenario's
@@ -80,6 +89,17 @@ struct Row {
 
 pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario)?;
+    let hosts = args.hosts.as_deref().map(Inventory::load).transpose()?;
+    if let (true, Some(inventory)) = (args.dry_run, &hosts) {
+        let resolved = scenario.clone().resolve(&Overrides {
+            seed: args.seed,
+            time_limit: args.time_limit,
+            concurrency: args.concurrency,
+            recovery: args.recovery,
+        })?;
+        print!("{}", faultline::hosts::dry_run(&resolved, inventory)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let registry = Registry::builtin();
     let mut services = args
         .service
@@ -145,6 +165,7 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
                     System::Service(spec) => Some((**spec).clone()),
                     _ => None,
                 },
+                hosts: hosts.clone(),
                 ..RunOptions::default()
             };
             let outcome = match sut {

@@ -25,6 +25,7 @@
 pub mod clean;
 mod config;
 pub mod control;
+mod docker_nodes;
 pub(crate) mod guard;
 mod network;
 mod node;
@@ -40,14 +41,13 @@ pub use sentinel::{MASTER_NAME, SentinelConfig};
 
 use crate::docker::{self, DockerError};
 use crate::images::{self, ImageError};
-use guard::RunGuard;
+use control::{Backend, NodeControl, NodeSpec};
+use docker_nodes::DockerNodes;
 use node::Node;
 use rand::RngExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::models::NetworkCreateRequest;
 use tokio::sync::watch;
 use workloads::endpoints::{Endpoints, PostgresEndpoint, SentinelEndpoints, Topology};
 
@@ -216,6 +216,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// How many Redis replicas, sentinels, and whether Postgres: the nodes this builder
+    /// makes.
+    pub(crate) fn shape(&self) -> (usize, usize, bool) {
+        (self.replicas, self.sentinels, self.postgres)
+    }
+
     /// Creates the network and containers and waits until every node is ready. If it
     /// fails, or the returned future is dropped, nothing of the run is left behind.
     pub async fn start(self) -> Result<Cluster, ClusterError> {
@@ -225,57 +231,139 @@ impl ClusterBuilder {
         let docker = docker::connect().await?;
         images::ensure_present(&docker).await?;
         let run = new_run_id();
-        let network = format!("faultline-{run}");
-        let guard = RunGuard::new(&run);
         let labels = clean::labels(&run, self.kept);
-        create_network(&docker, &network, &labels).await?;
         let password = random_password();
-        let specs = self.node_specs(&run, &network, &password);
-        let specs = specs.into_iter().map(|spec| spec.labelled(&labels));
-        let nodes = futures::future::try_join_all(specs.map(Node::start)).await?;
-        let seed = self.seed;
-        let mut cluster =
-            Cluster::assemble(docker, run, network, nodes, password, seed, guard).await?;
-        cluster.kept = self.kept;
-        cluster.wait_ready(self.ready_timeout).await?;
-        if self.sentinels > 0 {
-            cluster.start_sentinels(self.sentinels, &self.sentinel_config, &labels).await?;
-            cluster.wait_sentinels_ready(self.ready_timeout).await?;
-        }
+        let control = DockerNodes::new(docker, &run, labels, &password).await?;
+        let network = control.network().to_string();
+        let login = PostgresLogin {
+            user: "postgres".into(),
+            password,
+            database: "postgres".into(),
+        };
+        let mut cluster = self.launch(Box::new(control), run, login).await?;
+        cluster.network = Some(network);
         Ok(cluster)
     }
 
-    fn node_specs(&self, run: &str, network: &str, password: &str) -> Vec<node::NodeSpec> {
-        let container = |name: &str| format!("faultline-{run}-{name}");
+    /// Creates the nodes through `control` (the stores, then the sentinels), publishes
+    /// their endpoints and waits until every node is ready. Clients log in to Postgres
+    /// with `login`.
+    pub(crate) async fn launch(
+        self,
+        mut control: Box<dyn NodeControl>,
+        run: String,
+        login: PostgresLogin,
+    ) -> Result<Cluster, ClusterError> {
+        if let Some(problem) = self.sentinel_config.problem(self.sentinels) {
+            return Err(ClusterError::Sentinel(problem));
+        }
+        let specs = match control.peer_host("redis-0") {
+            Ok(master) => self.node_specs(&master),
+            Err(e) => return Err(undo(control, e).await),
+        };
+        if let Err(e) = control.create(specs.clone()).await {
+            return Err(undo(control, e).await);
+        }
+        let mut addrs = Vec::new();
+        for spec in &specs {
+            match control.client_addr(&spec.name).await {
+                Ok(addr) => addrs.push(addr),
+                Err(e) => return Err(undo(control, e).await),
+            }
+        }
+        let nodes = specs
+            .into_iter()
+            .map(|s| Node { name: s.name, kind: s.kind, config: Mutex::new(s.config) })
+            .collect();
+        let mut cluster = Cluster::assemble(control, run, nodes, &addrs, login, self.seed);
+        cluster.kept = self.kept;
+        let ready = async {
+            cluster.wait_ready(self.ready_timeout).await?;
+            if self.sentinels > 0 {
+                let master_ip = cluster.ip(&cluster.master()).await?;
+                cluster.start_sentinels(self.sentinel_specs(master_ip)).await?;
+                cluster.wait_sentinels_ready(self.ready_timeout).await?;
+            }
+            Ok::<_, ClusterError>(())
+        };
+        match ready.await {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                if let Err(t) = cluster.teardown().await {
+                    tracing::warn!("removing a cluster that did not start: {t}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The stores' nodes, replicas pointed at `master` (how they reach `redis-0`).
+    pub(crate) fn node_specs(&self, master: &str) -> Vec<NodeSpec> {
         let mut specs = Vec::new();
         for i in 0..=self.replicas {
             let mut config = self.redis_config.clone();
             if i > 0 {
-                config.set("replicaof", &format!("{} 6379", container("redis-0")));
+                config.set("replicaof", &format!("{master} {}", NodeKind::Redis.port()));
             }
-            specs.push(node::NodeSpec::redis(run, network, &format!("redis-{i}"), config));
+            specs.push(NodeSpec {
+                name: format!("redis-{i}"),
+                kind: NodeKind::Redis,
+                config: config.render(),
+            });
         }
         if self.postgres {
-            specs.push(node::NodeSpec::postgres(run, network, &self.postgres_config, password));
+            specs.push(NodeSpec {
+                name: "postgres".into(),
+                kind: NodeKind::Postgres,
+                config: self.postgres_config.render(),
+            });
         }
         specs
     }
+
+    /// The sentinels' nodes, watching the master at `master_ip`.
+    pub(crate) fn sentinel_specs(&self, master_ip: std::net::IpAddr) -> Vec<NodeSpec> {
+        let text = self.sentinel_config.render(self.sentinels, master_ip);
+        (0..self.sentinels)
+            .map(|i| NodeSpec {
+                name: format!("sentinel-{i}"),
+                kind: NodeKind::Sentinel,
+                config: text.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Removes what `control` created of a cluster that could not start, and returns why it
+/// could not.
+async fn undo(control: Box<dyn NodeControl>, error: ClusterError) -> ClusterError {
+    if let Err(e) = control.teardown().await {
+        tracing::warn!("removing a cluster that did not start: {e}");
+    }
+    error
+}
+
+/// How clients log in to Postgres.
+#[derive(Clone, Debug)]
+pub(crate) struct PostgresLogin {
+    pub(crate) user: String,
+    pub(crate) password: String,
+    pub(crate) database: String,
 }
 
 /// A running cluster. Dropping it removes everything of the run; [`Cluster::teardown`]
 /// does the same and reports errors.
 pub struct Cluster {
-    // Field order matters: nodes drop (and are removed) before the guard sweeps the
-    // network.
+    // Field order matters: the nodes' backend drops (and removes them) last.
     nodes: Vec<Node>,
-    docker: Docker,
     run: String,
-    network: String,
+    /// The Docker network, on the Docker backend.
+    network: Option<String>,
     master: Arc<Mutex<String>>,
     endpoints: Arc<watch::Sender<Endpoints>>,
     seed: Option<u64>,
     kept: bool,
-    guard: RunGuard,
+    control: Box<dyn NodeControl>,
 }
 
 impl Cluster {
@@ -284,19 +372,17 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
-    async fn assemble(
-        docker: Docker,
+    fn assemble(
+        control: Box<dyn NodeControl>,
         run: String,
-        network: String,
         nodes: Vec<Node>,
-        password: String,
+        addrs: &[std::net::SocketAddr],
+        login: PostgresLogin,
         seed: Option<u64>,
-        guard: RunGuard,
-    ) -> Result<Cluster, ClusterError> {
+    ) -> Cluster {
         let mut redis = BTreeMap::new();
         let mut postgres = None;
-        for node in &nodes {
-            let addr = node.host_addr(&docker).await?;
+        for (node, addr) in nodes.iter().zip(addrs.iter().copied()) {
             match node.kind {
                 NodeKind::Redis => {
                     redis.insert(node.name.clone(), addr);
@@ -304,9 +390,9 @@ impl Cluster {
                 NodeKind::Postgres => {
                     postgres = Some(PostgresEndpoint {
                         addr,
-                        user: "postgres".into(),
-                        password: password.clone(),
-                        database: "postgres".into(),
+                        user: login.user.clone(),
+                        password: login.password.clone(),
+                        database: login.database.clone(),
                     })
                 }
                 NodeKind::Sentinel => unreachable!("sentinels start after the stores"),
@@ -317,7 +403,16 @@ impl Cluster {
         let (endpoints, _) =
             watch::channel(Endpoints { redis_master, redis, postgres, sentinel: None });
         let (master, endpoints) = (Arc::new(Mutex::new(master)), Arc::new(endpoints));
-        Ok(Cluster { nodes, docker, run, network, master, endpoints, seed, kept: false, guard })
+        Cluster { nodes, run, network: None, master, endpoints, seed, kept: false, control }
+    }
+
+    pub(super) fn control(&self) -> &dyn NodeControl {
+        self.control.as_ref()
+    }
+
+    /// The backend the nodes run on.
+    pub fn backend(&self) -> Backend {
+        self.control.backend()
     }
 
     /// The run id, also the value of the `faultline.run` label on all of its objects.
@@ -325,9 +420,9 @@ impl Cluster {
         &self.run
     }
 
-    /// The name of the run's Docker network.
-    pub fn network(&self) -> &str {
-        &self.network
+    /// The name of the run's Docker network (the Docker backend only).
+    pub fn network(&self) -> Option<&str> {
+        self.network.as_deref()
     }
 
     /// The labels every object of the run carries (its id, its owner, whether it is
@@ -338,15 +433,23 @@ impl Cluster {
 
     /// The run's network as a container service joins it: its name, its bridge
     /// gateway (where the harness's servers listen for the service) and the labels.
+    /// A container service needs the Docker backend.
     pub async fn run_network(&self) -> Result<crate::service::RunNetwork, ClusterError> {
+        let Some(name) = self.network.clone() else {
+            return Err(ClusterError::Unsupported {
+                operation: "a service in a container",
+                backend: self.backend(),
+                why: "a run on hosts reaches its service as a process the harness starts \
+                      (`--service CMD`)",
+            });
+        };
         Ok(crate::service::RunNetwork {
             run: self.run.clone(),
-            name: self.network.clone(),
-            gateway: self.gateway().await?,
+            name,
+            gateway: self.clients_ip().await?,
             labels: self.labels(),
         })
     }
-
     /// The seed the cluster was built with, if any.
     pub fn seed(&self) -> Option<u64> {
         self.seed
@@ -382,35 +485,20 @@ impl Cluster {
         Ok(self.node(node)?.kind)
     }
 
-    /// Starts `n` sentinels watching the current master, each with its own fresh
-    /// file, and publishes them with the addresses Sentinel will name nodes by.
-    async fn start_sentinels(
-        &mut self,
-        n: usize,
-        config: &SentinelConfig,
-        labels: &HashMap<String, String>,
-    ) -> Result<(), ClusterError> {
+    /// Starts the sentinels of `specs` watching the current master, each with its own
+    /// fresh file, and publishes them with the addresses Sentinel will name nodes by.
+    async fn start_sentinels(&mut self, specs: Vec<NodeSpec>) -> Result<(), ClusterError> {
         let mut announced = BTreeMap::new();
         for node in self.redis_nodes() {
-            announced.insert(std::net::SocketAddr::new(self.ip(&node).await?, 6379), node);
+            let addr = std::net::SocketAddr::new(self.ip(&node).await?, NodeKind::Redis.port());
+            announced.insert(addr, node);
         }
-        let master_ip = self.ip(&self.master()).await?;
-        let text = config.render(n, master_ip);
-        let specs = (0..n).map(|i| {
-            node::NodeSpec::sentinel(
-                &self.run,
-                &self.network,
-                &format!("sentinel-{i}"),
-                text.clone(),
-            )
-            .labelled(labels)
-        });
-        let started = futures::future::try_join_all(specs.map(Node::start)).await?;
+        self.control.create(specs.clone()).await?;
         let mut nodes = BTreeMap::new();
-        for node in &started {
-            nodes.insert(node.name.clone(), node.host_addr(&self.docker).await?);
+        for spec in specs {
+            nodes.insert(spec.name.clone(), self.control.client_addr(&spec.name).await?);
+            self.nodes.push(Node { name: spec.name, kind: spec.kind, config: Mutex::new(spec.config) });
         }
-        self.nodes.extend(started);
         let master_name = sentinel::MASTER_NAME.to_string();
         self.endpoints.send_modify(|e| {
             e.sentinel = Some(SentinelEndpoints { master_name, nodes, announced });
@@ -495,12 +583,6 @@ impl Cluster {
         }
     }
 
-    /// The Docker container name of `node`, which other nodes resolve on the run's
-    /// network.
-    pub fn container_name(&self, node: &str) -> Result<String, ClusterError> {
-        Ok(self.node(node)?.container_name.clone())
-    }
-
     fn node(&self, name: &str) -> Result<&Node, ClusterError> {
         self.nodes
             .iter()
@@ -544,7 +626,9 @@ impl Cluster {
     }
 
     async fn not_ready(&self, node: &Node, waited: Duration, reason: String) -> ClusterError {
-        let log = docker::logs(&self.docker, &node.container_name, Some(20))
+        let log = self
+            .control
+            .logs(&node.name, Some(20))
             .await
             .unwrap_or_else(|e| format!("(could not read its log: {e})"));
         ClusterError::NotReady { node: node.name.clone(), waited, reason, log }
@@ -552,30 +636,25 @@ impl Cluster {
 
     /// Leaves the cluster running after this process exits (`faultline run --keep`);
     /// `faultline clean` removes it. Returns the run id.
-    pub fn keep(self) -> String {
-        let Cluster { nodes, run, guard, .. } = self;
-        guard.disarm();
-        // A container handle removes its container when dropped; these must outlive us.
-        nodes.into_iter().for_each(|node| std::mem::forget(node.container));
-        run
+    pub fn keep(self) -> Result<String, ClusterError> {
+        let Cluster { control, run, .. } = self;
+        control.keep()?;
+        Ok(run)
     }
 
-    /// Removes every container and the network of this run.
+    /// The last resort of a nemesis dropped with faults in place: resumes every paused
+    /// node and removes faultline's rules, blocking (run it on a thread of its own).
+    pub fn backstop(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
+        self.control.backstop()
+    }
+
+    /// Removes everything of this run.
     pub async fn teardown(self) -> Result<(), ClusterError> {
-        let Cluster { nodes, docker, run, guard, .. } = self;
-        let removals = nodes.into_iter().map(|n| n.container.rm());
-        for result in futures::future::join_all(removals).await {
-            if let Err(e) = result {
-                tracing::warn!("removing a container of run {run}: {e}");
-            }
-        }
-        docker::remove_run(&docker, Some(&run)).await?;
-        guard.disarm();
-        Ok(())
+        self.control.teardown().await
     }
 }
 
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let mut rng = rand::rng();
     (0..8).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
 }
@@ -584,22 +663,4 @@ fn random_password() -> String {
     let mut rng = rand::rng();
     let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     (0..24).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
-}
-
-async fn create_network(
-    docker: &Docker,
-    name: &str,
-    labels: &HashMap<String, String>,
-) -> Result<(), DockerError> {
-    let request = NetworkCreateRequest {
-        name: name.to_string(),
-        driver: Some("bridge".to_string()),
-        labels: Some(labels.clone()),
-        ..Default::default()
-    };
-    docker
-        .create_network(request)
-        .await
-        .map_err(DockerError::api(format!("create network {name}")))?;
-    Ok(())
 }

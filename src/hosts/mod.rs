@@ -6,8 +6,11 @@
 //! - `remote`: one host's multiplexed session; the one function commands go through.
 //! - `commands`: the scripts run on a host (node processes, heal, teardown), as text.
 //! - `switch`: the dead-man switch that heals a host when the harness stops renewing.
-//! - `preflight`: [`Needs`] and the checks that refuse unsuitable hosts up front.
+//! - `preflight`: the checks that refuse unsuitable hosts up front.
 //! - `plan`: [`setup_commands`] and [`teardown_commands`], for `--dry-run`.
+//! - `cluster`: [`start_cluster`]: a scenario's cluster on the hosts, refused up front
+//!   when they do not fit.
+//! - `dry_run`: [`dry_run()`], `faultline run --hosts FILE --dry-run`.
 //! - `clean`: [`clean()`], `faultline clean --hosts`.
 //! - `fleet`: containers that act as hosts, reached only over SSH (`faultline hosts up`),
 //!   with the `hosts.toml` that describes them.
@@ -16,7 +19,9 @@
 //! ([`state_dir`]), chain `FAULTLINE` (jumped to from INPUT) and a netem root qdisc.
 
 mod clean;
+mod cluster;
 mod commands;
+mod dry_run;
 pub mod fleet;
 mod inventory;
 mod plan;
@@ -26,10 +31,11 @@ mod ssh;
 mod switch;
 
 pub use clean::{CleanReport, clean};
+pub use cluster::start_cluster;
+pub use dry_run::dry_run;
 pub use commands::run_dir as state_dir;
 pub use inventory::{
     Database, Host, HostEntry, HostSettings, Inventory, InventoryError, Role, RoleSpec,
 };
 pub use plan::{setup_commands, teardown_commands};
-pub use preflight::Needs;
 pub use ssh::SshNodes;

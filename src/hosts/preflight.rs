@@ -5,24 +5,14 @@
 use super::commands::quote;
 use super::inventory::{Host, Role};
 use super::remote::{Remote, describe};
-
-/// What a scenario needs of the hosts (the lead computes it from the scenario's faults).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Needs {
-    /// It injects faults at all: every host must say `allow_faults = true`.
-    pub faults: bool,
-    /// Partitions: `iptables` must work.
-    pub iptables: bool,
-    /// Delay or loss: a netem qdisc must be addable on the host's interface.
-    pub netem: bool,
-}
+use crate::nemesis::NodeNeeds;
 
 /// Every problem of `remote`'s host for `needs`; `start` is its role's start command.
-pub(super) async fn check(remote: &Remote, needs: &Needs, start: &str) -> Vec<String> {
+pub(super) async fn check(remote: &Remote, needs: &NodeNeeds, start: &str) -> Vec<String> {
     let host = &remote.host;
     let name = describe(host);
     let mut problems = Vec::new();
-    if needs.faults && !host.allow_faults {
+    if needs.nodes && !host.allow_faults {
         problems.push(format!(
             "{name}: faults are not allowed: set `allow_faults = true` in its [[hosts]] entry if \
              faults may touch it"

@@ -71,7 +71,7 @@ impl SshNodes {
     /// Checks, on every host at once and without changing anything, that it can run what
     /// `needs` asks; every problem is one line (host, missing piece, what to do) of
     /// [`ClusterError::Unsuitable`].
-    pub async fn preflight(&self, needs: &preflight::Needs) -> Result<(), ClusterError> {
+    pub async fn preflight(&self, needs: &crate::nemesis::NodeNeeds) -> Result<(), ClusterError> {
         let checks = self.remotes.iter().map(|r| {
             let start = self.roles.get(&r.host.role).map_or("", |spec| spec.start.as_str());
             preflight::check(r, needs, start)

@@ -18,6 +18,28 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use workloads::gateway::GatewayFault;
 
+/// What faults need of the nodes they touch ([`Fault::needs`]); `|` joins two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeNeeds {
+    /// Some fault acts on a node (not only on the gateway or the service).
+    pub nodes: bool,
+    /// Some fault drops packets with iptables.
+    pub iptables: bool,
+    /// Some fault shapes traffic with tc netem.
+    pub netem: bool,
+}
+
+impl std::ops::BitOr for NodeNeeds {
+    type Output = NodeNeeds;
+    fn bitor(self, other: NodeNeeds) -> NodeNeeds {
+        NodeNeeds {
+            nodes: self.nodes || other.nodes,
+            iptables: self.iptables || other.iptables,
+            netem: self.netem || other.netem,
+        }
+    }
+}
+
 /// One fault of the catalogue. Every fault has an explicit heal, listed with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
@@ -349,6 +371,40 @@ impl Fault {
                 serde_json::from_value(bare).expect("every fault has defaults for all it takes")
             })
             .collect()
+    }
+
+    /// What this fault needs of the nodes it may touch: whether it touches nodes at all
+    /// (the gateway's and the service's faults do not), iptables, and tc netem. A run on
+    /// hosts checks every host for these before it starts.
+    pub fn needs(&self) -> NodeNeeds {
+        let nodes = !matches!(
+            self,
+            Fault::GatewayLatency { .. }
+                | Fault::GatewayDeclines
+                | Fault::GatewayErrorsBefore
+                | Fault::GatewayErrorsAfter
+                | Fault::GatewayLostResponse
+                | Fault::GatewayOutage
+                | Fault::KillService { .. }
+                | Fault::PauseService
+                | Fault::RestartService
+        );
+        let iptables = matches!(
+            self,
+            Fault::Isolate { .. }
+                | Fault::PartitionReplicas
+                | Fault::PartitionHalves
+                | Fault::PartitionMinority { .. }
+                | Fault::PartitionBridge
+                | Fault::PartitionOneWay { .. }
+                | Fault::PartitionClients { .. }
+                | Fault::PartitionService { .. }
+                | Fault::ResyncStorm(_)
+                | Fault::ResyncLoop(_)
+                | Fault::IsolateMaster
+        );
+        let netem = matches!(self, Fault::Delay { .. } | Fault::Loss { .. });
+        NodeNeeds { nodes, iptables, netem }
     }
 
     /// Reads a fault from its table (`fault = "..."` and its parameters), refusing a

@@ -28,7 +28,7 @@ use workloads::recorder::Recorder;
 
 /// Mixed into the run's seed for target choices, so they do not replay the draws of a
 /// [`RandomSchedule`](super::RandomSchedule) made from the same seed.
-const TARGET_STREAM: u64 = 0x6e65_6d65_7369_7321;
+pub(crate) const TARGET_STREAM: u64 = 0x6e65_6d65_7369_7321;
 
 /// A started fault, as numbered in the history.
 pub type FaultId = u32;
@@ -178,6 +178,11 @@ impl<'c> Nemesis<'c> {
     /// Whether each fault so far took effect.
     pub fn reachability(&self) -> &Reachability {
         &self.reach
+    }
+
+    /// The nodes fault `id` acts on, while it is active.
+    pub fn targets(&self, id: FaultId) -> Vec<String> {
+        self.active.get(&id).map(|a| a.targets.clone()).unwrap_or_default()
     }
 
     /// The faults started and not yet healed.
@@ -543,7 +548,8 @@ impl<'c> Nemesis<'c> {
         let mut seen = true;
         for node in nodes {
             net::add_netem(self.cluster, node, args).await?;
-            let shown = self.cluster.exec(node, &["tc", "qdisc", "show", "dev", "eth0"]).await?;
+            let interface = self.cluster.interface(node)?;
+            let shown = self.cluster.exec(node, &["tc", "qdisc", "show", "dev", &interface]).await?;
             seen &= shown.stdout.contains("netem");
         }
         Ok(Outcome::unjudged(json!({ "netem": args })).judge(seen, "no netem qdisc in place"))
@@ -619,13 +625,7 @@ impl Drop for Nemesis<'_> {
              called. As a last resort, removing faultline's rules and resuming paused nodes.",
             faults.join(", ")
         );
-        let containers: Vec<String> = self
-            .cluster
-            .node_names()
-            .iter()
-            .filter_map(|n| self.cluster.container_name(n).ok())
-            .collect();
-        let sweep = std::thread::spawn(move || net::backstop(containers));
+        let sweep = std::thread::spawn(self.cluster.backstop());
         if let Ok(Err(e)) | Err(e) = sweep.join().map_err(|_| "the backstop panicked".to_string()) {
             eprintln!("faultline: the nemesis backstop failed: {e}; tear the cluster down");
         }

@@ -42,6 +42,7 @@ pub mod fault;
 mod gateway;
 mod grudge;
 mod interpreter;
+pub mod dry_run;
 mod net;
 mod observe;
 mod plan;
@@ -55,9 +56,10 @@ mod service_net;
 mod targets;
 mod topology;
 
-pub use fault::{CATALOGUE, Fault, Selector, ServiceFault, Storm, Target};
+pub use fault::{CATALOGUE, Fault, NodeNeeds, Selector, ServiceFault, Storm, Target};
 pub use interpreter::{FaultId, Nemesis};
 pub use net::PartitionMethod;
+pub(crate) use net::removal_script;
 pub use reach::{Reach, Reachability};
 pub use schedule::{RandomSchedule, Schedule, ScheduledFault};
 

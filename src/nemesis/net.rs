@@ -2,9 +2,10 @@
 //! tagged with the fault that added it; disconnecting nodes where iptables cannot run;
 //! tc netem where the kernel has it.
 //!
-//! A rule reads `-A INPUT -s <peer> -m comment --comment faultline-<id> -j DROP`, so a
-//! heal deletes exactly the rules of its fault, and the final sweep every rule tagged
-//! `faultline-`. Rules live in the node's network namespace, which a restart replaces:
+//! Every rule lives in faultline's own chain, `FAULTLINE`, which INPUT jumps to (a rule
+//! tagged `faultline-jump`): `-A FAULTLINE -s <peer> -m comment --comment faultline-<id>
+//! -j DROP`, so a heal deletes exactly the rules of its fault, the final sweep every rule
+//! tagged `faultline-`, and on hosts the dead-man switch flushes the chain. Rules live in the node's network namespace, which a restart replaces:
 //! when the nemesis restarts a node it puts back the rules active partitions hold there
 //! ([`reapply`]).
 
@@ -64,13 +65,13 @@ pub(crate) async fn cut(
 ) -> Result<(Cut, Value, bool), NemesisError> {
     let ips = addresses(cluster).await?;
     let grudge = restrict(grudge, &ips);
-    let gateway = cluster.gateway().await?;
+    let gateway = cluster.clients_ip().await?;
     let tag = format!("faultline-{id}");
     let mut disconnected = Vec::new();
     let rules = match method {
         PartitionMethod::Iptables => {
             let adds = grudge.iter().map(|(node, peers)| {
-                run_script(cluster, node, rule_script(peers, &ips, gateway, &tag))
+                run_script(cluster, node, rule_script(peers, &ips, &gateway, &tag))
             });
             try_join_all(adds).await?;
             grudge.values().map(|p| p.len()).sum::<usize>()
@@ -102,15 +103,27 @@ pub(crate) async fn cut(
 pub(crate) fn rule_script(
     peers: &BTreeSet<Peer>,
     ips: &BTreeMap<String, IpAddr>,
-    gateway: IpAddr,
+    gateway: &dyn std::fmt::Display,
     tag: &str,
 ) -> String {
-    let rule = |ip| format!("iptables -w -A INPUT -s {ip} -m comment --comment {tag} -j DROP");
+    let rule = |ip: &dyn std::fmt::Display| format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP");
     let rules = peers.iter().filter_map(|p| match p {
-        Peer::Node(n) => ips.get(n).map(rule),
-        Peer::Clients => Some(rule(&gateway)),
+        Peer::Node(n) => ips.get(n).map(|ip| rule(ip)),
+        Peer::Clients => Some(rule(gateway)),
     });
-    rules.collect::<Vec<_>>().join(" && ")
+    std::iter::once(chain_script()).chain(rules).collect::<Vec<_>>().join(" && ")
+}
+
+/// The iptables chain every rule of faultline's lives in, jumped to from INPUT.
+pub(crate) const CHAIN: &str = "FAULTLINE";
+
+/// Creates [`CHAIN`] and its jump from INPUT (tagged `faultline-jump`) where missing.
+fn chain_script() -> String {
+    format!(
+        "{{ iptables -w -n -L {CHAIN} >/dev/null 2>&1 || iptables -w -N {CHAIN}; }} && \
+         {{ iptables -w -C INPUT -m comment --comment faultline-jump -j {CHAIN} 2>/dev/null || \
+         iptables -w -I INPUT -m comment --comment faultline-jump -j {CHAIN}; }}"
+    )
 }
 
 /// Puts `node`'s rules of `cut` back after the node restarted: a restart gives a
@@ -130,8 +143,8 @@ pub(crate) async fn reapply(
     for (name, ip) in &cut.ips {
         ips.entry(name.clone()).or_insert(*ip);
     }
-    let gateway = cluster.gateway().await?;
-    run_script(cluster, node, rule_script(peers, &ips, gateway, &cut.tag)).await?;
+    let gateway = cluster.clients_ip().await?;
+    run_script(cluster, node, rule_script(peers, &ips, &gateway, &cut.tag)).await?;
     Ok(peers.len())
 }
 
@@ -203,7 +216,7 @@ pub(crate) async fn remove_rules(
 
 /// A script that deletes every rule whose comment starts with `prefix` and prints how
 /// many such rules are left.
-fn removal_script(prefix: &str) -> String {
+pub(crate) fn removal_script(prefix: &str) -> String {
     format!(
         "iptables -w -S | grep -F -- '--comment {prefix}' | sed 's/^-A /-D /' | \
          while read -r rule; do iptables -w $rule; done; \
@@ -211,59 +224,14 @@ fn removal_script(prefix: &str) -> String {
     )
 }
 
-/// The last resort when a nemesis is dropped with faults in place: resumes every paused
-/// container and removes faultline's rules from the running ones, on a runtime of its
-/// own (`Drop` cannot await) and a Docker client of its own (the shared one may hold
-/// connections driven by the runtime that is dropping the nemesis).
-pub(crate) fn backstop(containers: Vec<String>) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let docker = testcontainers::bollard::Docker::connect_with_local_defaults()
-            .map_err(|e| e.to_string())?;
-        let mut errors = Vec::new();
-        for container in &containers {
-            let state = docker.inspect_container(container, None).await.ok().and_then(|i| i.state);
-            let state = state.unwrap_or_default();
-            if state.paused == Some(true)
-                && let Err(e) = docker.unpause_container(container).await
-            {
-                errors.push(format!("{container}: {e}"));
-            }
-            if state.running != Some(true) {
-                continue; // its rules went with its network namespace
-            }
-            let script = removal_script("faultline-");
-            match crate::docker::exec(&docker, container, &["sh", "-c", &script]).await {
-                Ok(out) if out.stdout.trim() == "0" => {}
-                Ok(out) => errors.push(format!("{container}: {} rules left", out.stdout.trim())),
-                Err(e) => errors.push(format!("{container}: {e}")),
-            }
-        }
-        match errors.is_empty() {
-            true => Ok(()),
-            false => Err(errors.join("; ")),
-        }
-    })
-}
-
 /// Whether this kernel has tc netem, tried inside `node`: `Err` carries tc's refusal.
 pub(crate) async fn netem_support(
     cluster: &Cluster,
     node: &str,
 ) -> Result<Result<(), String>, NemesisError> {
-    let out = cluster
-        .exec(
-            node,
-            &[
-                "sh",
-                "-c",
-                "tc qdisc add dev eth0 root netem delay 1ms && tc qdisc del dev eth0 root",
-            ],
-        )
-        .await?;
+    let i = cluster.interface(node)?;
+    let script = format!("tc qdisc add dev {i} root netem delay 1ms && tc qdisc del dev {i} root");
+    let out = cluster.exec(node, &["sh", "-c", &script]).await?;
     Ok(match out.success() {
         true => Ok(()),
         false => Err(format!("tc netem is not available on this kernel: {}", out.stderr.trim())),
@@ -276,13 +244,17 @@ pub(crate) async fn add_netem(
     node: &str,
     args: &str,
 ) -> Result<(), NemesisError> {
-    run_script(cluster, node, format!("tc qdisc add dev eth0 root netem {args}")).await.map(drop)
+    let i = cluster.interface(node)?;
+    run_script(cluster, node, format!("tc qdisc add dev {i} root netem {args}")).await.map(drop)
 }
 
 /// Removes a netem qdisc from `node` if it has one; whether it had.
 pub(crate) async fn remove_netem(cluster: &Cluster, node: &str) -> Result<bool, NemesisError> {
-    let script = "if tc qdisc show dev eth0 | grep -q netem; then tc qdisc del dev eth0 root && echo removed; fi";
-    Ok(run_script(cluster, node, script.to_string()).await?.contains("removed"))
+    let i = cluster.interface(node)?;
+    let script = format!(
+        "if tc qdisc show dev {i} | grep -q netem; then tc qdisc del dev {i} root && echo removed; fi"
+    );
+    Ok(run_script(cluster, node, script).await?.contains("removed"))
 }
 
 /// Every node's address on the run's network (nodes that are down are left out).

@@ -19,13 +19,9 @@ const ACKS: &str = "/tmp/faultline-nemesis-acks.out";
 /// Acknowledgements to wait for before the kill: commits in flight, not a warm-up.
 const ACKED_BEFORE_KILL: i64 = 2000;
 
-/// Rereads the config file (SIGHUP to the postmaster, PID 1).
+/// Rereads the config file (SIGHUP to the postmaster).
 pub(crate) async fn reload(cluster: &Cluster) -> Result<(), NemesisError> {
-    let out = cluster.exec(NODE, &["kill", "-HUP", "1"]).await?;
-    match out.success() {
-        true => Ok(()),
-        false => Err(NemesisError::command(NODE, "kill -HUP 1", out.code, &out.stderr)),
-    }
+    Ok(cluster.signal(NODE, "HUP").await?)
 }
 
 /// Sets `synchronous_commit` in the config file, reloads, and waits until new sessions

@@ -124,6 +124,12 @@ impl Schedule {
 
     /// Every start and heal in time order; at equal times heals go first, so a fault
     /// ending when another begins is healed before it.
+    /// What the schedule's faults need of the nodes ([`Fault::needs`], joined).
+    pub fn needs(&self) -> super::NodeNeeds {
+        let faults = self.faults.iter().chain(&self.random);
+        faults.fold(super::NodeNeeds::default(), |all, f| all | f.fault.needs())
+    }
+
     pub(crate) fn timeline(&self) -> Vec<(Duration, Step)> {
         let mut steps: Vec<(Duration, Step)> = Vec::new();
         for (i, scheduled) in self.faults.iter().chain(&self.random).enumerate() {

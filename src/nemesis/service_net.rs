@@ -173,9 +173,9 @@ async fn cut_stores(
     let mut disconnected = Vec::new();
     match method {
         PartitionMethod::Iptables => {
-            let bridge = cluster.gateway().await?;
+            let bridge = cluster.clients_ip().await?;
             for (store, peers) in &grudge {
-                let script = net::rule_script(peers, &ips, bridge, tag);
+                let script = net::rule_script(peers, &ips, &bridge, tag);
                 net::run_script(cluster, store, script).await?;
             }
         }

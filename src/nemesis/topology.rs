@@ -59,13 +59,13 @@ impl Baseline {
     }
 }
 
-/// How replicas name `master`: by its container name, or, with Sentinel, by the address
+/// How replicas name `master`: by its container name (or host address), or, with Sentinel, by the address
 /// Sentinel knows it by, so that the nemesis and Sentinel agree (Sentinel points
 /// replicas by address, and a replica pointed by name would look repointed to it).
 pub(crate) fn master_host(cluster: &Cluster, master: &str) -> Result<String, NemesisError> {
     match cluster.announced_ip(master) {
         Some(ip) => Ok(ip.to_string()),
-        None => Ok(cluster.container_name(master)?),
+        None => Ok(cluster.peer_host(master)?),
     }
 }
 

@@ -1,0 +1,272 @@
+//! What a schedule would do to the nodes, worked out without touching them: each step's
+//! fault resolved to nodes with the nemesis's own seeded choices, on the cluster as it
+//! starts (`redis-0` the master), and the actions that change a node, in order. The SSH
+//! backend turns these into the commands it would send (`faultline run --dry-run`).
+//!
+//! Read-only commands (INFO, the probes that judge a fault) are not listed, and a fault
+//! whose target depends on what happened before it (a master after a failover) is
+//! shown as it would resolve at the start.
+
+use super::fault::Fault;
+use super::grudge::Grudge;
+use super::net;
+use super::plan::Plan;
+use super::process::BadConfig;
+use super::schedule::{Schedule, Step};
+use super::targets::View;
+use super::topology::set_directive;
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// One change to a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A shell script, run as root.
+    Script(String),
+    /// SIGKILL to its server.
+    Kill,
+    /// A clean stop.
+    Stop,
+    /// A start with its configuration file as it is.
+    Start,
+    /// A clean stop and a start.
+    Restart,
+    /// Every process frozen.
+    Pause,
+    /// Thawed.
+    Resume,
+    /// Its configuration file replaced with this text.
+    Config(String),
+    /// This signal to its server.
+    Signal(&'static str),
+    /// Something the harness does, not a node (the gateway's and service's faults).
+    Harness(String),
+}
+
+/// One step of the schedule, as the dry run shows it.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// When, from the start of the run.
+    pub at: Duration,
+    /// The fault's name.
+    pub fault: &'static str,
+    /// Whether this is its heal.
+    pub heal: bool,
+    /// The nodes it acts on.
+    pub targets: Vec<String>,
+    /// What it does, node by node, in order.
+    pub actions: Vec<(String, Action)>,
+}
+
+/// The cluster the dry run works on: its nodes, their addresses among themselves, the
+/// clients' address as the nodes see it, and each node's configuration file.
+pub struct DryCluster {
+    /// Redis nodes.
+    pub redis: Vec<String>,
+    /// Sentinels.
+    pub sentinels: Vec<String>,
+    /// Every node.
+    pub all: Vec<String>,
+    /// Addresses among the nodes.
+    pub ips: BTreeMap<String, IpAddr>,
+    /// Where the clients come from (an address, or a placeholder for one).
+    pub clients: String,
+    /// Configuration files as the cluster starts.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Every step of `schedule` in time order, with the nemesis's choices for `seed`.
+pub fn plan(schedule: &Schedule, cluster: &DryCluster, seed: u64) -> Vec<Planned> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ super::interpreter::TARGET_STREAM);
+    let view = View {
+        master: "redis-0".into(),
+        redis: cluster.redis.clone(),
+        all: cluster.all.clone(),
+        sentinels: cluster.sentinels.clone(),
+    };
+    let mut started: BTreeMap<usize, (u32, Plan)> = BTreeMap::new();
+    let mut next_id = 1;
+    let mut steps = Vec::new();
+    for (at, step) in schedule.timeline() {
+        match step {
+            Step::Start(i) => {
+                let fault = &schedule.fault(i).fault;
+                let id = next_id;
+                next_id += 1;
+                match Plan::new(fault, &view, &mut rng) {
+                    Ok(plan) => {
+                        let actions = start_actions(fault, &plan, id, cluster);
+                        let targets = plan.targets();
+                        steps.push(Planned { at, fault: fault.name(), heal: false, targets, actions });
+                        started.insert(i, (id, plan));
+                    }
+                    Err(e) => steps.push(Planned {
+                        at,
+                        fault: fault.name(),
+                        heal: false,
+                        targets: Vec::new(),
+                        actions: vec![(String::new(), Action::Harness(format!("refused: {e}")))],
+                    }),
+                }
+            }
+            Step::Heal(i) => {
+                if let Some((id, plan)) = started.remove(&i) {
+                    let fault = &schedule.fault(i).fault;
+                    let actions = heal_actions(&plan, id, cluster);
+                    let targets = plan.targets();
+                    steps.push(Planned { at, fault: fault.name(), heal: true, targets, actions });
+                }
+            }
+        }
+    }
+    for (i, (id, plan)) in started {
+        let fault = &schedule.fault(i).fault;
+        let actions = heal_actions(&plan, id, cluster);
+        let at = Duration::MAX;
+        steps.push(Planned { at, fault: fault.name(), heal: true, targets: plan.targets(), actions });
+    }
+    steps
+}
+
+fn rules(grudge: &Grudge, id: u32, cluster: &DryCluster) -> Vec<(String, Action)> {
+    let tag = format!("faultline-{id}");
+    grudge
+        .iter()
+        .map(|(node, peers)| {
+            (node.clone(), Action::Script(net::rule_script(peers, &cluster.ips, &cluster.clients, &tag)))
+        })
+        .collect()
+}
+
+fn unrules(grudge: &Grudge, id: u32) -> Vec<(String, Action)> {
+    let script = net::removal_script(&format!("faultline-{id} "));
+    grudge.keys().map(|node| (node.clone(), Action::Script(script.clone()))).collect()
+}
+
+fn each(nodes: &[String], action: Action) -> Vec<(String, Action)> {
+    nodes.iter().map(|n| (n.clone(), action.clone())).collect()
+}
+
+fn redis_cli(node: &str, args: &str) -> (String, Action) {
+    (node.to_string(), Action::Script(format!("redis-cli {args}")))
+}
+
+fn config(cluster: &DryCluster, node: &str) -> String {
+    cluster.configs.get(node).cloned().unwrap_or_default()
+}
+
+fn bad_config(cluster: &DryCluster, node: &str, bad: &BadConfig) -> String {
+    let mut text = config(cluster, node);
+    if bad.aof {
+        text = set_directive(&text, "appendonly", Some("yes"));
+    }
+    if bad.self_replica {
+        let own = cluster.ips.get(node).map(|ip| format!("{ip} 6379"));
+        text = set_directive(&text, "replicaof", own.as_deref());
+    }
+    text
+}
+
+fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Action)> {
+    match plan {
+        Plan::Cut(grudge) => rules(grudge, id, cluster),
+        Plan::IsolateMaster(_, grudge) => rules(grudge, id, cluster),
+        Plan::Down(down, nodes) => each(nodes, match down {
+            super::process::Down::Kill => Action::Kill,
+            super::process::Down::Stop => Action::Stop,
+        }),
+        Plan::Restart(nodes) => each(nodes, Action::Restart),
+        Plan::Pause(nodes) => each(nodes, Action::Pause),
+        Plan::BadRestart(bad, nodes) => nodes
+            .iter()
+            .flat_map(|n| {
+                let mut actions = vec![redis_cli(n, "SAVE")];
+                if bad.aof {
+                    let rm = "rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".to_string();
+                    actions.push((n.clone(), Action::Script(rm)));
+                }
+                actions.push((n.clone(), Action::Config(bad_config(cluster, n, bad))));
+                actions.push((n.clone(), Action::Restart));
+                actions
+            })
+            .collect(),
+        Plan::AsyncCommit => {
+            let text = super::topology::set_setting(&config(cluster, "postgres"), "synchronous_commit", "off");
+            vec![("postgres".into(), Action::Config(text)), ("postgres".into(), Action::Signal("HUP"))]
+        }
+        Plan::Storm(_, _, nodes) => {
+            let master = nodes.iter().find(|n| *n == "redis-0").cloned().unwrap_or_default();
+            let replicas: Vec<String> = nodes.iter().filter(|n| **n != master).cloned().collect();
+            let grudge = super::grudge::complete(&[vec![master.clone()], replicas]);
+            let mut actions = rules(&grudge, id, cluster);
+            actions.push(redis_cli(&master, "CLIENT KILL TYPE replica"));
+            actions.push(redis_cli(&master, "EVAL <writes past the replication backlog>"));
+            actions
+        }
+        Plan::Failover(new) | Plan::SplitBrain(new) => {
+            let mut actions = vec![redis_cli(new, "REPLICAOF NO ONE")];
+            if matches!(plan, Plan::Failover(_)) {
+                let ip = cluster.ips.get(new).map(ToString::to_string).unwrap_or_default();
+                for other in cluster.redis.iter().filter(|n| *n != new) {
+                    actions.push(redis_cli(other, &format!("REPLICAOF {ip} 6379")));
+                }
+            }
+            actions
+        }
+        Plan::Netem(args, nodes) => nodes
+            .iter()
+            .map(|n| (n.clone(), Action::Script(format!("tc qdisc add dev <interface> root netem {args}"))))
+            .collect(),
+        Plan::Gateway(_) | Plan::Service(_) | Plan::CutService(..) => {
+            vec![(String::new(), Action::Harness(format!("{} (in the harness, on no host)", fault.name())))]
+        }
+    }
+}
+
+fn heal_actions(plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Action)> {
+    match plan {
+        Plan::Cut(grudge) | Plan::IsolateMaster(_, grudge) => unrules(grudge, id),
+        Plan::Storm(_, _, nodes) => {
+            let master = "redis-0".to_string();
+            let replicas: Vec<String> = nodes.iter().filter(|n| **n != master).cloned().collect();
+            unrules(&super::grudge::complete(&[vec![master], replicas]), id)
+        }
+        Plan::Down(_, nodes) => nodes
+            .iter()
+            .flat_map(|n| [(n.clone(), Action::Config(config(cluster, n))), (n.clone(), Action::Start)])
+            .collect(),
+        Plan::Pause(nodes) => each(nodes, Action::Resume),
+        Plan::BadRestart(_, nodes) => nodes
+            .iter()
+            .flat_map(|n| {
+                [
+                    (n.clone(), Action::Config(config(cluster, n))),
+                    (n.clone(), Action::Restart),
+                    (n.clone(), Action::Script("rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".into())),
+                ]
+            })
+            .collect(),
+        Plan::AsyncCommit => vec![
+            ("postgres".into(), Action::Script("psql: numbered commits in the background".into())),
+            ("postgres".into(), Action::Kill),
+            ("postgres".into(), Action::Start),
+            ("postgres".into(), Action::Config(config(cluster, "postgres"))),
+            ("postgres".into(), Action::Signal("HUP")),
+        ],
+        Plan::SplitBrain(new) => {
+            let ip = cluster.ips.get(new).map(ToString::to_string).unwrap_or_default();
+            vec![redis_cli("redis-0", &format!("REPLICAOF {ip} 6379"))]
+        }
+        Plan::Netem(_, nodes) => nodes
+            .iter()
+            .map(|n| (n.clone(), Action::Script("tc qdisc del dev <interface> root".into())))
+            .collect(),
+        Plan::Restart(_) | Plan::Failover(_) => Vec::new(),
+        Plan::Gateway(_) | Plan::Service(_) | Plan::CutService(..) => {
+            vec![(String::new(), Action::Harness("healed in the harness".into()))]
+        }
+    }
+}

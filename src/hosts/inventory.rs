@@ -86,9 +86,9 @@ pub struct HostSettings {
     /// The private key (relative to the inventory's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
-    /// The known-hosts file (relative to the inventory's directory): when set, SSH uses
-    /// it as `UserKnownHostsFile` with `StrictHostKeyChecking=accept-new`; unset, the
-    /// user's SSH configuration decides (strict by default).
+    /// The known-hosts file (relative to the inventory's directory) that SSH checks host
+    /// keys against and adds new hosts' keys to (`StrictHostKeyChecking=accept-new`);
+    /// unset, host keys are checked strictly against the user's own known hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts: Option<PathBuf>,
     /// The SSH port.

@@ -5,7 +5,8 @@
 //! [`SshNodes::preflight`] (read-only checks) → [`SshNodes::arm`] (refuses a host
 //! another live run holds, then the state directories and dead-man switches, renewed
 //! from here on) → [`NodeControl::create`] → … → [`NodeControl::teardown`]. After any
-//! error past `connect`, call `teardown`: it removes whatever was done.
+//! error past `connect`, call `teardown`: it removes whatever was done (before `arm`,
+//! nothing was, and it only closes the sessions; the backstop does nothing then either).
 //!
 //! Every command goes through `remote::Remote::run` with a script from `commands` or
 //! `switch`; `plan` renders the same scripts without connecting (`--dry-run`).
@@ -30,6 +31,8 @@ pub struct SshNodes {
     remotes: Vec<Arc<Remote>>,
     roles: BTreeMap<Role, RoleSpec>,
     clients_ip: IpAddr,
+    /// Whether [`SshNodes::arm`] was called: before it, nothing on a host has changed.
+    armed: bool,
     renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -60,6 +63,7 @@ impl SshNodes {
             remotes,
             roles: inventory.roles.clone(),
             clients_ip,
+            armed: false,
             renewal: None,
         })
     }
@@ -87,6 +91,7 @@ impl SshNodes {
     pub async fn arm(&mut self) -> Result<(), ClusterError> {
         let others = join_all(self.remotes.iter().map(|r| self.other_runs(r))).await;
         combine(others.into_iter().filter_map(Result::err).collect())?;
+        self.armed = true;
         let armed = join_all(self.remotes.iter().map(|r| {
             let h = &r.host;
             let script = switch::arm(&self.run, &h.interface, self.lease, h.allow_faults);
@@ -329,7 +334,7 @@ impl NodeControl for SshNodes {
     }
 
     fn backstop(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
-        let remotes = self.remotes.clone();
+        let remotes = if self.armed { self.remotes.clone() } else { Vec::new() };
         let run = self.run.clone();
         Box::new(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -358,7 +363,8 @@ impl NodeControl for SshNodes {
             renewal.abort();
         }
         let run = self.run.clone();
-        let done = join_all(self.remotes.iter().map(|r| {
+        let armed = self.armed;
+        let done = join_all(self.remotes.iter().filter(|_| armed).map(|r| {
             let script = commands::teardown(&run, &r.host.interface);
             async move { r.check("tearing down", &script).await }
         }))

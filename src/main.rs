@@ -6,12 +6,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline::cluster::Cluster;
 use faultline::cluster::clean::{Left, Scope};
+use faultline::hosts::fleet::FleetSpec;
 use faultline::report;
 use faultline::store::{self, RunDir};
 use faultline::{docker, images};
 use std::fs::File;
 use std::io::BufReader;
-use faultline::hosts::fleet::FleetSpec;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -203,7 +203,11 @@ async fn up(replicas: usize, postgres: bool, sentinels: usize) -> anyhow::Result
 
 fn print_endpoints(cluster: &Cluster) {
     let endpoints = cluster.endpoints().borrow().clone();
-    println!("run {} is up on network {}", cluster.run_id(), cluster.network().unwrap_or("of the hosts"));
+    println!(
+        "run {} is up on network {}",
+        cluster.run_id(),
+        cluster.network().unwrap_or("of the hosts")
+    );
     for (name, addr) in &endpoints.redis {
         let role = if *addr == endpoints.redis_master { "master" } else { "replica" };
         println!("  {name:<9} {role:<8} redis-cli -h {} -p {}", addr.ip(), addr.port());
@@ -365,4 +369,3 @@ fn interrupt_on_signal() -> tokio_util::sync::CancellationToken {
     });
     interrupt
 }
-

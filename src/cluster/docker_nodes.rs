@@ -19,8 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::{
-    HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
-    PortBinding,
+    HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
 };
 use testcontainers::bollard::query_parameters::{
     KillContainerOptions, RestartContainerOptions, StopContainerOptions,
@@ -235,7 +234,10 @@ impl NodeControl for DockerNodes {
 
     async fn pause(&self, node: &str) -> Result<(), ClusterError> {
         let name = &self.container(node)?.name;
-        self.docker.pause_container(name).await.map_err(DockerError::api(format!("pause {name}")))?;
+        self.docker
+            .pause_container(name)
+            .await
+            .map_err(DockerError::api(format!("pause {name}")))?;
         Ok(())
     }
 

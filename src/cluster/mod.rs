@@ -236,11 +236,8 @@ impl ClusterBuilder {
         let password = random_password();
         let control = DockerNodes::new(docker, &run, labels, &password).await?;
         let network = control.network().to_string();
-        let login = PostgresLogin {
-            user: "postgres".into(),
-            password,
-            database: "postgres".into(),
-        };
+        let login =
+            PostgresLogin { user: "postgres".into(), password, database: "postgres".into() };
         let mut cluster = self.launch(Box::new(control), run, login).await?;
         cluster.network = Some(network);
         Ok(cluster)
@@ -498,7 +495,11 @@ impl Cluster {
         let mut nodes = BTreeMap::new();
         for spec in specs {
             nodes.insert(spec.name.clone(), self.control.client_addr(&spec.name).await?);
-            self.nodes.push(Node { name: spec.name, kind: spec.kind, config: Mutex::new(spec.config) });
+            self.nodes.push(Node {
+                name: spec.name,
+                kind: spec.kind,
+                config: Mutex::new(spec.config),
+            });
         }
         let master_name = sentinel::MASTER_NAME.to_string();
         self.endpoints.send_modify(|e| {

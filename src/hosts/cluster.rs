@@ -25,13 +25,18 @@ pub async fn start_cluster(
     }
     let login = match inventory.role(Role::Postgres).and_then(|r| r.database.clone()) {
         Some(db) => PostgresLogin { user: db.user, password: db.password, database: db.name },
-        None => PostgresLogin { user: String::new(), password: String::new(), database: String::new() },
+        None => {
+            PostgresLogin { user: String::new(), password: String::new(), database: String::new() }
+        }
     };
     builder.launch(Box::new(nodes), run, login).await
 }
 
 /// Refuses an inventory whose hosts are not the nodes the scenario asks for.
-pub(super) fn check_shape(builder: &ClusterBuilder, inventory: &Inventory) -> Result<(), ClusterError> {
+pub(super) fn check_shape(
+    builder: &ClusterBuilder,
+    inventory: &Inventory,
+) -> Result<(), ClusterError> {
     let (replicas, sentinels, postgres) = builder.shape();
     let mut problems = Vec::new();
     let mut want = |role: Role, n: usize, what: String| {
@@ -43,9 +48,17 @@ pub(super) fn check_shape(builder: &ClusterBuilder, inventory: &Inventory) -> Re
             ));
         }
     };
-    want(Role::Redis, replicas + 1, format!("{} Redis nodes (a master and {replicas} replicas)", replicas + 1));
+    want(
+        Role::Redis,
+        replicas + 1,
+        format!("{} Redis nodes (a master and {replicas} replicas)", replicas + 1),
+    );
     want(Role::Sentinel, sentinels, format!("{sentinels} sentinel(s)"));
-    want(Role::Postgres, usize::from(postgres), format!("{} Postgres host(s)", usize::from(postgres)));
+    want(
+        Role::Postgres,
+        usize::from(postgres),
+        format!("{} Postgres host(s)", usize::from(postgres)),
+    );
     match problems.is_empty() {
         true => Ok(()),
         false => Err(ClusterError::Unsuitable(problems.join("\n"))),

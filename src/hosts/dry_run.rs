@@ -26,7 +26,8 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
     }
     let hosts = inventory.resolved();
     let host = |node: &str| hosts.iter().find(|h| h.node == node);
-    let master = host("redis-0").map(|h| h.address).ok_or(ClusterError::UnknownNode("redis-0".into()))?;
+    let master =
+        host("redis-0").map(|h| h.address).ok_or(ClusterError::UnknownNode("redis-0".into()))?;
     let mut specs = builder.node_specs(&master.to_string());
     specs.extend(builder.sentinel_specs(master));
     let mut out = String::new();
@@ -58,7 +59,10 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
         },
         ips: hosts.iter().map(|h| (h.node.clone(), h.address)).collect(),
         clients: "<the harness's address>".into(),
-        configs: specs.iter().map(|s| (s.name.clone(), s.config.clone())).collect::<BTreeMap<_, _>>(),
+        configs: specs
+            .iter()
+            .map(|s| (s.name.clone(), s.config.clone()))
+            .collect::<BTreeMap<_, _>>(),
     };
     for step in plan(&scenario.schedule(), &dry, scenario.seed) {
         let when = match step.at {
@@ -81,7 +85,11 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
                 Action::Stop => commands::stop(RUN, &node),
                 Action::Start => commands::start(RUN, &node, &role.start),
                 Action::Restart => {
-                    format!("{}{}", commands::stop(RUN, &node), commands::start(RUN, &node, &role.start))
+                    format!(
+                        "{}{}",
+                        commands::stop(RUN, &node),
+                        commands::start(RUN, &node, &role.start)
+                    )
                 }
                 Action::Pause => commands::pause(RUN, &node),
                 Action::Resume => commands::unpause(RUN, &node),
@@ -100,7 +108,8 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
 }
 
 fn names(hosts: &[super::Host], role: Role) -> Vec<String> {
-    let mut names: Vec<String> = hosts.iter().filter(|h| h.role == role).map(|h| h.node.clone()).collect();
+    let mut names: Vec<String> =
+        hosts.iter().filter(|h| h.role == role).map(|h| h.node.clone()).collect();
     names.sort();
     names
 }

@@ -440,7 +440,6 @@ fn role_spec(role: Role, password: &str) -> RoleSpec {
     }
 }
 
-
 /// `faultline hosts up`: starts a fleet in `dir`, says how to run a scenario on it,
 /// and tears it down at Ctrl-C (or SIGTERM).
 pub async fn up(spec: FleetSpec, dir: &Path) -> anyhow::Result<()> {
@@ -473,7 +472,6 @@ pub async fn up(spec: FleetSpec, dir: &Path) -> anyhow::Result<()> {
     println!("fleet {run} torn down");
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

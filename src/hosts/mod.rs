@@ -32,8 +32,8 @@ mod switch;
 
 pub use clean::{CleanReport, clean};
 pub use cluster::start_cluster;
-pub use dry_run::dry_run;
 pub use commands::run_dir as state_dir;
+pub use dry_run::dry_run;
 pub use inventory::{
     Database, Host, HostEntry, HostSettings, Inventory, InventoryError, Role, RoleSpec,
 };

@@ -7,7 +7,7 @@
 //! whose target depends on what happened before it (a master after a failover) is
 //! shown as it would resolve at the start.
 
-use super::fault::Fault;
+use super::fault::{Fault, StormPlan};
 use super::grudge::Grudge;
 use super::net;
 use super::plan::Plan;
@@ -100,7 +100,13 @@ pub fn plan(schedule: &Schedule, cluster: &DryCluster, seed: u64) -> Vec<Planned
                     Ok(plan) => {
                         let actions = start_actions(fault, &plan, id, cluster);
                         let targets = plan.targets();
-                        steps.push(Planned { at, fault: fault.name(), heal: false, targets, actions });
+                        steps.push(Planned {
+                            at,
+                            fault: fault.name(),
+                            heal: false,
+                            targets,
+                            actions,
+                        });
                         started.insert(i, (id, plan));
                     }
                     Err(e) => steps.push(Planned {
@@ -122,11 +128,20 @@ pub fn plan(schedule: &Schedule, cluster: &DryCluster, seed: u64) -> Vec<Planned
             }
         }
     }
-    for (i, (id, plan)) in started {
+    // As `heal_all` does: paused nodes first, then the latest fault first.
+    let mut left: Vec<(usize, (u32, Plan))> = started.into_iter().collect();
+    left.sort_by_key(|(_, (id, plan))| (!matches!(plan, Plan::Pause(_)), std::cmp::Reverse(*id)));
+    for (i, (id, plan)) in left {
         let fault = &schedule.fault(i).fault;
         let actions = heal_actions(&plan, id, cluster);
         let at = Duration::MAX;
-        steps.push(Planned { at, fault: fault.name(), heal: true, targets: plan.targets(), actions });
+        steps.push(Planned {
+            at,
+            fault: fault.name(),
+            heal: true,
+            targets: plan.targets(),
+            actions,
+        });
     }
     steps
 }
@@ -136,7 +151,10 @@ fn rules(grudge: &Grudge, id: u32, cluster: &DryCluster) -> Vec<(String, Action)
     grudge
         .iter()
         .map(|(node, peers)| {
-            (node.clone(), Action::Script(net::rule_script(peers, &cluster.ips, &cluster.clients, &tag)))
+            (
+                node.clone(),
+                Action::Script(net::rule_script(peers, &cluster.ips, &cluster.clients, &tag)),
+            )
         })
         .collect()
 }
@@ -170,14 +188,22 @@ fn bad_config(cluster: &DryCluster, node: &str, bad: &BadConfig) -> String {
     text
 }
 
-fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Action)> {
+fn start_actions(
+    fault: &Fault,
+    plan: &Plan,
+    id: u32,
+    cluster: &DryCluster,
+) -> Vec<(String, Action)> {
     match plan {
         Plan::Cut(grudge) => rules(grudge, id, cluster),
         Plan::IsolateMaster(_, grudge) => rules(grudge, id, cluster),
-        Plan::Down(down, nodes) => each(nodes, match down {
-            super::process::Down::Kill => Action::Kill,
-            super::process::Down::Stop => Action::Stop,
-        }),
+        Plan::Down(down, nodes) => each(
+            nodes,
+            match down {
+                super::process::Down::Kill => Action::Kill,
+                super::process::Down::Stop => Action::Stop,
+            },
+        ),
         Plan::Restart(nodes) => each(nodes, Action::Restart),
         Plan::Pause(nodes) => each(nodes, Action::Pause),
         Plan::BadRestart(bad, nodes) => nodes
@@ -185,7 +211,8 @@ fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> V
             .flat_map(|n| {
                 let mut actions = vec![redis_cli(n, "SAVE")];
                 if bad.aof {
-                    let rm = "rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".to_string();
+                    let rm =
+                        "rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".to_string();
                     actions.push((n.clone(), Action::Script(rm)));
                 }
                 actions.push((n.clone(), Action::Config(bad_config(cluster, n, bad))));
@@ -194,14 +221,26 @@ fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> V
             })
             .collect(),
         Plan::AsyncCommit => {
-            let text = super::topology::set_setting(&config(cluster, "postgres"), "synchronous_commit", "off");
-            vec![("postgres".into(), Action::Config(text)), ("postgres".into(), Action::Signal("HUP"))]
+            let text = super::topology::set_setting(
+                &config(cluster, "postgres"),
+                "synchronous_commit",
+                "off",
+            );
+            vec![
+                ("postgres".into(), Action::Config(text)),
+                ("postgres".into(), Action::Signal("HUP")),
+            ]
         }
         Plan::Storm(_, _, nodes) => {
             let master = nodes.iter().find(|n| *n == "redis-0").cloned().unwrap_or_default();
             let replicas: Vec<String> = nodes.iter().filter(|n| **n != master).cloned().collect();
             let grudge = super::grudge::complete(&[vec![master.clone()], replicas]);
-            let mut actions = rules(&grudge, id, cluster);
+            let mut actions = Vec::new();
+            if let Plan::Storm(_, StormPlan { output_buffer_limit: Some(limit), .. }, _) = plan {
+                let set = format!("CONFIG SET client-output-buffer-limit '{limit}'");
+                actions.push(redis_cli(&master, &set));
+            }
+            actions.extend(rules(&grudge, id, cluster));
             actions.push(redis_cli(&master, "CLIENT KILL TYPE replica"));
             actions.push(redis_cli(&master, "EVAL <writes past the replication backlog>"));
             actions
@@ -218,10 +257,18 @@ fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> V
         }
         Plan::Netem(args, nodes) => nodes
             .iter()
-            .map(|n| (n.clone(), Action::Script(format!("tc qdisc add dev <interface> root netem {args}"))))
+            .map(|n| {
+                (
+                    n.clone(),
+                    Action::Script(format!("tc qdisc add dev <interface> root netem {args}")),
+                )
+            })
             .collect(),
         Plan::Gateway(_) | Plan::Service(_) | Plan::CutService(..) => {
-            vec![(String::new(), Action::Harness(format!("{} (in the harness, on no host)", fault.name())))]
+            vec![(
+                String::new(),
+                Action::Harness(format!("{} (in the harness, on no host)", fault.name())),
+            )]
         }
     }
 }
@@ -229,15 +276,17 @@ fn start_actions(fault: &Fault, plan: &Plan, id: u32, cluster: &DryCluster) -> V
 fn heal_actions(plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Action)> {
     match plan {
         Plan::Cut(grudge) | Plan::IsolateMaster(_, grudge) => unrules(grudge, id),
-        Plan::Storm(_, _, nodes) => {
+        Plan::Storm(_, storm, nodes) => {
             let master = "redis-0".to_string();
             let replicas: Vec<String> = nodes.iter().filter(|n| **n != master).cloned().collect();
-            unrules(&super::grudge::complete(&[vec![master], replicas]), id)
+            let mut actions = unrules(&super::grudge::complete(&[vec![master.clone()], replicas]), id);
+            if storm.output_buffer_limit.is_some() {
+                let restore = "CONFIG SET client-output-buffer-limit <as the run started>";
+                actions.push(redis_cli(&master, restore));
+            }
+            actions
         }
-        Plan::Down(_, nodes) => nodes
-            .iter()
-            .flat_map(|n| [(n.clone(), Action::Config(config(cluster, n))), (n.clone(), Action::Start)])
-            .collect(),
+        Plan::Down(_, nodes) => each(nodes, Action::Start),
         Plan::Pause(nodes) => each(nodes, Action::Resume),
         Plan::BadRestart(_, nodes) => nodes
             .iter()
@@ -245,7 +294,12 @@ fn heal_actions(plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Acti
                 [
                     (n.clone(), Action::Config(config(cluster, n))),
                     (n.clone(), Action::Restart),
-                    (n.clone(), Action::Script("rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".into())),
+                    (
+                        n.clone(),
+                        Action::Script(
+                            "rm -rf $(redis-cli CONFIG GET dir | tail -n 1)/appendonlydir".into(),
+                        ),
+                    ),
                 ]
             })
             .collect(),

@@ -549,7 +549,8 @@ impl<'c> Nemesis<'c> {
         for node in nodes {
             net::add_netem(self.cluster, node, args).await?;
             let interface = self.cluster.interface(node)?;
-            let shown = self.cluster.exec(node, &["tc", "qdisc", "show", "dev", &interface]).await?;
+            let shown =
+                self.cluster.exec(node, &["tc", "qdisc", "show", "dev", &interface]).await?;
             seen &= shown.stdout.contains("netem");
         }
         Ok(Outcome::unjudged(json!({ "netem": args })).judge(seen, "no netem qdisc in place"))

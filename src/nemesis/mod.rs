@@ -38,11 +38,11 @@
 //! **Architecture invariant:** only the interpreter touches containers (and the card
 //! gateway's fault switch); faults and schedules are plain data.
 
+pub mod dry_run;
 pub mod fault;
 mod gateway;
 mod grudge;
 mod interpreter;
-pub mod dry_run;
 mod net;
 mod observe;
 mod plan;

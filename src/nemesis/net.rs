@@ -106,7 +106,9 @@ pub(crate) fn rule_script(
     gateway: &dyn std::fmt::Display,
     tag: &str,
 ) -> String {
-    let rule = |ip: &dyn std::fmt::Display| format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP");
+    let rule = |ip: &dyn std::fmt::Display| {
+        format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP")
+    };
     let rules = peers.iter().filter_map(|p| match p {
         Peer::Node(n) => ips.get(n).map(|ip| rule(ip)),
         Peer::Clients => Some(rule(gateway)),

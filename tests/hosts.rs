@@ -41,10 +41,13 @@ async fn fleet(spec: FleetSpec, dir: &Path) -> Fleet {
     }
 }
 
-/// Runs `script` on `host` of the fleet over SSH as the fleet's user, with sudo: what
-/// is on the host, seen from outside the harness's own sessions.
+/// Runs `script` on the host of the fleet named `host`, or running node `host`, over SSH
+/// as the fleet's user, with sudo: what is on the host, seen from outside the harness's
+/// own sessions.
 async fn on_host(fleet: &Fleet, host: &str, script: &str) -> String {
-    let mut ssh = fleet.ssh(host, faultline::hosts::fleet::USER).expect("a host of the fleet");
+    let resolved = fleet.inventory().resolved();
+    let name = resolved.iter().find(|h| h.node == host).map_or(host, |h| h.name.as_str());
+    let mut ssh = fleet.ssh(name, faultline::hosts::fleet::USER).expect("a host of the fleet");
     let out = ssh
         .arg("sudo")
         .arg("-n")

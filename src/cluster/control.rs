@@ -122,6 +122,19 @@ pub trait NodeControl: Send + Sync + 'static {
     /// Puts a disconnected `node` back.
     async fn reconnect(&self, node: &str) -> Result<(), ClusterError>;
 
+    /// Whether something other than the nemesis healed the nodes' faults during the run
+    /// (on hosts: a dead-man switch fired because its lease was not renewed in time),
+    /// and what: such a run did not hold its faults as scheduled.
+    fn interrupted(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether iptables rules on a node survive the node's server stopping (on hosts)
+    /// rather than going with its network namespace (a container's).
+    fn rules_survive_restart(&self) -> bool {
+        false
+    }
+
     /// The last resort of a nemesis dropped with faults in place: a blocking function
     /// that resumes every paused node and removes faultline's rules, run on a thread of
     /// its own (`Drop` cannot await).

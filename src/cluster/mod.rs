@@ -644,6 +644,18 @@ impl Cluster {
         Ok(run)
     }
 
+    /// Whether something other than the nemesis healed faults during the run, and what
+    /// ([`NodeControl::interrupted`]).
+    pub fn interrupted(&self) -> Option<String> {
+        self.control.interrupted()
+    }
+
+    /// Whether iptables rules on a node survive its server stopping (on hosts), rather
+    /// than going with its container's network namespace.
+    pub fn rules_survive_restart(&self) -> bool {
+        self.control.rules_survive_restart()
+    }
+
     /// The last resort of a nemesis dropped with faults in place: resumes every paused
     /// node and removes faultline's rules, blocking (run it on a thread of its own).
     pub fn backstop(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {

@@ -78,6 +78,17 @@ pub struct DryCluster {
     pub configs: BTreeMap<String, String>,
 }
 
+impl DryCluster {
+    fn kind(&self, node: &str) -> crate::cluster::NodeKind {
+        use crate::cluster::NodeKind;
+        match (self.redis.iter().any(|n| n == node), self.sentinels.iter().any(|n| n == node)) {
+            (true, _) => NodeKind::Redis,
+            (_, true) => NodeKind::Sentinel,
+            _ => NodeKind::Postgres,
+        }
+    }
+}
+
 /// Every step of `schedule` in time order, with the nemesis's choices for `seed`.
 pub fn plan(schedule: &Schedule, cluster: &DryCluster, seed: u64) -> Vec<Planned> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ super::interpreter::TARGET_STREAM);
@@ -151,10 +162,9 @@ fn rules(grudge: &Grudge, id: u32, cluster: &DryCluster) -> Vec<(String, Action)
     grudge
         .iter()
         .map(|(node, peers)| {
-            (
-                node.clone(),
-                Action::Script(net::rule_script(peers, &cluster.ips, &cluster.clients, &tag)),
-            )
+            let port = cluster.kind(node).port();
+            let script = net::rule_script(peers, &cluster.ips, &cluster.clients, port, &tag);
+            (node.clone(), Action::Script(script))
         })
         .collect()
 }
@@ -279,7 +289,8 @@ fn heal_actions(plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Acti
         Plan::Storm(_, storm, nodes) => {
             let master = "redis-0".to_string();
             let replicas: Vec<String> = nodes.iter().filter(|n| **n != master).cloned().collect();
-            let mut actions = unrules(&super::grudge::complete(&[vec![master.clone()], replicas]), id);
+            let mut actions =
+                unrules(&super::grudge::complete(&[vec![master.clone()], replicas]), id);
             if storm.output_buffer_limit.is_some() {
                 let restore = "CONFIG SET client-output-buffer-limit <as the run started>";
                 actions.push(redis_cli(&master, restore));
@@ -322,5 +333,95 @@ fn heal_actions(plan: &Plan, id: u32, cluster: &DryCluster) -> Vec<(String, Acti
         Plan::Gateway(_) | Plan::Service(_) | Plan::CutService(..) => {
             vec![(String::new(), Action::Harness("healed in the harness".into()))]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::{ScheduledFault, Target};
+
+    fn cluster() -> DryCluster {
+        let nodes = ["redis-0", "redis-1", "redis-2"];
+        DryCluster {
+            redis: nodes.map(String::from).to_vec(),
+            sentinels: Vec::new(),
+            all: nodes.map(String::from).to_vec(),
+            ips: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), IpAddr::from([10, 0, 0, i as u8 + 1])))
+                .collect(),
+            clients: "<harness>".into(),
+            configs: nodes.iter().map(|n| (n.to_string(), "port 6379\n".to_string())).collect(),
+        }
+    }
+
+    fn at(secs: u64, fault: Fault, hold: Option<u64>) -> ScheduledFault {
+        ScheduledFault {
+            at: Duration::from_secs(secs),
+            duration: hold.map(Duration::from_secs),
+            fault,
+        }
+    }
+
+    #[test]
+    fn steps_come_in_time_order_with_the_rules_and_signals_each_node_gets() {
+        let schedule = Schedule {
+            faults: vec![
+                at(2, Fault::PartitionReplicas, Some(3)),
+                at(3, Fault::Pause { target: Target::Node("redis-1".into()) }, None),
+                at(4, Fault::Kill { target: Target::Node("redis-2".into()) }, None),
+            ],
+            random: Vec::new(),
+        };
+        let steps = plan(&schedule, &cluster(), 7);
+        let shown: Vec<(&str, bool)> = steps.iter().map(|s| (s.fault, s.heal)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("partition-replicas", false),
+                ("pause", false),
+                ("kill", false),
+                ("partition-replicas", true),
+                ("pause", true),
+                ("kill", true),
+            ],
+            "heals at the end as heal_all orders them: paused nodes first, then the latest"
+        );
+        let cut = &steps[0].actions;
+        assert_eq!(cut.len(), 3, "{cut:?}");
+        let Action::Script(master) = &cut[0].1 else { panic!("{cut:?}") };
+        assert!(
+            master.contains("-A FAULTLINE -s 10.0.0.2 -m comment --comment faultline-1 -j DROP")
+        );
+        assert_eq!(steps[1].actions, [("redis-1".to_string(), Action::Pause)]);
+        assert_eq!(steps[2].actions, [("redis-2".to_string(), Action::Kill)]);
+        let Action::Script(heal) = &steps[3].actions[0].1 else { panic!() };
+        assert!(heal.contains("--comment faultline-1 '"), "{heal}");
+        assert_eq!(steps[4].actions, [("redis-1".to_string(), Action::Resume)]);
+        assert_eq!(steps[5].actions, [("redis-2".to_string(), Action::Start)]);
+    }
+
+    #[test]
+    fn a_bad_restart_writes_the_bad_config_and_its_heal_the_good_one() {
+        let schedule = Schedule {
+            faults: vec![at(1, Fault::Restart2013 { target: Target::master() }, Some(1))],
+            random: Vec::new(),
+        };
+        let steps = plan(&schedule, &cluster(), 1);
+        let configs: Vec<&String> = steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter_map(|(_, a)| match a {
+                Action::Config(text) => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(configs.len(), 2, "{steps:?}");
+        assert!(
+            configs[0].contains("appendonly yes") && configs[0].contains("replicaof 10.0.0.1 6379")
+        );
+        assert_eq!(configs[1], "port 6379\n");
     }
 }

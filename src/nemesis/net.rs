@@ -70,8 +70,9 @@ pub(crate) async fn cut(
     let mut disconnected = Vec::new();
     let rules = match method {
         PartitionMethod::Iptables => {
-            let adds = grudge.iter().map(|(node, peers)| {
-                run_script(cluster, node, rule_script(peers, &ips, &gateway, &tag))
+            let adds = grudge.iter().map(|(node, peers)| async {
+                let script = rule_script(peers, &ips, &gateway, port(cluster, node)?, &tag);
+                run_script(cluster, node, script).await
             });
             try_join_all(adds).await?;
             grudge.values().map(|p| p.len()).sum::<usize>()
@@ -100,20 +101,29 @@ pub(crate) async fn cut(
 }
 
 /// The rules that make `node` drop `peers`, tagged `tag`, as one script.
+///
+/// The clients are cut from the node's server port only (`port`): on hosts the
+/// harness's SSH sessions come from the clients' address too, and must not be cut.
 pub(crate) fn rule_script(
     peers: &BTreeSet<Peer>,
     ips: &BTreeMap<String, IpAddr>,
     gateway: &dyn std::fmt::Display,
+    port: u16,
     tag: &str,
 ) -> String {
-    let rule = |ip: &dyn std::fmt::Display| {
-        format!("iptables -w -A {CHAIN} -s {ip} -m comment --comment {tag} -j DROP")
+    let rule = |source: String| {
+        format!("iptables -w -A {CHAIN} {source} -m comment --comment {tag} -j DROP")
     };
     let rules = peers.iter().filter_map(|p| match p {
-        Peer::Node(n) => ips.get(n).map(|ip| rule(ip)),
-        Peer::Clients => Some(rule(gateway)),
+        Peer::Node(n) => ips.get(n).map(|ip| rule(format!("-s {ip}"))),
+        Peer::Clients => Some(rule(format!("-s {gateway} -p tcp --dport {port}"))),
     });
     std::iter::once(chain_script()).chain(rules).collect::<Vec<_>>().join(" && ")
+}
+
+/// The port `node`'s server listens on.
+fn port(cluster: &Cluster, node: &str) -> Result<u16, NemesisError> {
+    Ok(cluster.kind(node)?.port())
 }
 
 /// The iptables chain every rule of faultline's lives in, jumped to from INPUT.
@@ -146,7 +156,8 @@ pub(crate) async fn reapply(
         ips.entry(name.clone()).or_insert(*ip);
     }
     let gateway = cluster.clients_ip().await?;
-    run_script(cluster, node, rule_script(peers, &ips, &gateway, &cut.tag)).await?;
+    let script = rule_script(peers, &ips, &gateway, port(cluster, node)?, &cut.tag);
+    run_script(cluster, node, script).await?;
     Ok(peers.len())
 }
 

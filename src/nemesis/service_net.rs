@@ -175,7 +175,8 @@ async fn cut_stores(
         PartitionMethod::Iptables => {
             let bridge = cluster.clients_ip().await?;
             for (store, peers) in &grudge {
-                let script = net::rule_script(peers, &ips, &bridge, tag);
+                let port = cluster.kind(store)?.port();
+                let script = net::rule_script(peers, &ips, &bridge, port, tag);
                 net::run_script(cluster, store, script).await?;
             }
         }

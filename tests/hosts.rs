@@ -5,11 +5,11 @@
 //! refused before anything changes, a dry run changes nothing, and a harness killed
 //! mid-partition leaves the hosts healed within the lease.
 
-use crate::common::{Buffer, assert_valid, eventually, remove_store};
+use crate::common::{Buffer, assert_valid, eventually, redis, remove_store};
 use checkers::Validity;
 use checkers::format::Header;
 use checkers::verdict::AnomalyKind;
-use faultline::cluster::{Cluster, ClusterError};
+use faultline::cluster::{Cluster, ClusterError, SentinelConfig};
 use faultline::hosts::fleet::{Fleet, FleetSpec, NOSUDO_USER};
 use faultline::hosts::{Inventory, start_cluster};
 use faultline::nemesis::{Fault, Nemesis, NemesisError, NodeNeeds, Reach, Target};
@@ -19,6 +19,7 @@ use faultline::store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use workloads::recorder::Recorder;
+use workloads::sentinel::SentinelWatch;
 
 const EVERYTHING: NodeNeeds = NodeNeeds { nodes: true, iptables: true, netem: true };
 /// Every fault but delay and loss, which need netem (not every kernel has it: where one
@@ -247,25 +248,41 @@ async fn isolating_the_master_with_sentinel_over_ssh_fails_over_and_demotes_it()
     let dir = scratch("sentinel");
     let spec = FleetSpec { sentinels: 3, postgres: false, ..FleetSpec::default() };
     let fleet = fleet(spec, &dir).await;
-    let sentinel = faultline::cluster::SentinelConfig::default();
+    let sentinel = SentinelConfig { down_after_milliseconds: Some(1000), ..Default::default() };
     let builder = Cluster::builder().redis_replicas(2).sentinels(3, sentinel);
     let cluster = cluster_on(&fleet, builder).await;
-    let mut nemesis = Nemesis::new(&cluster, recorder(), 7).await.unwrap();
-    for fault in [Fault::IsolateMaster, Fault::Kill { target: Target::Node("sentinel-1".into()) }] {
-        let id = nemesis.start(&fault).await.unwrap();
-        let targets = nemesis.targets(id);
-        assert_on_host(&fleet, &cluster, &fault, id, &targets).await;
-        nemesis.heal(id).await.unwrap();
-        assert_eq!(
-            nemesis.reachability().get(id).cloned(),
-            Some(Reach::Observed),
-            "{}",
-            fault.name()
-        );
+    let recorder = recorder();
+    let watch =
+        SentinelWatch::start(cluster.endpoints(), recorder.clone(), cluster.master_follower());
+    let mut nemesis = Nemesis::new(&cluster, recorder, 7).await.unwrap();
+    // The master cut off with one sentinel takes writes until Sentinel elects another.
+    let old = cluster.master();
+    let mut conn = redis(cluster.endpoints().borrow().redis[&old]).await;
+    let () = redis::cmd("SET").arg("k").arg(0).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("WAIT").arg(2).arg(2000).query_async(&mut conn).await.unwrap();
+    let id = nemesis.start(&Fault::IsolateMaster).await.unwrap();
+    let targets = nemesis.targets(id);
+    assert_on_host(&fleet, &cluster, &Fault::IsolateMaster, id, &targets).await;
+    let cut = Instant::now();
+    let mut acknowledged = 0;
+    while cluster.master() == old {
+        assert!(cut.elapsed() < Duration::from_secs(30), "no failover within 30 s of the cut");
+        let incr: Result<i64, _> = redis::cmd("INCR").arg("k").query_async(&mut conn).await;
+        acknowledged = incr.map_or(acknowledged, |v| v);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_ne!(cluster.master(), "redis-0", "Sentinel failed over");
+    assert!(acknowledged > 0, "the cut-off master took no write");
+    nemesis.heal(id).await.unwrap();
+    assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
+    // A sentinel killed on its host, and started again.
+    let kill = Fault::Kill { target: Target::Node("sentinel-1".into()) };
+    let id = nemesis.start(&kill).await.unwrap();
+    assert_on_host(&fleet, &cluster, &kill, id, &nemesis.targets(id)).await;
+    nemesis.heal(id).await.unwrap();
+    assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
     nemesis.heal_all().await.unwrap();
     drop(nemesis);
+    watch.stop().await;
     cluster.teardown().await.unwrap();
     assert!(leftovers(&fleet).await.is_empty(), "{:?}", leftovers(&fleet).await);
     fleet.teardown().await.unwrap();

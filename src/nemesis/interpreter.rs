@@ -283,6 +283,7 @@ impl<'c> Nemesis<'c> {
                 errors.push(format!("#{id}: {e}"));
             }
         }
+        self.judge_interrupted();
         let id = self.take_id();
         let nodes = self.cluster.node_names();
         self.record(OpType::Invoke, F::Heal, id, "heal-all", &nodes, None, None);
@@ -309,6 +310,38 @@ impl<'c> Nemesis<'c> {
                 self.record(OpType::Info, F::Heal, id, "heal-all", &nodes, None, error);
                 Err(e)
             }
+        }
+    }
+
+    /// If something other than the nemesis healed the nodes' faults during the run (a
+    /// host's dead-man switch that fired), every fault started so far is judged again,
+    /// as not having held: the run did not test what it meant to, and the history says
+    /// so (each fault's latest judgement stands).
+    fn judge_interrupted(&mut self) {
+        let Some(why) = self.cluster.interrupted() else { return };
+        tracing::warn!("{why}");
+        for fault in self.reach.faults.clone() {
+            let note = format!("did not hold as scheduled: {why}");
+            let outcome = Outcome::judged(json!({ "note": note }), false);
+            self.record(
+                OpType::Invoke,
+                F::Heal,
+                fault.id,
+                &fault.fault,
+                &fault.targets,
+                None,
+                None,
+            );
+            self.record(
+                OpType::Info,
+                F::Heal,
+                fault.id,
+                &fault.fault,
+                &fault.targets,
+                Some(&outcome),
+                None,
+            );
+            self.reach.set(fault.id, &fault.fault, &fault.targets, outcome.reach());
         }
     }
 

@@ -147,8 +147,9 @@ pub(crate) async fn reapply(
     node: &str,
 ) -> Result<usize, NemesisError> {
     let Some(peers) = cut.grudge.get(node) else { return Ok(0) };
-    if !cut.disconnected.is_empty() {
-        return Ok(0); // a disconnected node stays disconnected across restarts
+    if !cut.disconnected.is_empty() || cluster.rules_survive_restart() {
+        // A disconnected node stays disconnected across restarts; a host keeps its rules.
+        return Ok(0);
     }
     let mut ips = addresses(cluster).await?;
     // A peer that is no node of the cluster (the service's container) keeps its address.
@@ -205,7 +206,10 @@ pub(crate) async fn heal(cluster: &Cluster, cut: &Cut) -> Result<usize, NemesisE
     try_join_all(cut.disconnected.iter().map(|n| cluster.reconnect(n))).await?;
     let removals = cut.grudge.keys().map(|node| async move {
         let state = cluster.state(node).await?;
-        if !state.running || !cut.disconnected.is_empty() {
+        // A stopped container took its rules with its network namespace; a host keeps
+        // them whether its server runs or not.
+        let rules_gone = !state.running && !cluster.rules_survive_restart();
+        if rules_gone || !cut.disconnected.is_empty() {
             return Ok(0);
         }
         if state.paused {

@@ -93,9 +93,34 @@ pub(crate) async fn role(cluster: &Cluster, node: &str) -> Result<Value, Nemesis
     })
 }
 
-/// Runs `sql` with psql inside the Postgres node, over its local socket.
+/// The psql command line that logs in on the Postgres node as the clients do (over
+/// TCP to 127.0.0.1, with the clients' user, password and database: the same on a
+/// container and on a host, whatever the host's local authentication), as shell words.
+pub(crate) fn psql_words(cluster: &Cluster) -> Result<Vec<String>, NemesisError> {
+    let endpoints = cluster.endpoints();
+    let endpoints = endpoints.borrow();
+    let login = endpoints
+        .postgres
+        .as_ref()
+        .ok_or_else(|| NemesisError::NoTarget("the cluster has no Postgres".into()))?;
+    Ok(vec![
+        "env".into(),
+        format!("PGPASSWORD={}", login.password),
+        "psql".into(),
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-U".into(),
+        login.user.clone(),
+        "-d".into(),
+        login.database.clone(),
+    ])
+}
+
+/// Runs `sql` with psql on the Postgres node ([`psql_words`]).
 pub(crate) async fn psql(cluster: &Cluster, sql: &str) -> Result<String, NemesisError> {
-    let cmd = ["psql", "-h", "/run/postgresql", "-U", "postgres", "-d", "postgres", "-XAtc", sql];
+    let mut words = psql_words(cluster)?;
+    words.extend(["-XAtc".to_string(), sql.to_string()]);
+    let cmd: Vec<&str> = words.iter().map(String::as_str).collect();
     let out = cluster.exec("postgres", &cmd).await?;
     match out.success() {
         true => Ok(out.stdout.trim().to_string()),

@@ -62,10 +62,15 @@ pub(crate) async fn kill_and_restore(
 ) -> Result<Outcome, NemesisError> {
     observe::psql(cluster, &format!("DROP TABLE IF EXISTS {TABLE}; CREATE TABLE {TABLE} (id int)"))
         .await?;
+    let psql = observe::psql_words(cluster)?
+        .iter()
+        .map(|w| shlex::try_quote(w).map(|q| q.into_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NemesisError::command(NODE, "psql", 0, &e.to_string()))?
+        .join(" ");
     let writer = format!(
         "rm -f {ACKS}; (seq 1 10000000 | sed 's/.*/INSERT INTO {TABLE} VALUES (&);/' | \
-         psql -h /run/postgresql -U postgres -d postgres -X -v ON_ERROR_STOP=1 >{ACKS} 2>&1) \
-         >/dev/null 2>&1 </dev/null &"
+         {psql} -X -v ON_ERROR_STOP=1 >{ACKS} 2>&1) >/dev/null 2>&1 </dev/null &"
     );
     cluster.exec(NODE, &["sh", "-c", &writer]).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -12,7 +12,7 @@ use checkers::verdict::AnomalyKind;
 use faultline::cluster::{Cluster, ClusterError, SentinelConfig};
 use faultline::hosts::fleet::{Fleet, FleetSpec, NOSUDO_USER};
 use faultline::hosts::{Inventory, start_cluster};
-use faultline::nemesis::{Fault, Nemesis, NemesisError, NodeNeeds, Reach, Target};
+use faultline::nemesis::{Fault, Nemesis, NemesisError, NodeNeeds, Reach, Storm, Target};
 use faultline::runner::{Run, RunOptions};
 use faultline::scenario::{Overrides, Scenario};
 use faultline::store::Store;
@@ -219,6 +219,22 @@ async fn every_fault_of_the_catalogue_takes_effect_on_the_hosts_and_heals() {
         .collect();
     assert!(faults.len() >= 20, "{faults:?}");
     for fault in &faults {
+        // Keys on the master, so a fault that loses data has data to lose.
+        let mut master = redis(cluster.endpoints().borrow().redis_master).await;
+        let pairs: Vec<(String, u32)> = (0..100).map(|i| (format!("key-{i}"), i)).collect();
+        let () = redis::cmd("MSET").arg(&pairs).query_async(&mut master).await.unwrap();
+        let fault = &match fault {
+            // Loops need a snapshot bigger than the replicas' output buffer, and time.
+            Fault::ResyncLoop(storm) => {
+                let populate = ["redis-cli", "DEBUG", "POPULATE", "300000"];
+                let out = cluster.exec(&cluster.master(), &populate).await.unwrap();
+                assert!(out.success(), "{}", out.stderr);
+                cluster.wait_replication(Duration::from_secs(60)).await.unwrap();
+                let watch = Some(Duration::from_secs(15));
+                Fault::ResyncLoop(Storm { watch, ..storm.clone() })
+            }
+            other => other.clone(),
+        };
         let id = match nemesis.start(fault).await {
             Ok(id) => id,
             Err(NemesisError::Unsupported { reason, .. }) if fault.needs().netem => {
@@ -229,6 +245,11 @@ async fn every_fault_of_the_catalogue_takes_effect_on_the_hosts_and_heals() {
         };
         let targets = nemesis.targets(id);
         assert_on_host(&fleet, &cluster, fault, id, &targets).await;
+        if let Fault::SplitBrain { .. } = fault {
+            // The old master takes the clients' writes while split off.
+            let mut old = redis(cluster.endpoints().borrow().redis_master).await;
+            let () = redis::cmd("MSET").arg(&pairs).query_async(&mut old).await.unwrap();
+        }
         nemesis.heal(id).await.unwrap_or_else(|e| panic!("{} did not heal: {e}", fault.name()));
         let reach = nemesis.reachability().get(id).cloned();
         assert_eq!(reach, Some(Reach::Observed), "{} on {targets:?}", fault.name());

@@ -282,8 +282,6 @@ async fn isolating_the_master_with_sentinel_over_ssh_fails_over_and_demotes_it()
     let () = redis::cmd("SET").arg("k").arg(0).query_async(&mut conn).await.unwrap();
     let _: i64 = redis::cmd("WAIT").arg(2).arg(2000).query_async(&mut conn).await.unwrap();
     let id = nemesis.start(&Fault::IsolateMaster).await.unwrap();
-    let targets = nemesis.targets(id);
-    assert_on_host(&fleet, &cluster, &Fault::IsolateMaster, id, &targets).await;
     let cut = Instant::now();
     let mut acknowledged = 0;
     while cluster.master() == old {
@@ -293,6 +291,8 @@ async fn isolating_the_master_with_sentinel_over_ssh_fails_over_and_demotes_it()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(acknowledged > 0, "the cut-off master took no write");
+    let targets = nemesis.targets(id);
+    assert_on_host(&fleet, &cluster, &Fault::IsolateMaster, id, &targets).await;
     nemesis.heal(id).await.unwrap();
     assert_eq!(nemesis.reachability().get(id), Some(&Reach::Observed));
     // A sentinel killed on its host, and started again.

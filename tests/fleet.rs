@@ -70,10 +70,17 @@ async fn the_roles_of_the_inventory_start_servers_the_harness_reaches_at_the_hos
     let run = fleet.run_id().to_string();
     let inventory = fleet.inventory().clone();
     let config = "bind 0.0.0.0\\nprotected-mode no\\nport 6379\\ndir /var/lib/redis/faultline\\n";
-    let write = format!("printf '{config}' | sudo -n tee /etc/faultline/redis.conf >/dev/null");
+    // The data directory as setup makes it (`mkdir -p`): the image has only its parent.
+    let write = format!(
+        "sudo -n mkdir -p /var/lib/redis/faultline && \
+         printf '{config}' | sudo -n tee /etc/faultline/redis.conf >/dev/null"
+    );
     assert_eq!(ssh(&fleet, "host-redis-0", USER, &write).await.0, 0);
     start_in_background(&fleet, "host-redis-0", &inventory.role(Role::Redis).unwrap().start).await;
     let postgres = inventory.role(Role::Postgres).unwrap();
+    let absent = format!("test ! -e {}", postgres.config.display());
+    let (code, said) = ssh(&fleet, "host-postgres", USER, &absent).await;
+    assert_eq!(code, 0, "no config file of someone else's where faultline writes: {said}");
     start_in_background(&fleet, "host-postgres", &postgres.start).await;
 
     let redis_at = std::net::SocketAddr::new(fleet.addresses()["host-redis-0"], 6379);

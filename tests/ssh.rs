@@ -6,7 +6,7 @@ use crate::common;
 use faultline::cluster::control::{NodeControl, NodeSpec};
 use faultline::cluster::{ClusterError, NodeKind};
 use faultline::hosts::fleet::{Fleet, FleetSpec, USER};
-use faultline::hosts::{Inventory, SshNodes, clean, state_dir};
+use faultline::hosts::{Inventory, SshNodes, clean, setup_commands, state_dir};
 use faultline::nemesis::NodeNeeds;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ async fn server_state(fleet: &Fleet, host: &str, run: &str, node: &str) -> Strin
 }
 
 fn redis_spec() -> NodeSpec {
-    let config = "bind 0.0.0.0\nprotected-mode no\nport 6379\ndir /var/lib/faultline/redis\n";
+    let config = "bind 0.0.0.0\nprotected-mode no\nport 6379\ndir /var/lib/redis/faultline\n";
     NodeSpec { name: "redis-0".into(), kind: NodeKind::Redis, config: config.into() }
 }
 
@@ -111,15 +111,24 @@ async fn preflight_names_the_host_that_forbids_faults_and_the_one_without_sudo()
     let (fleet, dir) = start(spec, "refused").await;
     let mut inventory = fleet.inventory().clone();
     inventory.hosts[0].settings.allow_faults = Some(false);
+    on_host(&fleet, "host-redis-0", "echo 'port 6379' > /etc/faultline/redis.conf").await;
     let nodes = SshNodes::connect(&inventory, "preflight-refused").await.expect("connect");
     let refused = nodes.preflight(&NodeNeeds { netem: false, ..ALL }).await;
     let Err(ClusterError::Unsuitable(lines)) = refused else {
         panic!("preflight must refuse, not {refused:?}");
     };
     let lines: Vec<&str> = lines.lines().collect();
-    assert_eq!(lines.len(), 2, "one line per problem: {lines:#?}");
+    assert_eq!(lines.len(), 3, "one line per problem: {lines:#?}");
     assert!(lines[0].starts_with("host-redis-0 ") && lines[0].contains("allow_faults = true"));
-    assert!(lines[1].starts_with("host-redis-1 ") && lines[1].contains("`sudo -n true` fails"));
+    assert!(
+        lines[1].starts_with("host-redis-0 ")
+            && lines[1].contains(
+                "/etc/faultline/redis.conf exists and is not faultline's: point [roles.redis] \
+                 config at a file of faultline's own"
+            ),
+        "{lines:#?}"
+    );
+    assert!(lines[2].starts_with("host-redis-1 ") && lines[2].contains("`sudo -n true` fails"));
     Box::new(nodes).teardown().await.expect("teardown");
     finish(fleet, dir).await;
 }
@@ -146,6 +155,13 @@ async fn a_node_started_over_ssh_answers_and_kill_stop_pause_unpause_show_on_its
     assert_eq!(server_state(&fleet, host, run, "redis-0").await, "S", "the backstop resumes it");
 
     let mut second = SshNodes::connect(fleet.inventory(), "nodes-2").await.expect("connect");
+    let occupied = second.preflight(&NodeNeeds { netem: false, ..ALL }).await;
+    let Err(ClusterError::Unsuitable(lines)) = occupied else {
+        panic!("preflight must refuse a host whose port is taken, not {occupied:?}");
+    };
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains("something already listens on port 6379"), "{lines}");
+    assert!(lines.contains("`faultline clean --hosts`"), "{lines}");
     let refused = second.arm().await.expect_err("a second live run on the host is refused");
     assert!(refused.to_string().contains("run nodes-1 holds this host"), "{refused}");
     Box::new(second).teardown().await.expect("the refused run's teardown");
@@ -174,47 +190,87 @@ async fn a_node_started_over_ssh_answers_and_kill_stop_pause_unpause_show_on_its
 }
 
 #[tokio::test]
-async fn a_harness_that_stops_renewing_leaves_its_host_healed_within_the_lease() {
+async fn a_lease_that_passes_heals_the_host_and_the_run_says_it_was_interrupted() {
     let (fleet, dir) =
         start(FleetSpec { redis: 1, sentinels: 0, postgres: false, nosudo: None }, "switch").await;
     let (run, host) = ("switch-1", "host-redis-0");
     let mut inventory = fleet.inventory().clone();
-    inventory.lease = Duration::from_secs(3);
+    inventory.lease = Duration::from_secs(6);
     let nodes = armed_with_redis(&inventory, run).await;
+    assert!(nodes.rules_survive_restart(), "rules on a host outlive its server");
     let rule = ["iptables", "-w", "-A", "FAULTLINE", "-s", "192.0.2.1", "-j", "DROP"];
     assert!(nodes.exec("redis-0", &rule).await.expect("exec").success());
     nodes.pause("redis-0").await.expect("pause");
     assert_eq!(server_state(&fleet, host, run, "redis-0").await, "T");
+    assert_eq!(nodes.interrupted(), None);
 
-    drop(nodes); // the harness is gone: nothing renews the lease
-    let deadline = Instant::now() + inventory.lease + Duration::from_secs(2);
+    // As a harness cut off for a whole lease would leave it: the lease has passed (set
+    // again each time round, as the harness's renewals keep moving it on).
+    let lease = format!("{}/lease", state_dir(run));
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
+        on_host(&fleet, host, &format!("echo 1 > {lease}")).await;
         let rules = on_host(&fleet, host, "iptables -w -S FAULTLINE | grep -c DROP; exit 0").await;
         let state = server_state(&fleet, host, run, "redis-0").await;
         if rules.trim() == "0" && state == "S" {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "not healed within lease + 2 s: {rules} rules, state {state}"
-        );
+        assert!(Instant::now() < deadline, "not healed within 5 s: {rules} rules, state {state}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = on_host(&fleet, host, &format!("cat {}/switch.log", state_dir(run))).await;
     assert!(log.contains("lease expired") && log.contains("resumed process group"), "{log}");
-
-    clean(&inventory).await.expect("clean");
+    let said = common::eventually(Duration::from_secs(10), "a renewal to see it", || async {
+        nodes.interrupted()
+    })
+    .await;
+    assert!(
+        said.starts_with("host host-redis-0 (")
+            && said.contains("'s dead-man switch fired at ")
+            && said.ends_with("its faults were healed before the nemesis healed them"),
+        "{said}"
+    );
+    Box::new(nodes).teardown().await.expect("teardown");
     finish(fleet, dir).await;
 }
 
 #[tokio::test]
-async fn clean_removes_a_run_left_behind_and_nothing_else() {
+async fn a_run_dropped_without_teardown_is_torn_down_by_its_guard() {
+    let (fleet, dir) =
+        start(FleetSpec { redis: 1, sentinels: 0, postgres: false, nosudo: None }, "guard").await;
+    let (run, host) = ("guard-1", "host-redis-0");
+    let nodes = armed_with_redis(fleet.inventory(), run).await;
+    redis_answers(&nodes).await;
+    let rule = ["iptables", "-w", "-A", "FAULTLINE", "-s", "192.0.2.1", "-j", "DROP"];
+    assert!(nodes.exec("redis-0", &rule).await.expect("exec").success());
+    nodes.pause("redis-0").await.expect("pause");
+
+    drop(nodes); // a panic, Ctrl-C during start, a failed start
+    let left = on_host(
+        &fleet,
+        host,
+        &format!(
+            "ls -d {} /etc/faultline/redis.conf 2>/dev/null; pgrep redis-server; \
+             iptables -w -S | grep -i faultline; exit 0",
+            state_dir(run)
+        ),
+    )
+    .await;
+    assert_eq!(left, "", "the guard leaves nothing of the run");
+    finish(fleet, dir).await;
+}
+
+#[tokio::test]
+async fn clean_leaves_a_live_run_and_removes_it_once_its_lease_passes_and_nothing_else() {
     let (fleet, dir) =
         start(FleetSpec { redis: 1, sentinels: 0, postgres: false, nosudo: None }, "clean").await;
     let (run, host) = ("left-1", "host-redis-0");
-    let nodes = armed_with_redis(fleet.inventory(), run).await;
-    redis_answers(&nodes).await;
-    drop(nodes);
+    // What a harness killed with SIGKILL leaves: the run set up by the very scripts the
+    // backend sends, and nobody to tear it down.
+    let setup = setup_commands(fleet.inventory(), run, &[redis_spec()]).expect("plan");
+    for (_, script) in &setup {
+        on_host(&fleet, host, script).await;
+    }
     on_host(
         &fleet,
         host,
@@ -222,6 +278,17 @@ async fn clean_removes_a_run_left_behind_and_nothing_else() {
     )
     .await;
 
+    let report = clean(fleet.inventory()).await.expect("clean");
+    let (_, said) = &report.hosts[0];
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].starts_with("left run left-1: its lease is live for "), "{said:#?}");
+    let kept = format!(
+        "ls -d {} /etc/faultline/redis.conf; pgrep -c redis-server; iptables -w -S FAULTLINE",
+        state_dir(run)
+    );
+    on_host(&fleet, host, &kept).await;
+
+    on_host(&fleet, host, &format!("echo 1 > {}/lease", state_dir(run))).await;
     let report = clean(fleet.inventory()).await.expect("clean");
     let (name, removed) = &report.hosts[0];
     assert!(name.starts_with(host), "{report:?}");
@@ -240,7 +307,7 @@ async fn clean_removes_a_run_left_behind_and_nothing_else() {
         ),
     )
     .await;
-    assert_eq!(left, "beside\nnot-a-run\nredis\n", "only what faultline never made is left");
+    assert_eq!(left, "beside\nnot-a-run\n", "only what faultline never made is left");
     finish(fleet, dir).await;
 }
 

@@ -8,8 +8,8 @@
 //! - [`FUNCTIONS`]: the shell functions the node scripts share (a process group's live
 //!   members, whether a pid file still names the group faultline started).
 //! - node control: [`start`], [`kill`], [`stop`], [`pause`], [`unpause`], [`signal`],
-//!   [`state`], [`logs`], [`write_file`], [`empty_dir`].
-//! - the run: [`heal`], [`teardown`], [`drop_chain`].
+//!   [`state`], [`logs`], [`write_file`], [`clear_redis_files`].
+//! - the run: [`heal`], [`teardown`], [`drop_chain`], [`lock`].
 
 use std::path::Path;
 
@@ -159,20 +159,25 @@ pub fn write_file(run: &str, path: &Path, text: &str) -> String {
     )
 }
 
-/// Makes `dir` exist and empty (Redis's `dir`: no snapshot of an earlier run).
-pub fn empty_dir(dir: &Path) -> String {
+/// Makes Redis's `dir` exist and deletes Redis's own files in it (`dump.rdb`,
+/// `appendonlydir`, `appendonly.aof`, `temp-*.rdb`), so no data of an earlier run is
+/// loaded; nothing else in it is touched.
+pub fn clear_redis_files(dir: &Path) -> String {
     let p = quote(&dir.to_string_lossy());
-    format!("mkdir -p {p} && find {p} -mindepth 1 -delete\n")
+    format!(
+        "mkdir -p {p} && rm -rf -- {p}/dump.rdb {p}/appendonlydir {p}/appendonly.aof {p}/temp-*.rdb\n"
+    )
 }
 
 /// Heals the host from the faults of the run whose state directory is `d`: flushes
-/// chain `FAULTLINE`, deletes a netem root qdisc on `interface`, resumes every group in
-/// `paused` and empties it. Each step calls `log` with what it did.
+/// chain `FAULTLINE`, deletes a netem root qdisc on `interface` unless the host had one
+/// when the run was armed (`netem-before`: then it is not faultline's), resumes every
+/// group in `paused` and empties it. Each step calls `log` with what it did.
 pub fn heal(d: &str, interface: &str) -> String {
     let i = quote(interface);
     format!(
         "iptables -w -F FAULTLINE 2>/dev/null && log \"flushed chain FAULTLINE\"\n\
-         if tc qdisc show dev {i} root 2>/dev/null | grep -q netem; then tc qdisc del dev {i} root && log \"deleted the netem qdisc on {interface}\"; fi\n\
+         if [ ! -f {d}/netem-before ] && tc qdisc show dev {i} root 2>/dev/null | grep -q netem; then tc qdisc del dev {i} root && log \"deleted the netem qdisc on {interface}\"; fi\n\
          if [ -f {d}/paused ]; then\n  \
            while read -r g; do [ -n \"$g\" ] && kill -CONT -\"$g\" 2>/dev/null && log \"resumed process group $g\"; done < {d}/paused\n  \
            : > {d}/paused\n\
@@ -180,15 +185,27 @@ pub fn heal(d: &str, interface: &str) -> String {
     )
 }
 
+/// Takes the host's lock on runs (`flock` on `.lock` in `base`, the state base; the
+/// file is kept for good), for the rest of the script: arming (check that no other run
+/// is live, then arm), dropping the chain and cleaning take turns. Commands started in
+/// the background must close fd 9.
+pub fn lock(base: &str) -> String {
+    format!(
+        "mkdir -p {base} && exec 9>> {base}/.lock || exit 1\n\
+         flock -w 30 9 || {{ echo \"could not lock {base}/.lock within 30 s: another faultline is arming, \
+         tearing down or cleaning this host; try again\" >&2; exit 1; }}\n"
+    )
+}
+
 /// Deletes chain `FAULTLINE` and its jump from INPUT when no run's state directory is
 /// left on the host (a run's directory is one of [`BASE`] holding `interface`, the first
-/// file arming writes).
+/// file arming writes), under the [`lock`] so that no run arms meanwhile.
 pub fn drop_chain() -> String {
     format!(
-        "for r in {BASE}/*/interface; do [ -e \"$r\" ] && exit 0; done\n\
+        "{}for r in {BASE}/*/interface; do [ -e \"$r\" ] && exit 0; done\n\
          while iptables -w -D INPUT -m comment --comment faultline-jump -j FAULTLINE 2>/dev/null; do :; done\n\
-         iptables -w -F FAULTLINE 2>/dev/null; iptables -w -X FAULTLINE 2>/dev/null\n\
-         rmdir {BASE} 2>/dev/null\nexit 0\n"
+         iptables -w -F FAULTLINE 2>/dev/null; iptables -w -X FAULTLINE 2>/dev/null\nexit 0\n",
+        lock(BASE)
     )
 }
 
@@ -242,6 +259,71 @@ mod tests {
             "setsid sh -c 'echo $$ > /var/lib/faultline/r1/redis-0.pid; exec redis-server \
              /etc/faultline/redis.conf' >> /var/lib/faultline/r1/redis-0.log 2>&1 < /dev/null &"
         ));
+    }
+
+    /// Runs the real script on a directory holding Redis's files and one of someone
+    /// else's: only Redis's go.
+    #[test]
+    fn setup_deletes_only_redis_files_in_the_data_directory() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(data.join("appendonlydir")).expect("dirs");
+        for file in
+            ["dump.rdb", "appendonly.aof", "temp-123.rdb", "appendonlydir/a.aof", "keep.txt"]
+        {
+            std::fs::write(data.join(file), "x").expect("file");
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(clear_redis_files(&data))
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        let left: Vec<_> = std::fs::read_dir(&data)
+            .expect("data")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        assert_eq!(left, ["keep.txt"]);
+        let fresh = tmp.path().join("fresh/dir");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(clear_redis_files(&fresh))
+            .output()
+            .expect("sh");
+        assert!(out.status.success() && fresh.is_dir(), "{out:?}");
+    }
+
+    /// Runs [`heal`] with a `tc` of its own on PATH that shows a netem root qdisc and
+    /// records deletions: it deletes it only when the host had none at arm time.
+    #[test]
+    fn heal_deletes_a_netem_qdisc_only_when_the_host_had_none_when_armed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        let deleted = tmp.path().join("deleted");
+        let tc = format!(
+            "#!/bin/sh\ncase \"$2\" in show) echo 'qdisc netem 8001: root refcnt 2' ;; del) echo \"$*\" >> {} ;; esac\n",
+            deleted.display()
+        );
+        std::fs::write(bin.join("tc"), tc).expect("tc");
+        let chmod = std::process::Command::new("chmod").arg("755").arg(bin.join("tc")).status();
+        assert!(chmod.expect("chmod").success());
+        let d = tmp.path().join("run");
+        std::fs::create_dir(&d).expect("run dir");
+        let d = d.to_str().expect("utf-8").to_string();
+        let heal = |d: &str| {
+            let script =
+                format!("log() {{ :; }}\nPATH={}:$PATH\n{}", bin.display(), heal(d, "eth9"));
+            let out = std::process::Command::new("sh").arg("-c").arg(script).output().expect("sh");
+            assert!(out.status.success(), "{out:?}");
+        };
+        std::fs::write(format!("{d}/netem-before"), "").expect("netem-before");
+        heal(&d);
+        assert!(!deleted.exists(), "a netem qdisc the host had before the run stays");
+        std::fs::remove_file(format!("{d}/netem-before")).expect("rm");
+        heal(&d);
+        let said = std::fs::read_to_string(&deleted).expect("deleted");
+        assert_eq!(said, "qdisc del dev eth9 root\n");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! start = "redis-server /etc/faultline/redis.conf"   # in the foreground; faultline runs
 //!                                # it in the background and owns its process group
 //! config = "/etc/faultline/redis.conf"               # written by faultline at each start
-//! data = "/var/lib/redis/faultline"                  # Redis's `dir`, emptied at setup
+//! data = "/var/lib/redis/faultline"                  # Redis's `dir`: its files deleted at setup
 //!
 //! [roles.postgres]
 //! start = "..."
@@ -59,6 +59,9 @@ pub struct Inventory {
     #[serde(default)]
     pub roles: BTreeMap<Role, RoleSpec>,
 }
+
+/// The longest lease: how long faults may outlive a harness that is gone.
+pub const MAX_LEASE: Duration = Duration::from_secs(10 * 60);
 
 fn default_lease() -> Duration {
     Duration::from_secs(20)
@@ -130,7 +133,9 @@ pub struct RoleSpec {
     pub start: String,
     /// The configuration file faultline writes before every start.
     pub config: PathBuf,
-    /// Redis: its `dir`, emptied at setup. Postgres: unused.
+    /// Redis: its `dir`, made at setup and rid of Redis's own files (`dump.rdb`,
+    /// `appendonlydir`, `appendonly.aof`, `temp-*.rdb`); nothing else in it is touched.
+    /// Postgres: unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
     /// Postgres: the directory of its Unix socket, for psql on the host.
@@ -243,8 +248,29 @@ impl Inventory {
         if inventory.hosts.is_empty() {
             return Err(invalid("no [[hosts]]: list at least a Redis host".into()));
         }
+        for (role, spec) in &inventory.roles {
+            spec.check(*role).map_err(invalid)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for host in &inventory.hosts {
+            if host.address.is_ipv6() {
+                return Err(invalid(format!(
+                    "host {} has the IPv6 address {}: faultline's partitions are IPv4 iptables \
+                     rules, so give it the host's IPv4 address",
+                    host.name, host.address
+                )));
+            }
+            let interface =
+                host.settings.interface.as_ref().or(inventory.defaults.interface.as_ref());
+            if let Some(interface) = interface
+                && !valid_interface(interface)
+            {
+                return Err(invalid(format!(
+                    "host {} has interface {interface:?}, which is not an interface name (1 to 15 \
+                     of letters, digits and _ . : @ -): set `interface` to the name `ip link` shows",
+                    host.name
+                )));
+            }
             if !seen.insert(host.address) {
                 return Err(invalid(format!(
                     "address {} is listed twice: each host has one role",
@@ -266,21 +292,10 @@ impl Inventory {
                         .into(),
                 ));
             }
-            if let Some(data) = &spec.data
-                && data.starts_with(super::commands::BASE)
-            {
-                return Err(invalid(format!(
-                    "[roles.{}] data = {:?} is inside {}, where faultline keeps its runs' \
-                     state: give the data a directory of its own",
-                    host.role.key(),
-                    data,
-                    super::commands::BASE
-                )));
-            }
             if host.role == Role::Redis && spec.data.is_none() {
                 return Err(invalid(
                     "[roles.redis] needs `data`: the directory Redis keeps its snapshots in \
-                     (faultline empties it at setup)"
+                     (faultline deletes Redis's files in it at setup)"
                         .into(),
                 ));
             }
@@ -295,6 +310,14 @@ impl Inventory {
             return Err(invalid(
                 "lease must be at least 3s: it is renewed every third of it".into(),
             ));
+        }
+        if inventory.lease > MAX_LEASE {
+            return Err(invalid(format!(
+                "lease = {:?} is longer than {}: faults would outlive a lost harness that long; \
+                 set a shorter lease",
+                humantime::format_duration(inventory.lease).to_string(),
+                humantime::format_duration(MAX_LEASE)
+            )));
         }
         Ok(inventory)
     }
@@ -345,6 +368,84 @@ impl Inventory {
     }
 }
 
+impl RoleSpec {
+    /// Whether this spec of `role` can be run safely, or what is wrong and what to do:
+    /// `config` and `data` must be absolute paths without `.` or `..` that are neither
+    /// faultline's state base, nor inside it, nor one of its ancestors (setup writes the
+    /// one and deletes Redis's files in the other); `start` must be a simple command,
+    /// which faultline `exec`s so that the server leads its process group.
+    pub fn check(&self, role: Role) -> Result<(), String> {
+        let r = role.key();
+        let paths = [("config", Some(&self.config)), ("data", self.data.as_ref())];
+        for (field, path) in paths {
+            if let Some(path) = path
+                && let Err(why) = own_path(path)
+            {
+                return Err(format!(
+                    "[roles.{r}] {field} = {:?} {why}",
+                    path.display().to_string()
+                ));
+            }
+        }
+        if let Some(what) = compound(&self.start) {
+            return Err(format!(
+                "[roles.{r}] start = {:?} is not a simple command ({what}): faultline execs it as \
+                 its process group's leader so that signals reach the server: wrap it in a script \
+                 that ends with `exec` (`env NAME=value PROGRAM ...` sets variables)",
+                self.start
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why `path` cannot be a file or directory faultline writes or empties, if it cannot.
+fn own_path(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if !path.is_absolute() {
+        return Err("is relative: give an absolute path".into());
+    }
+    if text.split('/').any(|part| part == "." || part == "..") {
+        return Err("has `.` or `..` in it: give the path without them".into());
+    }
+    let base = Path::new(super::commands::BASE);
+    if path.starts_with(base) || base.starts_with(path) {
+        return Err(format!(
+            "is {} or inside or above it, where faultline keeps its runs' state: give it a \
+             path of its own",
+            super::commands::BASE
+        ));
+    }
+    Ok(())
+}
+
+/// What makes `command` more than one simple command, if anything does: a shell
+/// operator, a command substitution, or a leading `NAME=value`.
+fn compound(command: &str) -> Option<&'static str> {
+    let operators = [
+        (";", "`;`"),
+        ("\n", "a line break"),
+        ("|", "a pipe or `||`"),
+        ("&", "`&` or `&&`"),
+        ("`", "a backquote"),
+        ("$(", "`$(`"),
+    ];
+    if let Some((_, what)) = operators.iter().find(|(op, _)| command.contains(op)) {
+        return Some(what);
+    }
+    let first = command.split_whitespace().next().unwrap_or("");
+    let assignment = first.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    assignment.then_some("it starts with NAME=value")
+}
+
+/// Whether `name` can be a Linux interface name: 1 to 15 of letters, digits, `_.:@-`.
+fn valid_interface(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
+}
+
 impl Role {
     /// The role's name in `hosts.toml`.
     pub fn key(self) -> &'static str {
@@ -353,5 +454,94 @@ impl Role {
             Role::Sentinel => "sentinel",
             Role::Postgres => "postgres",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVENTORY: &str = r#"
+        lease = "20s"
+        [[hosts]]
+        name = "a"
+        address = "10.1.0.1"
+        role = "redis"
+        [roles.redis]
+        start = "redis-server /etc/faultline/redis.conf"
+        config = "/etc/faultline/redis.conf"
+        data = "/var/lib/redis/faultline"
+    "#;
+
+    fn problem(text: &str) -> String {
+        match Inventory::parse(Path::new("hosts.toml"), text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_example_parses() {
+        Inventory::parse(Path::new("hosts.toml"), INVENTORY).expect("parses");
+    }
+
+    #[test]
+    fn data_and_config_must_be_absolute_plain_and_clear_of_the_state_base() {
+        for data in [
+            "/srv/x/../..",
+            "/srv/./x",
+            "srv/x",
+            "/var/lib",
+            "/",
+            "/var/lib/faultline",
+            "/var/lib/faultline/redis",
+        ] {
+            let text = INVENTORY.replace("/var/lib/redis/faultline", data);
+            let message = problem(&text);
+            assert!(message.contains(&format!("[roles.redis] data = {data:?}")), "{message}");
+        }
+        let text =
+            INVENTORY.replace("/etc/faultline/redis.conf\"\n", "/var/lib/faultline/r.conf\"\n");
+        assert!(problem(&text).contains("[roles.redis] config = \"/var/lib/faultline/r.conf\""));
+        let fine = INVENTORY.replace("/var/lib/redis/faultline", "/var/lib/faultline-redis");
+        Inventory::parse(Path::new("hosts.toml"), &fine).expect("a sibling of the base is fine");
+    }
+
+    #[test]
+    fn a_start_command_must_be_one_simple_command() {
+        let start = "redis-server /etc/faultline/redis.conf";
+        for bad in [
+            "redis-server a; sleep 1",
+            "cd /x && redis-server",
+            "redis-server || true",
+            "redis-server | tee log",
+            "redis-server &",
+            "redis-server `cat f`",
+            "redis-server $(cat f)",
+            "FOO=1 redis-server",
+        ] {
+            let message = problem(&INVENTORY.replace(start, bad));
+            assert!(message.contains("wrap it in a script that ends with `exec`"), "{message}");
+        }
+        let env = INVENTORY.replace(start, "env FAULTLINE_PG_PASSWORD=x /usr/local/bin/start");
+        Inventory::parse(Path::new("hosts.toml"), &env).expect("env is a program");
+    }
+
+    #[test]
+    fn interfaces_ipv6_addresses_and_long_leases_are_refused_naming_the_host() {
+        let text =
+            INVENTORY.replace("role = \"redis\"", "role = \"redis\"\ninterface = \"eth0; reboot\"");
+        let message = problem(&text);
+        assert!(message.contains("host a has interface \"eth0; reboot\""), "{message}");
+        let long = INVENTORY
+            .replace("role = \"redis\"", "role = \"redis\"\ninterface = \"abcdefghijklmnop\"");
+        assert!(problem(&long).contains("is not an interface name"));
+        let fine =
+            INVENTORY.replace("role = \"redis\"", "role = \"redis\"\ninterface = \"br-1.2@x:y_z\"");
+        Inventory::parse(Path::new("hosts.toml"), &fine).expect("a valid interface");
+        let message = problem(&INVENTORY.replace("10.1.0.1", "fd00::1"));
+        assert!(message.contains("host a has the IPv6 address fd00::1"), "{message}");
+        let message = problem(&INVENTORY.replace("\"20s\"", "\"11m\""));
+        assert!(message.contains("lease = \"11m\" is longer than 10m"), "{message}");
     }
 }

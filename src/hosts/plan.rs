@@ -7,37 +7,27 @@ use super::remote::describe;
 use super::switch;
 use crate::cluster::ClusterError;
 use crate::cluster::control::NodeSpec;
-use std::path::{Component, Path};
 
 /// The steps that create `host`'s node with `config`: the configuration file written,
-/// Redis's data directory emptied, the server started. Fails on a data directory that
-/// is not an absolute path below the root.
+/// Redis's files in its data directory deleted, the server started. Fails on a role
+/// [`RoleSpec::check`] refuses (an inventory built in code skips `Inventory::parse`).
 pub(super) fn node_setup(
     run: &str,
     host: &Host,
     role: &RoleSpec,
     config: &str,
 ) -> Result<Vec<(&'static str, String)>, String> {
+    role.check(host.role)?;
     let mut steps =
         vec![("writing the configuration", commands::write_file(run, &role.config, config))];
     if let Some(data) = &role.data {
-        if !data.is_absolute() || deep(data) < 2 {
-            return Err(format!(
-                "refusing to empty the data directory {}: give [roles.{}] data an absolute \
-                 path of its own (faultline empties it at setup)",
-                data.display(),
-                host.role.key()
-            ));
-        }
-        steps.push(("emptying the data directory", commands::empty_dir(data)));
+        steps.push((
+            "deleting Redis's files in the data directory",
+            commands::clear_redis_files(data),
+        ));
     }
     steps.push(("starting", commands::start(run, &host.node, &role.start)));
     Ok(steps)
-}
-
-/// How many named components `path` has.
-fn deep(path: &Path) -> usize {
-    path.components().filter(|c| matches!(c, Component::Normal(_))).count()
 }
 
 /// Every command that sets up run `run` on `inventory`'s hosts, in order, as
@@ -106,6 +96,7 @@ mod tests {
     "#;
 
     fn inventory(text: &str) -> Inventory {
+        use std::path::Path;
         Inventory::parse(Path::new("hosts.toml"), text).expect("inventory")
     }
 
@@ -133,7 +124,7 @@ mod tests {
         assert!(steps[0].1.contains("echo $(( $(date +%s) + 9 ))"), "the lease: {}", steps[0].1);
         assert!(steps[0].1.contains("-j FAULTLINE"), "a host that allows faults gets the chain");
         assert!(!steps[1].1.contains("-j FAULTLINE"), "one that does not, none");
-        assert!(steps[3].1.contains("find '/var/lib/redis/faultline' -mindepth 1 -delete"));
+        assert!(steps[3].1.contains("rm -rf -- '/var/lib/redis/faultline'/dump.rdb"));
         assert!(steps[6].1.contains("exec redis-server /etc/faultline/sentinel.conf --sentinel"));
     }
 
@@ -142,10 +133,12 @@ mod tests {
         let unknown =
             setup_commands(&inventory(INVENTORY), "r1", &[spec("redis-1", NodeKind::Redis)]);
         assert!(matches!(unknown, Err(ClusterError::UnknownNode(n)) if n == "redis-1"));
-        let rooted = inventory(&INVENTORY.replace("/var/lib/redis/faultline", "/var"));
+        let mut rooted = inventory(INVENTORY);
+        let redis = rooted.roles.get_mut(&crate::hosts::Role::Redis).expect("redis");
+        redis.data = Some("/var/lib".into());
         let refused = setup_commands(&rooted, "r1", &[spec("redis-0", NodeKind::Redis)]);
         let message = refused.expect_err("refused").to_string();
-        assert!(message.contains("refusing to empty the data directory /var"), "{message}");
+        assert!(message.contains("[roles.redis] data = \"/var/lib\" is"), "{message}");
     }
 
     #[test]

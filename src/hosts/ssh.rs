@@ -7,6 +7,12 @@
 //! from here on) → [`NodeControl::create`] → … → [`NodeControl::teardown`]. After any
 //! error past `connect`, call `teardown`: it removes whatever was done (before `arm`,
 //! nothing was, and it only closes the sessions; the backstop does nothing then either).
+//! An armed `SshNodes` dropped without `teardown` (Ctrl-C, a panic, a failed start)
+//! runs the teardown scripts from its `Drop`, on a thread with a runtime of its own.
+//!
+//! Each host's lease is renewed by a task of its own, each renewal given less than a
+//! third of the lease, so a slow host delays no other's renewal. A renewal that finds
+//! the switch had fired is remembered: [`NodeControl::interrupted`] reports it.
 //!
 //! Every command goes through `remote::Remote::run` with a script from `commands` or
 //! `switch`; `plan` renders the same scripts without connecting (`--dry-run`).
@@ -21,7 +27,7 @@ use crate::docker::ExecOutput;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The nodes of a run on the hosts of an inventory, reached over SSH.
@@ -31,9 +37,13 @@ pub struct SshNodes {
     remotes: Vec<Arc<Remote>>,
     roles: BTreeMap<Role, RoleSpec>,
     clients_ip: IpAddr,
-    /// Whether [`SshNodes::arm`] was called: before it, nothing on a host has changed.
+    /// Whether the hosts may hold something of the run ([`SshNodes::arm`] was called)
+    /// and [`NodeControl::teardown`] has not removed it yet: the drop guard.
     armed: bool,
-    renewal: Option<tokio::task::JoinHandle<()>>,
+    /// One lease-renewing task per host.
+    renewals: Vec<tokio::task::JoinHandle<()>>,
+    /// Each dead-man switch a renewal found had fired, as a sentence.
+    fired: Arc<Mutex<Vec<String>>>,
 }
 
 impl SshNodes {
@@ -64,7 +74,8 @@ impl SshNodes {
             roles: inventory.roles.clone(),
             clients_ip,
             armed: false,
-            renewal: None,
+            renewals: Vec::new(),
+            fired: Arc::default(),
         })
     }
 
@@ -72,9 +83,11 @@ impl SshNodes {
     /// `needs` asks; every problem is one line (host, missing piece, what to do) of
     /// [`ClusterError::Unsuitable`].
     pub async fn preflight(&self, needs: &crate::nemesis::NodeNeeds) -> Result<(), ClusterError> {
-        let checks = self.remotes.iter().map(|r| {
-            let start = self.roles.get(&r.host.role).map_or("", |spec| spec.start.as_str());
-            preflight::check(r, needs, start)
+        let checks = self.remotes.iter().map(|r| async move {
+            match self.role(r) {
+                Ok(role) => preflight::check(r, needs, role).await,
+                Err(e) => vec![e.to_string()],
+            }
         });
         let problems: Vec<String> = join_all(checks).await.into_iter().flatten().collect();
         if problems.is_empty() {
@@ -84,43 +97,36 @@ impl SshNodes {
         }
     }
 
-    /// Arms the run on every host: refuses if another run's lease is live on any of them
-    /// (naming it), then makes the state directories, chain `FAULTLINE` and its jump on
-    /// hosts that allow faults, and starts each dead-man switch; from then on the lease
-    /// is renewed every third of it until [`NodeControl::teardown`] (or this is dropped).
+    /// Arms the run on every host: on each, under its lock, refuses if another run's
+    /// lease is live there (naming it), or makes the state directory, chain `FAULTLINE`
+    /// and its jump (on hosts that allow faults) and starts the dead-man switch; from
+    /// then on each host's lease is renewed every third of it until
+    /// [`NodeControl::teardown`] (or this is dropped). When a host refuses, the others
+    /// may be armed already: `teardown` (or dropping this) removes that.
     pub async fn arm(&mut self) -> Result<(), ClusterError> {
-        let others = join_all(self.remotes.iter().map(|r| self.other_runs(r))).await;
-        combine(others.into_iter().filter_map(Result::err).collect())?;
         self.armed = true;
         let armed = join_all(self.remotes.iter().map(|r| {
             let h = &r.host;
             let script = switch::arm(&self.run, &h.interface, self.lease, h.allow_faults);
-            async move { r.check("arming the dead-man switch", &script).await }
+            async move {
+                let out = r.check("arming the dead-man switch", &script).await?;
+                match out.lines().next().and_then(|l| l.strip_prefix("busy ")) {
+                    None => Ok(()),
+                    Some(busy) => Err(held(r, busy)),
+                }
+            }
         }))
         .await;
         combine(armed.into_iter().filter_map(Result::err).collect())?;
-        self.renewal =
-            Some(tokio::spawn(renew(self.remotes.clone(), self.run.clone(), self.lease)));
+        self.renewals = self
+            .remotes
+            .iter()
+            .map(|r| {
+                let renewal = renew(r.clone(), self.run.clone(), self.lease, self.fired.clone());
+                tokio::spawn(renewal)
+            })
+            .collect();
         Ok(())
-    }
-
-    /// Fails naming the other run whose lease on `remote`'s host has not expired.
-    async fn other_runs(&self, remote: &Remote) -> Result<(), ClusterError> {
-        let script = format!(
-            "now=$(date +%s)\nfor l in {}/*/lease; do [ -f \"$l\" ] || continue; r=${{l%/lease}}; r=${{r##*/}}\n  \
-             [ \"$r\" = {} ] && continue; e=$(cat \"$l\"); [ \"$e\" -gt \"$now\" ] 2>/dev/null && echo \"$r $((e - now))\"\ndone\nexit 0\n",
-            commands::BASE,
-            self.run
-        );
-        let out = remote.check("looking for other runs", &script).await?;
-        match out.lines().next().and_then(|l| l.split_once(' ')) {
-            None => Ok(()),
-            Some((run, secs)) => Err(remote.error(format!(
-                "run {run} holds this host (its lease ends in {secs} s): wait for it to end; if its \
-                 harness is gone its dead-man switch heals the host when the lease ends, and \
-                 `faultline clean --hosts` removes what it left"
-            ))),
-        }
     }
 
     /// The run's id.
@@ -146,30 +152,98 @@ impl SshNodes {
     }
 }
 
+/// The error for a host that run `busy` (`RUN SECONDS`, from [`switch::arm`]) holds.
+fn held(remote: &Remote, busy: &str) -> ClusterError {
+    let (run, secs) = busy.split_once(' ').unwrap_or((busy, "?"));
+    remote.error(format!(
+        "run {run} holds this host (its lease ends in {secs} s): wait for it to end; if its \
+         harness is gone its dead-man switch heals the host when the lease ends, and \
+         `faultline clean --hosts` removes what it left"
+    ))
+}
+
 impl Drop for SshNodes {
+    /// The drop guard: an armed run not torn down (Ctrl-C during start, a panic, a failed
+    /// start) is torn down here, on a thread with a current-thread runtime of its own
+    /// (`drop` cannot await, and may run on a runtime that must not block); failures are
+    /// said on stderr.
     fn drop(&mut self) {
-        if let Some(renewal) = self.renewal.take() {
-            renewal.abort();
+        self.renewals.iter().for_each(tokio::task::JoinHandle::abort);
+        if !self.armed {
+            return;
         }
+        let (remotes, run) = (self.remotes.clone(), self.run.clone());
+        let teardown = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("no runtime for the teardown: {e}"))?;
+            let done = runtime.block_on(join_all(remotes.iter().map(|r| {
+                let script = commands::teardown(&run, &r.host.interface);
+                async move { r.check("tearing down", &script).await }
+            })));
+            let errors: Vec<String> =
+                done.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();
+            if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+        });
+        let failed = match teardown.join() {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(_) => "the teardown panicked".to_string(),
+        };
+        eprintln!(
+            "faultline: run {} was dropped without its teardown, and tearing it down failed: \
+             {failed}\nrun `faultline clean --hosts FILE` (FILE: the run's inventory)",
+            self.run
+        );
     }
 }
 
-/// Renews the lease on every host every third of it; a failure is a warning (the
-/// switch heals that host), as is a switch that had fired and was started again.
-async fn renew(remotes: Vec<Arc<Remote>>, run: String, lease: Duration) {
+/// How long one renewal may take: less than the third of the lease between renewals,
+/// so a slow host never holds up its next one.
+fn renewal_timeout(lease: Duration) -> Duration {
+    lease / 4
+}
+
+/// Renews the lease on `remote`'s host every third of it, each renewal given
+/// [`renewal_timeout`]; a failure is a warning (the switch heals that host). A renewal
+/// that finds the switch had fired (and started it again) is added to `fired`.
+async fn renew(remote: Arc<Remote>, run: String, lease: Duration, fired: Arc<Mutex<Vec<String>>>) {
     let script = switch::renew(&run, lease);
+    let host = describe(&remote.host);
+    let mut ticks = tokio::time::interval(lease / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
     loop {
-        tokio::time::sleep(lease / 3).await;
-        let renewed = join_all(remotes.iter().map(|r| r.check("renewing the lease", &script)));
-        for (remote, result) in remotes.iter().zip(renewed.await) {
-            match result {
-                Ok(out) if out.trim() == "started" => tracing::warn!(
-                    "host {}: the dead-man switch had fired (healing the host under run {run}); armed again",
-                    describe(&remote.host)
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("{e}; its dead-man switch heals it when the lease ends"),
+        ticks.tick().await;
+        let renewed = tokio::time::timeout(
+            renewal_timeout(lease),
+            remote.check("renewing the lease", &script),
+        )
+        .await;
+        match renewed {
+            Ok(Ok(out)) => {
+                let Some(at) = out.trim().strip_prefix("started") else { continue };
+                if at.is_empty() {
+                    tracing::warn!(
+                        "host {host}: the dead-man switch was gone (it had not fired); started again"
+                    );
+                    continue;
+                }
+                let said = format!(
+                    "host {host}'s dead-man switch fired at {}: its faults were healed before \
+                     the nemesis healed them",
+                    at.trim()
+                );
+                tracing::warn!("{said} (run {run}); armed again");
+                fired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(said);
             }
+            Ok(Err(e)) => tracing::warn!("{e}; its dead-man switch heals it when the lease ends"),
+            Err(_) => tracing::warn!(
+                "host {host}: renewing the lease took over {:?}; its dead-man switch heals it \
+                 if the lease ends",
+                renewal_timeout(lease)
+            ),
         }
     }
 }
@@ -199,7 +273,7 @@ pub(super) fn combine(errors: Vec<ClusterError>) -> Result<(), ClusterError> {
 }
 
 /// The standard port of a role.
-fn port(role: Role) -> u16 {
+pub(super) fn port(role: Role) -> u16 {
     match role {
         Role::Redis => 6379,
         Role::Sentinel => 26379,
@@ -333,6 +407,15 @@ impl NodeControl for SshNodes {
         ))
     }
 
+    fn interrupted(&self) -> Option<String> {
+        let fired = self.fired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (!fired.is_empty()).then(|| fired.join("; "))
+    }
+
+    fn rules_survive_restart(&self) -> bool {
+        true
+    }
+
     fn backstop(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
         let remotes = if self.armed { self.remotes.clone() } else { Vec::new() };
         let run = self.run.clone();
@@ -359,8 +442,10 @@ impl NodeControl for SshNodes {
     }
 
     async fn teardown(mut self: Box<Self>) -> Result<(), ClusterError> {
-        if let Some(renewal) = self.renewal.take() {
+        for renewal in std::mem::take(&mut self.renewals) {
             renewal.abort();
+            // Awaited so that the task has let go of its session before it is closed.
+            let _ = renewal.await;
         }
         let run = self.run.clone();
         let armed = self.armed;
@@ -369,6 +454,8 @@ impl NodeControl for SshNodes {
             async move { r.check("tearing down", &script).await }
         }))
         .await;
+        // Done, or said in the error returned: the drop guard has nothing left to do.
+        self.armed = false;
         let mut errors: Vec<ClusterError> = done.into_iter().filter_map(Result::err).collect();
         for remote in std::mem::take(&mut self.remotes) {
             if let Ok(remote) = Arc::try_unwrap(remote)
@@ -378,5 +465,19 @@ impl NodeControl for SshNodes {
             }
         }
         combine(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renewal_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn a_renewal_gives_up_before_the_next_one_is_due() {
+        for secs in [3, 20, 600] {
+            let lease = Duration::from_secs(secs);
+            assert!(renewal_timeout(lease) < lease / 3, "lease {lease:?}");
+        }
     }
 }

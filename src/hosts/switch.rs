@@ -45,7 +45,8 @@ pub fn script(dir: &str, run: &str, interface: &str, lease: Duration) -> String 
 }
 
 /// Sets the lease and (re)starts the switch of the state directory `dir` unless it runs;
-/// prints `started` when it had to start it.
+/// prints `started` when it had to start it, followed by the time the switch fired if it
+/// had since it was last armed (from `switch.log`; nothing when it was gone otherwise).
 fn renew_in(dir: &str, lease: Duration) -> String {
     format!(
         "[ -d {dir} ] || {{ echo \"{dir} is gone\" >&2; exit 1; }}\n\
@@ -53,25 +54,31 @@ fn renew_in(dir: &str, lease: Duration) -> String {
          pid=$(cat {dir}/switch.pid 2>/dev/null)\n\
          if [ -z \"$pid\" ] || ! tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -qF {dir}/switch.sh; then\n  \
            rm -f {dir}/switch.pid\n  \
-           cd / && setsid sh {dir}/switch.sh > /dev/null 2>&1 < /dev/null &\n  \
+           fired=$(awk '/ armed: pid / {{ t = \"\" }} /: healing$/ {{ t = $1 }} END {{ print t }}' {dir}/switch.log 2>/dev/null)\n  \
+           cd / && setsid sh {dir}/switch.sh > /dev/null 2>&1 < /dev/null 9>&- &\n  \
            i=0; while [ ! -s {dir}/switch.pid ]; do [ \"$i\" -ge 50 ] && {{ echo \"the dead-man switch did not start: see {dir}/switch.log\" >&2; exit 1; }}; sleep 0.1; i=$((i + 1)); done\n  \
-           echo started\n\
+           echo started $fired\n\
          fi\n",
         lease.as_secs()
     )
 }
 
-/// Renews `run`'s lease on a host (see the module's doc); prints `started` when the
-/// switch had fired and was started again.
+/// Renews `run`'s lease on a host (see the module's doc); prints `started TIME` when
+/// the switch had fired (at TIME, by the host's clock) and was started again, `started`
+/// when it was gone without firing.
 pub fn renew(run: &str, lease: Duration) -> String {
     renew_in(&run_dir(run), lease)
 }
 
-/// Arms the switch of `run`: the state directory (mode 700) with `interface`, an empty
-/// `paused` and `switch.sh`; with `chain`, chain `FAULTLINE` and the jump to it from
-/// INPUT (where iptables exists); the lease set and the script started.
+/// Arms the switch of `run`, under the host's [`commands::lock`]: when another run's
+/// lease is live, prints `busy RUN SECONDS` and changes nothing; otherwise makes the
+/// state directory (mode 700) with `interface`, an empty `paused`, `netem-before` when
+/// the interface already has a netem root qdisc (then no heal deletes it) and
+/// `switch.sh`; with `chain`, chain `FAULTLINE` and the jump to it from INPUT (where
+/// iptables exists); sets the lease and starts the script.
 pub fn arm(run: &str, interface: &str, lease: Duration, chain: bool) -> String {
     let d = run_dir(run);
+    let i = quote(interface);
     let chain = if chain {
         "if command -v iptables > /dev/null; then\n  \
            iptables -w -N FAULTLINE 2>/dev/null\n  \
@@ -82,10 +89,19 @@ pub fn arm(run: &str, interface: &str, lease: Duration, chain: bool) -> String {
         ""
     };
     format!(
-        "mkdir -p {BASE} && mkdir -p -m 700 {d} || exit 1\n\
-         echo {} > {d}/interface\n: >> {d}/paused\n\
+        "{}now=$(date +%s)\n\
+         for l in {BASE}/*/lease; do\n  \
+           [ -f \"$l\" ] || continue; r=${{l%/lease}}; r=${{r##*/}}; [ \"$r\" = {run} ] && continue\n  \
+           e=$(cat \"$l\"); [ \"$e\" -gt \"$now\" ] 2>/dev/null && {{ echo \"busy $r $((e - now))\"; exit 0; }}\n\
+         done\n\
+         mkdir -p -m 700 {d} || exit 1\n\
+         if [ ! -e {d}/interface ]; then\n  \
+           tc qdisc show dev {i} root 2>/dev/null | grep -q netem && : > {d}/netem-before\n  \
+           echo {i} > {d}/interface\n\
+         fi\n\
+         : >> {d}/paused\n\
          printf '%s' {} > {d}/switch.sh || exit 1\n{chain}{}",
-        quote(interface),
+        commands::lock(BASE),
         quote(&script(&d, run, interface, lease)),
         renew_in(&d, lease)
     )
@@ -105,6 +121,7 @@ pub fn disarm(run: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
@@ -121,8 +138,10 @@ mod tests {
         let dir = tmp.path().join("run-1");
         std::fs::create_dir(&dir).expect("state dir");
         let dir = dir.to_str().expect("utf-8 path").to_string();
-        let mut sleeper = Command::new("setsid")
-            .args(["sleep", "60"])
+        // A process group of its own from before it runs (no race with `setsid`).
+        let mut sleeper = Command::new("sleep")
+            .arg("60")
+            .process_group(0)
             .stdin(Stdio::null())
             .spawn()
             .expect("sleep");
@@ -149,6 +168,49 @@ mod tests {
         assert!(log.contains("lease expired"), "{log}");
         assert!(log.contains(&format!("resumed process group {pg}")), "{log}");
         assert_eq!(std::fs::read_to_string(format!("{dir}/paused")).expect("paused"), "");
+        let again = sh(&renew_in(&dir, Duration::from_secs(30)));
+        let said = String::from_utf8_lossy(&again.stdout).to_string();
+        let fired = log.lines().find(|l| l.contains("lease expired")).expect("fired line");
+        let at = fired.split(' ').next().expect("time");
+        assert_eq!(said, format!("started {at}\n"), "a renewal says when the switch fired");
+        let pid = std::fs::read_to_string(format!("{dir}/switch.pid")).expect("pid");
+        assert!(sh(&format!("kill -TERM -{}", pid.trim())).status.success());
+    }
+
+    #[test]
+    fn arming_checks_for_other_runs_and_arms_under_the_lock() {
+        let script = arm("r1", "eth0", Duration::from_secs(20), true);
+        let at = |what: &str| script.find(what).unwrap_or_else(|| panic!("{what} in {script}"));
+        assert!(at("flock -w 30 9") < at("echo \"busy $r $((e - now))\"; exit 0"));
+        assert!(at("exit 0; }") < at("mkdir -p -m 700 /var/lib/faultline/r1"));
+        assert!(at("grep -q netem && : > /var/lib/faultline/r1/netem-before") > at("flock"));
+        assert!(script.contains("< /dev/null 9>&- &"), "the switch does not hold the lock");
+    }
+
+    /// Two arming scripts on one state base at once: the lock lets one check and arm
+    /// before the other checks, so exactly one is told the host is busy.
+    #[test]
+    fn of_two_runs_arming_at_once_exactly_one_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().to_str().expect("utf-8").to_string();
+        let arm_in = |run: &str| {
+            let d = format!("{base}/{run}");
+            let (script, base) =
+                (arm(run, "faultline-none0", Duration::from_secs(30), false), &base);
+            let script = script.replace(BASE, base);
+            let script = format!("{script}\nkill -TERM -$(cat {d}/switch.pid)\n");
+            Command::new("sh").arg("-c").arg(script).stdout(Stdio::piped()).spawn().expect("sh")
+        };
+        let (a, b) = (arm_in("run-a"), arm_in("run-b"));
+        let said: Vec<String> = [a, b]
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().expect("wait");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .collect();
+        let busy = said.iter().filter(|s| s.starts_with("busy run-")).count();
+        assert_eq!(busy, 1, "{said:?}");
     }
 
     #[test]
@@ -161,7 +223,7 @@ mod tests {
         let second = sh(&renew_in(&dir, Duration::from_secs(30)));
         let pid = std::fs::read_to_string(format!("{dir}/switch.pid")).expect("pid");
         let killed = sh(&format!("kill -TERM -{}", pid.trim()));
-        assert_eq!(String::from_utf8_lossy(&first.stdout), "started\n");
+        assert_eq!(String::from_utf8_lossy(&first.stdout), "started\n", "it never fired");
         assert_eq!(String::from_utf8_lossy(&second.stdout), "", "{second:?}");
         assert!(killed.status.success());
     }

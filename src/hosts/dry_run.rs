@@ -41,6 +41,15 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
         scenario.seed,
         hosts.len()
     );
+    let needs = scenario.schedule().needs();
+    for h in hosts.iter().filter(|h| needs.nodes && !h.allow_faults) {
+        let _ = writeln!(
+            out,
+            "# REFUSED as it stands: {} does not allow faults (the run's preflight would stop \
+             here; set `allow_faults = true` in its [[hosts]] entry if faults may touch it)",
+            describe(h)
+        );
+    }
     let _ = writeln!(
         out,
         "\n== setup: each host's dead-man switch armed (lease {}), configs written, servers started",
@@ -100,11 +109,27 @@ pub fn dry_run(scenario: &Scenario, inventory: &Inventory) -> Result<String, Clu
             block(&mut out, &describe(h), &script);
         }
     }
+    let _ = writeln!(
+        out,
+        "\n== all along: each host's lease renewed every {}",
+        humantime::format_duration(inventory.lease / 3)
+    );
+    let _ = writeln!(
+        out,
+        "\n== at the end, the nemesis's heal-all: every rule tagged faultline- removed \
+         (the jump too), a netem qdisc removed, paused servers resumed, and any node not as \
+         it started put back (its configuration rewritten and restarted, or re-pointed at \
+         the master with REPLICAOF): which of these run depends on what the run did"
+    );
     let _ = writeln!(out, "\n== teardown: servers stopped, rules and switches removed");
     for (host, script) in teardown_commands(inventory, RUN) {
         block(&mut out, &host, &script);
     }
-    Ok(out)
+    // The inventory's database password stays out of what is printed.
+    match inventory.role(Role::Postgres).and_then(|r| r.database.as_ref()) {
+        Some(db) if !db.password.is_empty() => Ok(out.replace(&db.password, "<password>")),
+        _ => Ok(out),
+    }
 }
 
 fn names(hosts: &[super::Host], role: Role) -> Vec<String> {

@@ -364,7 +364,9 @@ fn interrupt_on_signal() -> tokio_util::sync::CancellationToken {
         );
         cancel.cancel();
         faultline::shutdown_signal().await;
-        eprintln!("quitting: `faultline clean` removes what is left");
+        eprintln!(
+            "quitting: `faultline clean` removes what is left (`faultline clean --hosts FILE` on hosts)"
+        );
         std::process::exit(130);
     });
     interrupt

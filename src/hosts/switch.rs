@@ -27,7 +27,7 @@ pub fn script(dir: &str, run: &str, interface: &str, lease: Duration) -> String 
         "#!/bin/sh\n\
          # faultline's dead-man switch for run {run} (lease {lease} s): heals this host once\n\
          # {dir}/lease (epoch seconds, this host's clock) has passed or cannot be read.\n\
-         log() {{ echo \"$(date -u '+%Y-%m-%dT%H:%M:%SZ') $*\" >> {dir}/switch.log; }}\n\
+         log() {{ echo \"$(date -u '+%Y-%m-%dT%H:%M:%S.%3NZ') $*\" >> {dir}/switch.log; }}\n\
          echo $$ > {dir}/switch.pid\n\
          log \"armed: pid $$\"\n\
          while :; do\n  \

@@ -230,8 +230,12 @@ async fn a_service_that_never_becomes_healthy_is_killed_and_explained() {
     let dir = run_dir("hangs");
     let script =
         "import sys, time; print('warming up', file=sys.stderr, flush=True); time.sleep(600)";
+    // A run id of its own: other tests' services run under the shared one meanwhile.
+    let contacts =
+        Contacts { run_id: format!("fl-test-hangs-{}", std::process::id()), ..contacts() };
+    let run = contacts.run_id.clone();
     let Err(e) =
-        Service::start(&spec(script, Duration::from_millis(1500)), contacts(), topology(), &dir)
+        Service::start(&spec(script, Duration::from_millis(1500)), contacts, topology(), &dir)
             .await
     else {
         panic!("started")
@@ -239,7 +243,6 @@ async fn a_service_that_never_becomes_healthy_is_killed_and_explained() {
     let text = e.to_string();
     assert!(matches!(e, ServiceError::NotHealthy { .. }), "{text}");
     assert!(text.contains("warming up") && text.contains("start_timeout"), "{text}");
-    let run = contacts().run_id;
     assert!(
         record::Record::all().iter().all(|r| r.run != run || !r.service_alive()),
         "nothing left running"

@@ -38,6 +38,17 @@ pub enum DockerError {
         #[source]
         source: testcontainers::bollard::errors::Error,
     },
+    /// A command inside a container did not finish in time: its output stream stayed
+    /// open (a hung command, or a child it left behind holding stdout).
+    #[error("docker: {action}: no end within {limit:?}; stdout so far: {stdout:?}")]
+    Hung {
+        /// What faultline was doing.
+        action: String,
+        /// How long it waited.
+        limit: Duration,
+        /// What the command had written.
+        stdout: String,
+    },
 }
 
 impl DockerError {
@@ -79,7 +90,14 @@ impl ExecOutput {
     }
 }
 
-/// Runs `cmd` as root inside `container` and waits for it to exit.
+/// The longest any command faultline runs inside a container may take: each is a
+/// short administrative step (iptables, redis-cli under `timeout 10`, psql, rm), so
+/// one that outlives this is hung, and the caller gets an error instead of a run that
+/// never ends.
+pub const EXEC_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` as root inside `container` and waits for it to exit, at most
+/// [`EXEC_LIMIT`].
 pub async fn exec(
     docker: &Docker,
     container: &str,
@@ -99,18 +117,32 @@ pub async fn exec(
         )
         .await
         .map_err(DockerError::api(action()))?;
-    let started = docker.start_exec(&created.id, None).await.map_err(DockerError::api(action()))?;
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    if let StartExecResults::Attached { mut output, .. } = started {
-        while let Some(chunk) = output.next().await {
-            match chunk.map_err(DockerError::api(action()))? {
-                LogOutput::StdOut { message } => stdout.extend_from_slice(&message),
-                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
-                _ => {}
+    let run = async {
+        let started =
+            docker.start_exec(&created.id, None).await.map_err(DockerError::api(action()))?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(DockerError::api(action()))? {
+                    LogOutput::StdOut { message } => stdout.extend_from_slice(&message),
+                    LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                    _ => {}
+                }
             }
         }
-    }
-    let inspected = docker.inspect_exec(&created.id).await.map_err(DockerError::api(action()))?;
+        docker.inspect_exec(&created.id).await.map_err(DockerError::api(action()))
+    };
+    let finished = tokio::time::timeout(EXEC_LIMIT, run).await;
+    let inspected = match finished {
+        Ok(inspected) => inspected?,
+        Err(_) => {
+            return Err(DockerError::Hung {
+                action: action(),
+                limit: EXEC_LIMIT,
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            });
+        }
+    };
     Ok(ExecOutput {
         code: inspected.exit_code.unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

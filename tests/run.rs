@@ -10,6 +10,7 @@ use faultline::scenario::{Overrides, Scenario};
 use faultline::store::Store;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn temporary_store(name: &str) -> Store {
     let root = std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
@@ -21,12 +22,13 @@ async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
         .expect("a bundled scenario")
         .resolve(&Overrides { seed, ..Overrides::default() })
         .expect("the bundled scenario fits its own time limit");
-    let options = RunOptions {
-        // One store per test: a passing test removes its store while others still run.
-        store: temporary_store(&format!("{}-{sut}-{}", scenario.name, scenario.seed)),
-        ..RunOptions::default()
-    };
-    match Run::new(scenario, sut, options).execute().await {
+    let store = temporary_store(&format!("{}-{sut}-{}", scenario.name, scenario.seed));
+    let root = store.root().to_path_buf();
+    // One store per test: a passing test removes its store while others still run.
+    let options = RunOptions { store, ..RunOptions::default() };
+    // Every bundled scenario ends in about two minutes; ten is a hung run.
+    let execute = Run::new(scenario, sut, options).execute();
+    match crate::common::within(Duration::from_secs(600), &root, execute).await {
         Ok(outcome) => outcome,
         Err(e) => panic!(
             "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
@@ -75,19 +77,30 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
 
 /// Renders `html` with headless Chromium into `png`, and checks a picture came out.
 fn screenshot_shows_the_report(html: &std::path::Path, png: &std::path::Path) {
-    let status = Command::new("chromium")
+    // A profile of its own: never handed to another Chromium already running.
+    let profile = png.with_extension("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    // Chromium can hang (shared memory in a container, a stuck GPU process): under
+    // `timeout`, a hang fails this test in three minutes instead of stalling the suite.
+    let status = Command::new("timeout")
+        .args(["--kill-after=10", "180", "chromium"])
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
             "--hide-scrollbars",
             // Tall enough for the whole page: verdict, anomalies, timeline and plots.
             "--window-size=1100,4800",
         ])
+        .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", html.display()))
         .output()
         .expect("chromium (Debian's package) renders the report; .ci/run installs it");
+    std::fs::remove_dir_all(&profile).ok();
+    assert_ne!(status.status.code(), Some(124), "chromium did not finish within 180 s");
     assert!(
         status.status.success(),
         "chromium failed: {}",

@@ -88,3 +88,37 @@ impl std::io::Write for Buffer {
         Ok(())
     }
 }
+
+/// Awaits a run, failing the test after `limit` with what the run left in `store` so
+/// far (the tail of each run's log and history): a hung run is a failure that says
+/// where it stopped, never a test binary that runs until CI kills it.
+pub async fn within<T>(
+    limit: Duration,
+    store: &std::path::Path,
+    run: impl Future<Output = T>,
+) -> T {
+    match tokio::time::timeout(limit, run).await {
+        Ok(value) => value,
+        Err(_) => panic!("the run did not finish within {limit:?}\n{}", tails(store)),
+    }
+}
+
+/// The last lines of every `faultline.log` and `history.jsonl` under `dir`.
+fn tails(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return format!("(nothing under {})", dir.display());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&tails(&path));
+        } else if path.file_name().is_some_and(|n| n == "faultline.log" || n == "history.jsonl") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            out.push_str(&format!("--- {} (last 30 lines)\n{tail}\n", path.display()));
+        }
+    }
+    out
+}

@@ -221,6 +221,7 @@ wrongful-suspension      valid
 reconciliation           valid
 fail-safe                valid
 balance-bounds           valid
+contract                 valid
 overall                  INVALID
 
 liveness (reported beside the verdict, not in it)
@@ -284,6 +285,6 @@ stats: never-succeeded ×1
             concerns,
             [("stats", "liveness"), ("availability", "liveness"), ("recovery", "liveness")]
         );
-        assert_eq!(json["results"].as_array().unwrap().len(), 12);
+        assert_eq!(json["results"].as_array().unwrap().len(), 13);
     }
 }

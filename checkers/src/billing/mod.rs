@@ -7,6 +7,8 @@
 //! - [`Reconciliation`]: every reported balance and the final balances agree with what
 //!   happened and with each other.
 //! - [`FailSafe`]: no charge while the balance store is unsafe.
+//! - [`Contract`]: the rules below that the history can show, each broken one reported
+//!   as a `contract-violation` rather than as the money anomaly it would resemble.
 //! - `bounds`, `sums` and `shared` (private): L, L_r, U and the windows below, kept once
 //!   per suite and reported as the `balance-bounds` row (`Unknown` when an operation
 //!   names an account never opened, a debit or payment has no amount or one of zero or
@@ -64,6 +66,16 @@
 //!    other than the one that decided it, or in the background, re-checks the need,
 //!    and the gateway attributes each charge to the client operation the system was
 //!    serving (`op`), or to none.
+//! 6. **Charges name an opened account and a positive amount, and an `ok` read
+//!    reports the balance** (`contract-violation`, [`Contract`]): without them the
+//!    money checkers have nothing to hold the system to (no bounds for an account never
+//!    opened; bounds that stop at a charge of no cents or fewer; a read that reports
+//!    nothing passes every check) and would say `Unknown` or nothing at all. An `ok`
+//!    answer never carries an error. A debit or payment may answer `ok` without a
+//!    balance.
+//! 7. **Idempotency keys are global**, as Stripe's are: one key names one charge, on
+//!    one account; a key sent again (any account) asks for the charge it first named.
+//!    Two captures under one key are a `duplicate-recharge`.
 //!
 //! # Definitions
 //!
@@ -228,6 +240,7 @@
 //! Witnesses: the capture and the probes before and after it.
 
 mod bounds;
+mod contract;
 mod credit;
 mod failsafe;
 mod finals;
@@ -238,6 +251,7 @@ mod shared;
 mod sums;
 mod suspension;
 
+pub use contract::Contract;
 pub use credit::ChargeWithoutCredit;
 pub use failsafe::{FailSafe, MONITOR_SHAPE, MonitorTiming};
 pub use recharge::OverCharge;
@@ -259,6 +273,7 @@ pub fn checkers(monitor: Option<MonitorTiming>) -> Vec<Box<dyn Checker>> {
         Box::new(Reconciliation::sharing(&bounds)),
         Box::new(FailSafe::new(monitor)),
         Box::new(bounds.updater()),
+        Box::new(Contract::default()),
     ]
 }
 

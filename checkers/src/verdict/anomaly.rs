@@ -61,6 +61,10 @@ pub enum AnomalyKind {
     NotRecovered,
     /// Too few operations succeeded outside fault windows.
     LowAvailability,
+    /// The system broke a rule the money checkers rely on (a charge on an account
+    /// never opened or of no cents, an `ok` read without a balance): see
+    /// `checkers::billing#what-a-system-must-do`.
+    ContractViolation,
 }
 
 impl AnomalyKind {
@@ -91,6 +95,7 @@ impl AnomalyKind {
             AnomalyKind::NeverSucceeded => "never-succeeded",
             AnomalyKind::NotRecovered => "not-recovered",
             AnomalyKind::LowAvailability => "low-availability",
+            AnomalyKind::ContractViolation => "contract-violation",
         }
     }
 }

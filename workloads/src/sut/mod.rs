@@ -99,38 +99,61 @@ pub struct SutContext {
 
 /// A billing service under test. See the [module docs](self) for an example.
 ///
-/// Accounts auto-recharge: when a debit leaves the balance below the account's
-/// threshold T, the service charges the recharge amount R through the [`Gateway`] and
-/// credits it. A declined card suspends the account.
+/// Accounts auto-recharge: when the balance falls below the account's threshold T
+/// (strictly below), the service charges the recharge amount R through the
+/// [`Gateway`] and credits it. A declined card suspends the account.
 ///
 /// # What the checkers hold a system to
 ///
-/// The checkers judge the history alone (definitions in `checkers::billing`); a system
-/// keeps its customers' money right by their measure when:
+/// The checkers judge the history alone; [`checkers::billing`] defines every bound and
+/// invariant, and [its contract](checkers::billing#what-a-system-must-do) lists what a
+/// system must do to be judged at all. Each rule is stated below at the method it
+/// concerns, with the checker that enforces it. Rules that hold for every method:
 ///
-/// - **Every balance it reports is current.** A debit, payment or read that answers
-///   `ok` with a balance reports one that reflects every operation acknowledged
-///   before it was asked, and every capture it or an earlier acknowledged operation
-///   made (`impossible-balance`; `lost-write` when acknowledged debits, or payments,
-///   made before it was asked can account for the difference, as a lagging replica's
-///   stale read or a rollback would). A read that finds no balance for an opened
-///   account answers an error, not `null`.
-/// - **An operation that captured money answers `ok` only once it is credited**; if
-///   the credit cannot be made now, it answers indeterminate (`OpError::Indeterminate`,
-///   recorded `info`) and a later operation or [`settle`](Self::settle) credits it.
+/// - **Charge only through the [`Gateway`], for an opened account and a positive
+///   amount**, under an idempotency key that names one charge (keys are global, as
+///   Stripe's are): a charge on an account never opened or of no cents is a
+///   `contract-violation` ([`Contract`](checkers::billing::Contract)), two captures
+///   under one key a `duplicate-recharge` ([`OverCharge`](checkers::billing::OverCharge)).
 /// - **One recharge per need**: at most one capture per client operation and account,
-///   and none decided before the account's previous capture. A recharge carried out
-///   in an operation other than the one that decided it re-checks the need then (a
-///   balance still below T after one recharge waits for the next operation).
+///   and none decided before the account's previous capture; a recharge carried out
+///   away from the operation that decided it (in another operation, in
+///   [`settle`](Self::settle), or in a task the system spawns, which the gateway
+///   attributes to no operation) re-checks that the balance is still below T
+///   (`duplicate-recharge`, `over-charge`: [`OverCharge`](checkers::billing::OverCharge)).
 /// - **No charge while the balance store is unsafe** (unreachable, read-only, loading,
-///   or missing the account's balance): the monitor's probes judge that.
-/// - **Suspension only after a decline** at a balance that could have been below T.
-/// - **The stores end right**: after `settle`, both stores hold every account's
-///   balance (a cache that evicts balance keys loses them), equal to each other,
-///   within what the operations allow; the ledger's entries sum to its balance and
-///   credit each capture once.
+///   or missing the account's balance), as the harness's monitor sees the store the
+///   [`layout`](Self::layout) names (`unsafe-charge`:
+///   [`FailSafe`](checkers::billing::FailSafe)).
+/// - **Suspend only after a card decline** at a balance that could have been below T
+///   (`wrongful-suspension`: [`WrongfulSuspension`](checkers::billing::WrongfulSuspension)).
+/// - **An operation that captured money answers `ok` only once it is credited** in
+///   every store; when the credit cannot be made now, it answers indeterminate
+///   ([`OpError::Indeterminate`], recorded `info`) and a later operation or
+///   [`settle`](Self::settle) credits it. Otherwise a later read sees less than the
+///   history allows (`impossible-balance`, `lost-write`:
+///   [`Reconciliation`](checkers::billing::Reconciliation)), and an uncredited capture
+///   is a `charge-without-credit` ([`ChargeWithoutCredit`](checkers::billing::ChargeWithoutCredit)).
+/// - **Every balance reported is current**: a balance an `ok` answer carries reflects
+///   every operation acknowledged before this one was asked, and every capture it or an
+///   earlier acknowledged operation made (before or after the operation's own change:
+///   both are allowed). A lagging replica's stale read or a rollback is a `lost-write`
+///   or an `impossible-balance` ([`Reconciliation`](checkers::billing::Reconciliation)).
+///   An `ok` answer never carries [`Observed::Error`] (`contract-violation`).
+/// - **The stores end right**: after [`settle`](Self::settle), every store the layout
+///   names holds every account's balance (a cache that evicts balance keys loses them:
+///   `lost-balance`), equal to each other (`stores-disagree`) and within what the
+///   operations allow (`balance-out-of-bounds`); the ledger's entries sum to its
+///   balance (`ledger-unbalanced`) and credit each capture once, under the gateway's
+///   charge id ([`Layout::credited`]; `charge-without-credit`, `duplicate-credit`):
+///   [`Reconciliation`](checkers::billing::Reconciliation),
+///   [`ChargeWithoutCredit`](checkers::billing::ChargeWithoutCredit).
 pub trait BillingSystem: Send + Sync + 'static {
     /// Debits `amount` cents of usage from `account`, recharging if it falls below T.
+    ///
+    /// May answer `ok` with the balance (then current, as above) or without one
+    /// (`None`). A recharge it makes is attributed to it: one per account, credited
+    /// before it answers `ok`.
     fn debit(
         &self,
         op: OpId,
@@ -139,6 +162,9 @@ pub trait BillingSystem: Send + Sync + 'static {
     ) -> impl Future<Output = Answer> + Send;
 
     /// Credits a manual payment of `amount` cents to `account`.
+    ///
+    /// May answer `ok` without a balance. It may carry out a recharge that is pending
+    /// (re-checking the need), as any operation may.
     fn payment(
         &self,
         op: OpId,
@@ -147,10 +173,19 @@ pub trait BillingSystem: Send + Sync + 'static {
     ) -> impl Future<Output = Answer> + Send;
 
     /// Reads `account`'s balance.
+    ///
+    /// An `ok` read reports a balance: [`Observed::Balance`], current as above (a read
+    /// answering `ok` with none is a `contract-violation`:
+    /// [`Contract`](checkers::billing::Contract)). [`Observed::Missing`] for an opened
+    /// account is an `impossible-balance`: a read that finds no balance answers an
+    /// error instead ([`OpError`]).
     fn balance(&self, op: OpId, account: AccountId) -> impl Future<Output = Answer> + Send;
 
     /// Finishes background work (pending credits, repairs) before `deadline`; called
     /// once clients stopped and faults healed. The default has nothing to finish.
+    ///
+    /// Captures it credits must be in every store before the final reads; recharges it
+    /// carries out are background ones (the need re-checked, as above).
     fn settle(&self, deadline: Instant) -> impl Future<Output = Result<(), OpError>> + Send {
         let _ = deadline;
         async { Ok(()) }

@@ -28,7 +28,7 @@ use workloads::client::{ClientConfig, OpId};
 use workloads::gateway::Gateway;
 use workloads::recorder::Recorder;
 use workloads::sut::http::HttpService;
-use workloads::sut::{Answer, BillingSystem, Registry, Sut};
+use workloads::sut::{Answer, BillingSystem, Sut};
 
 const CALLS: u64 = 20_000;
 const STRETCH: Duration = Duration::from_secs(5);
@@ -156,7 +156,7 @@ async fn billing(
     let recorder = discard();
     let gateway = Gateway::new(config.gateway.clone(), config.seed, recorder.clone());
     let (constructor, launched) = match which {
-        Which::Rust => (Registry::builtin().get("failsafe").expect("built in"), None),
+        Which::Rust => (designs::builtin().get("failsafe").expect("built in"), None),
         Which::Python => {
             let dir = store.create_run("bench", "failsafe-py").expect("a run directory");
             let launch = Launch {

@@ -22,7 +22,6 @@ use workloads::billing::{BillingConfig, BillingRun};
 use workloads::client::ClientConfig;
 use workloads::counter::{CounterConfig, CounterRun};
 use workloads::recorder::Recorder;
-use workloads::sut::Registry;
 
 const CONCURRENCY: [u32; 3] = [1, 8, 32];
 const STRETCH: Duration = Duration::from_secs(5);
@@ -102,7 +101,7 @@ fn clients(workers: u32) -> ClientConfig {
 
 async fn billing(cluster: &Cluster, system: &str, workers: u32) -> f64 {
     let config = BillingConfig { clients: clients(workers), ..BillingConfig::default() };
-    let constructor = Registry::builtin().get(system).expect("a built-in system");
+    let constructor = designs::builtin().get(system).expect("a built-in system");
     let run = BillingRun::setup(config, &constructor, cluster.endpoints(), discard())
         .await
         .expect("billing setup");

@@ -1,7 +1,7 @@
 //! faultline as a library: what a `#[tokio::test]` in your own crate does to prove
 //! that your billing service survives the 2013 incident.
 //!
-//! In your crate (with `faultline`, `workloads` and `tokio` as dev-dependencies):
+//! In your crate (with `faultline` and `tokio` as dev-dependencies):
 //!
 //! ```ignore
 //! #[tokio::test(flavor = "multi_thread")]
@@ -11,16 +11,16 @@
 //! }
 //! ```
 //!
-//! where `registry()` registers your `BillingSystem` implementation next to the
-//! built-in ones (see `workloads::sut` for the trait and a complete example). Here the
-//! built-in `failsafe` stands in for yours:
+//! where `registry()` registers your `BillingSystem` implementation next to faultline's
+//! own designs (see `workloads::sut` for the trait and a complete example). Here
+//! faultline's `failsafe` stands in for yours:
 //!
 //!     cargo run --example in_your_tests -- failsafe     # exits 0: valid
 //!     cargo run --example in_your_tests -- naive        # exits 1: the report says why
 
 use faultline::runner::{Run, RunOptions};
 use faultline::scenario::{Overrides, Scenario};
-use workloads::sut::Registry;
+use faultline::workloads::sut::Registry;
 
 /// Runs `scenario` against the system `sut` of `registry`; `Err` with the whole report
 /// unless every invariant held.
@@ -41,7 +41,7 @@ async fn survives(scenario: &str, sut: &str, registry: Registry) -> Result<(), S
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let sut = std::env::args().nth(1).unwrap_or_else(|| "failsafe".to_string());
-    match survives("twilio-2013", &sut, Registry::builtin()).await {
+    match survives("twilio-2013", &sut, faultline::designs::builtin()).await {
         Ok(()) => {
             println!("{sut} survives twilio-2013: every invariant held");
             std::process::ExitCode::SUCCESS

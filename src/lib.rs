@@ -12,6 +12,11 @@
 //! - [`store`]: one directory per run: history, results, report, node logs.
 //! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
 //! - [`serve`]: browse the store over HTTP on 127.0.0.1.
+//!
+//! The workspace's other crates are re-exported, so one dependency on `faultline` is
+//! enough: [`checkers`] (the history and the checkers), [`workloads`] (the
+//! [`BillingSystem`](workloads::sut::BillingSystem) trait, the stores, the clients) and
+//! [`designs`] (faultline's own designs, `naive` and `failsafe`).
 #![deny(missing_docs)]
 
 pub mod cluster;
@@ -29,6 +34,10 @@ pub mod scenario;
 pub mod serve;
 pub mod service;
 pub mod store;
+
+pub use checkers;
+pub use designs;
+pub use workloads;
 
 /// Resolves on Ctrl-C or SIGTERM: how the long-running commands (`up`, `hosts up`,
 /// `serve`) wait to be told to stop.

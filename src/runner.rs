@@ -86,7 +86,8 @@ pub enum RunError {
 pub struct RunOptions {
     /// Where run directories go.
     pub store: Store,
-    /// The systems under test to choose from.
+    /// The systems under test to choose from; by default faultline's own designs
+    /// (`designs::builtin()`).
     pub registry: Registry,
     /// Leave the cluster running afterwards, labelled as kept from its start (remove it
     /// with `faultline clean --run ID` or `--all`).
@@ -107,7 +108,7 @@ impl Default for RunOptions {
     fn default() -> RunOptions {
         RunOptions {
             store: Store::default(),
-            registry: Registry::builtin(),
+            registry: designs::builtin(),
             keep: false,
             command_line: std::env::args().collect(),
             interrupt: CancellationToken::new(),

@@ -17,7 +17,6 @@ use workloads::counter::{CounterConfig, CounterRun};
 use workloads::gateway::GatewayConfig;
 use workloads::recorder::Recorder;
 use workloads::set::{SetConfig, SetRun};
-use workloads::sut::Registry;
 
 const QUIET: Duration = Duration::from_secs(1);
 const PHASE: Duration = Duration::from_secs(60);
@@ -65,7 +64,7 @@ async fn healthy_billing_run(system: &str) {
         ..BillingConfig::default()
     };
     let (recorder, path) = recorder(&format!("healthy-{system}"), &config.header(system));
-    let constructor = Registry::builtin().get(system).expect("a built-in system");
+    let constructor = faultline::designs::builtin().get(system).expect("a built-in system");
     let run = BillingRun::setup(config, &constructor, cluster.endpoints(), recorder.clone())
         .await
         .expect("setup");
@@ -122,7 +121,7 @@ async fn failsafe_keeps_money_right_when_payments_race_debits_on_few_accounts() 
     let config = contended_config(5);
     assert!(!config.exclusive_payments);
     let (recorder, path) = recorder("contended-failsafe", &config.header("failsafe"));
-    let constructor = Registry::builtin().get("failsafe").expect("a built-in system");
+    let constructor = faultline::designs::builtin().get("failsafe").expect("a built-in system");
     let run = BillingRun::setup(config, &constructor, cluster.endpoints(), recorder.clone())
         .await
         .expect("setup");
@@ -165,7 +164,7 @@ async fn outage_2013(system: &str) -> (Report, Outage) {
     let cluster = common::start(Cluster::builder().redis_replicas(2).postgres()).await;
     let config = outage_config();
     let (recorder, path) = recorder(&format!("outage-{system}"), &config.header(system));
-    let constructor = Registry::builtin().get(system).expect("a built-in system");
+    let constructor = faultline::designs::builtin().get(system).expect("a built-in system");
     let run = BillingRun::setup(config, &constructor, cluster.endpoints(), recorder.clone())
         .await
         .expect("setup");

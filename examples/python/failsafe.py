@@ -1,5 +1,5 @@
 """`failsafe`: the billing service as announced after the 2013 incident, a port of
-workloads/src/sut/failsafe/ (mod.rs, ledger.rs) to a `faultline-http/1` service.
+designs/src/failsafe/ (mod.rs, ledger.rs) to a `faultline-http/1` service.
 
 - **The ledger is the source of truth, durably.** Its sessions demand
   `synchronous_commit = on`. Each debit or payment commits a ledger entry

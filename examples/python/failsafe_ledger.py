@@ -1,4 +1,4 @@
-"""The fail-safe service's ledger operations (workloads/src/sut/failsafe/ledger.rs):
+"""The fail-safe service's ledger operations (designs/src/failsafe/ledger.rs):
 each one statement, a PL/pgSQL function that locks the account row, so each is atomic
 and costs one round trip. The functions are created with the schema (`POST
 /v1/setup`), which is why failsafe.py sets up the standard layout itself.

@@ -1,5 +1,5 @@
 """`naive`: the billing service as it was in July 2013, a port of
-workloads/src/sut/naive.rs to a `faultline-http/1` service.
+designs/src/naive.rs to a `faultline-http/1` service.
 
 In-flight balances live in Redis, on the master. A debit is one Lua script: it
 decrements the balance and, when that leaves it below the threshold and no recharge

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use workloads::sut::Registry;
 
 /// `faultline run` options.
 #[derive(clap::Args)]
@@ -100,7 +99,7 @@ pub async fn run(args: RunArgs, interrupt: CancellationToken) -> anyhow::Result<
         print!("{}", faultline::hosts::dry_run(&resolved, inventory)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let registry = Registry::builtin();
+    let registry = designs::builtin();
     let mut services = args
         .service
         .iter()

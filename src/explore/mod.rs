@@ -83,7 +83,7 @@ impl ExploreOptions {
             runs_per_candidate: 3,
             replays: 5,
             store: Store::default(),
-            registry: Registry::builtin(),
+            registry: designs::builtin(),
             interrupt: CancellationToken::new(),
         }
     }

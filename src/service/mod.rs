@@ -701,21 +701,12 @@ pub(crate) struct StoreNames {
 
 impl StoreNames {
     pub(crate) fn of(now: &Endpoints, addressing: Addressing) -> StoreNames {
-        let redis = |name: &String, addr: &SocketAddr| match addressing {
+        let redis = |(name, addr): (&str, SocketAddr)| match addressing {
             Addressing::Host => addr.to_string(),
             Addressing::Network => format!("{name}:{REDIS_PORT}"),
         };
-        let master = now.redis.iter().find(|(_, addr)| **addr == now.redis_master);
-        let master = match master {
-            Some((name, addr)) => redis(name, addr),
-            None => now.redis_master.to_string(),
-        };
-        let replicas = now
-            .redis
-            .iter()
-            .filter(|(_, addr)| **addr != now.redis_master)
-            .map(|(name, addr)| redis(name, addr))
-            .collect();
+        let master = now.master_node().map_or_else(|| now.redis_master.to_string(), redis);
+        let replicas = now.replicas().map(redis).collect();
         let postgres_url = match (&now.postgres, addressing) {
             (None, _) => String::new(),
             (Some(pg), Addressing::Host) => pg.url(),

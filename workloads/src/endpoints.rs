@@ -22,6 +22,28 @@ pub struct Endpoints {
     pub sentinel: Option<SentinelEndpoints>,
 }
 
+impl Endpoints {
+    /// The Redis node the topology names as the master: the one at
+    /// [`redis_master`](Endpoints::redis_master).
+    pub fn master_node(&self) -> Option<(&str, SocketAddr)> {
+        self.redis
+            .iter()
+            .find(|(_, addr)| **addr == self.redis_master)
+            .map(|(n, a)| (n.as_str(), *a))
+    }
+
+    /// Every other Redis node, in name order: the master's replicas. With Sentinel,
+    /// the harness moves its master to the node a majority of the sentinels names
+    /// after each failover, so this lags Sentinel's word for a moment
+    /// ([`RedisReplica`](crate::store::RedisReplica) follows Sentinel itself).
+    pub fn replicas(&self) -> impl Iterator<Item = (&str, SocketAddr)> {
+        self.redis
+            .iter()
+            .filter(|(_, addr)| **addr != self.redis_master)
+            .map(|(name, addr)| (name.as_str(), *addr))
+    }
+}
+
 /// The cluster's Redis Sentinel nodes, and how to read their answers.
 ///
 /// Sentinel names Redis nodes by their address on the run's network (`ip`, `6379`),

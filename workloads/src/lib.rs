@@ -1,10 +1,13 @@
-//! The billing systems under test, the clients that drive them, and the harness's own
-//! observers, all recording into one history.
+//! The billing system under test as faultline meets it (the trait it implements, the
+//! stores and the card gateway it uses), the clients that drive it, and the harness's
+//! own observers, all recording into one history.
 //!
 //! - [`endpoints`]: where the system under test finds Redis and Postgres, kept current.
 //! - [`recorder`]: the history, recorded as it happens.
-//! - [`store`]: connections that follow the topology, and what store errors mean.
-//! - [`sut`]: the [`BillingSystem`](sut::BillingSystem) trait, `naive` and `failsafe`.
+//! - [`store`]: connections that follow the topology (the Redis master, a replica, the
+//!   ledger's transactions), and what store errors mean.
+//! - [`sut`]: the [`BillingSystem`](sut::BillingSystem) trait a billing service
+//!   implements, and the registry of systems by name.
 //! - [`gateway`]: the harness's card gateway, ground truth for every charge; its faults,
 //!   Stripe's idempotency rules, and its HTTP face.
 //! - [`truth`]: the harness's final read of the stores, through the system's layout.

@@ -102,8 +102,9 @@ impl LedgerFirst {
     /// Writes the ledger's state to the cache; true when it is safe to charge: the
     /// store took the write (or was current) and already held the balance.
     async fn cache(&self, state: Versioned) -> bool {
-        let keys = [self.layout.balance_key(state.account), version_key(state.account)];
-        match self.redis.eval::<i64>(&CACHE, &keys, &[state.balance, state.version]).await {
+        let mut cache = CACHE.key(self.layout.balance_key(state.account));
+        cache.key(version_key(state.account)).arg(state.balance).arg(state.version);
+        match self.redis.eval::<i64>(&cache).await {
             Ok(2) => false,
             Ok(_) => true,
             Err(e) => {

@@ -1,20 +1,30 @@
 //! The cluster's two stores as clients see them: connections that follow the current
-//! topology, and what their errors mean.
+//! topology, and what their errors mean. What a billing service needs to reach them the
+//! way faultline's own designs do.
 //!
 //! - [`RedisMaster`]: a pooled connection to whichever node is the Redis master now,
 //!   found through Sentinel when the cluster runs it (`sentinel`).
-//! - [`Ledger`]: a Postgres pool for the ledger, rebuilt when Postgres moves.
-//! - [`StoreError`]: a failed request, classified once: did it certainly not apply
-//!   (a Jepsen `fail`), or may it have (an `info`)? And what does it say about the
-//!   store (the monitor's [`StoreStatus`])?
+//! - [`RedisReplica`]: a connection to one of the master's replicas, by role, following
+//!   failovers the same way.
+//! - [`Ledger`]: a Postgres pool for the ledger, rebuilt when Postgres moves: requests
+//!   and transactions under a statement timeout and a client-side one.
+//! - [`StoreError`]: a failed request, classified once ([`classify_redis`],
+//!   [`classify_postgres`], [`Ledger::transaction`]): did it certainly not apply (a
+//!   Jepsen `fail`), or may it have (an `info`)? And what does it say about the store
+//!   (the monitor's [`StoreStatus`])?
+//!
+//! None of them connects when made: a request connects. Requests need a tokio runtime,
+//! as async code does; so does [`Ledger::pool`], and with Sentinel the first request of
+//! a Redis handle spawns its subscriptions on the current runtime.
 
 mod ledger;
 mod redis;
+mod replica;
 pub(crate) mod sentinel;
 
-pub use self::redis::RedisMaster;
-pub(crate) use self::redis::classify as classify_redis;
-pub use ledger::{Ledger, sqlstate_kind};
+pub use self::redis::{RedisMaster, classify as classify_redis};
+pub use ledger::{Ledger, classify as classify_postgres, sqlstate_kind};
+pub use replica::RedisReplica;
 
 use crate::endpoints::Topology;
 use checkers::history::StoreStatus;
@@ -28,9 +38,12 @@ pub enum ErrorKind {
     ReadOnly,
     /// The node is loading its dataset (`LOADING`), or the database is starting up.
     Loading,
-    /// The store answered with an error: the request did not apply.
+    /// The store answered with an error, or a transaction failed before its `COMMIT`
+    /// was sent: the request did not apply.
     Rejected,
-    /// The request was never sent: no connection could be made.
+    /// The request never took effect for want of the store: no connection could be
+    /// made, or a transaction lost its connection, or its answer, before its `COMMIT`
+    /// was sent.
     Unreachable,
     /// No answer in time: the request may have applied.
     Timeout,
@@ -120,7 +133,8 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Connections (made lazily) to the stores `topology` names.
+    /// Connections (made lazily) to the stores `topology` names; needs no runtime
+    /// until the first request.
     pub fn new(topology: Topology, settings: &StoreSettings) -> Stores {
         Stores {
             redis: RedisMaster::new(topology.clone(), settings.redis_timeout),

@@ -26,23 +26,25 @@ use std::time::Duration;
 /// A pooled connection to the current Redis master; cheap to clone.
 ///
 /// With Sentinel, the first request subscribes to `+switch-master` on every sentinel:
-/// that needs a tokio runtime, and the subscriptions end when the last clone is dropped.
+/// it spawns tasks on the current tokio runtime, and the subscriptions end when the
+/// last clone is dropped.
 #[derive(Clone)]
 pub struct RedisMaster {
     topology: Topology,
     timeout: Duration,
-    current: Arc<Mutex<Option<(SocketAddr, ConnectionManager)>>>,
+    current: Connections,
     sentinel: Arc<Follower>,
 }
 
 impl RedisMaster {
     /// Follows the master `topology` names, or Sentinel names when the topology has
     /// Sentinel; every request, and every call to a sentinel, waits at most `timeout`.
+    /// It connects on first use, and needs no runtime until then.
     pub fn new(topology: Topology, timeout: Duration) -> RedisMaster {
         RedisMaster {
             topology,
             timeout,
-            current: Arc::new(Mutex::new(None)),
+            current: Connections::default(),
             sentinel: Arc::new(Follower::new()),
         }
     }
@@ -81,15 +83,7 @@ impl RedisMaster {
         } else {
             (None, self.topology.borrow().redis_master)
         };
-        let mut current = self.current.lock().expect("redis connection lock");
-        match &*current {
-            Some((at, conn)) if *at == addr => Ok((node, conn.clone())),
-            _ => {
-                let conn = connect_lazily(addr, self.timeout)?;
-                *current = Some((addr, conn.clone()));
-                Ok((node, conn))
-            }
-        }
+        Ok((node, self.current.to(addr, self.timeout)?))
     }
 
     /// Runs `cmd` on the current master.
@@ -99,20 +93,21 @@ impl RedisMaster {
         self.judge(node, answer)
     }
 
-    /// Runs a Lua `script` on the current master with these `keys` and `args`.
+    /// Runs a Lua script on the current master as `invocation` calls it, built with
+    /// redis's own [`Script::key`](redis::Script::key) and
+    /// [`arg`](redis::ScriptInvocation::arg), so keys and arguments may be of any type
+    /// redis can send.
+    ///
+    /// ```no_run
+    /// # async fn f(redis: &workloads::store::RedisMaster) -> Result<(), workloads::store::StoreError> {
+    /// let script = redis::Script::new("return redis.call('SET', KEYS[1], ARGV[1])");
+    /// let _: () = redis.eval(script.key("greeting").arg("hello").arg(42)).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn eval<T: redis::FromRedisValue>(
         &self,
-        script: &redis::Script,
-        keys: &[String],
-        args: &[i64],
+        invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(key);
-        }
-        for arg in args {
-            invocation.arg(arg);
-        }
         let (node, mut conn) = self.master().await?;
         let answer = invocation.invoke_async(&mut conn).await.map_err(classify);
         self.judge(node, answer)
@@ -155,6 +150,29 @@ impl RedisMaster {
     }
 }
 
+/// A connection manager to the address requests go to now, replaced when it moves.
+#[derive(Clone, Default)]
+pub(super) struct Connections(Arc<Mutex<Option<(SocketAddr, ConnectionManager)>>>);
+
+impl Connections {
+    /// The manager for `addr`: the current one, or a fresh one if the address moved.
+    pub(super) fn to(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<ConnectionManager, StoreError> {
+        let mut current = self.0.lock().expect("redis connection lock");
+        match &*current {
+            Some((at, conn)) if *at == addr => Ok(conn.clone()),
+            _ => {
+                let conn = connect_lazily(addr, timeout)?;
+                *current = Some((addr, conn.clone()));
+                Ok(conn)
+            }
+        }
+    }
+}
+
 fn connect_lazily(addr: SocketAddr, timeout: Duration) -> Result<ConnectionManager, StoreError> {
     let client = redis::Client::open(format!("redis://{addr}")).map_err(classify)?;
     let config = ConnectionManagerConfig::new()
@@ -166,8 +184,9 @@ fn connect_lazily(addr: SocketAddr, timeout: Duration) -> Result<ConnectionManag
     client.get_connection_manager_lazy(config).map_err(classify)
 }
 
-/// What a Redis error means: `READONLY` and `LOADING` refused the request, a refused
-/// connection never sent it, a timeout or a dropped connection may have applied it.
+/// What a Redis error means: `READONLY` and `LOADING` refused the request, as does any
+/// other error reply; a refused connection never sent it; a timeout or a dropped
+/// connection may have applied it.
 pub fn classify(e: RedisError) -> StoreError {
     let kind = match e.kind() {
         redis::ErrorKind::Server(ServerErrorKind::ReadOnly) => ErrorKind::ReadOnly,

@@ -9,6 +9,9 @@
 //! - [`Follower`]: the master a [`RedisMaster`](super::RedisMaster) follows: discovered
 //!   on first use and after an error, and moved at once by any sentinel's
 //!   `+switch-master`, whose new address is taken as announced (as Jedis does).
+//! - [`replicas`]: asks the sentinels in name order `SENTINEL replicas`, for a
+//!   [`RedisReplica`](super::RedisReplica); the first that lists a replica that is up
+//!   wins.
 //!
 //! Every call to a sentinel is bounded by the caller's timeout; a sentinel that is
 //! down, paused or slow costs at most that before the next one is asked.
@@ -17,6 +20,7 @@ use super::{ErrorKind, StoreError};
 use crate::endpoints::{SentinelEndpoints, Topology};
 use futures::StreamExt;
 use redis::RedisResult;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -80,6 +84,61 @@ pub(crate) async fn majority(topology: &Topology, timeout: Duration) -> Option<S
         *votes.entry(node).or_default() += 1;
     }
     votes.into_iter().find(|(_, n)| *n * 2 > sentinel.nodes.len()).map(|(node, _)| node)
+}
+
+/// The replicas of the master Sentinel lists, in name order, as production clients
+/// ask: the first sentinel, in name order, whose answer to `SENTINEL replicas` lists a
+/// replica that is a node of the cluster and not flagged down (`s_down`, `o_down`) or
+/// `disconnected`. Each sentinel gets at most `timeout`; an error lists what each one
+/// said.
+pub(crate) async fn replicas(
+    topology: &Topology,
+    timeout: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let Some(sentinel) = topology.borrow().sentinel.clone() else {
+        return Err(StoreError::new(ErrorKind::Unreachable, "the cluster runs no Sentinel"));
+    };
+    let mut said = Vec::new();
+    for (name, addr) in &sentinel.nodes {
+        let answer = tokio::time::timeout(timeout, ask_replicas(*addr, &sentinel.master_name));
+        match answer.await {
+            Ok(Ok(listed)) => {
+                let up = up_replicas(&sentinel, &listed);
+                if !up.is_empty() {
+                    return Ok(up);
+                }
+                said.push(format!("{name} lists no replica that is up"));
+            }
+            Ok(Err(e)) => said.push(format!("{name}: {e}")),
+            Err(_) => said.push(format!("{name}: no answer within {timeout:?}")),
+        }
+    }
+    let said = if said.is_empty() { "none is known".to_string() } else { said.join("; ") };
+    Err(StoreError::new(ErrorKind::Unreachable, format!("no sentinel listed a replica: {said}")))
+}
+
+/// The nodes of the cluster among `listed` (`SENTINEL replicas`' answer: each
+/// replica's fields by name) that no flag says are down or disconnected, in name order.
+fn up_replicas(sentinel: &SentinelEndpoints, listed: &[HashMap<String, String>]) -> Vec<String> {
+    let up = |fields: &HashMap<String, String>| {
+        let flags = fields.get("flags").map_or("", String::as_str).split(',');
+        let down = ["s_down", "o_down", "disconnected"];
+        !flags.into_iter().any(|flag| down.contains(&flag))
+    };
+    let node = |fields: &HashMap<String, String>| {
+        let port = fields.get("port")?.parse().ok()?;
+        sentinel.node_at(fields.get("ip")?, port).map(str::to_string)
+    };
+    let mut nodes: Vec<String> = listed.iter().filter(|f| up(f)).filter_map(node).collect();
+    nodes.sort();
+    nodes
+}
+
+/// What the sentinel at `addr` lists as the replicas of `master`.
+async fn ask_replicas(addr: SocketAddr, master: &str) -> RedisResult<Vec<HashMap<String, String>>> {
+    let client = redis::Client::open(format!("redis://{addr}"))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("SENTINEL").arg("replicas").arg(master).query_async(&mut conn).await
 }
 
 /// What the sentinel at `addr` says the master `master` is.
@@ -185,7 +244,8 @@ async fn open(addr: SocketAddr, subscription: Subscription) -> RedisResult<redis
     Ok(pubsub)
 }
 
-/// The master a [`RedisMaster`](super::RedisMaster) follows through Sentinel.
+/// The master a [`RedisMaster`](super::RedisMaster) follows through Sentinel (and a
+/// [`RedisReplica`](super::RedisReplica) reads from a replica of).
 ///
 /// It subscribes to `+switch-master` on every sentinel at first use (which needs a
 /// tokio runtime); those subscriptions end when the follower is dropped.

@@ -1,19 +1,24 @@
 //! The billing system under test: the trait a billing service implements to be tested
-//! by faultline, and the two built in.
+//! by faultline.
 //!
 //! - [`BillingSystem`]: debit, payment, balance read, settle; schema set-up and
 //!   seeding, with defaults over faultline's [`standard`] layout; and the [`Layout`]
 //!   through which the harness reads the stores itself (ground truth is never the
 //!   system's own report).
-//! - [`naive`]: the 2013 design. [`failsafe`]: the design announced after it.
 //! - [`Registry`]: systems by name, for the command line and scenario files.
+//! - [`http`]: a `faultline-http/1` service in any language, behind the trait.
+//!
+//! faultline's own designs, `naive` (the 2013 design) and `failsafe` (the design
+//! announced after it), live in the `faultline-designs` crate (`designs`), written on
+//! this crate's public API: either is a starting point to copy.
 //!
 //! # Putting your own billing service under test
 //!
 //! Implement [`BillingSystem`] with a constructor taking a [`SutContext`] (the live
 //! [`Topology`] to find the stores, the harness's card [`Gateway`] to charge cards
-//! through), and register it. This one keeps balances in Redis only, never recharges,
-//! and relies on the defaults for everything else:
+//! through), and register it (next to faultline's own with `designs::builtin()`). This
+//! one keeps balances in Redis only, never recharges, and relies on the defaults for
+//! everything else:
 //!
 //! ```
 //! use checkers::history::{AccountId, Observed};
@@ -45,11 +50,11 @@
 //!     }
 //! }
 //!
-//! let registry = Registry::builtin().register("prepaid", "balances in Redis only", |cx: SutContext| {
+//! let registry = Registry::new().register("prepaid", "balances in Redis only", |cx: SutContext| {
 //!     let settings = StoreSettings::default();
 //!     Sut::new(Prepaid { redis: RedisMaster::new(cx.topology, settings.redis_timeout) })
 //! });
-//! assert_eq!(registry.names(), ["naive", "failsafe", "prepaid"]);
+//! assert_eq!(registry.names(), ["prepaid"]);
 //! ```
 //!
 //! The harness calls `create_schema` and `seed` once before any client starts,
@@ -62,10 +67,8 @@
 //! (a task-local the harness sets around the call): a charge made from a task the
 //! system spawns is attributed to no operation, as if made by `settle`.
 
-pub mod failsafe;
 pub mod http;
 pub mod layout;
-pub mod naive;
 mod registry;
 pub mod standard;
 

@@ -1,7 +1,5 @@
 //! Systems under test by name, for the command line and scenario files.
 
-use super::failsafe::FailSafe;
-use super::naive::Naive;
 use super::{Sut, SutContext};
 use std::fmt;
 use std::sync::Arc;
@@ -9,8 +7,9 @@ use std::sync::Arc;
 /// Builds a system under test from its context.
 pub type Constructor = Arc<dyn Fn(SutContext) -> Sut + Send + Sync>;
 
-/// The systems the harness can test, by name, in registration order.
-#[derive(Clone)]
+/// The systems the harness can test, by name, in registration order. faultline's own
+/// designs are registered by `designs::builtin()`, in the `faultline-designs` crate.
+#[derive(Clone, Default)]
 pub struct Registry {
     entries: Vec<Entry>,
 }
@@ -23,11 +22,9 @@ struct Entry {
 }
 
 impl Registry {
-    /// The two systems built in: `naive` and `failsafe`.
-    pub fn builtin() -> Registry {
-        Registry { entries: Vec::new() }
-            .register("naive", Naive::ABOUT, |cx| Sut::new(Naive::new(cx)))
-            .register("failsafe", FailSafe::ABOUT, |cx| Sut::new(FailSafe::new(cx)))
+    /// A registry with no system.
+    pub fn new() -> Registry {
+        Registry::default()
     }
 
     /// Adds (or replaces) a system named `name`, described by `about`.
@@ -81,16 +78,40 @@ impl fmt::Debug for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::OpId;
+    use crate::sut::{Answer, BillingSystem};
+    use checkers::history::AccountId;
+
+    /// A system that answers every operation with no balance.
+    struct Mute;
+
+    impl BillingSystem for Mute {
+        async fn debit(&self, _: OpId, _: AccountId, _: i64) -> Answer {
+            Ok(None)
+        }
+
+        async fn payment(&self, _: OpId, _: AccountId, _: i64) -> Answer {
+            Ok(None)
+        }
+
+        async fn balance(&self, _: OpId, _: AccountId) -> Answer {
+            Ok(None)
+        }
+    }
 
     #[test]
-    fn builtin_systems_are_listed_and_unknown_names_are_explained() {
-        let registry = Registry::builtin();
-        assert_eq!(registry.names(), ["naive", "failsafe"]);
-        assert!(registry.list().all(|(_, about)| !about.is_empty()));
-        let err = registry.get("nave").err().expect("no such system");
+    fn systems_are_listed_in_registration_order_and_unknown_names_are_explained() {
+        let registry = Registry::new()
+            .register("first", "one", |_| Sut::new(Mute))
+            .register("second", "two", |_| Sut::new(Mute))
+            .register("first", "one, again", |_| Sut::new(Mute));
+        let listed: Vec<_> = registry.list().collect();
+        assert_eq!(listed, [("second", "two"), ("first", "one, again")]);
+        let err = registry.get("frist").err().expect("no such system");
         assert_eq!(
             err.to_string(),
-            "no system under test is named \"nave\"; known: naive, failsafe"
+            "no system under test is named \"frist\"; known: second, first"
         );
+        assert!(Registry::new().names().is_empty());
     }
 }

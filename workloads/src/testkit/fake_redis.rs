@@ -3,24 +3,22 @@
 //!
 //! It answers `CLIENT …` with `OK`, `PING` with `PONG`, `GET` with its own name (so a
 //! test sees which node a client reached), `SENTINEL get-master-addr-by-name` with the
-//! address it is told to give, and `SUBSCRIBE`/`PSUBSCRIBE` (`*` matches everything) by
+//! address it is told to give, `SENTINEL replicas` with the replicas it is told to list,
+//! and `SUBSCRIBE`/`PSUBSCRIBE` (`*` matches everything) by
 //! forwarding what [`FakeRedis::publish`] publishes. A silent one accepts connections
 //! and never answers, as a paused node does. Tests wait on its counts of connections and
 //! subscriptions, never on time.
 
+use super::{Live, wait};
 use crate::endpoints::{Endpoints, SentinelEndpoints};
 use futures::StreamExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
-
-/// How long a test waits for a count before failing (instead of hanging).
-const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A fake Redis node or sentinel; killed (its connections closed) when dropped.
 pub struct FakeRedis {
@@ -29,10 +27,14 @@ pub struct FakeRedis {
     task: JoinHandle<()>,
 }
 
+/// A replica as `SENTINEL replicas` lists it: its announced address and its flags.
+type Listed = ((String, u16), String);
+
 struct State {
     name: String,
     silent: bool,
     master: Mutex<Option<(String, u16)>>,
+    replicas: Mutex<Vec<Listed>>,
     published: broadcast::Sender<(String, String)>,
     connections: watch::Sender<usize>,
     subscriptions: watch::Sender<usize>,
@@ -56,6 +58,7 @@ impl FakeRedis {
             name: name.to_string(),
             silent,
             master: Mutex::new(master.map(|(ip, port)| (ip.to_string(), port))),
+            replicas: Mutex::new(Vec::new()),
             published: broadcast::channel(64).0,
             connections: watch::Sender::new(0),
             subscriptions: watch::Sender::new(0),
@@ -72,6 +75,13 @@ impl FakeRedis {
     /// From now on answers `master` to `SENTINEL get-master-addr-by-name`.
     pub fn name_master(&self, master: Option<(&str, u16)>) {
         *self.state.master.lock().unwrap() = master.map(|(ip, port)| (ip.to_string(), port));
+    }
+
+    /// From now on lists `replicas` (announced address and flags, such as `slave` or
+    /// `s_down,slave`) in answer to `SENTINEL replicas`.
+    pub fn list_replicas(&self, replicas: &[((String, u16), &str)]) {
+        let listed = replicas.iter().map(|(at, flags)| (at.clone(), flags.to_string()));
+        *self.state.replicas.lock().unwrap() = listed.collect();
     }
 
     /// Publishes `message` on `channel` to its subscribers.
@@ -102,34 +112,12 @@ pub fn refusing() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-async fn wait(count: &watch::Sender<usize>, done: impl Fn(usize) -> bool) {
-    let mut counts = count.subscribe();
-    let reached = tokio::time::timeout(PATIENCE, counts.wait_for(|n| done(*n))).await.is_ok();
-    assert!(reached, "still {} after {PATIENCE:?}", *count.borrow());
-}
-
 /// Accepts connections until aborted; aborting drops (closes) every connection too.
 async fn accept(listener: TcpListener, state: Arc<State>) {
     let mut connections = JoinSet::new();
     loop {
         let (stream, _) = listener.accept().await.unwrap();
         connections.spawn(serve(stream, state.clone()));
-    }
-}
-
-/// Counts up while it lives.
-struct Live<'a>(&'a watch::Sender<usize>);
-
-impl<'a> Live<'a> {
-    fn new(count: &'a watch::Sender<usize>) -> Live<'a> {
-        count.send_modify(|n| *n += 1);
-        Live(count)
-    }
-}
-
-impl Drop for Live<'_> {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
     }
 }
 
@@ -172,6 +160,11 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
                 Some((ip, port)) => array(&[bulk(ip), bulk(&port.to_string())]),
                 None => "*-1\r\n".to_string(),
             },
+            ["sentinel", "replicas", _] => {
+                let replicas = state.replicas.lock().unwrap();
+                let listed: Vec<String> = replicas.iter().map(replica).collect();
+                array(&listed)
+            }
             [kind @ ("subscribe" | "psubscribe"), _] => {
                 if kind == "psubscribe" {
                     pattern = Some(command[1].clone());
@@ -207,6 +200,14 @@ async fn line(read: &mut BufReader<OwnedReadHalf>) -> Option<String> {
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line.trim_end().to_string()),
     }
+}
+
+/// One replica's fields, as `SENTINEL replicas` gives them.
+fn replica(((ip, port), flags): &Listed) -> String {
+    let fields = [("name", format!("{ip}:{port}")), ("ip", ip.clone())];
+    let fields = fields.into_iter().chain([("port", port.to_string()), ("flags", flags.clone())]);
+    let words: Vec<String> = fields.flat_map(|(key, value)| [bulk(key), bulk(&value)]).collect();
+    array(&words)
 }
 
 fn bulk(word: &str) -> String {

@@ -17,19 +17,19 @@
 //! and the next debit charges again: with no idempotency key, a capture whose answer
 //! was lost is charged twice.
 //!
-//! With healthy stores it is exactly as correct as [`failsafe`](super::failsafe).
+//! With healthy stores it is exactly as correct as [`failsafe`](crate::failsafe).
 
-use super::standard::balance_key;
-use super::{Answer, BillingSystem, SutContext};
-use crate::client::{OpError, OpId};
-use crate::gateway::{ChargeOutcome, Gateway};
-use crate::store::{Ledger, RedisMaster, StoreError};
 use checkers::history::{AccountId, ChargeId, Observed};
 use redis::Script;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use tokio::sync::OnceCell;
+use workloads::client::{OpError, OpId};
+use workloads::gateway::{ChargeOutcome, Gateway};
+use workloads::store::{Ledger, RedisMaster, StoreError};
+use workloads::sut::standard::balance_key;
+use workloads::sut::{Answer, BillingSystem, SutContext};
 
 /// Decrements the balance; asks for a recharge when it crosses below the threshold and
 /// none is pending. KEYS: balance, pending flag, suspended flag. ARGV: amount,
@@ -147,8 +147,9 @@ impl Naive {
                 balance
             }
             Ok(ChargeOutcome::Captured(charge)) => {
-                let keys = [balance_key(account), pending_key(account)];
-                match self.redis.eval::<i64>(&CREDIT, &keys, &[policy.recharge]).await {
+                let mut credit = CREDIT.key(balance_key(account));
+                credit.key(pending_key(account)).arg(policy.recharge);
+                match self.redis.eval::<i64>(&credit).await {
                     Ok(after) => {
                         self.book(account, "recharge", policy.recharge, Some(charge)).await;
                         after
@@ -170,11 +171,12 @@ impl Naive {
     async fn suspend(&self, account: AccountId) {
         let update =
             sqlx::query("UPDATE accounts SET suspended = true WHERE id = $1").bind(account as i32);
-        if let Err(e) = self.ledger.fetch_all(update).await {
+        if let Err(e) = self.ledger.execute(update).await {
             tracing::warn!(account, "suspension not recorded in the ledger, ignored: {e}");
         }
-        let keys = [suspended_key(account), pending_key(account)];
-        if let Err(e) = self.redis.eval::<i64>(&SUSPEND, &keys, &[]).await {
+        let mut suspend = SUSPEND.key(suspended_key(account));
+        suspend.key(pending_key(account));
+        if let Err(e) = self.redis.eval::<i64>(&suspend).await {
             tracing::warn!(account, "suspension not written to the balance store, ignored: {e}");
         }
     }
@@ -190,7 +192,7 @@ impl Naive {
         .bind(kind)
         .bind(amount)
         .bind(charge.map(|c| c as i64));
-        if let Err(e) = self.ledger.fetch_all(entry).await {
+        if let Err(e) = self.ledger.execute(entry).await {
             tracing::warn!(account, kind, amount, "ledger entry not recorded, ignored: {e}");
         }
     }
@@ -199,8 +201,10 @@ impl Naive {
 impl BillingSystem for Naive {
     async fn debit(&self, _op: OpId, account: AccountId, amount: i64) -> Answer {
         let policy = self.policy(account).await?;
-        let keys = [balance_key(account), pending_key(account), suspended_key(account)];
-        match self.redis.eval::<(i64, i64)>(&DEBIT, &keys, &[amount, policy.threshold]).await {
+        let mut debit = DEBIT.key(balance_key(account));
+        debit.key(pending_key(account)).key(suspended_key(account));
+        debit.arg(amount).arg(policy.threshold);
+        match self.redis.eval::<(i64, i64)>(&debit).await {
             Ok((_, -1)) => Err(OpError::Refused(format!("account {account} is suspended"))),
             Ok((mut balance, recharge)) => {
                 self.book(account, "debit", -amount, None).await;

@@ -1,10 +1,14 @@
 //! The fail-safe system's ledger operations: each one statement, a PL/pgSQL function
 //! that locks the account row, so each is atomic and costs one round trip.
+//!
+//! Each runs as one of [`Ledger`]'s requests, under its statement and client-side
+//! timeouts and its error classification. A design whose operation takes several
+//! statements would run them in one [`Ledger::transaction`] instead.
 
-use crate::store::{ErrorKind, Ledger, StoreError};
 use checkers::history::{AccountId, ChargeId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use workloads::store::{ErrorKind, Ledger, StoreError};
 
 /// The functions, created with the schema.
 pub(super) const FUNCTIONS: &str = r#"
@@ -235,7 +239,7 @@ pub(super) async fn decline(
 /// Suspends `account`.
 pub(super) async fn suspend(ledger: &Ledger, account: AccountId) -> Result<(), StoreError> {
     let update = sqlx::query("UPDATE accounts SET suspended = true WHERE id = $1");
-    ledger.fetch_all(update.bind(account as i32)).await.map(drop)
+    ledger.execute(update.bind(account as i32)).await.map(drop)
 }
 
 /// Every pending intent and its account, oldest first.

@@ -34,17 +34,17 @@
 
 mod ledger;
 
-use super::standard::{self, balance_key};
-use super::{Answer, BillingSystem, SutContext};
-use crate::client::{OpError, OpId};
-use crate::gateway::{ChargeOutcome, Gateway, GatewayError};
-use crate::store::{Ledger, RedisMaster, StoreError, Stores};
 use checkers::history::{AccountId, ChargeId, Observed};
 use ledger::Versioned;
 use redis::Script;
 use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::time::Instant;
+use workloads::client::{OpError, OpId};
+use workloads::gateway::{ChargeOutcome, Gateway, GatewayError};
+use workloads::store::{Ledger, RedisMaster, StoreError, Stores};
+use workloads::sut::standard::{self, balance_key};
+use workloads::sut::{Answer, BillingSystem, SutContext};
 
 /// Publishes a ledger balance unless Redis holds that version or a newer one; a
 /// balance at the same version that differs is overwritten (the ledger wins). KEYS:
@@ -105,8 +105,9 @@ impl FailSafe {
     /// Writes the ledger's state to Redis; true when the store took the write and
     /// already held a balance for the account: the condition for charging.
     async fn publish(&self, state: Versioned) -> bool {
-        let keys = [balance_key(state.account), version_key(state.account)];
-        match self.redis.eval::<i64>(&PUBLISH, &keys, &[state.balance, state.version]).await {
+        let mut publish = PUBLISH.key(balance_key(state.account));
+        publish.key(version_key(state.account)).arg(state.balance).arg(state.version);
+        match self.redis.eval::<i64>(&publish).await {
             Ok(2) => {
                 tracing::info!(
                     account = state.account,

@@ -9,6 +9,9 @@
 //! let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default())?;
 //! let outcome = Run::new(scenario, "failsafe", RunOptions::default()).execute().await?;
 //! assert!(outcome.report.verdict().is_valid(), "{}", outcome.report);
+//! // The same as data: no anomaly, and the figures the report shows.
+//! assert!(outcome.results.first_anomaly().is_none());
+//! assert!(outcome.results.charges.captured > 0);
 //! # Ok(()) }
 //! ```
 //!
@@ -24,7 +27,7 @@
 use crate::cluster::{Cluster, ClusterError};
 use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
-use crate::report;
+use crate::report::{self, Results};
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
 use crate::service::{Launch, Launched, ServiceSpec};
 use crate::store::{self, RunDir, Store};
@@ -125,6 +128,9 @@ pub struct RunOutcome {
     pub dir: RunDir,
     /// The checkers' verdicts.
     pub report: Report,
+    /// The results as data: the verdict, each anomaly with its earliest witness's index
+    /// and time, and the figures the report shows.
+    pub results: Results,
     /// Which faults took effect.
     pub reach: Reachability,
     /// The cluster's run id.
@@ -296,10 +302,11 @@ impl Run {
         };
         self.options.progress.phase("checking");
         let report = self.check(&dir)?;
-        report::write_all(&dir, &report)?;
+        let summary = report::write_all(&dir, &report)?;
+        let results = Results::new(&report, &summary);
         let elapsed = started.elapsed();
         self.write_run_json(&dir, run_id, Some(elapsed))?;
-        Ok(RunOutcome { dir, report, reach, run_id: run_id.to_string(), elapsed })
+        Ok(RunOutcome { dir, report, results, reach, run_id: run_id.to_string(), elapsed })
     }
 
     fn header(&self, workload: &WorkloadSpec, cluster: &Cluster) -> Header {

@@ -65,6 +65,10 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
             "report.html does not explain {checker}"
         );
     }
+    // A library run, with no subscriber installed, writes its own log: naive's
+    // warnings from the client workers' tasks are there.
+    let log = std::fs::read_to_string(outcome.dir.file("faultline.log")).unwrap();
+    assert!(log.contains(" WARN ") && log.contains(", ignored"), "faultline.log:\n{log}");
     let junit = std::fs::read_to_string(outcome.dir.file("junit.xml")).unwrap();
     assert!(
         junit.contains("<testcase name=\"charge-without-credit\"") && junit.contains("<failure"),

@@ -111,7 +111,8 @@ pub struct Scenario {
     /// Checker settings.
     #[serde(default)]
     pub checkers: CheckerSpec,
-    /// The file it was read from, for errors found after parsing.
+    /// The file it was read from (or the code that built it), for errors found after
+    /// parsing.
     #[serde(skip)]
     pub source: Source,
 }

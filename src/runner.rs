@@ -175,7 +175,7 @@ impl Run {
 
     /// Runs it to a verdict on a cluster of its own, started for it and removed after
     /// it (unless [`RunOptions::keep`]). What it logs goes to the run's `faultline.log`
-    /// ([`logging`](crate::logging)).
+    /// ([`logging`]).
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let outcome = match self.prepare() {

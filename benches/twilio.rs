@@ -4,14 +4,10 @@
 //!
 //! `cargo bench --bench twilio`
 
-use checkers::format::HistoryReader;
-use checkers::history::{F, Value};
 use faultline::progress::Progress;
 use faultline::runner::{Run, RunOptions, RunOutcome};
 use faultline::scenario::{Overrides, Scenario};
-use faultline::store::{self, Store};
-use std::fs::File;
-use std::io::BufReader;
+use faultline::store::Store;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,36 +26,20 @@ async fn main() -> anyhow::Result<()> {
             outcome.elapsed.as_secs_f64(),
             outcome.report.ops
         );
-        first_anomaly(&outcome)?;
+        first_anomaly(&outcome);
     }
     Ok(())
 }
 
-/// Prints when the earliest witnessing operation of any anomaly happened.
-fn first_anomaly(outcome: &RunOutcome) -> anyhow::Result<()> {
-    let groups = outcome.report.results.iter().flat_map(|r| r.verdict.anomalies());
-    let Some(first) = groups.flat_map(|g| g.first.ops.iter().copied()).min() else { return Ok(()) };
-    let mut restart = None;
-    let mut witness = None;
-    let reader = HistoryReader::new(BufReader::new(File::open(outcome.dir.file(store::HISTORY))?))?;
-    for op in reader {
-        let op = op?;
-        let bad_restart = matches!(&op.value, Value::Fault(f) if f.fault == "restart-2013");
-        if restart.is_none() && op.f == F::Start && bad_restart {
-            restart = Some(op.time);
-        }
-        if op.index == first {
-            witness = Some(op.time);
-            break;
-        }
-    }
-    let secs = |ns: Option<u64>| {
-        ns.map_or_else(|| "never".to_string(), |t| format!("{:.1} s", t as f64 / 1e9))
-    };
+/// Prints when the earliest witnessing operation of any anomaly happened, from the
+/// run's results.
+fn first_anomaly(outcome: &RunOutcome) {
+    let results = &outcome.results;
+    let Some(first) = results.first_anomaly().and_then(|f| f.first.witness) else { return };
+    let restart = results.faults.iter().find(|f| f.fault == "restart-2013").map(|f| f.start);
+    let restart = restart.map_or_else(|| "never".to_string(), |t| format!("{t:.1} s"));
     println!(
-        "  the bad restart began at {}; the first anomaly's witness (op {first}) at {}",
-        secs(restart),
-        secs(witness)
+        "  the bad restart began at {restart}; the first anomaly's witness (op {}) at {:.1} s",
+        first.index, first.time
     );
-    Ok(())
 }

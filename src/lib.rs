@@ -6,9 +6,11 @@
 //! - [`docker`]: the Docker engine beyond testcontainers: exec, logs, the label sweep.
 //! - [`cluster`]: a live cluster in containers, node control, owners and `clean`.
 //! - [`nemesis`]: the fault catalogue, schedules, and the interpreter that performs them.
-//! - [`logging`]: errors on the console, everything else in the run's `faultline.log`.
-//! - [`runner`]: one run end to end, from scenario to verdict; [`progress`] shows it.
-//! - [`scenario`]: scenarios as data: topology, workload, faults, recovery, seed.
+//! - [`logging`]: errors on the console; each run's lines in its own `faultline.log`.
+//! - [`runner`]: one run end to end, from scenario to verdict and its results as data;
+//!   [`progress`] shows it.
+//! - [`scenario`]: scenarios as data: topology, workload, faults, recovery, seed; files,
+//!   or a typed builder from code.
 //! - [`store`]: one directory per run: history, results, report, node logs.
 //! - [`report`]: `results.json`, `junit.xml` and the self-contained `report.html`.
 //! - [`serve`]: browse the store over HTTP on 127.0.0.1.

@@ -79,7 +79,8 @@ impl Progress {
         }
     }
 
-    /// Starts showing operations per second and faults active, from `recorder`.
+    /// Starts showing operations per second and faults active, from `recorder`, on a
+    /// task of the current tokio runtime: it needs one (unless the display is quiet).
     pub fn watch(&self, recorder: Recorder) {
         let Some(inner) = &self.inner else { return };
         let every =

@@ -9,6 +9,9 @@
 //! let scenario = Scenario::load("twilio-2013")?.resolve(&Overrides::default())?;
 //! let outcome = Run::new(scenario, "failsafe", RunOptions::default()).execute().await?;
 //! assert!(outcome.report.verdict().is_valid(), "{}", outcome.report);
+//! // The same as data: no anomaly, and the figures the report shows.
+//! assert!(outcome.results.first_anomaly().is_none());
+//! assert!(outcome.results.charges.captured > 0);
 //! # Ok(()) }
 //! ```
 //!
@@ -22,9 +25,10 @@
 //! flushed and the cluster torn down: the run directory keeps what happened.
 
 use crate::cluster::{Cluster, ClusterError};
+use crate::logging;
 use crate::nemesis::{Nemesis, NemesisError, Reachability, Schedule};
 use crate::progress::Progress;
-use crate::report;
+use crate::report::{self, Results};
 use crate::scenario::{Scenario, ScenarioError, WorkloadSpec};
 use crate::service::{Launch, Launched, ServiceSpec};
 use crate::store::{self, RunDir, Store};
@@ -42,6 +46,9 @@ use workloads::recorder::Recorder;
 use workloads::sentinel::SentinelWatch;
 use workloads::set::SetRun;
 use workloads::sut::Registry;
+
+/// The run's log, in its directory.
+const LOG: &str = "faultline.log";
 
 /// Why a run did not reach a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +133,9 @@ pub struct RunOutcome {
     pub dir: RunDir,
     /// The checkers' verdicts.
     pub report: Report,
+    /// The results as data: the verdict, each anomaly with its earliest witness's index
+    /// and time, and the figures the report shows.
+    pub results: Results,
     /// Which faults took effect.
     pub reach: Reachability,
     /// The cluster's run id.
@@ -165,12 +175,15 @@ impl Run {
     }
 
     /// Runs it to a verdict on a cluster of its own, started for it and removed after
-    /// it (unless [`RunOptions::keep`]).
+    /// it (unless [`RunOptions::keep`]). What it logs goes to the run's `faultline.log`
+    /// ([`logging`]).
     pub async fn execute(self) -> Result<RunOutcome, RunError> {
-        let progress = self.options.progress.clone();
-        let outcome = self.on_own_cluster().await;
-        crate::logging::close_run_log();
-        progress.done();
+        let started = Instant::now();
+        let outcome = match self.prepare() {
+            Ok(dir) => logging::in_run(&dir.file(LOG), self.on_own_cluster(dir, started)).await,
+            Err(e) => Err(e),
+        };
+        self.options.progress.done();
         outcome
     }
 
@@ -178,23 +191,21 @@ impl Run {
     /// and leaves it running: what `faultline explore` does between cases. The workload
     /// starts from empty stores (its set-up recreates the schema and flushes Redis).
     pub async fn execute_on(self, cluster: &Cluster) -> Result<RunOutcome, RunError> {
-        let progress = self.options.progress.clone();
         let started = Instant::now();
-        let outcome = async {
-            let dir = self.prepare()?;
+        let on = async |dir: RunDir| {
             let reach = self.record(cluster, &dir).await?;
             self.verdict(dir, reach, cluster.run_id(), started)
         };
-        let outcome = outcome.await;
-        crate::logging::close_run_log();
-        progress.done();
+        let outcome = match self.prepare() {
+            Ok(dir) => logging::in_run(&dir.file(LOG), on(dir)).await,
+            Err(e) => Err(e),
+        };
+        self.options.progress.done();
         outcome
     }
 
-    async fn on_own_cluster(self) -> Result<RunOutcome, RunError> {
-        let started = Instant::now();
-        let progress = self.options.progress.clone();
-        let dir = self.prepare()?;
+    async fn on_own_cluster(&self, dir: RunDir, started: Instant) -> Result<RunOutcome, RunError> {
+        let progress = &self.options.progress;
         progress.phase("starting the cluster");
         let builder = self.scenario.cluster.builder(self.scenario.seed).kept(self.options.keep);
         let start = async {
@@ -224,7 +235,7 @@ impl Run {
         self.verdict(dir, reach?, &run_id, started)
     }
 
-    /// The run's directory, with the resolved scenario and the log opened. A fault the
+    /// The run's directory, with the resolved scenario and an empty log. A fault the
     /// run's system cannot take (a cut of the service's container, with no service or a
     /// service process) is refused here, before anything starts.
     fn prepare(&self) -> Result<RunDir, RunError> {
@@ -253,7 +264,7 @@ impl Run {
         }
         let dir = self.options.store.create_run(&self.scenario.name, &self.sut)?;
         dir.write("scenario.toml", self.scenario.to_toml())?;
-        crate::logging::open_run_log(&dir.file("faultline.log"))?;
+        File::create(dir.file(LOG))?;
         Ok(dir)
     }
 
@@ -297,10 +308,11 @@ impl Run {
         };
         self.options.progress.phase("checking");
         let report = self.check(&dir)?;
-        report::write_all(&dir, &report)?;
+        let summary = report::write_all(&dir, &report)?;
+        let results = Results::new(&report, &summary);
         let elapsed = started.elapsed();
         self.write_run_json(&dir, run_id, Some(elapsed))?;
-        Ok(RunOutcome { dir, report, reach, run_id: run_id.to_string(), elapsed })
+        Ok(RunOutcome { dir, report, results, reach, run_id: run_id.to_string(), elapsed })
     }
 
     fn header(&self, workload: &WorkloadSpec, cluster: &Cluster) -> Header {

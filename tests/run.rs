@@ -56,6 +56,7 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
     ] {
         let found = group(report, checker, kind);
         assert!(!found.first.ops.is_empty(), "{checker}: no witnessing operation");
+        assert_results_time_the_witness(&outcome, checker, kind);
         let witness = found.first.ops[0];
         assert!(
             html.contains(&format!("{{&quot;index&quot;:{witness},")),
@@ -66,6 +67,10 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
             "report.html does not explain {checker}"
         );
     }
+    // A library run, with no subscriber installed, writes its own log: naive's
+    // warnings from the client workers' tasks are there.
+    let log = std::fs::read_to_string(outcome.dir.file("faultline.log")).unwrap();
+    assert!(log.contains(" WARN ") && log.contains(", ignored"), "faultline.log:\n{log}");
     let junit = std::fs::read_to_string(outcome.dir.file("junit.xml")).unwrap();
     assert!(
         junit.contains("<testcase name=\"charge-without-credit\"") && junit.contains("<failure"),
@@ -73,6 +78,22 @@ async fn twilio_2013_against_naive_is_invalid_the_way_2013_was_and_the_report_sa
     );
     screenshot_shows_the_report(&outcome.dir.file("report.html"), &outcome.dir.file("report.png"));
     remove_store(&outcome);
+}
+
+/// The run's results give the anomaly's earliest witness with the time the history
+/// records for it.
+fn assert_results_time_the_witness(outcome: &RunOutcome, checker: &str, kind: AnomalyKind) {
+    let results = &outcome.results;
+    assert_eq!(results.verdict, Validity::Invalid);
+    let finding = results.of_kind(kind).find(|f| f.checker == checker);
+    let finding = finding.unwrap_or_else(|| panic!("no {checker} finding in the results"));
+    let witness = finding.first.witness.expect("the earliest witness, with its time");
+    assert_eq!(Some(&witness.index), finding.first.ops.iter().min());
+    let history = std::fs::read_to_string(outcome.dir.file("history.jsonl")).unwrap();
+    let index = format!("{{\"index\":{},", witness.index);
+    let line = history.lines().find(|l| l.starts_with(&index)).expect("the witness's line");
+    let op: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(witness.time, op["time"].as_u64().unwrap() as f64 / 1e9, "{line}");
 }
 
 /// Renders `html` with headless Chromium into `png` (at most 120 s), with a profile of

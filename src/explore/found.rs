@@ -120,7 +120,7 @@ mod tests {
             workers: 4,
             accounts: 30,
         };
-        let path = write(&store, "naive", 9, &case.scenario("explored-naive", 9)).unwrap();
+        let path = write(&store, "naive", 9, &case.scenario("explored-naive", 9).unwrap()).unwrap();
         Regressions::record(&store, "naive", 9, &path, &case).unwrap();
         let regressions = Regressions::load(&store).unwrap();
         assert_eq!(regressions.for_sut("failsafe").count(), 0);

@@ -282,7 +282,8 @@ impl Explorer<'_> {
 
     /// One run of `case` on the shared cluster, started (again) if need be.
     fn run(&self, case: &Case) -> Result<Validity, ExploreError> {
-        let scenario = case.scenario(&format!("explore-{}", self.options.sut), self.options.seed);
+        let name = format!("explore-{}", self.options.sut);
+        let scenario = case.scenario(&name, self.options.seed).map_err(RunError::from)?;
         let mut cluster = self.cluster.borrow_mut();
         if cluster.is_none() {
             let builder = explore_cluster().builder(self.options.seed);
@@ -334,8 +335,8 @@ impl Explorer<'_> {
                 if invalid { "invalid" } else { "valid" }
             ));
         }
-        let scenario =
-            minimal.scenario(&format!("explored-{}", self.options.sut), self.options.seed);
+        let name = format!("explored-{}", self.options.sut);
+        let scenario = minimal.scenario(&name, self.options.seed).map_err(RunError::from)?;
         let scenario_file =
             found::write(&self.options.store, &self.options.sut, self.options.seed, &scenario)?;
         if !from_regressions {
@@ -372,7 +373,8 @@ impl Explorer<'_> {
 /// The cluster every case runs on: a master, two replicas and Postgres, with a tiny
 /// replication backlog and snapshots, as in the 2013 scenario.
 fn explore_cluster() -> ClusterSpec {
-    Case { faults: vec![], workers: 1, accounts: 1 }.scenario("explore", 0).cluster
+    let case = Case { faults: vec![], workers: 1, accounts: 1 };
+    case.scenario("explore", 0).expect("a case without faults is a valid scenario").cluster
 }
 
 impl Scenario {

@@ -123,7 +123,7 @@ impl SshNodes {
             .iter()
             .map(|r| {
                 let renewal = renew(r.clone(), self.run.clone(), self.lease, self.fired.clone());
-                tokio::spawn(renewal)
+                workloads::task::spawn(renewal)
             })
             .collect();
         Ok(())

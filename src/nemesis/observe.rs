@@ -214,10 +214,11 @@ pub(crate) struct LatencyProbe {
 }
 
 impl LatencyProbe {
+    /// Starts probing from a task on the current tokio runtime (it needs one).
     pub(crate) fn start(addr: SocketAddr) -> LatencyProbe {
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let task = tokio::spawn(async move {
+        let task = workloads::task::spawn(async move {
             let mut samples = Vec::new();
             let mut conn = None;
             while !token.is_cancelled() {
@@ -271,11 +272,12 @@ pub(crate) struct LoadWriter {
 pub(crate) const LOAD_KEY: &str = "faultline:nemesis:load";
 
 impl LoadWriter {
+    /// Starts writing from a task on the current tokio runtime (it needs one).
     pub(crate) fn start(addr: SocketAddr, kib_per_sec: u32) -> LoadWriter {
         let stop = CancellationToken::new();
         let token = stop.clone();
         let value = vec![b'x'; kib_per_sec as usize * 1024 / 20];
-        let task = tokio::spawn(async move {
+        let task = workloads::task::spawn(async move {
             let mut written = 0u64;
             let mut conn = None;
             let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -315,11 +317,12 @@ pub(crate) struct ChangeWatch {
 }
 
 impl ChangeWatch {
-    /// Starts watching the node at `addr` (its published port) from now.
+    /// Starts watching the node at `addr` (its published port) from now, from a task
+    /// on the current tokio runtime (it needs one).
     pub(crate) fn start(addr: SocketAddr) -> ChangeWatch {
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let task = tokio::spawn(async move {
+        let task = workloads::task::spawn(async move {
             let started = Instant::now();
             let (mut conn, mut seen, mut last) = (None, None, None);
             while !token.is_cancelled() {

@@ -56,6 +56,19 @@ pub struct ScheduledFault {
     pub fault: Fault,
 }
 
+impl ScheduledFault {
+    /// `fault` starting `at` this long into the run, holding until the run ends unless
+    /// given a duration ([`lasting`](ScheduledFault::lasting)).
+    pub fn at(at: Duration, fault: Fault) -> ScheduledFault {
+        ScheduledFault { at, duration: None, fault }
+    }
+
+    /// The same fault, healed `duration` after it starts.
+    pub fn lasting(self, duration: Duration) -> ScheduledFault {
+        ScheduledFault { duration: Some(duration), ..self }
+    }
+}
+
 impl<'de> Deserialize<'de> for ScheduledFault {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ScheduledFault, D::Error> {
         let mut table = Map::<String, Value>::deserialize(d)?;

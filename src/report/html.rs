@@ -126,8 +126,11 @@ fn findings(page: &mut String, heading: &str, results: &[&CheckResult], summary:
 
 fn explain(page: &mut String, label: &str, anomaly: &Anomaly, summary: &Summary) {
     let _ = write!(page, "<p><b>{label}:</b> {}</p>", escape(&anomaly.explanation));
-    let lines: Vec<&str> =
-        anomaly.ops.iter().filter_map(|i| summary.witnesses.get(i).map(String::as_str)).collect();
+    let lines: Vec<&str> = anomaly
+        .ops
+        .iter()
+        .filter_map(|i| summary.witnesses.get(i).map(|w| w.line.as_str()))
+        .collect();
     if !lines.is_empty() {
         let _ = write!(page, "<pre>{}</pre>", escape(&lines.join("\n")));
     }

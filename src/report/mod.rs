@@ -3,17 +3,21 @@
 //! checkers' [`Report`].
 //!
 //! - `summary`: one streaming pass over the history for what the page draws.
+//! - `results`: the run's results as data ([`Results`]): the verdict, each anomaly
+//!   with its earliest witness's index and time, the figures the page shows.
 //! - `plots`: SVG timeline, latency and throughput plots with fault windows shaded.
 //! - `tables`: the checkers (safety apart from liveness), faults and recovery tables.
 //! - `html`: the self-contained page.
 
 mod html;
 mod plots;
+mod results;
 mod summary;
 mod tables;
 
 pub use html::escape;
-pub use summary::{FaultWindow, ScheduledStep, Summary, summarize};
+pub use results::{Charges, Check, Finding, Found, Results, Witness};
+pub use summary::{FaultWindow, ScheduledStep, Summary, Witnessing, summarize};
 
 use crate::store::{self, RunDir};
 use checkers::Report;

@@ -55,7 +55,7 @@ pub struct SentinelMark {
 }
 
 /// A fault's window, from its start's invocation to its heal's completion.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FaultWindow {
     /// The fault's name.
     pub fault: String,
@@ -75,7 +75,7 @@ pub struct FaultWindow {
 }
 
 /// A step of the header's schedule.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduledStep {
     /// Its number.
     pub step: u32,
@@ -113,6 +113,15 @@ pub struct Bucket {
     pub info: u64,
 }
 
+/// An operation an anomaly points at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Witnessing {
+    /// When it happened, in seconds since the run started.
+    pub time: f64,
+    /// Its JSON line.
+    pub line: String,
+}
+
 /// What the report needs from a history.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -126,8 +135,8 @@ pub struct Summary {
     pub throughput: Vec<Bucket>,
     /// The run's length in seconds (the last operation's time).
     pub duration: f64,
-    /// The requested witness operations, as their JSON lines.
-    pub witnesses: BTreeMap<u64, String>,
+    /// The requested witness operations, by index.
+    pub witnesses: BTreeMap<u64, Witnessing>,
     /// Gateway charges captured, declined by the card, and failed by the gateway
     /// (an error before capture, an outage).
     pub charges: (u64, u64, u64),
@@ -158,9 +167,8 @@ pub fn summarize<R: BufRead>(input: R, witnesses: &BTreeSet<u64>) -> Result<Summ
         if witnesses.contains(&op.index) {
             let mut line = Vec::new();
             format::write_op(&op, &mut line);
-            summary
-                .witnesses
-                .insert(op.index, String::from_utf8_lossy(&line).trim_end().to_string());
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            summary.witnesses.insert(op.index, Witnessing { time, line });
         }
         match (op.process, &op.value) {
             (Process::Nemesis, Value::Fault(event)) => match (&op.f, op.kind) {
@@ -346,7 +354,8 @@ mod tests {
             (0.1, 1.2, OpType::Info)
         );
         assert_eq!(summary.throughput, vec![Bucket::default(), Bucket { ok: 0, fail: 0, info: 1 }]);
-        assert!(summary.witnesses[&3].contains("\"index\":3"));
+        assert!(summary.witnesses[&3].line.contains("\"index\":3"));
+        assert_eq!(summary.witnesses[&3].time, 1.2);
         assert_eq!(summary.duration, 3.1);
     }
 

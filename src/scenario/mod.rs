@@ -39,12 +39,19 @@
 //! scenario's topology, or a fault cannot fit the clients' time limit (also when
 //! `--time-limit` shortens it: [`Scenario::resolve`]).
 //!
+//! From code, [`Scenario::builder`] starts a scenario from scratch and
+//! [`Scenario::into_builder`] from a bundled or loaded one; [`ScenarioBuilder`] sets
+//! any field and validates as a file is validated, the errors naming the key at fault.
+//!
 //! - `source`: the file's name and text, and positions from `toml`'s spans.
 //! - `validate`: what parsing cannot check, and what "fits the time limit" means.
+//! - `builder`: [`ScenarioBuilder`], every field typed, set from code.
 
+mod builder;
 mod source;
 mod validate;
 
+pub use builder::ScenarioBuilder;
 pub use source::Source;
 pub use validate::needs_container;
 
@@ -91,12 +98,12 @@ pub struct Scenario {
     /// The set workload's settings, if it is the workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<SetConfig>,
-    /// Faults at scripted times.
+    /// Faults at scripted times: the schedule's steps, in the order written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub faults: Vec<toml::Spanned<ScheduledFault>>,
+    pub faults: Vec<ScheduledFault>,
     /// Faults drawn from the seed at an interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub random: Option<toml::Spanned<RandomSchedule>>,
+    pub random: Option<RandomSchedule>,
     /// A service under test in any language (`docs/protocol.md`), started by faultline;
     /// absent: the system is chosen by name (`--sut`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +111,8 @@ pub struct Scenario {
     /// Checker settings.
     #[serde(default)]
     pub checkers: CheckerSpec,
-    /// The file it was read from, for errors found after parsing.
+    /// The file it was read from (or the code that built it), for errors found after
+    /// parsing.
     #[serde(skip)]
     pub source: Source,
 }
@@ -285,6 +293,18 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
+    /// A scenario built or changed in code is not valid (the same checks, and the same
+    /// messages, as for a file).
+    #[error("{origin}: {key}: {message}")]
+    Built {
+        /// What it was built from: `scenario "name" built in code`, or the file it was
+        /// loaded from, `as changed in code`.
+        origin: String,
+        /// The key at fault, as a file would spell it: `faults[1].at`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn bundled_names() -> Vec<&'static str> {
@@ -321,8 +341,8 @@ impl Scenario {
     /// Whether a fault of its schedule acts on a service under test, so only a service
     /// faultline starts can run it.
     pub fn needs_service(&self) -> bool {
-        let written = self.faults.iter().map(|f| &f.get_ref().fault);
-        let random = self.random.iter().flat_map(|r| r.get_ref().faults.iter());
+        let written = self.faults.iter().map(|f| &f.fault);
+        let random = self.random.iter().flat_map(|r| r.faults.iter());
         written.chain(random).any(|f| f.service().is_some())
     }
 
@@ -355,20 +375,8 @@ impl Scenario {
         if let Some(recovery) = overrides.recovery {
             self.recovery = recovery;
         }
-        let seed = self.seed;
-        let clients = match self.workload {
-            WorkloadKind::Billing => {
-                let config = self.billing.get_or_insert_with(Default::default);
-                config.seed = seed;
-                &mut config.clients
-            }
-            WorkloadKind::Counter => {
-                let config = self.counter.get_or_insert_with(Default::default);
-                config.seed = seed;
-                &mut config.clients
-            }
-            WorkloadKind::Set => &mut self.set.get_or_insert_with(Default::default).clients,
-        };
+        self.seed_workload();
+        let clients = self.clients_mut();
         if let Some(limit) = overrides.time_limit {
             clients.time_limit = limit;
         }
@@ -381,12 +389,32 @@ impl Scenario {
         Ok(self)
     }
 
+    /// Carries the seed into the workload's settings, writing its table out.
+    fn seed_workload(&mut self) {
+        let seed = self.seed;
+        match self.workload {
+            WorkloadKind::Billing => self.billing.get_or_insert_with(Default::default).seed = seed,
+            WorkloadKind::Counter => self.counter.get_or_insert_with(Default::default).seed = seed,
+            WorkloadKind::Set => {
+                self.set.get_or_insert_with(Default::default);
+            }
+        }
+    }
+
+    /// The workload's client settings, its table written out.
+    fn clients_mut(&mut self) -> &mut workloads::client::ClientConfig {
+        match self.workload {
+            WorkloadKind::Billing => &mut self.billing.get_or_insert_with(Default::default).clients,
+            WorkloadKind::Counter => &mut self.counter.get_or_insert_with(Default::default).clients,
+            WorkloadKind::Set => &mut self.set.get_or_insert_with(Default::default).clients,
+        }
+    }
+
     /// The fault schedule: the scripted faults as its steps, in the order written,
     /// and the random ones drawn from the seed.
     pub fn schedule(&self) -> Schedule {
-        let faults: Vec<ScheduledFault> = self.faults.iter().map(|f| f.get_ref().clone()).collect();
-        let random = self.random.as_ref().map(|r| r.get_ref().draw(self.seed).random);
-        Schedule { faults, random: random.unwrap_or_default() }
+        let random = self.random.as_ref().map(|r| r.draw(self.seed).random);
+        Schedule { faults: self.faults.clone(), random: random.unwrap_or_default() }
     }
 
     /// The scenario as TOML, for the store.

@@ -1,30 +1,52 @@
 //! Where a scenario came from, so an error found after parsing (a target outside the
 //! topology, a fault that cannot fit the time limit) points at the key or value that
-//! causes it: the positions come from `toml`'s own spans ([`toml::de::DeTable`]).
+//! causes it: for a file, its line and column, from `toml`'s own spans
+//! ([`toml::de::DeTable`]); for a scenario built or changed in code
+//! ([`ScenarioBuilder`](super::ScenarioBuilder)), the key's path (`faults[1].at`),
+//! since no text holds it.
 
 use super::ScenarioError;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
-/// A scenario file's name and text.
+/// A scenario file's name and text, or the scenario's origin when code built it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Source {
-    /// The file (or `<bundled>/name.toml`).
+    /// The file (or `<bundled>/name.toml`); for a scenario built in code, what it was
+    /// built from.
     pub file: String,
     text: String,
+    in_code: bool,
 }
 
 impl Source {
     /// The source `text` of `file`.
     pub fn new(file: &str, text: &str) -> Source {
-        Source { file: file.to_string(), text: text.to_string() }
+        Source { file: file.to_string(), text: text.to_string(), in_code: false }
+    }
+
+    /// A scenario built in code, from `origin` (e.g. `scenario "x" built in code`):
+    /// errors name the key at fault rather than a line.
+    pub(super) fn code(origin: String) -> Source {
+        Source { file: origin, text: String::new(), in_code: true }
+    }
+
+    /// The same scenario, changed in code: its text no longer says what it holds.
+    pub(super) fn changed_in_code(&self) -> Source {
+        match self.in_code {
+            true => self.clone(),
+            false => Source::code(format!("{} as changed in code", self.file)),
+        }
     }
 
     /// An error at the value found by following `path` (table keys, and array indices
     /// written as numbers) from the top of the file; where the path stops early (a key
-    /// left to its default), at the last value found.
+    /// left to its default), at the last value found. In code, at the key `path` names.
     pub fn error(&self, path: &[&str], message: String) -> ScenarioError {
-        self.error_at(self.span(path), message)
+        match self.in_code {
+            true => ScenarioError::Built { origin: self.file.clone(), key: key(path), message },
+            false => self.error_at(self.span(path), message),
+        }
     }
 
     /// An error at byte `span` of the text.
@@ -51,6 +73,19 @@ impl Source {
     }
 }
 
+/// A key's path as a reader writes it: `faults[1].at`, `cluster.redis_replicas`.
+fn key(path: &[&str]) -> String {
+    let mut key = String::new();
+    for part in path {
+        match part.parse::<usize>() {
+            Ok(index) => key.push_str(&format!("[{index}]")),
+            Err(_) if key.is_empty() => key.push_str(part),
+            Err(_) => key.push_str(&format!(".{part}")),
+        }
+    }
+    key
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -75,5 +110,14 @@ mod tests {
         assert_eq!(at(&["faults", "1", "at"]), "f.toml:8:6: m");
         assert_eq!(at(&["faults", "0", "target"]), at(&["faults", "0"]));
         assert_eq!(at(&["nothing"]), "f.toml:1:1: m");
+    }
+
+    #[test]
+    fn in_code_a_path_is_named_as_a_key() {
+        let changed = Source::new("f.toml", TEXT).changed_in_code();
+        let err = changed.error(&["random", "faults", "0", "fault"], "m".into()).to_string();
+        assert_eq!(err, "f.toml as changed in code: random.faults[0].fault: m");
+        let twice = changed.changed_in_code().error(&["cluster"], "m".into()).to_string();
+        assert_eq!(twice, "f.toml as changed in code: cluster: m");
     }
 }

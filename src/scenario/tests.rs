@@ -167,3 +167,135 @@ fn sentinel_settings_and_faults_that_fight_or_need_sentinel_are_checked() {
     assert_eq!(scenario.cluster.sentinel.down_after(), 2000);
     assert!(scenario.cluster.node_names().contains(&"sentinel-2".to_string()));
 }
+
+/// The message of a scenario error, wherever it points.
+fn message(err: ScenarioError) -> String {
+    match err {
+        ScenarioError::Invalid { message, .. } | ScenarioError::Built { message, .. } => message,
+        other => panic!("not a validation error: {other}"),
+    }
+}
+
+#[test]
+fn a_built_scenario_is_the_scenario_its_file_would_be() {
+    use crate::nemesis::{Fault, RandomSchedule, Target};
+    let text = "name = \"b\"\ndescription = \"d\"\nseed = 3\nrecovery = \"0s\"\nquiet = \"1s\"\n\
+        [cluster]\nredis_replicas = 1\nredis = { save = \"\" }\n\
+        [billing]\naccounts = 7\nopening = { min = 10, max = 20 }\ndebit = { min = 2, max = 4 }\n\
+        threshold = 50\nrecharge = 300\ngateway = { deactivate_after = 9 }\n\
+        clients = { workers = 2, time_limit = \"9s\", op_timeout = \"1s\" }\n\
+        [checkers]\nmin_availability = 0.5\n\
+        [[faults]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"redis-1\"\nduration = \"2s\"\n\
+        [[faults]]\nat = \"4s\"\nfault = \"gateway-outage\"\n\
+        [random]\ninterval = \"2s\"\nhold = \"1s\"\nlength = \"8s\"\nfaults = [{ fault = \"pause\" }]\n";
+    let from_file =
+        Scenario::parse("b.toml", text).unwrap().resolve(&Overrides::default()).unwrap();
+    let secs = Duration::from_secs;
+    let random = RandomSchedule {
+        interval: secs(2),
+        hold: secs(1),
+        length: secs(8),
+        faults: vec![Fault::Pause { target: Target::one() }],
+    };
+    let built = Scenario::builder("b")
+        .description("d")
+        .seed(3)
+        .recovery(Duration::ZERO)
+        .quiet(secs(1))
+        .redis_replicas(1)
+        .redis_setting("save", "")
+        .accounts(7)
+        .opening(10..=20)
+        .debits(2..=4)
+        .threshold(50)
+        .recharge(300)
+        .gateway(workloads::gateway::GatewayConfig { deactivate_after: 9, ..Default::default() })
+        .workers(2)
+        .time_limit(secs(9))
+        .op_timeout(secs(1))
+        .min_availability(0.5)
+        .fault(
+            ScheduledFault::at(secs(1), Fault::Kill { target: Target::Node("redis-1".into()) })
+                .lasting(secs(2)),
+        )
+        .fault(ScheduledFault::at(secs(4), Fault::GatewayOutage))
+        .random(random)
+        .build()
+        .unwrap();
+    assert_eq!(built, Scenario { source: built.source.clone(), ..from_file });
+}
+
+#[test]
+fn a_bundled_scenario_changed_in_code_keeps_what_was_not_changed() {
+    let loaded = Scenario::load("twilio-2013").unwrap();
+    let changed = loaded.clone().into_builder().accounts(3).seed(5).build().unwrap();
+    let WorkloadSpec::Billing(config) = changed.workload() else { panic!("a billing scenario") };
+    assert_eq!((config.accounts, config.seed, changed.seed), (3, 5, 5));
+    let mut expected =
+        loaded.resolve(&Overrides { seed: Some(5), ..Overrides::default() }).unwrap();
+    expected.billing.as_mut().unwrap().accounts = 3;
+    assert_eq!(changed, Scenario { source: changed.source.clone(), ..expected });
+}
+
+#[test]
+fn a_built_scenario_is_refused_with_the_files_message_naming_the_key() {
+    use crate::nemesis::{Fault, Target};
+    let file =
+        format!("{MINIMAL}[[faults]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"redis-7\"\n");
+    let from_file = message(Scenario::parse("my.toml", &file).unwrap_err());
+    let kill = Fault::Kill { target: Target::Node("redis-7".into()) };
+    let built = Scenario::builder("t").fault(ScheduledFault::at(Duration::from_secs(1), kill));
+    let err = built.build().unwrap_err();
+    assert!(
+        err.to_string().starts_with("scenario \"t\" built in code: faults[0].target: "),
+        "{err}"
+    );
+    assert_eq!(message(err), from_file);
+    let changed =
+        Scenario::load("twilio-2013").unwrap().into_builder().time_limit(Duration::from_secs(4));
+    let err = changed.build().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "<bundled>/twilio-2013.toml as changed in code: faults[0].at: fault \"resync-storm\" \
+             (step 0) starts at 5s, but the clients stop at 4s (billing.clients.time_limit = 4s)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn billing_settings_given_to_another_workload_are_refused_as_its_table_would_be() {
+    let err =
+        Scenario::builder("t").workload(WorkloadKind::Counter).accounts(3).build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "scenario \"t\" built in code: billing: a [billing] table is given, but workload = \"counter\""
+    );
+}
+
+#[test]
+fn switching_the_workload_keeps_the_clients_and_drops_the_other_settings() {
+    let scenario = Scenario::builder("t")
+        .accounts(3)
+        .workers(2)
+        .time_limit(Duration::from_secs(4))
+        .workload(WorkloadKind::Counter)
+        .seed(8)
+        .build()
+        .unwrap();
+    assert_eq!(scenario.billing, None);
+    let WorkloadSpec::Counter(config) = scenario.workload() else { panic!("the counter") };
+    assert_eq!((config.clients.workers, config.clients.time_limit), (2, Duration::from_secs(4)));
+    assert_eq!(config.seed, 8);
+}
+
+#[test]
+fn billing_settings_that_make_no_sense_are_refused_before_any_cluster_starts() {
+    let err = Scenario::parse("my.toml", &format!("{MINIMAL}accounts = 0\n")).unwrap_err();
+    assert_eq!(err.to_string(), "my.toml:4:1: accounts and clients.workers must be at least 1");
+    let err = Scenario::builder("t").debits(0..=5).build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "scenario \"t\" built in code: billing: debit: min must be positive and at most max"
+    );
+}

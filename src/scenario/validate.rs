@@ -46,10 +46,9 @@ fn sut(s: &Scenario) -> Result<(), ScenarioError> {
         .faults
         .iter()
         .enumerate()
-        .map(|(i, f)| (vec!["faults".to_string(), i.to_string()], &f.get_ref().fault));
+        .map(|(i, f)| (vec!["faults".to_string(), i.to_string()], &f.fault));
     let random = s.random.iter().flat_map(|r| {
-        r.get_ref()
-            .faults
+        r.faults
             .iter()
             .enumerate()
             .map(|(i, f)| (vec!["random".to_string(), "faults".to_string(), i.to_string()], f))
@@ -84,11 +83,11 @@ fn topology(s: &Scenario) -> Result<(), ScenarioError> {
     }
     let nodes = s.cluster.node_names();
     for (i, fault) in s.faults.iter().enumerate() {
-        check_fault(&fault.get_ref().fault, &s.cluster, &nodes)
+        check_fault(&fault.fault, &s.cluster, &nodes)
             .map_err(|(key, m)| s.source.error(&["faults", &i.to_string(), key], m))?;
     }
     if let Some(random) = &s.random {
-        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+        for (i, fault) in random.faults.iter().enumerate() {
             check_fault(fault, &s.cluster, &nodes).map_err(|(key, m)| {
                 s.source.error(&["random", "faults", &i.to_string(), key], m)
             })?;
@@ -105,6 +104,7 @@ fn workload(s: &Scenario) -> Result<(), ScenarioError> {
             "the billing workload keeps its ledger in Postgres: set cluster.postgres = true";
         return Err(s.source.error(&["cluster", "postgres"], message.into()));
     }
+    billing_settings(s)?;
     let tables = [
         (WorkloadKind::Billing, "billing", s.billing.is_some()),
         (WorkloadKind::Counter, "counter", s.counter.is_some()),
@@ -117,6 +117,16 @@ fn workload(s: &Scenario) -> Result<(), ScenarioError> {
         )),
         None => Ok(()),
     }
+}
+
+/// The billing settings make sense (what the workload would refuse when it sets up,
+/// after the cluster started): accounts and workers, the mix, the amounts, the recharge.
+fn billing_settings(s: &Scenario) -> Result<(), ScenarioError> {
+    let (WorkloadKind::Billing, Some(config)) = (s.workload, &s.billing) else { return Ok(()) };
+    config.validate().map_err(|e| match e {
+        workloads::WorkloadError::Config(why) => s.source.error(&["billing"], why),
+        other => s.source.error(&["billing"], other.to_string()),
+    })
 }
 
 /// Refuses a `gateway-*` fault where the workload has no card gateway.
@@ -133,13 +143,13 @@ fn gateway_faults(s: &Scenario) -> Result<(), ScenarioError> {
         )
     };
     for (i, fault) in s.faults.iter().enumerate() {
-        let fault = &fault.get_ref().fault;
+        let fault = &fault.fault;
         if fault.gateway().is_some() {
             return Err(s.source.error(&["faults", &i.to_string(), "fault"], message(fault)));
         }
     }
     if let Some(random) = &s.random {
-        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+        for (i, fault) in random.faults.iter().enumerate() {
             if fault.gateway().is_some() {
                 let at = ["random", "faults", &i.to_string(), "fault"];
                 return Err(s.source.error(&at, message(fault)));
@@ -171,13 +181,13 @@ pub(super) fn service_faults(s: &Scenario, sut: &str) -> Result<(), ScenarioErro
         )
     };
     for (i, fault) in s.faults.iter().enumerate() {
-        let fault = &fault.get_ref().fault;
+        let fault = &fault.fault;
         if fault.service().is_some() {
             return Err(s.source.error(&["faults", &i.to_string(), "fault"], message(fault)));
         }
     }
     if let Some(random) = &s.random {
-        for (i, fault) in random.get_ref().faults.iter().enumerate() {
+        for (i, fault) in random.faults.iter().enumerate() {
             if fault.service().is_some() {
                 let at = ["random", "faults", &i.to_string(), "fault"];
                 return Err(s.source.error(&at, message(fault)));
@@ -194,7 +204,6 @@ fn fits(s: &Scenario, from: LimitFrom) -> Result<(), ScenarioError> {
         LimitFrom::CommandLine => format!("--time-limit {}", show(limit)),
     };
     for (step, fault) in s.faults.iter().enumerate() {
-        let fault = fault.get_ref();
         if fault.at >= limit {
             let message = format!(
                 "fault {:?} (step {step}) starts at {}, but the clients stop at {} ({named}): \
@@ -207,24 +216,24 @@ fn fits(s: &Scenario, from: LimitFrom) -> Result<(), ScenarioError> {
         }
     }
     match &s.random {
-        Some(random) if random.get_ref().length > limit => Err(s.source.error(
+        Some(random) if random.length > limit => Err(s.source.error(
             &["random", "length"],
             format!(
                 "the random schedule draws faults for {}, but the clients stop at {} ({named}): \
                  the later ones would never start. Shorten `length` or give the clients longer",
-                show(random.get_ref().length),
+                show(random.length),
                 show(limit),
             ),
         )),
-        Some(random) if random.get_ref().draw(s.seed).random.is_empty() => Err(s.source.error(
+        Some(random) if random.draw(s.seed).random.is_empty() => Err(s.source.error(
             &["random", "length"],
             format!(
                 "the random schedule draws no fault: one starts every {} from {} on and must heal \
                  before `length` ({}), so a run would test nothing. Make `length` at least twice \
                  `interval`, and list at least one fault",
-                show(random.get_ref().interval),
-                show(random.get_ref().interval),
-                show(random.get_ref().length),
+                show(random.interval),
+                show(random.interval),
+                show(random.length),
             ),
         )),
         _ => Ok(()),

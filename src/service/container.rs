@@ -108,7 +108,7 @@ impl Container {
             .await
             .map_err(DockerError::api(format!("start {}", self.name)))?;
         let (docker, name, exit) = (self.docker.clone(), self.name.clone(), self.exit.clone());
-        self.waiter = Some(tokio::spawn(async move {
+        self.waiter = Some(workloads::task::spawn(async move {
             let code = match docker.wait_container(&name, None).next().await {
                 Some(Ok(response)) => response.status_code,
                 Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError {

@@ -73,12 +73,12 @@ impl ControlServer {
         let stop = CancellationToken::new();
         let first = Snapshot::of(0, &topology.borrow(), addressing);
         let (versions, snapshots) = watch::channel(first);
-        tokio::spawn(follow(topology, addressing, versions, stop.clone()));
+        workloads::task::spawn(follow(topology, addressing, versions, stop.clone()));
         let app = Router::new().route("/v1/topology", get(answer)).with_state(snapshots);
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let stopped = stop.clone();
-        tokio::spawn(async move {
+        workloads::task::spawn(async move {
             let serving =
                 axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
             if let Err(e) = serving.await {

@@ -195,7 +195,7 @@ pub(crate) async fn run<C: Client>(
     let mut workers = tokio::task::JoinSet::new();
     for client in clients {
         let worker = Worker { client, process: processes.fresh(), processes: processes.clone() };
-        workers.spawn(worker.run(ctx.clone(), pacer.clone(), cancel.clone()));
+        workers.spawn(crate::task::carried(worker.run(ctx.clone(), pacer.clone(), cancel.clone())));
     }
     while let Some(done) = workers.join_next().await {
         if let Err(e) = done {

@@ -18,6 +18,8 @@
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
 //! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
 //! - [`scenarios`]: the scenario files bundled with faultline.
+//! - [`task`]: spawning a task that carries the run's span, so its log lines reach the
+//!   run's log.
 #![deny(missing_docs)]
 
 pub mod billing;
@@ -32,6 +34,7 @@ pub mod sentinel;
 pub mod set;
 pub mod store;
 pub mod sut;
+pub mod task;
 pub mod truth;
 
 #[cfg(test)]

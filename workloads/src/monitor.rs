@@ -61,7 +61,8 @@ const PROBE_TIMEOUTS: u32 = 3;
 /// Keys read in one `MGET`.
 const CHUNK: usize = 500;
 
-/// A running monitor.
+/// A running monitor: a task on the tokio runtime [`Monitor::start`] was called in,
+/// which it needs (it panics outside one).
 pub struct Monitor {
     stop: CancellationToken,
     task: JoinHandle<()>,

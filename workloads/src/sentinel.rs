@@ -77,14 +77,14 @@ impl SentinelWatch {
             .map(|name| {
                 let everything = Subscription::Pattern("*");
                 let (topology, out, stop) = (topology.clone(), out.clone(), stop.clone());
-                tokio::spawn(subscribe(name, topology, everything, TIMEOUT, out, stop))
+                crate::task::spawn(subscribe(name, topology, everything, TIMEOUT, out, stop))
             })
             .collect();
         drop(out);
         let (switched, mut switches) = watch::channel(0u64);
         // Ends once every subscription has: they hold the only senders.
         let following = topology.clone();
-        let recording = tokio::spawn(async move {
+        let recording = crate::task::spawn(async move {
             while let Some(event) = published.recv().await {
                 if record(&recorder, &topology, &event).is_some() {
                     switched.send_modify(|n| *n += 1);
@@ -94,7 +94,7 @@ impl SentinelWatch {
         // After each switch, the master a majority of the sentinels name; ends with the
         // recording task, which holds the only sender.
         let topology = following;
-        let following = tokio::spawn(async move {
+        let following = crate::task::spawn(async move {
             while switches.changed().await.is_ok() {
                 for _ in 0..MAJORITY_TRIES {
                     if let Some(node) = majority(&topology, TIMEOUT).await {

@@ -48,7 +48,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/v1/charges", post(charge).get(lookup))
         .with_state(App { gateway, cancel: cancel.clone() });
-    tokio::spawn(async move {
+    crate::task::spawn(async move {
         let stop = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::warn!("the gateway's HTTP face stopped: {e}");

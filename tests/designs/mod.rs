@@ -3,12 +3,17 @@
 //! built in.
 
 pub mod ledger_first;
+pub mod ledger_only;
 
 use workloads::sut::{Registry, Sut};
 
 /// The built-in systems and the designs written here.
 pub fn registry() -> Registry {
-    Registry::builtin().register("ledger-first", ledger_first::ABOUT, |cx| {
-        Sut::new(ledger_first::LedgerFirst::new(cx))
-    })
+    Registry::builtin()
+        .register("ledger-first", ledger_first::ABOUT, |cx| {
+            Sut::new(ledger_first::LedgerFirst::new(cx))
+        })
+        .register("ledger-only", ledger_only::ABOUT, |cx| {
+            Sut::new(ledger_only::LedgerOnly::new(cx))
+        })
 }

@@ -1,6 +1,7 @@
-//! Helpers for unit tests: a recorder whose history the test can read back, and a
-//! fake Redis node or sentinel ([`fake_redis`]).
+//! Helpers for unit tests: a recorder whose history the test can read back, a fake
+//! Redis node or sentinel ([`fake_redis`]), and a fake Postgres ([`fake_postgres`]).
 
+pub mod fake_postgres;
 pub mod fake_redis;
 
 use crate::recorder::Recorder;

@@ -125,8 +125,8 @@ pub struct SutContext {
 /// - **No charge while the balance store is unsafe** (unreachable, read-only, loading,
 ///   or missing the account's balance): the monitor's probes judge that.
 /// - **Suspension only after a decline** at a balance that could have been below T.
-/// - **The stores end right**: after `settle`, both stores hold every account's
-///   balance (a cache that evicts balance keys loses them), equal to each other,
+/// - **The stores end right**: after `settle`, every store the layout names holds
+///   every account's balance (a cache that evicts balance keys loses them), equal to each other,
 ///   within what the operations allow; the ledger's entries sum to its balance and
 ///   credit each capture once.
 pub trait BillingSystem: Send + Sync + 'static {
@@ -173,10 +173,11 @@ pub trait BillingSystem: Send + Sync + 'static {
         standard::seed(stores, accounts)
     }
 
-    /// Where the system keeps each account's in-flight balance (a Redis key) and its
-    /// ledger (SQL queries): the harness reads the final states through it, and its
-    /// monitor watches the balance keys. The default is the [`standard`] layout; see
-    /// [`Layout`] to declare another.
+    /// Where the system keeps each account's in-flight balance (a Redis key, or none
+    /// apart from the ledger: [`Layout::ledger_only`]) and its ledger (SQL queries):
+    /// the harness reads the final states through it, and its monitor probes the
+    /// balance store it names (the Redis master, or the ledger). The default is the
+    /// [`standard`] layout; see [`Layout`] to declare another.
     fn layout(&self) -> Layout {
         Layout::standard()
     }

@@ -102,8 +102,9 @@ async fn ledger_first_is_valid_under_contention_and_read_through_its_own_layout(
     assert!(captures >= 50, "{captures} captures: the mix did not contend");
     assert!(recovery.ok > 0, "{recovery:?}");
     for f in &finished.finals {
-        assert!(matches!(f.in_flight, Observed::Balance(_)), "{f:?}");
-        assert_eq!((&f.in_flight, Some(&f.ledger)), (&f.ledger, f.entries.as_ref()), "{f:?}");
+        assert!(matches!(f.in_flight, Some(Observed::Balance(_))), "{f:?}");
+        let both = (f.in_flight.as_ref(), f.entries.as_ref());
+        assert_eq!(both, (Some(&f.ledger), Some(&f.ledger)), "{f:?}");
         assert!(!f.credited.is_empty(), "{f:?}");
     }
     assert_eq!(report.verdict(), Verdict::Valid, "{report}");

@@ -13,6 +13,7 @@ mod container;
 mod explore;
 mod fleet;
 mod hosts;
+mod ledger_only;
 mod nemesis;
 mod run;
 mod second_design;

@@ -30,7 +30,7 @@ async fn final_states_are_read_through_the_declared_layout_with_duplicates_and_s
         floor: None,
     });
     let layout = Layout {
-        balance_key: "mine:{account}".into(),
+        balance_key: Some("mine:{account}".into()),
         credited: "SELECT account, charge FROM credits WHERE account = ANY($1)".into(),
         ..Layout::standard()
     };
@@ -57,20 +57,20 @@ async fn final_states_are_read_through_the_declared_layout_with_duplicates_and_s
     assert_eq!(
         read,
         [
-            (0, Balance(1500), Balance(1500), Some(false), vec![7, 7], Some(Balance(1500))),
-            (1, Missing, Balance(2500), Some(true), vec![9], Some(Balance(2505))),
-            (2, Missing, Missing, None, vec![], Some(Missing)),
+            (0, Some(Balance(1500)), Balance(1500), Some(false), vec![7, 7], Some(Balance(1500))),
+            (1, Some(Missing), Balance(2500), Some(true), vec![9], Some(Balance(2505))),
+            (2, Some(Missing), Missing, None, vec![], Some(Missing)),
         ]
     );
 
     let standard = truth::final_states(&stores, &Layout::standard(), &[0]).await;
-    assert_eq!(standard[0].in_flight, Missing, "the standard layout's key was never written");
+    assert_eq!(standard[0].in_flight, Some(Missing), "the standard layout's key was never written");
     assert_eq!(standard[0].credited, Vec::<u64>::new(), "no ledger entry credits a charge");
 
     cluster.stop("postgres").await.expect("stop Postgres");
     let unreadable = truth::final_states(&stores, &layout, &[0]).await;
     assert!(matches!(unreadable[0].ledger, Observed::Error(_)), "{unreadable:?}");
     assert!(matches!(unreadable[0].entries, Some(Observed::Error(_))), "{unreadable:?}");
-    assert_eq!(unreadable[0].in_flight, Balance(1500), "Redis is still there");
+    assert_eq!(unreadable[0].in_flight, Some(Balance(1500)), "Redis is still there");
     common::teardown_and_assert_clean(cluster).await;
 }

@@ -10,6 +10,7 @@
 //!
 //! | process   | `f`                         | what it records                                      |
 //! |-----------|-----------------------------|------------------------------------------------------|
+//! | `harness` | `layout`                    | the shape of the stores the system under test declared, at set-up: `{"in_flight": false}` when the ledger holds its only balance ([`LayoutShape`]) |
 //! | `harness` | `open`                      | an account opened with its opening balance and policy |
 //! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` not (declined: `card-declined`, `card-deactivated`; or the gateway failed: `gateway-error`, `gateway-unavailable`), `info` unknown; `answer`: what the caller was told |
 //! | `gateway` | `card-deactivated`          | the gateway deactivated a card                       |
@@ -92,6 +93,8 @@ pub enum F {
     CardDeactivated,
     /// The monitor's observation of the balance store.
     Probe,
+    /// The shape of the stores the system under test declared, at set-up.
+    Layout,
     /// An account opened at set-up.
     Open,
     /// An account's final state.
@@ -124,6 +127,7 @@ impl F {
             F::Charge => "charge",
             F::CardDeactivated => "card-deactivated",
             F::Probe => "probe",
+            F::Layout => "layout",
             F::Open => "open",
             F::Final => "final",
             F::Start => "start",
@@ -146,6 +150,7 @@ impl F {
             "charge" => F::Charge,
             "card-deactivated" => F::CardDeactivated,
             "probe" => F::Probe,
+            "layout" => F::Layout,
             "open" => F::Open,
             "final" => F::Final,
             "start" => F::Start,
@@ -311,14 +316,30 @@ pub struct AccountSpec {
     pub floor: Option<i64>,
 }
 
+/// The shape of the stores a billing system declared (its layout), as the harness
+/// records it at set-up (`harness`/`ok`/`layout`): `{"in_flight": true}` for a system
+/// that keeps each account's in-flight balance in a store of its own (Redis) besides
+/// the ledger, `{"in_flight": false}` for one whose only balance is the ledger's.
+///
+/// It tells the checkers whether a final state lacking an in-flight balance lacks
+/// nothing (`false`) or lacks a balance the harness should have read (`true`); a history
+/// without a `layout` record is read as `true`, as histories were before it existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutShape {
+    /// Whether the system keeps an in-flight balance apart from the ledger.
+    pub in_flight: bool,
+}
+
 /// One account's state after every fault healed and the system settled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalState {
     /// The account.
     pub account: AccountId,
-    /// The in-flight balance, read from the balance store (Redis).
-    #[serde(with = "observed")]
-    pub in_flight: Observed,
+    /// The in-flight balance, read from the balance store (Redis); absent when the
+    /// system keeps none apart from the ledger (its [`LayoutShape`] says so).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "observed_opt")]
+    pub in_flight: Option<Observed>,
     /// The balance the ledger (Postgres) records.
     #[serde(with = "observed")]
     pub ledger: Observed,
@@ -434,6 +455,8 @@ pub enum Value {
     Charge(Charge),
     /// A monitor probe.
     Probe(Probe),
+    /// The shape of the stores the system under test declared.
+    Layout(LayoutShape),
     /// An account opened.
     Open(AccountSpec),
     /// An account's final state.

@@ -2,8 +2,8 @@
 
 use crate::checker::Checker;
 use crate::history::{
-    AccountOp, AccountSpec, Charge, ChargeAnswer, F, FaultEvent, FinalState, History, Observed, Op,
-    OpType, Probe, Process, SentinelEvent, StoreStatus, Value,
+    AccountOp, AccountSpec, Charge, ChargeAnswer, F, FaultEvent, FinalState, History, LayoutShape,
+    Observed, Op, OpType, Probe, Process, SentinelEvent, StoreStatus, Value,
 };
 use crate::report::CheckResult;
 use crate::runner::{Runner, WELL_FORMED};
@@ -207,13 +207,27 @@ pub fn fin(
 ) -> Op {
     let state = FinalState {
         account,
-        in_flight,
+        in_flight: Some(in_flight),
         ledger,
         suspended,
         credited: credited.to_vec(),
         entries: None,
     };
     op(Process::Harness, OpType::Ok, (F::Final, Value::Final(state)))
+}
+
+/// The harness recording the layout's shape: whether the system keeps an in-flight
+/// balance apart from the ledger.
+pub fn layout(in_flight: bool) -> Op {
+    op(Process::Harness, OpType::Ok, (F::Layout, Value::Layout(LayoutShape { in_flight })))
+}
+
+/// The same final state, without an in-flight balance (none was read).
+pub fn without_in_flight(mut state: Op) -> Op {
+    if let Value::Final(s) = &mut state.value {
+        s.in_flight = None;
+    }
+    state
 }
 
 /// A final state where both stores hold `balance`, not suspended.

@@ -1,30 +1,49 @@
 //! The harness's monitor: its own look at the balance store, the ground truth the
 //! fail-safe checker judges charges against.
 //!
-//! Every [`interval`](MonitorConfig::interval) it probes the current Redis master,
-//! following the topology as the system under test does, on its own connection:
+//! The balance store is the one the system's [`Layout`] names, probed every
+//! [`interval`](MonitorConfig::interval) on the monitor's own connection, following
+//! the topology as the system under test does:
 //!
-//! 1. a write (`SET` of a harness key): `healthy`, or `read-only` (`READONLY`),
-//!    `loading` (`LOADING`), `unreachable` (refused, timed out, dropped), `error`;
-//! 2. an `MGET` of every account's balance key (the keys the system under test names):
-//!    which balances went missing and which came back since the previous probe.
-//!
-//! A node that refuses writes may still serve reads (a read-only replica does), so the
-//! read is made whatever the write said.
+//! - **Redis**, when the layout keeps balances under a Redis key: the current
+//!   master, with a write (`SET` of a harness key): `healthy`, or `read-only`
+//!   (`READONLY`), `loading` (`LOADING`), `unreachable` (refused, timed out, dropped),
+//!   `error`; then an `MGET` of every account's balance key: which balances went
+//!   missing and which came back since the previous probe. A node that refuses writes
+//!   may still serve reads (a read-only replica does), so the read is made whatever the
+//!   write said. A probe that takes longer than three timeouts (a write and reads that
+//!   each hang) is completed `unreachable`.
+//! - **the ledger**, when the layout keeps no balance apart from it: the layout's
+//!   `ledger_balance` query for every account on Postgres, its errors classified as
+//!   the store module classifies them ([`ErrorKind::status`](crate::store::ErrorKind::status)):
+//!   `healthy` when it answers (an account without a row is missing), else
+//!   `unreachable` (refused, still starting up: the pool retries until its timeout;
+//!   timed out, dropped) or `error` (any other refusal). The ledger is not written: a
+//!   Postgres node that answers takes writes, as the cluster runs no standby. The
+//!   probe is bounded by its own timeouts (the wait for a connection within one, the
+//!   query within one and half a second) and never cut short, so its connection is
+//!   never dropped mid-request. It keeps that connection between probes, as a
+//!   system's pool does, so a Postgres shutting down smartly (`SIGTERM`: it refuses
+//!   new sessions and serves open ones until they end) looks as healthy to the
+//!   monitor as to the system; a monitor that lost its connection just before (an
+//!   outage healed moments earlier) sees it `unreachable` while the system's open
+//!   sessions still commit.
 //!
 //! Each probe is an operation, process `monitor`, f `probe`: an invocation (value null)
 //! when it starts and an `ok` completion carrying the [`Probe`] when it ends, so a
-//! checker knows the interval the observation was made over. A probe that takes longer
-//! than three timeouts (a write and reads that each hang) is completed `unreachable`.
-//! `missing` and `restored` are relative to the previous completed probe that could read
-//! the keys. One last probe is taken when the monitor stops.
+//! checker knows the interval the observation was made over. `missing` and `restored`
+//! are relative to the previous completed probe that could read the balances. One last
+//! probe is taken when the monitor stops.
+
+mod ledger_probe;
+mod redis_probe;
 
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
-use crate::store::{StoreError, classify_redis};
-use checkers::history::{AccountId, F, OpType, Probe, Process, StoreStatus, Value};
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
+use crate::sut::Layout;
+use checkers::history::{AccountId, F, OpType, Probe, Process, Value};
+use ledger_probe::LedgerProbe;
+use redis_probe::RedisProbe;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -54,13 +73,6 @@ impl Default for MonitorConfig {
     }
 }
 
-/// The harness key the monitor writes.
-const PROBE_KEY: &str = "faultline:monitor";
-/// The longest a whole probe may take, in timeouts: its write and reads each get one.
-const PROBE_TIMEOUTS: u32 = 3;
-/// Keys read in one `MGET`.
-const CHUNK: usize = 500;
-
 /// A running monitor: a task on the tokio runtime [`Monitor::start`] was called in,
 /// which it needs (it panics outside one).
 pub struct Monitor {
@@ -69,21 +81,24 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// Starts probing; `watched` pairs each account with its balance key.
+    /// Starts probing the balance store `layout` names for `accounts`: the Redis
+    /// master, or the ledger when the layout keeps no balance in Redis.
     pub fn start(
         recorder: Recorder,
         topology: Topology,
-        watched: Vec<(AccountId, String)>,
+        layout: &Layout,
+        accounts: &[AccountId],
         config: MonitorConfig,
     ) -> Monitor {
         let stop = CancellationToken::new();
-        let prober = Prober {
-            topology,
-            watched,
-            timeout: config.timeout,
-            conn: None,
-            missing: BTreeSet::new(),
+        let store = if layout.balance_key.is_some() {
+            let keys = accounts.iter().filter_map(|&a| layout.balance_key(a)).collect();
+            Store::Redis(RedisProbe::new(keys, config.timeout))
+        } else {
+            Store::Ledger(LedgerProbe::new(&topology, layout.clone(), config.timeout))
         };
+        let prober =
+            Prober { topology, accounts: accounts.to_vec(), store, missing: BTreeSet::new() };
         let task = tokio::spawn(prober.run(recorder, config.interval, stop.clone()));
         Monitor { stop, task }
     }
@@ -104,11 +119,18 @@ impl Drop for Monitor {
     }
 }
 
+/// The balance store a monitor probes.
+enum Store {
+    /// The Redis master, with every account's balance key.
+    Redis(RedisProbe),
+    /// The ledger, through the layout's balance query.
+    Ledger(LedgerProbe),
+}
+
 struct Prober {
     topology: Topology,
-    watched: Vec<(AccountId, String)>,
-    timeout: Duration,
-    conn: Option<(SocketAddr, MultiplexedConnection)>,
+    accounts: Vec<AccountId>,
+    store: Store,
     /// Accounts whose balance the previous probes found missing.
     missing: BTreeSet<AccountId>,
 }
@@ -123,7 +145,7 @@ impl Prober {
                 () = stop.cancelled() => true,
             };
             recorder.invoke(Process::Monitor, F::Probe, Value::Nil);
-            let probe = self.timed_probe().await;
+            let probe = self.probe().await;
             recorder.record(Process::Monitor, OpType::Ok, F::Probe, Value::Probe(probe), None);
             if stopping {
                 return;
@@ -131,94 +153,38 @@ impl Prober {
         }
     }
 
-    /// A probe, or `unreachable` when it took too long; a probe cut short changes
-    /// nothing of what the previous probes saw missing.
-    async fn timed_probe(&mut self) -> Probe {
-        let limit = self.timeout * PROBE_TIMEOUTS;
-        match tokio::time::timeout(limit, self.probe()).await {
-            Ok(probe) => probe,
-            Err(_) => {
-                self.conn = None;
-                Probe { store: StoreStatus::Unreachable, missing: Vec::new(), restored: Vec::new() }
-            }
-        }
-    }
-
-    /// Probes the current master; when the topology names another master by the time
-    /// the probe is done (a failover raced it), probes again, so a recorded probe never
-    /// describes a node clients had already left. Only the probe kept moves what the
-    /// monitor saw missing.
+    /// Probes the store where the topology has it; when the topology names another
+    /// address by the time the probe is done (a failover or a restart raced it), probes
+    /// again, so a recorded probe never describes a node clients had already left. Only
+    /// the probe kept moves what the monitor saw missing.
     async fn probe(&mut self) -> Probe {
         loop {
-            let addr = self.topology.borrow().redis_master;
-            let (store, present) = self.probe_once().await;
-            if self.topology.borrow().redis_master == addr {
+            let addr = self.address();
+            let (store, present) = match &mut self.store {
+                Store::Redis(redis) => redis.probe(addr).await,
+                Store::Ledger(ledger) => ledger.probe(&self.accounts).await,
+            };
+            if self.address() == addr {
                 let (missing, restored) = present.map(|p| self.deltas(&p)).unwrap_or_default();
                 return Probe { store, missing, restored };
             }
         }
     }
 
-    /// The store's status, and whether each watched key exists if they could be read.
-    async fn probe_once(&mut self) -> (StoreStatus, Option<Vec<bool>>) {
-        let mut conn = match self.connection().await {
-            Ok(conn) => conn,
-            Err(e) => return (e.kind.status(), None),
-        };
-        let write = redis::cmd("SET").arg(PROBE_KEY).arg(1).query_async::<()>(&mut conn).await;
-        let mut store =
-            write.map_or_else(|e| classify_redis(e).kind.status(), |()| StoreStatus::Healthy);
-        let present = match self.present(&mut conn).await {
-            Ok(present) => Some(present),
-            Err(e) => {
-                if store == StoreStatus::Healthy {
-                    store = e.kind.status();
-                }
-                None
-            }
-        };
-        if store == StoreStatus::Unreachable {
-            self.conn = None;
+    /// Where the store is now.
+    fn address(&self) -> Option<SocketAddr> {
+        let endpoints = self.topology.borrow();
+        match self.store {
+            Store::Redis(_) => Some(endpoints.redis_master),
+            Store::Ledger(_) => endpoints.postgres.as_ref().map(|p| p.addr),
         }
-        (store, present)
     }
 
-    /// A connection to the current master, made anew when the master moved.
-    async fn connection(&mut self) -> Result<MultiplexedConnection, StoreError> {
-        let addr = self.topology.borrow().redis_master;
-        if let Some((at, conn)) = &self.conn
-            && *at == addr
-        {
-            return Ok(conn.clone());
-        }
-        let client = redis::Client::open(format!("redis://{addr}")).map_err(classify_redis)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(classify_redis)?;
-        self.conn = Some((addr, conn.clone()));
-        Ok(conn)
-    }
-
-    /// Whether each watched balance key exists.
-    async fn present(&self, conn: &mut MultiplexedConnection) -> Result<Vec<bool>, StoreError> {
-        let mut present = Vec::with_capacity(self.watched.len());
-        for chunk in self.watched.chunks(CHUNK) {
-            let keys: Vec<&str> = chunk.iter().map(|(_, key)| key.as_str()).collect();
-            let values: Vec<Option<Vec<u8>>> =
-                redis::cmd("MGET").arg(keys).query_async(conn).await.map_err(classify_redis)?;
-            present.extend(values.iter().map(Option::is_some));
-        }
-        Ok(present)
-    }
-
-    /// The accounts that went missing and came back since the previous probe.
+    /// The accounts that went missing and came back since the previous probe, from
+    /// whether each account's balance is present, in order.
     fn deltas(&mut self, present: &[bool]) -> (Vec<AccountId>, Vec<AccountId>) {
         let (mut missing, mut restored) = (Vec::new(), Vec::new());
-        for ((account, _), &here) in self.watched.iter().zip(present) {
+        for (account, &here) in self.accounts.iter().zip(present) {
             match (here, self.missing.contains(account)) {
                 (false, false) => {
                     self.missing.insert(*account);

@@ -5,7 +5,8 @@
 //! - the in-flight balance: an `MGET` of the layout's balance keys on the current
 //!   Redis master, tried [`MGET_TRIES`] times: a connection the last faults closed
 //!   (Sentinel kills the clients of every node it reconfigures) fails one request
-//!   before it is made again;
+//!   before it is made again; none, and Redis is not read, when the layout keeps no
+//!   balance apart from the ledger (the history's `layout` record says so);
 //! - the ledger: its balance, suspension and credited charges (one id per credit
 //!   entry, duplicates kept), and, where the layout keeps entries, their sum, which
 //!   the checkers compare with the balance.
@@ -15,7 +16,7 @@
 //! (an account whose credits could not be read must not look uncredited), the sum
 //! alone when only the entries query fails.
 
-use crate::store::{ErrorKind, StoreError, Stores};
+use crate::store::{ErrorKind, Ledger, StoreError, Stores};
 use crate::sut::Layout;
 use checkers::history::{AccountId, ChargeId, FinalState, Observed};
 use sqlx::Row;
@@ -35,10 +36,13 @@ pub async fn final_states(
     layout: &Layout,
     accounts: &[AccountId],
 ) -> Vec<FinalState> {
-    let in_flight = in_flight_balances(stores, layout, accounts).await;
+    let in_flight = match in_flight_balances(stores, layout, accounts).await {
+        Some(balances) => balances.into_iter().map(Some).collect(),
+        None => vec![None; accounts.len()],
+    };
     let ledger = ledger_states(stores, layout, accounts).await;
     let entries = match &layout.entries {
-        Some(sql) => Some(column(stores, sql, accounts, "entries", balance).await),
+        Some(sql) => Some(column(&stores.ledger, sql, accounts, "entries", balance).await),
         None => None,
     };
     accounts
@@ -58,16 +62,23 @@ pub async fn final_states(
         .collect()
 }
 
-/// Every account's in-flight balance under `layout`, in order.
+/// Every account's in-flight balance under `layout`, in order; `None` when the layout
+/// keeps no balance apart from the ledger.
 pub async fn in_flight_balances(
     stores: &Stores,
     layout: &Layout,
     accounts: &[AccountId],
-) -> Vec<Observed> {
-    let mut balances = Vec::with_capacity(accounts.len());
-    for chunk in accounts.chunks(CHUNK) {
-        let keys: Vec<String> = chunk.iter().map(|&a| layout.balance_key(a)).collect();
-        let mget = redis::cmd("MGET").arg(keys).clone();
+) -> Option<Vec<Observed>> {
+    layout.balance_key.as_ref()?;
+    let keys: Vec<String> = accounts.iter().filter_map(|&a| layout.balance_key(a)).collect();
+    Some(redis_balances(stores, &keys).await)
+}
+
+/// The balances under these Redis keys on the current master, in order.
+pub async fn redis_balances(stores: &Stores, keys: &[String]) -> Vec<Observed> {
+    let mut balances = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        let mget = redis::cmd("MGET").arg(chunk).clone();
         let mut read = stores.redis.query::<Vec<Option<String>>>(&mget).await;
         for _ in 1..MGET_TRIES {
             if read.is_ok() {
@@ -115,15 +126,14 @@ async fn ledger_states(
     accounts: &[AccountId],
 ) -> Result<BTreeMap<AccountId, LedgerState>, StoreError> {
     let mut states: BTreeMap<AccountId, LedgerState> = BTreeMap::new();
-    let balances = column(stores, &layout.ledger_balance, accounts, "ledger_balance", balance);
-    for (account, b) in balances.await? {
+    for (account, b) in ledger_balances(&stores.ledger, layout, accounts).await? {
         states.entry(account).or_default().balance = Some(b);
     }
-    let suspended = column(stores, &layout.suspended, accounts, "suspended", flag);
+    let suspended = column(&stores.ledger, &layout.suspended, accounts, "suspended", flag);
     for (account, s) in suspended.await? {
         states.entry(account).or_default().suspended = Some(s);
     }
-    for row in rows(stores, &layout.credited, accounts).await? {
+    for row in rows(&stores.ledger, &layout.credited, accounts).await? {
         let (account, charge) = (account_of(&row, "credited")?, balance(&row, "credited")?);
         let charge = ChargeId::try_from(charge).map_err(|_| {
             StoreError::new(ErrorKind::Rejected, format!("credited: {charge} is no charge id"))
@@ -133,30 +143,39 @@ async fn ledger_states(
     Ok(states)
 }
 
+/// Each account's ledger balance under `layout`, for the accounts the ledger holds.
+pub(crate) async fn ledger_balances(
+    ledger: &Ledger,
+    layout: &Layout,
+    accounts: &[AccountId],
+) -> Result<BTreeMap<AccountId, i64>, StoreError> {
+    column(ledger, &layout.ledger_balance, accounts, "ledger_balance", balance).await
+}
+
 /// A query's rows as (account, value), one per account.
 async fn column<T>(
-    stores: &Stores,
+    ledger: &Ledger,
     sql: &str,
     accounts: &[AccountId],
     name: &str,
     value: fn(&PgRow, &str) -> Result<T, StoreError>,
 ) -> Result<BTreeMap<AccountId, T>, StoreError> {
     let mut values = BTreeMap::new();
-    for row in rows(stores, sql, accounts).await? {
+    for row in rows(ledger, sql, accounts).await? {
         values.insert(account_of(&row, name)?, value(&row, name)?);
     }
     Ok(values)
 }
 
 async fn rows(
-    stores: &Stores,
+    ledger: &Ledger,
     sql: &str,
     accounts: &[AccountId],
 ) -> Result<Vec<PgRow>, StoreError> {
     let ids: Vec<i32> = accounts.iter().map(|&a| a as i32).collect();
     // The query is the system's declaration, not built from data: no injection.
     let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(ids);
-    stores.ledger.fetch_all(query).await
+    ledger.fetch_all(query).await
 }
 
 fn account_of(row: &PgRow, query: &str) -> Result<AccountId, StoreError> {
@@ -179,4 +198,28 @@ fn flag(row: &PgRow, query: &str) -> Result<bool, StoreError> {
 fn bad_column(query: &str, n: usize, kind: &str, e: sqlx::Error) -> StoreError {
     let why = format!("the layout's {query} query: column {n} must be {kind}: {e}");
     StoreError::new(ErrorKind::Rejected, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreSettings;
+    use crate::testkit::fake_postgres::{FAKE, FakePostgres, refused};
+
+    #[tokio::test]
+    async fn a_ledger_only_layout_reads_the_ledger_and_never_redis() {
+        let postgres = FakePostgres::refusing_logins("28P01").await;
+        let (_keep, topology) = tokio::sync::watch::channel(postgres.endpoints(refused()));
+        let stores = Stores::new(topology, &StoreSettings::default());
+        let layout = Layout::ledger_only();
+        assert_eq!(in_flight_balances(&stores, &layout, &[1, 2]).await, None);
+        let finals = final_states(&stores, &layout, &[1, 2]).await;
+        assert_eq!(finals.len(), 2);
+        for f in &finals {
+            assert_eq!(f.in_flight, None, "Redis is never read: {f:?}");
+            assert!(matches!(&f.ledger, Observed::Error(e) if e.contains(FAKE)), "{f:?}");
+        }
+        let standard = final_states(&stores, &Layout::standard(), &[1]).await;
+        assert!(matches!(standard[0].in_flight, Some(Observed::Error(_))), "{standard:?}");
+    }
 }

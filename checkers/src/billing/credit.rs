@@ -29,7 +29,9 @@ struct ChargeRec {
 struct FinalRec {
     index: u64,
     account: AccountId,
-    in_flight: Observed,
+    /// Absent when the system keeps no in-flight balance (reconciliation judges
+    /// whether one was owed).
+    in_flight: Option<Observed>,
     ledger_readable: bool,
     credited: Vec<ChargeId>,
 }
@@ -148,7 +150,8 @@ impl ChargeWithoutCredit {
     }
 
     fn check_in_flight(&mut self, f: &FinalRec) {
-        let (Observed::Balance(b), Some(sums)) = (&f.in_flight, self.bounds.get(f.account)) else {
+        let (Some(Observed::Balance(b)), Some(sums)) = (&f.in_flight, self.bounds.get(f.account))
+        else {
             return;
         };
         let (low, captured) = (sums.low(), sums.captured_cents());

@@ -18,7 +18,14 @@
 //!
 //! # The history they read
 //!
-//! Each account is opened by a `harness`/`ok`/`open` operation (opening balance,
+//! At set-up the harness records the shape of the stores the system under test
+//! declared (`harness`/`ok`/`layout`, [`LayoutShape`](crate::history::LayoutShape)):
+//! `{"in_flight": true}` when it keeps each account's in-flight balance in a balance
+//! store (Redis) besides the ledger, `{"in_flight": false}` when the ledger's balance is
+//! its only one (a Postgres-only design), whose final states then carry no in-flight
+//! balance and whose balance store, for the monitor, is the ledger. A history without
+//! the record is read as `{"in_flight": true}`. Each account is opened by a
+//! `harness`/`ok`/`open` operation (opening balance,
 //! threshold T, recharge amount R, optional floor). Clients `debit`, `payment` and `read`
 //! balances (invoke, then `ok`, `fail` or `info`; an `ok` completion reports the balance
 //! the system gave, `null` when it found none). The harness's card **gateway** records
@@ -30,11 +37,11 @@
 //! error is `gateway-error` (an error before capture) or `gateway-unavailable` (an
 //! outage): those are the gateway failing, and say nothing about the card. The type is ground truth: a capture is `ok` whatever the
 //! caller saw (an error after capture, an answer that never came). The **monitor** probes the balance store (invoke, then `ok` with its status, and
-//! balance keys that went missing or were restored since its previous probe; a lone `ok`
+//! the accounts whose balances went missing or were restored since its previous probe; a lone `ok`
 //! is a probe invoked and completed at once). The harness invokes the system's `settle`
 //! and records its completion. At the end the harness records one `harness`/`ok`/`final`
-//! operation per account, read from the stores: in-flight (balance store) and ledger
-//! balances, the suspended flag, the charge ids the ledger credits (one per credit
+//! operation per account, read from the stores: in-flight (balance store; absent when
+//! the layout keeps none) and ledger balances, the suspended flag, the charge ids the ledger credits (one per credit
 //! entry), and the sum of the ledger's entries. The gateway, the monitor and the final
 //! reads belong to the harness: their records are ground truth.
 //!
@@ -199,7 +206,11 @@
 //!   in flight, taken at its invocation. Final balances are not diagnosed so: outside
 //!   [L_end, U_end] they stay `balance-out-of-bounds`.
 //! - Each final balance, in-flight and ledger, lies within [L_end, U_end]
-//!   (`balance-out-of-bounds`), and the two are equal (`stores-disagree`).
+//!   (`balance-out-of-bounds`), and the two are equal (`stores-disagree`). A final
+//!   state without an in-flight balance is complete when the layout keeps none; when
+//!   it keeps one (or the history records no layout) the account is `Unknown` (the
+//!   harness did not read it: no evidence of a loss). Two `layout` records that
+//!   disagree make the verdict `Unknown`.
 //! - The ledger's entries sum to its balance (`ledger-unbalanced`; `null`: no entries,
 //!   a sum of 0; unreadable: `Unknown`).
 //! - A store that no longer holds the account's balance after the faults healed lost
@@ -209,7 +220,7 @@
 //! - No final states at all, or an opened account without one, is `Unknown`.
 //!
 //! **fail-safe** ([`FailSafe`]). A store is *unsafe* for account a at a probe when the
-//! probe's status is not `healthy`, or a's balance key has been reported `missing` and
+//! probe's status is not `healthy`, or a's balance has been reported `missing` and
 //! not yet `restored`. A condition *begins* at the completion of the first probe that
 //! saw it. For a capture c on a at t_c, the probe *before* is the last probe completed
 //! before t_c and the probe *after* the first probe invoked after t_c (a probe in

@@ -4,13 +4,20 @@
 //! at the end each store's balance lies within [L, U], the two agree, the ledger's
 //! entries sum to its balance, nothing is lost, and no balance anyone reported went
 //! below the account's floor.
+//!
+//! Which stores a final state must hold is the harness's `layout` record's to say: a
+//! system whose only balance is the ledger's (`{"in_flight": false}`) has no in-flight
+//! balance to lose or compare. Without that record, or with `{"in_flight": true}`, a
+//! final state lacking its in-flight balance leaves the account `Unknown`: the harness
+//! did not read what it should have, which is no evidence of a loss. An in-flight
+//! balance a final state does carry is judged whatever the layout says.
 
 use super::bounds::Sums;
 use super::reported::Reported;
 use super::shared::{BoundsView, SharedBounds};
 use crate::checker::{Checker, Event, Interest};
 use crate::fast::FastSet;
-use crate::history::{AccountId, F, FinalState, Observed, OpType, Process, Value};
+use crate::history::{AccountId, F, FinalState, LayoutShape, Observed, OpType, Process, Value};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 
 /// Checks final balances against the bounds, each other, and floors.
@@ -19,6 +26,8 @@ pub struct Reconciliation {
     bounds: BoundsView,
     /// The highest floor of any account: balances at or above it need no lookup.
     highest_floor: Option<i64>,
+    /// The first `layout` record, with its op.
+    layout: Option<(u64, LayoutShape)>,
     finals: Vec<(u64, FinalState)>,
     findings: Findings,
 }
@@ -51,6 +60,9 @@ impl Checker for Reconciliation {
             (Process::Harness, Value::Open(spec)) => {
                 self.highest_floor = self.highest_floor.max(spec.floor);
             }
+            (Process::Harness, Value::Layout(shape)) if ev.op.f == F::Layout => {
+                self.declared(ev.index(), *shape)
+            }
             _ => {}
         }
         self.bounds.observe(ev);
@@ -77,6 +89,23 @@ impl Checker for Reconciliation {
 }
 
 impl Reconciliation {
+    /// Keeps the first layout; a later one that says otherwise leaves the stores'
+    /// shape, and so every final state, in doubt.
+    fn declared(&mut self, index: u64, shape: LayoutShape) {
+        match self.layout {
+            None => self.layout = Some((index, shape)),
+            Some((first, declared)) if declared != shape => self.findings.unknown(|| {
+                format!(
+                    "ops {first} and {index} record different layouts ({} and {}), so which \
+                     stores the final states must hold cannot be told",
+                    describe(declared),
+                    describe(shape)
+                )
+            }),
+            Some(_) => {}
+        }
+    }
+
     fn check_range(
         &mut self,
         ev: &Event<'_>,
@@ -122,8 +151,13 @@ impl Reconciliation {
             });
             return;
         };
-        let in_flight =
-            self.store(index, account, "in-flight (balance store)", &s.in_flight, &sums);
+        let in_flight = match &s.in_flight {
+            Some(seen) => self.store(index, account, "in-flight (balance store)", seen, &sums),
+            None => {
+                self.check_no_in_flight(index, account);
+                None
+            }
+        };
         let ledger = self.store(index, account, "ledger", &s.ledger, &sums);
         if let (Some(entries), Some(ledger)) = (&s.entries, ledger) {
             self.check_entries(index, account, entries, ledger);
@@ -194,6 +228,24 @@ impl Reconciliation {
         Some(balance)
     }
 
+    /// A final state without an in-flight balance is complete only when the layout
+    /// says the system keeps none.
+    fn check_no_in_flight(&mut self, index: u64, account: AccountId) {
+        let owed = match self.layout {
+            Some((_, LayoutShape { in_flight: false })) => return,
+            Some((at, _)) => format!("the layout recorded at op {at} keeps one"),
+            None => "the history records no layout (a harness `layout` operation), so one is \
+                     expected"
+                .to_owned(),
+        };
+        self.findings.unknown(|| {
+            format!(
+                "account {account}'s final state (op {index}) has no in-flight balance, though \
+                 {owed}: the harness did not read it, so the balance store cannot be judged"
+            )
+        });
+    }
+
     /// The ledger's entries must sum to its balance (`null`: no entries, a sum of 0).
     fn check_entries(&mut self, index: u64, account: AccountId, entries: &Observed, ledger: i64) {
         let sum = match entries {
@@ -237,6 +289,13 @@ impl Reconciliation {
                 format!("account {account} (opened at op {opened}) has no final state")
             });
         }
+    }
+}
+
+fn describe(shape: LayoutShape) -> &'static str {
+    match shape.in_flight {
+        true => "an in-flight balance besides the ledger",
+        false => "the ledger's balance only",
     }
 }
 

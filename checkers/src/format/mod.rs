@@ -20,10 +20,17 @@
 //! minimums and the `monitor`'s timing (`{"interval": ns, "timeout": ns}`; see
 //! [`classic::schedule`](crate::classic::schedule), [`classic::Reach`](crate::classic::Reach)
 //! and [`billing::MonitorTiming`](crate::billing::MonitorTiming)); the harness's own
-//! records include the lines below. What the systems and the gateway behind a billing
-//! history must do is the [billing contract](crate::billing#what-a-system-must-do).
+//! records include the lines below. The first, at set-up, is the shape of the stores
+//! the system under test declared (`layout`, a
+//! [`LayoutShape`](crate::history::LayoutShape): `{"in_flight": false}` for a system
+//! whose only balance is the ledger's, whose final states then have no `in_flight`);
+//! it is an operation rather than a header key because the header is written before
+//! the system under test exists (a service declares its layout once it runs). What
+//! the systems and the gateway behind a billing history must do is the
+//! [billing contract](crate::billing#what-a-system-must-do).
 //!
 //! ```text
+//! {"index":0,"time":1000,"process":"harness","type":"ok","f":"layout","value":{"in_flight":true}}
 //! {"index":3,"time":5000000000,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"restart-2013","targets":["redis-0"],"step":0}}
 //! {"index":4,"time":5000100000,"process":"gateway","type":"ok","f":"charge","value":{"charge":9,"account":7,"amount":500,"op":1}}
 //! {"index":5,"time":5000200000,"process":"monitor","type":"invoke","f":"probe"}
@@ -334,9 +341,11 @@ struct RawOp<'a> {
 
 impl Value {
     /// Interprets the JSON `raw` as the value of an operation of `process` whose `f` is
-    /// `f`. An `event` is a [`SentinelEvent`](crate::history::SentinelEvent) only when
-    /// the sentinel watch recorded it, and only when it reads as one: any other object
-    /// stays JSON (a driver's own `event` operations keep their values; a malformed
+    /// `f`. A `layout` is a [`LayoutShape`](crate::history::LayoutShape) when the
+    /// harness recorded it (one that is none makes the line unreadable, as a malformed
+    /// `final` does). An `event` is a [`SentinelEvent`](crate::history::SentinelEvent)
+    /// only when the sentinel watch recorded it, and only when it reads as one: any
+    /// other object stays JSON (a driver's own `event` operations keep their values; a malformed
     /// record of the watch is the runner's `well-formed` row's to name).
     pub fn from_json(process: Process, f: &F, raw: &RawValue) -> Result<Value, serde_json::Error> {
         let text = raw.get();
@@ -352,6 +361,9 @@ impl Value {
                 }
                 F::Charge => Value::Charge(serde_json::from_str(text)?),
                 F::Probe => Value::Probe(serde_json::from_str(text)?),
+                F::Layout if process == Process::Harness => {
+                    Value::Layout(serde_json::from_str(text)?)
+                }
                 F::Open => Value::Open(serde_json::from_str(text)?),
                 F::Final => Value::Final(serde_json::from_str(text)?),
                 F::Start | F::Heal => Value::Fault(serde_json::from_str(text)?),
@@ -394,6 +406,7 @@ impl Serialize for Value {
             Value::Account(a) => a.serialize(s),
             Value::Charge(c) => c.serialize(s),
             Value::Probe(p) => p.serialize(s),
+            Value::Layout(l) => l.serialize(s),
             Value::Open(o) => o.serialize(s),
             Value::Final(f) => f.serialize(s),
             Value::Phase(p) => p.serialize(s),

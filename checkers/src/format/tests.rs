@@ -1,8 +1,8 @@
 //! The file format: round trips, torn tails, malformed lines, and the fast path.
 use super::*;
 use crate::history::{
-    AccountOp, Charge, FaultEvent, FinalState, Observed, Phase, PhaseName, Probe, SentinelEvent,
-    StoreStatus,
+    AccountOp, Charge, FaultEvent, FinalState, LayoutShape, Observed, Phase, PhaseName, Probe,
+    SentinelEvent, StoreStatus,
 };
 
 fn header_line() -> String {
@@ -39,7 +39,7 @@ fn operations_round_trip_through_json_lines() {
         f: F::Final,
         value: Value::Final(FinalState {
             account: 7,
-            in_flight: Observed::Error("READONLY You can't write".into()),
+            in_flight: Some(Observed::Error("READONLY You can't write".into())),
             ledger: Observed::Balance(12),
             suspended: Some(false),
             credited: vec![4, 9],
@@ -148,7 +148,8 @@ fn the_fast_path_reads_what_the_general_parser_reads() {
 }
 
 /// One operation of each shape the recovery phase, settle, probes as operations,
-/// attributed charges, ledger entry sums, scheduled steps and Sentinel's events brought.
+/// attributed charges, ledger entry sums, scheduled steps, Sentinel's events and
+/// layouts without an in-flight store brought.
 fn new_shapes() -> Vec<Op> {
     let at = |index: u64, process, kind, f, value| Op {
         index,
@@ -172,12 +173,14 @@ fn new_shapes() -> Vec<Op> {
     };
     let fin = FinalState {
         account: 7,
-        in_flight: Observed::Balance(5),
+        in_flight: Some(Observed::Balance(5)),
         ledger: Observed::Balance(5),
         suspended: Some(false),
         credited: vec![9, 9],
         entries: Some(Observed::Balance(4)),
     };
+    let ledger_only = FinalState { account: 8, in_flight: None, entries: None, ..fin.clone() };
+    let layout = Value::Layout(LayoutShape { in_flight: false });
     let probe = Probe { store: StoreStatus::Loading, missing: vec![7], restored: vec![] };
     let recovery = Value::Phase(Phase { phase: PhaseName::Recovery });
     vec![
@@ -195,6 +198,8 @@ fn new_shapes() -> Vec<Op> {
         at(8, Process::Harness, OpType::Ok, F::Final, Value::Final(fin)),
         at(9, Process::Sentinel, OpType::Ok, F::Event, sentinel("+switch-master", Some("redis-1"))),
         at(10, Process::Sentinel, OpType::Ok, F::Event, sentinel("+sdown", None)),
+        at(11, Process::Harness, OpType::Ok, F::Layout, layout),
+        at(12, Process::Harness, OpType::Ok, F::Final, Value::Final(ledger_only)),
     ]
 }
 
@@ -226,6 +231,8 @@ fn every_new_record_shape_is_written_as_the_brief_says_and_reads_back_unchanged(
         r#"{"index":8,"time":80,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9,9],"entries":4}}"#,
         r#"{"index":9,"time":90,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379 172.18.0.3 6379","master":"redis-1"}}"#,
         r#"{"index":10,"time":100,"process":"sentinel","type":"ok","f":"event","value":{"sentinel":"sentinel-1","event":"+sdown","detail":"master faultline 172.18.0.2 6379"}}"#,
+        r#"{"index":11,"time":110,"process":"harness","type":"ok","f":"layout","value":{"in_flight":false}}"#,
+        r#"{"index":12,"time":120,"process":"harness","type":"ok","f":"final","value":{"account":8,"ledger":5,"suspended":false,"credited":[9,9]}}"#,
     ];
     let ops = new_shapes();
     let bytes = lines(&ops);

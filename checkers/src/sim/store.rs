@@ -153,7 +153,7 @@ impl Sim {
             let account = &self.bank.accounts[a];
             let mut state = FinalState {
                 account: a as u32,
-                in_flight: Observed::Balance(account.balance),
+                in_flight: Some(Observed::Balance(account.balance)),
                 ledger: Observed::Balance(account.balance),
                 suspended: Some(account.suspended),
                 credited: account.credited.clone(),
@@ -163,9 +163,9 @@ impl Sim {
             match bug {
                 Some(Bug::WrongfulSuspension) => state.suspended = Some(true),
                 Some(Bug::StoresDisagree) => {
-                    state.in_flight = Observed::Balance(account.balance + 1)
+                    state.in_flight = Some(Observed::Balance(account.balance + 1))
                 }
-                Some(Bug::LostBalance) => state.in_flight = Observed::Missing,
+                Some(Bug::LostBalance) => state.in_flight = Some(Observed::Missing),
                 Some(Bug::UnbalancedLedger) => {
                     state.entries = Some(Observed::Balance(account.balance + 1))
                 }

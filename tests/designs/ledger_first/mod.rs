@@ -26,7 +26,7 @@
 //! - **`settle`** completes every pending intent and rebuilds every cache entry that
 //!   disagrees with the ledger, until a whole pass finds nothing to do.
 
-mod sql;
+pub mod sql;
 
 use checkers::history::{AccountId, AccountSpec, Observed};
 use redis::Script;
@@ -75,7 +75,10 @@ impl LedgerFirst {
             redis: RedisMaster::new(cx.topology.clone(), cx.settings.redis_timeout),
             ledger: Ledger::new(cx.topology, &cx.settings).with_durable_commits(),
             gateway: cx.gateway,
-            layout: Layout { balance_key: "ledger-first:{account}".into(), ..Layout::standard() },
+            layout: Layout {
+                balance_key: Some("ledger-first:{account}".into()),
+                ..Layout::standard()
+            },
             limit: cx.settings.postgres_timeout + Duration::from_millis(500),
         }
     }
@@ -99,10 +102,15 @@ impl LedgerFirst {
         Ok(Some(Observed::Balance(applied.state.balance)))
     }
 
+    /// The Redis key of `account`'s cached balance, as its layout declares it.
+    fn balance_key(&self, account: AccountId) -> String {
+        self.layout.balance_key(account).expect("ledger-first caches balances in Redis")
+    }
+
     /// Writes the ledger's state to the cache; true when it is safe to charge: the
     /// store took the write (or was current) and already held the balance.
     async fn cache(&self, state: Versioned) -> bool {
-        let mut cache = CACHE.key(self.layout.balance_key(state.account));
+        let mut cache = CACHE.key(self.balance_key(state.account));
         cache.key(version_key(state.account)).arg(state.balance).arg(state.version);
         match self.redis.eval::<i64>(&cache).await {
             Ok(2) => false,
@@ -205,7 +213,8 @@ impl LedgerFirst {
         let states = transact(&self.ledger, self.limit, |c| Box::pin(sql::all(c))).await?;
         let stores = Stores { redis: self.redis.clone(), ledger: self.ledger.clone() };
         let accounts: Vec<AccountId> = states.iter().map(|s| s.account).collect();
-        let cached = workloads::truth::in_flight_balances(&stores, &self.layout, &accounts).await;
+        let keys: Vec<String> = accounts.iter().map(|&a| self.balance_key(a)).collect();
+        let cached = workloads::truth::redis_balances(&stores, &keys).await;
         let mut stale = 0;
         for (state, seen) in states.into_iter().zip(cached) {
             if seen != Observed::Balance(state.balance) {

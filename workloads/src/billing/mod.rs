@@ -4,8 +4,9 @@
 //! A run goes through three phases, so the runner can fault the cluster in between:
 //!
 //! 1. [`BillingRun::setup`]: builds the system under test with the harness's
-//!    [`Gateway`], creates the schema, seeds every account in both stores, records one
-//!    `open` per account and starts the [`Monitor`].
+//!    [`Gateway`], records the shape of the layout it declares (`layout`), creates the
+//!    schema, seeds every account in its stores, records one `open` per account and
+//!    starts the [`Monitor`] on the balance store the layout names.
 //! 2. [`BillingRun::run`]: client workers until the time limit or cancellation (may be
 //!    called again for another stretch).
 //! 3. [`BillingRun::recover`], once faults are healed: records the `recovery` phase and
@@ -131,6 +132,8 @@ impl BillingRun {
             system(SutContext { topology: topology.clone(), gateway: gateway.clone(), settings });
         let layout = sut.layout();
         layout.validate().map_err(WorkloadError::Config)?;
+        let shape = Value::Layout(layout.shape());
+        recorder.record(Process::Harness, OpType::Ok, F::Layout, shape, None);
         let stores = Stores::new(topology.clone(), &config.stores);
         let accounts = generator::accounts(&config);
         sut.create_schema(&stores).await?;
@@ -138,8 +141,9 @@ impl BillingRun {
         for spec in &accounts {
             recorder.record(Process::Harness, OpType::Ok, F::Open, Value::Open(spec.clone()), None);
         }
-        let watched = accounts.iter().map(|a| (a.account, layout.balance_key(a.account))).collect();
-        let monitor = Monitor::start(recorder.clone(), topology, watched, config.monitor.clone());
+        let ids: Vec<AccountId> = accounts.iter().map(|a| a.account).collect();
+        let monitor =
+            Monitor::start(recorder.clone(), topology, &layout, &ids, config.monitor.clone());
         let locks = config.exclusive_payments.then(|| Arc::new(AccountLocks::new(config.accounts)));
         let (processes, workers) = (Processes::new(0), AtomicU32::new(0));
         Ok(BillingRun {

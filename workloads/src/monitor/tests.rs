@@ -1,22 +1,17 @@
 use super::*;
 use crate::endpoints::Endpoints;
 use crate::testkit;
-use checkers::history::Op;
+use crate::testkit::fake_postgres::{FakePostgres, endpoints, refused};
+use checkers::history::{Op, StoreStatus};
 use tokio::net::TcpListener;
 
-fn prober(watched: &[AccountId]) -> Prober {
-    let endpoints = Endpoints {
-        redis_master: "127.0.0.1:1".parse().unwrap(),
-        redis: Default::default(),
-        postgres: None,
-        sentinel: None,
-    };
-    let (_, topology) = tokio::sync::watch::channel(endpoints);
+fn prober(accounts: &[AccountId]) -> Prober {
+    let (_, topology) = tokio::sync::watch::channel(endpoints(refused(), None));
+    let keys = accounts.iter().map(|a| format!("balance:{a}")).collect();
     Prober {
         topology,
-        watched: watched.iter().map(|&a| (a, format!("balance:{a}"))).collect(),
-        timeout: Duration::from_millis(50),
-        conn: None,
+        accounts: accounts.to_vec(),
+        store: Store::Redis(RedisProbe::new(keys, Duration::from_millis(50))),
         missing: BTreeSet::new(),
     }
 }
@@ -41,12 +36,11 @@ async fn silent_redis() -> (TcpListener, std::net::SocketAddr) {
 async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreachable() {
     let (recorder, memory) = testkit::recorder();
     let (_listener, addr) = silent_redis().await;
-    let endpoints =
-        Endpoints { redis_master: addr, redis: Default::default(), postgres: None, sentinel: None };
-    let (_keep, topology) = tokio::sync::watch::channel(endpoints);
+    let (_keep, topology) = tokio::sync::watch::channel(endpoints(addr, None));
     let config =
         MonitorConfig { interval: Duration::from_secs(3600), timeout: Duration::from_millis(50) };
-    let monitor = Monitor::start(recorder.clone(), topology, vec![(1, "balance:1".into())], config);
+    let layout = Layout::standard();
+    let monitor = Monitor::start(recorder.clone(), topology, &layout, &[1], config);
     // The first tick fires at once; stopping takes one more probe.
     monitor.stop().await;
     let ops: Vec<Op> = testkit::recorded(&recorder, &memory);
@@ -62,4 +56,41 @@ async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreacha
         assert_eq!(pair, [(OpType::Invoke, Value::Nil), (OpType::Ok, unreachable.clone())]);
     }
     assert!(ops.windows(2).all(|w| w[0].time <= w[1].time));
+}
+
+/// The probes a monitor of `layout` records over one probe and the last, on `endpoints`.
+async fn probes(layout: &Layout, endpoints: Endpoints) -> Vec<Value> {
+    let (recorder, memory) = testkit::recorder();
+    let (_keep, topology) = tokio::sync::watch::channel(endpoints);
+    let config =
+        MonitorConfig { interval: Duration::from_secs(3600), timeout: Duration::from_millis(200) };
+    Monitor::start(recorder.clone(), topology, layout, &[1, 2], config).stop().await;
+    let ops: Vec<Op> = testkit::recorded(&recorder, &memory);
+    assert!(ops.iter().all(|op| op.process == Process::Monitor && op.f == F::Probe));
+    ops.into_iter().filter(|op| op.kind == OpType::Ok).map(|op| op.value).collect()
+}
+
+fn status(store: StoreStatus) -> Value {
+    Value::Probe(Probe { store, missing: Vec::new(), restored: Vec::new() })
+}
+
+#[tokio::test]
+async fn a_layout_without_a_redis_balance_is_probed_on_the_ledger_with_its_errors_classified() {
+    let postgres = FakePostgres::refusing_logins("28P01").await;
+    let seen = probes(&Layout::ledger_only(), postgres.endpoints(refused())).await;
+    assert!(!seen.is_empty());
+    for probe in &seen {
+        assert_eq!(probe, &status(StoreStatus::Error), "Postgres's refusal, not Redis's silence");
+    }
+    let seen = probes(&Layout::standard(), postgres.endpoints(refused())).await;
+    assert!(seen.iter().all(|p| p == &status(StoreStatus::Unreachable)), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_ledger_that_refuses_connections_or_is_absent_is_unreachable() {
+    for postgres in [Some(refused()), None] {
+        let seen = probes(&Layout::ledger_only(), endpoints(refused(), postgres)).await;
+        assert!(!seen.is_empty());
+        assert!(seen.iter().all(|p| p == &status(StoreStatus::Unreachable)), "{seen:?}");
+    }
 }

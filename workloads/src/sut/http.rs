@@ -188,7 +188,9 @@ fn parse_layout(body: &[u8]) -> Result<Layout, String> {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct WireLayout {
-    balance_key: String,
+    /// `null` or absent: the ledger holds the only balance.
+    #[serde(default)]
+    balance_key: Option<String>,
     ledger_balance: String,
     suspended: String,
     credited: String,

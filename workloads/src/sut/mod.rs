@@ -211,10 +211,11 @@ pub trait BillingSystem: Send + Sync + 'static {
         standard::seed(stores, accounts)
     }
 
-    /// Where the system keeps each account's in-flight balance (a Redis key) and its
-    /// ledger (SQL queries): the harness reads the final states through it, and its
-    /// monitor watches the balance keys. The default is the [`standard`] layout; see
-    /// [`Layout`] to declare another.
+    /// Where the system keeps each account's in-flight balance (a Redis key, or none
+    /// apart from the ledger: [`Layout::ledger_only`]) and its ledger (SQL queries):
+    /// the harness reads the final states through it, and its monitor probes the
+    /// balance store it names (the Redis master, or the ledger). The default is the
+    /// [`standard`] layout; see [`Layout`] to declare another.
     fn layout(&self) -> Layout {
         Layout::standard()
     }

@@ -60,7 +60,16 @@ pub fn balance_key(account: AccountId) -> String {
 
 /// Empties both stores and creates the ledger's tables.
 pub async fn create_schema(stores: &Stores) -> Result<(), StoreError> {
-    let () = stores.redis.query(&redis::cmd("FLUSHALL")).await?;
+    create_schema_with(stores, &Layout::standard()).await
+}
+
+/// Creates the ledger's tables, emptying the ledger, and Redis too when `layout` keeps
+/// balances there: a system without a balance in Redis ([`Layout::ledger_only`]) never
+/// touches it.
+pub async fn create_schema_with(stores: &Stores, layout: &Layout) -> Result<(), StoreError> {
+    if layout.balance_key.is_some() {
+        let () = stores.redis.query(&redis::cmd("FLUSHALL")).await?;
+    }
     stores.ledger.batch(SCHEMA).await
 }
 
@@ -72,7 +81,8 @@ pub async fn seed(stores: &Stores, accounts: &[AccountSpec]) -> Result<(), Store
 
 /// Opens every account as [`seed`] does, in the standard ledger, with each in-flight
 /// balance under `layout`'s balance key: for a system that keeps the standard tables
-/// but names its Redis keys otherwise.
+/// but names its Redis keys otherwise, or keeps no balance in Redis
+/// ([`Layout::ledger_only`]: Redis is left alone).
 pub async fn seed_with(
     stores: &Stores,
     layout: &Layout,
@@ -92,10 +102,12 @@ pub async fn seed_with(
     .bind(column(|a| a.threshold))
     .bind(column(|a| a.recharge));
     stores.ledger.fetch_all(insert).await?;
-    for chunk in accounts.chunks(CHUNK) {
+    let keyed: Vec<(String, i64)> =
+        accounts.iter().filter_map(|a| Some((layout.balance_key(a.account)?, a.balance))).collect();
+    for chunk in keyed.chunks(CHUNK) {
         let mut mset = redis::cmd("MSET");
-        for a in chunk {
-            mset.arg(layout.balance_key(a.account)).arg(a.balance);
+        for (key, balance) in chunk {
+            mset.arg(key).arg(balance);
         }
         let () = stores.redis.query(&mset).await?;
     }
@@ -104,5 +116,6 @@ pub async fn seed_with(
 
 /// Every account's Redis balance under the standard layout, in order.
 pub async fn in_flight_balances(stores: &Stores, accounts: &[AccountId]) -> Vec<Observed> {
-    crate::truth::in_flight_balances(stores, &Layout::standard(), accounts).await
+    let keys: Vec<String> = accounts.iter().map(|&a| balance_key(a)).collect();
+    crate::truth::redis_balances(stores, &keys).await
 }

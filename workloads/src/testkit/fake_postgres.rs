@@ -1,6 +1,8 @@
 //! A fake Postgres server on 127.0.0.1: just enough of the wire protocol for a client's
 //! start-up (no password), simple queries (`BEGIN`, `COMMIT`, `ROLLBACK`, `raw_sql`)
-//! and pings.
+//! and pings; or one that refuses every login with a SQLSTATE
+//! ([`FakePostgres::refusing_logins`]: `28P01`, a bad password, is an answer only
+//! Postgres gives, so a test sees that Postgres, not Redis, was asked).
 //!
 //! A query is answered by the first unspent rule whose text it starts with, and that
 //! rule is spent; any other query completes with its first word as its command tag.
@@ -9,7 +11,7 @@
 //! its count of open connections, never on time.
 
 use super::{Live, wait};
-use crate::endpoints::PostgresEndpoint;
+use crate::endpoints::{Endpoints, PostgresEndpoint};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,16 +42,36 @@ pub struct FakePostgres {
 struct State {
     rules: Mutex<Vec<(&'static str, Reply)>>,
     connections: watch::Sender<usize>,
+    /// The SQLSTATE every login is refused with, if any.
+    refuse: Option<&'static str>,
 }
+
+/// The message of a refused login.
+pub const FAKE: &str = "the fake Postgres refuses every login";
+
+/// The code of Postgres's request to start TLS, which the fake declines.
+const SSL_REQUEST: [u8; 4] = 80_877_103u32.to_be_bytes();
 
 impl FakePostgres {
     /// A server answering by `rules`, each used once.
     pub async fn start(rules: &[(&'static str, Reply)]) -> FakePostgres {
+        FakePostgres::serving(rules, None).await
+    }
+
+    /// A server refusing every login with SQLSTATE `code` (a fatal error, [`FAKE`]).
+    pub async fn refusing_logins(code: &'static str) -> FakePostgres {
+        FakePostgres::serving(&[], Some(code)).await
+    }
+
+    async fn serving(
+        rules: &[(&'static str, Reply)],
+        refuse: Option<&'static str>,
+    ) -> FakePostgres {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = watch::Sender::new(0);
-        let state =
-            Arc::new(State { rules: Mutex::new(rules.to_vec()), connections: connections.clone() });
+        let rules = Mutex::new(rules.to_vec());
+        let state = Arc::new(State { rules, connections: connections.clone(), refuse });
         let task = tokio::spawn(accept(listener, state));
         FakePostgres { addr, connections, task }
     }
@@ -62,6 +84,11 @@ impl FakePostgres {
             password: String::new(),
             database: "faultline".into(),
         }
+    }
+
+    /// Endpoints naming this fake as Postgres and `redis_master` as the Redis master.
+    pub fn endpoints(&self, redis_master: SocketAddr) -> Endpoints {
+        endpoints(redis_master, Some(self.addr))
     }
 
     /// Waits until `count` connections to it are open.
@@ -95,10 +122,24 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
 
 async fn serve(mut stream: TcpStream, state: Arc<State>) {
     let _live = Live::new(&state.connections);
-    // The start-up message: its length, then the protocol version and parameters.
-    let Ok(len) = stream.read_u32().await else { return };
-    let mut startup = vec![0; len as usize - 4];
-    if stream.read_exact(&mut startup).await.is_err() {
+    // The start-up message: its length, then the protocol version and parameters
+    // (after a request for TLS, declined).
+    loop {
+        let Ok(len) = stream.read_u32().await else { return };
+        let mut startup = vec![0; (len as usize).saturating_sub(4)];
+        if stream.read_exact(&mut startup).await.is_err() {
+            return;
+        }
+        if startup != SSL_REQUEST {
+            break;
+        }
+        if stream.write_all(b"N").await.is_err() {
+            return;
+        }
+    }
+    if let Some(code) = state.refuse {
+        let fields = format!("SFATAL\0VFATAL\0C{code}\0M{FAKE}\0\0");
+        let _ = stream.write_all(&message(b'E', fields.as_bytes())).await;
         return;
     }
     let mut status = b'I';
@@ -178,4 +219,20 @@ fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     out.extend((body.len() as u32 + 4).to_be_bytes());
     out.extend(body);
     out
+}
+
+/// Endpoints with this Redis master and Postgres, if any.
+pub fn endpoints(redis_master: SocketAddr, postgres: Option<SocketAddr>) -> Endpoints {
+    let postgres = postgres.map(|addr| PostgresEndpoint {
+        addr,
+        user: "faultline".into(),
+        password: "secret".into(),
+        database: "faultline".into(),
+    });
+    Endpoints { redis_master, redis: Default::default(), postgres, sentinel: None }
+}
+
+/// An address nothing listens on.
+pub fn refused() -> SocketAddr {
+    "127.0.0.1:1".parse().unwrap()
 }

@@ -6,11 +6,13 @@
 //! - `ground_truth`: duplicate credits, unbalanced ledgers, one recharge per operation,
 //!   and overflowing sums;
 //! - `gateway_faults`: only card declines are declines; captures stand whatever the
-//!   caller was told.
+//!   caller was told;
+//! - `layout`: the stores a final state must hold, from the harness's `layout` record.
 
 mod attribution;
 mod gateway_faults;
 mod ground_truth;
+mod layout;
 mod reads;
 mod windows;
 

@@ -107,8 +107,11 @@ fn a_declared_layout_is_read_and_a_bad_one_is_explained() {
     let body = br#"{"balance_key": "acct:{account}", "ledger_balance": "SELECT id, b FROM w WHERE id = ANY($1)",
         "suspended": "SELECT id, f FROM w WHERE id = ANY($1)", "credited": "SELECT w, c FROM c WHERE w = ANY($1)"}"#;
     let layout = parse_layout(body).unwrap();
-    assert_eq!(layout.balance_key(7), "acct:7");
+    assert_eq!(layout.balance_key(7).as_deref(), Some("acct:7"));
     assert_eq!(layout.entries, None);
+    let ledger_only = br#"{"balance_key": null, "ledger_balance": "SELECT id, b FROM w WHERE id = ANY($1)",
+        "suspended": "SELECT id, f FROM w WHERE id = ANY($1)", "credited": "SELECT w, c FROM c WHERE w = ANY($1)"}"#;
+    assert_eq!(parse_layout(ledger_only).unwrap(), Layout { balance_key: None, ..layout });
     let e = parse_layout(br#"{"balance_key": "x"}"#).unwrap_err();
     assert!(e.contains("section 6"), "{e}");
 }

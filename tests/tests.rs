@@ -13,7 +13,6 @@ mod container;
 mod explore;
 mod fleet;
 mod hosts;
-mod ledger_only;
 mod nemesis;
 mod run;
 mod second_design;

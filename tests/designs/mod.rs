@@ -3,17 +3,12 @@
 //! (`designs::builtin()`), never built in.
 
 pub mod ledger_first;
-pub mod ledger_only;
 
 use faultline::workloads::sut::{Registry, Sut};
 
 /// faultline's own designs and the designs written here.
 pub fn registry() -> Registry {
-    faultline::designs::builtin()
-        .register("ledger-first", ledger_first::ABOUT, |cx| {
-            Sut::new(ledger_first::LedgerFirst::new(cx))
-        })
-        .register("ledger-only", ledger_only::ABOUT, |cx| {
-            Sut::new(ledger_only::LedgerOnly::new(cx))
-        })
+    faultline::designs::builtin().register("ledger-first", ledger_first::ABOUT, |cx| {
+        Sut::new(ledger_first::LedgerFirst::new(cx))
+    })
 }

@@ -243,10 +243,10 @@ impl Wallet {
     /// Carries out `seen`'s pending recharge, if any; one that must wait is left for a
     /// later operation or `settle`.
     async fn after(&self, seen: &Seen) -> Result<(), OpError> {
-        if let Some(intent) = seen.pending.clone() {
-            if let Recharge::Waiting(why) = self.recharge(intent).await? {
-                tracing::debug!("recharge left pending: {why}");
-            }
+        if let Some(intent) = seen.pending.clone()
+            && let Recharge::Waiting(why) = self.recharge(intent).await?
+        {
+            tracing::debug!("recharge left pending: {why}");
         }
         Ok(())
     }

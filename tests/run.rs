@@ -10,7 +10,6 @@ use faultline::scenario::{Overrides, Scenario};
 use faultline::store::Store;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 fn temporary_store(name: &str) -> Store {
     let root = std::env::temp_dir().join(format!("faultline-test-{name}-{}", std::process::id()));
@@ -26,14 +25,7 @@ async fn run(scenario: &str, sut: &str, seed: Option<u64>) -> RunOutcome {
     let root = store.root().to_path_buf();
     // One store per test: a passing test removes its store while others still run.
     let options = RunOptions { store, ..RunOptions::default() };
-    // Every bundled scenario ends in about two minutes; ten is a hung run.
-    let execute = Run::new(scenario, sut, options).execute();
-    match crate::common::within(Duration::from_secs(600), &root, execute).await {
-        Ok(outcome) => outcome,
-        Err(e) => panic!(
-            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
-        ),
-    }
+    crate::common::verdict_of(Run::new(scenario, sut, options), &root).await
 }
 
 fn group<'a>(report: &'a Report, checker: &str, kind: AnomalyKind) -> &'a checkers::AnomalyGroup {

@@ -28,13 +28,8 @@ async fn run_scenario(scenario: Scenario, sut: &str) -> RunOutcome {
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
-    let options = RunOptions { store: Store::new(root), ..RunOptions::default() };
-    match Run::new(scenario, sut, options).execute().await {
-        Ok(outcome) => outcome,
-        Err(e) => panic!(
-            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
-        ),
-    }
+    let options = RunOptions { store: Store::new(root.clone()), ..RunOptions::default() };
+    crate::common::verdict_of(Run::new(scenario, sut, options), &root).await
 }
 
 /// The group of `lost-write` anomalies reconciliation found.

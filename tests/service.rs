@@ -48,15 +48,10 @@ pub async fn run_service(scenario: &str, spec: ServiceSpec, seed: Option<u64>) -
         scenario.seed,
         std::process::id()
     ));
-    let options =
-        RunOptions { store: Store::new(root), service: Some(spec), ..RunOptions::default() };
+    let store = Store::new(root.clone());
+    let options = RunOptions { store, service: Some(spec), ..RunOptions::default() };
     let run = Run::of_service(scenario, options).expect("a service to run");
-    match run.execute().await {
-        Ok(outcome) => outcome,
-        Err(e) => panic!(
-            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
-        ),
-    }
+    crate::common::verdict_of(run, &root).await
 }
 
 fn count(report: &Report, checker: &str, kind: AnomalyKind) -> u64 {

@@ -122,3 +122,18 @@ fn tails(dir: &std::path::Path) -> String {
     }
     out
 }
+
+/// Runs `run`, whose store lies at `store`, to a verdict: the outcome, or the test fails
+/// with why not (the run's error, or where a hung run stopped, after ten minutes: every
+/// bundled scenario ends in about two).
+pub async fn verdict_of(
+    run: faultline::runner::Run,
+    store: &std::path::Path,
+) -> faultline::runner::RunOutcome {
+    match within(Duration::from_secs(600), store, run.execute()).await {
+        Ok(outcome) => outcome,
+        Err(e) => panic!(
+            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
+        ),
+    }
+}

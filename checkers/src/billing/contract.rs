@@ -8,11 +8,12 @@
 //! - **A charge is for a positive amount.** A charge of zero or fewer cents is not a
 //!   recharge (a negative one moves money back to the card): the account's bounds stop
 //!   there, and every later anomaly on it would go unseen.
-//! - **A read that answers `ok` reports the balance.** A read is asked for one thing;
-//!   an `ok` read with no balance (or a debit, payment or read whose `ok` answer
-//!   carries an error) reports nothing the checkers could hold against the history,
-//!   and would pass every check by saying nothing. (A debit or payment may answer `ok`
-//!   without a balance.)
+//! - **A read that answers `ok` reports the balance, of the account asked about.** A
+//!   read is asked for one thing; an `ok` read with no balance (no value at all, or one
+//!   without a balance), an `ok` answer that carries an error, or one about another
+//!   account than the invocation's reports nothing the checkers could hold against the
+//!   history, and would pass every check by saying nothing. (A debit or payment may
+//!   answer `ok` without a balance.)
 //!
 //! Witnesses: the charge, or the operation's invocation and completion.
 
@@ -90,13 +91,25 @@ impl Checker for Contract {
 
 impl Contract {
     fn answer(&mut self, ev: &Event<'_>) {
-        // The completion's own value: what the system answered.
-        let Value::Account(op) = &ev.op.value else { return };
         if !matches!(ev.op.f, F::Debit | F::Payment | F::Read) {
             return;
         }
-        let (index, invoked, account, f) = (ev.index(), ev.invoke_index(), op.account, &ev.op.f);
-        let said = match (&op.balance, f) {
+        // The account asked about, from the invocation; what the system answered, from
+        // the completion's own value (none at all is no balance).
+        let Some(asked) = ev.invocation.and_then(|inv| match &inv.value {
+            Value::Account(a) => Some(a.account),
+            _ => None,
+        }) else {
+            return;
+        };
+        let (answered, balance) = match &ev.op.value {
+            Value::Account(a) => (a.account, a.balance.as_ref()),
+            _ => (asked, None),
+        };
+        let (index, invoked, f) = (ev.index(), ev.invoke_index(), &ev.op.f);
+        let account = asked;
+        let said = match (balance, f) {
+            _ if answered != asked => format!("answered ok about account {answered}"),
             (Some(Observed::Error(e)), _) => format!("answered ok with an error ({e:?})"),
             (None, F::Read) => "answered ok without a balance".to_string(),
             _ => return,
@@ -157,6 +170,23 @@ mod tests {
         }
         let h = history(vec![open(1, 500, 1000, 5000), invoke(0, debit(1, 5)), erring]);
         assert!(!verdict(Contract::default(), &h).is_valid());
+    }
+
+    #[test]
+    fn an_ok_read_with_no_value_or_about_another_account_is_a_broken_contract() {
+        let mut bare = ok(0, read(1));
+        bare.value = Value::Nil;
+        let h = history(vec![open(1, 500, 1000, 5000), invoke(0, read(1)), bare]);
+        assert!(!verdict(Contract::default(), &h).is_valid());
+        let h = history(vec![
+            open(1, 500, 1000, 5000),
+            open(2, 500, 1000, 5000),
+            invoke(0, read(1)),
+            ok(0, reporting(read(2), 99_999)),
+        ]);
+        let v = verdict(Contract::default(), &h);
+        let a = &v.anomalies()[0].first;
+        assert!(a.explanation.contains("about account 2"), "{}", a.explanation);
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Checker for Reconciliation {
             (Process::Harness, Value::Open(spec)) => {
                 self.highest_floor = self.highest_floor.max(spec.floor);
             }
-            (Process::Harness, Value::Layout(shape)) if ev.op.f == F::Layout => {
+            // Only a layout the harness declared (`ok`) says what the finals owe.
+            (Process::Harness, Value::Layout(shape))
+                if ev.op.f == F::Layout && ev.kind() == OpType::Ok =>
+            {
                 self.declared(ev.index(), *shape)
             }
             _ => {}

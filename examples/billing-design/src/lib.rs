@@ -23,7 +23,7 @@
 
 use faultline::checkers::history::{AccountId, AccountSpec, Observed};
 use faultline::workloads::client::{OpError, OpId};
-use faultline::workloads::gateway::{ChargeOutcome, Gateway};
+use faultline::workloads::gateway::{ChargeOutcome, Gateway, GatewayError};
 use faultline::workloads::store::{Ledger, StoreError, Stores};
 use faultline::workloads::sut::{Answer, BillingSystem, Layout, SutContext};
 use sqlx::{Postgres, Row, Transaction};
@@ -151,14 +151,40 @@ impl Wallet {
                 let charged = self.gateway.charge(intent.wallet, intent.cents, Some(&intent.key));
                 match (charged.await, self.gateway.lookup(&intent.key)) {
                     (Ok(outcome), _) | (Err(_), Some(outcome)) => outcome,
-                    // Nothing recorded under the key: nothing was charged (or its first
-                    // request is still out); the intent stays pending, charged again
-                    // under the same key later.
+                    // An error and nothing captured under the key: the gateway answers
+                    // that key with the same error for ever, so the intent is given up
+                    // and the next debit below the threshold records a fresh one.
+                    (Err(e @ GatewayError::Unknown(_)), None) => {
+                        self.give_up(&intent).await?;
+                        return Ok(Recharge::Waiting(e.to_string()));
+                    }
+                    // Down, or the key's first request still out: nothing was charged
+                    // yet; the intent stays pending, charged again under its key later.
                     (Err(e), None) => return Ok(Recharge::Waiting(e.to_string())),
                 }
             }
         };
         self.book(intent, outcome).await
+    }
+
+    /// Marks `intent` failed: nothing was captured under its key, and nothing will be.
+    async fn give_up(&self, intent: &Intent) -> Result<(), OpError> {
+        let key = intent.key.clone();
+        self.ledger
+            .transaction(|tx| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE wallet_recharges SET state = 'failed' \
+                         WHERE key = $1 AND state = 'pending'",
+                    )
+                    .bind(key)
+                    .execute(&mut **tx)
+                    .await
+                    .map(drop)
+                })
+            })
+            .await?;
+        Ok(())
     }
 
     /// Whether `intent` is pending and its wallet below the threshold, now.
@@ -240,15 +266,24 @@ impl Wallet {
         }
     }
 
-    /// Carries out `seen`'s pending recharge, if any; one that must wait is left for a
-    /// later operation or `settle`.
+    /// Carries out `seen`'s pending recharge, if any, after the operation's own change
+    /// committed: one that must wait, or that failed before anything was captured, is
+    /// left for a later operation or `settle`, and the operation stands. Only a capture
+    /// not yet credited makes it indeterminate: never `fail` a change that committed.
     async fn after(&self, seen: &Seen) -> Result<(), OpError> {
-        if let Some(intent) = seen.pending.clone()
-            && let Recharge::Waiting(why) = self.recharge(intent).await?
-        {
-            tracing::debug!("recharge left pending: {why}");
+        let Some(intent) = seen.pending.clone() else { return Ok(()) };
+        match self.recharge(intent).await {
+            Ok(Recharge::Done | Recharge::NotNeeded) => Ok(()),
+            Ok(Recharge::Waiting(why)) => {
+                tracing::debug!("recharge left pending: {why}");
+                Ok(())
+            }
+            Err(e @ OpError::Indeterminate(_)) => Err(e),
+            Err(OpError::Refused(why)) => {
+                tracing::debug!("recharge left pending: {why}");
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 

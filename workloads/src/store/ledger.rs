@@ -214,10 +214,13 @@ impl Ledger {
             ) -> BoxFuture<'c, Result<T, sqlx::Error>>
             + Send,
     {
-        let mut conn = self.acquire().await.map_err(rolled_back)?;
-        let (outcome, afterwards) = self.transact(&mut conn, body).await;
-        if afterwards == Afterwards::Detach {
-            drop(conn.detach());
+        let conn = self.acquire().await.map_err(rolled_back)?;
+        // Closed if this future is dropped before the transaction ended (a caller that
+        // gave up on it, as the harness's operation timeout does).
+        let mut held = Closing(Some(conn));
+        let (outcome, afterwards) = self.transact(held.0.as_mut().expect("held"), body).await;
+        if afterwards == Afterwards::Pool {
+            drop(held.0.take());
         }
         outcome
     }
@@ -256,6 +259,20 @@ impl Ledger {
             Ok(Ok(())) => (Ok(value), Afterwards::Pool),
             Ok(Err(e)) => (Err(at_commit(e)), Afterwards::Pool),
             Err(_) => (Err(StoreError::timeout("postgres COMMIT", limit)), Afterwards::Detach),
+        }
+    }
+}
+
+/// A pooled connection closed rather than returned to the pool when dropped: one whose
+/// transaction timed out, failed to roll back, or was abandoned half-way (its future
+/// dropped) is in a state nobody knows, and sqlx would ping it on its return; against a
+/// silent server (paused, cut off) that ping never ends and the pool permit stays taken.
+struct Closing(Option<PoolConnection<Postgres>>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
         }
     }
 }

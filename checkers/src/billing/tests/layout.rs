@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::billing::{ChargeWithoutCredit, Reconciliation};
-use crate::history::{History, Op};
+use crate::history::{History, Op, OpType};
 use crate::report::Report;
 
 /// Account 7 debited, recharged by charge 55 and credited; the final state as given.
@@ -108,4 +108,17 @@ fn checkers_over(h: &History) -> Report {
     let mut runner = crate::runner::Runner::new(crate::billing::checkers(None));
     h.iter().for_each(|op| runner.observe(op, None));
     runner.finish()
+}
+
+#[test]
+fn a_layout_record_the_harness_did_not_complete_ok_declares_nothing() {
+    for kind in [OpType::Fail, OpType::Info] {
+        let mut declared = layout(false);
+        declared.kind = kind;
+        let mut ops = vec![declared];
+        ops.extend(recharged(None, without_in_flight(settled(7, 1050, &[55]))).iter().cloned());
+        let h = history(ops);
+        let v = verdict(Reconciliation::default(), &h);
+        assert!(matches!(v, Verdict::Unknown(_)), "{kind:?}: {v:?}");
+    }
 }

@@ -15,6 +15,7 @@ mod fleet;
 mod hosts;
 mod ledger_only;
 mod nemesis;
+mod replica_reads;
 mod run;
 mod second_design;
 mod sentinel;

@@ -17,7 +17,7 @@
 //!   an error abandons the intent, after an outage it waits).
 //! - **`settle`** completes every pending intent until none is left.
 
-use super::ledger_first::sql::{self, Intent, transact};
+use super::ledger_first::sql::{self, Intent};
 use checkers::history::{AccountId, AccountSpec, Observed};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -34,7 +34,6 @@ pub const ABOUT: &str = "ledger-only: Postgres alone, every change and recharge 
 pub struct LedgerOnly {
     ledger: Ledger,
     gateway: Gateway,
-    limit: Duration,
 }
 
 impl LedgerOnly {
@@ -43,7 +42,6 @@ impl LedgerOnly {
         LedgerOnly {
             ledger: Ledger::new(cx.topology, &cx.settings).with_durable_commits(),
             gateway: cx.gateway,
-            limit: cx.settings.postgres_timeout + Duration::from_millis(500),
         }
     }
 
@@ -55,10 +53,10 @@ impl LedgerOnly {
         amount: i64,
     ) -> Answer {
         let (key, intent) = (format!("op-{}", op.0), format!("recharge-op-{}", op.0));
-        let applied = transact(&self.ledger, self.limit, |c| {
-            Box::pin(sql::apply(c, account, kind, amount, key, intent))
-        })
-        .await?;
+        let applied = self
+            .ledger
+            .transaction(|tx| Box::pin(sql::apply(tx, account, kind, amount, key, intent)))
+            .await??;
         if let Some(intent) = applied.pending {
             self.complete(intent).await?;
         }
@@ -86,8 +84,7 @@ impl LedgerOnly {
             None => {
                 let check = intent.clone();
                 let needed =
-                    transact(&self.ledger, self.limit, |c| Box::pin(sql::still_needed(c, check)))
-                        .await?;
+                    self.ledger.transaction(|tx| Box::pin(sql::still_needed(tx, check))).await?;
                 if !needed {
                     return Ok(());
                 }
@@ -109,7 +106,7 @@ impl LedgerOnly {
             }
             (None, GatewayError::Unknown(_) | GatewayError::Idempotency(_)) => {
                 let spent = intent.clone();
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::abandon(c, spent))).await?;
+                self.ledger.transaction(|tx| Box::pin(sql::abandon(tx, spent))).await?;
                 Err(Pending::NotCharged(OpError::Refused(format!("{e}; intent abandoned"))))
             }
         }
@@ -120,14 +117,14 @@ impl LedgerOnly {
         match outcome {
             ChargeOutcome::Captured(id) => {
                 let charge = id as i64;
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::credit(c, intent, charge)))
+                self.ledger
+                    .transaction(|tx| Box::pin(sql::credit(tx, intent, charge)))
                     .await
-                    .map_err(|e| Pending::Uncredited(id, e))?;
+                    .map_err(|e| Pending::Uncredited(id, e.into()))?;
             }
             ChargeOutcome::Declined(charge, _) => {
                 let charge = charge as i64;
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::decline(c, intent, charge)))
-                    .await?;
+                self.ledger.transaction(|tx| Box::pin(sql::decline(tx, intent, charge))).await?;
             }
         }
         Ok(())
@@ -158,7 +155,7 @@ impl BillingSystem for LedgerOnly {
     }
 
     async fn balance(&self, _op: OpId, account: AccountId) -> Answer {
-        let read = transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
+        let read = self.ledger.transaction(|tx| Box::pin(sql::read(tx, account))).await??;
         if let Some(intent) = read.pending {
             self.complete(intent).await?;
         }
@@ -167,7 +164,7 @@ impl BillingSystem for LedgerOnly {
 
     async fn settle(&self, deadline: Instant) -> Result<(), OpError> {
         loop {
-            let pending = transact(&self.ledger, self.limit, |c| Box::pin(sql::pending(c))).await;
+            let pending = self.ledger.transaction(|tx| Box::pin(sql::pending(tx))).await;
             match pending {
                 Ok(intents) if intents.is_empty() => return Ok(()),
                 Ok(intents) => {

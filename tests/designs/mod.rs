@@ -1,9 +1,11 @@
 //! Billing systems written for the tests, from `workloads`' public API only, as a user
 //! of faultline would write theirs: each is registered next to faultline's own designs
-//! (`designs::builtin()`), never built in.
+//! (`designs::builtin()`), never built in. `ledger-first` and `ledger-only` are correct;
+//! `replica-reads` (failsafe reading balances from a replica) is wrong on purpose.
 
 pub mod ledger_first;
 pub mod ledger_only;
+pub mod replica_reads;
 
 use faultline::workloads::sut::{Registry, Sut};
 
@@ -15,5 +17,8 @@ pub fn registry() -> Registry {
         })
         .register("ledger-only", ledger_only::ABOUT, |cx| {
             Sut::new(ledger_only::LedgerOnly::new(cx))
+        })
+        .register("replica-reads", replica_reads::ABOUT, |cx| {
+            Sut::new(replica_reads::ReplicaReads::new(cx))
         })
 }

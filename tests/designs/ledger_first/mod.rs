@@ -30,7 +30,7 @@ pub mod sql;
 
 use checkers::history::{AccountId, AccountSpec, Observed};
 use redis::Script;
-use sql::{Intent, Versioned, transact};
+use sql::{Intent, Versioned};
 use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -65,7 +65,6 @@ pub struct LedgerFirst {
     ledger: Ledger,
     gateway: Gateway,
     layout: Layout,
-    limit: Duration,
 }
 
 impl LedgerFirst {
@@ -79,7 +78,6 @@ impl LedgerFirst {
                 balance_key: Some("ledger-first:{account}".into()),
                 ..Layout::standard()
             },
-            limit: cx.settings.postgres_timeout + Duration::from_millis(500),
         }
     }
 
@@ -91,10 +89,10 @@ impl LedgerFirst {
         amount: i64,
     ) -> Answer {
         let (key, intent) = (format!("op-{}", op.0), format!("recharge-op-{}", op.0));
-        let applied = transact(&self.ledger, self.limit, |c| {
-            Box::pin(sql::apply(c, account, kind, amount, key, intent))
-        })
-        .await?;
+        let applied = self
+            .ledger
+            .transaction(|tx| Box::pin(sql::apply(tx, account, kind, amount, key, intent)))
+            .await??;
         let safe = self.cache(applied.state).await;
         if let Some(intent) = applied.pending {
             self.complete(intent, safe).await?;
@@ -147,8 +145,7 @@ impl LedgerFirst {
                 }
                 let check = intent.clone();
                 let needed =
-                    transact(&self.ledger, self.limit, |c| Box::pin(sql::still_needed(c, check)))
-                        .await?;
+                    self.ledger.transaction(|tx| Box::pin(sql::still_needed(tx, check))).await?;
                 if !needed {
                     return Ok(());
                 }
@@ -173,7 +170,7 @@ impl LedgerFirst {
             }
             (None, GatewayError::Unknown(_) | GatewayError::Idempotency(_)) => {
                 let spent = intent.clone();
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::abandon(c, spent))).await?;
+                self.ledger.transaction(|tx| Box::pin(sql::abandon(tx, spent))).await?;
                 Err(Pending::NotCharged(OpError::Refused(format!("{e}; intent abandoned"))))
             }
         }
@@ -184,14 +181,14 @@ impl LedgerFirst {
         let state = match outcome {
             ChargeOutcome::Captured(id) => {
                 let charge = id as i64;
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::credit(c, intent, charge)))
+                self.ledger
+                    .transaction(|tx| Box::pin(sql::credit(tx, intent, charge)))
                     .await
-                    .map_err(|e| Pending::Uncredited(id, e))?
+                    .map_err(|e| Pending::Uncredited(id, e.into()))?
             }
             ChargeOutcome::Declined(charge, _) => {
                 let charge = charge as i64;
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::decline(c, intent, charge)))
-                    .await?
+                self.ledger.transaction(|tx| Box::pin(sql::decline(tx, intent, charge))).await?
             }
         };
         self.cache(state).await;
@@ -200,17 +197,16 @@ impl LedgerFirst {
 
     /// One pass of settling; returns how many intents and cache entries it found to do.
     async fn settle_pass(&self) -> Result<usize, OpError> {
-        let pending = transact(&self.ledger, self.limit, |c| Box::pin(sql::pending(c))).await?;
+        let pending = self.ledger.transaction(|tx| Box::pin(sql::pending(tx))).await?;
         for intent in &pending {
             let account = intent.account;
-            let read =
-                transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
+            let read = self.ledger.transaction(|tx| Box::pin(sql::read(tx, account))).await??;
             let safe = self.cache(read.state).await;
             if let Err(e) = self.complete(intent.clone(), safe).await {
                 tracing::debug!("recharge still pending: {e}");
             }
         }
-        let states = transact(&self.ledger, self.limit, |c| Box::pin(sql::all(c))).await?;
+        let states = self.ledger.transaction(|tx| Box::pin(sql::all(tx))).await?;
         let stores = Stores { redis: self.redis.clone(), ledger: self.ledger.clone() };
         let accounts: Vec<AccountId> = states.iter().map(|s| s.account).collect();
         let keys: Vec<String> = accounts.iter().map(|&a| self.balance_key(a)).collect();
@@ -250,7 +246,7 @@ impl BillingSystem for LedgerFirst {
     }
 
     async fn balance(&self, _op: OpId, account: AccountId) -> Answer {
-        let read = transact(&self.ledger, self.limit, |c| Box::pin(sql::read(c, account))).await?;
+        let read = self.ledger.transaction(|tx| Box::pin(sql::read(tx, account))).await??;
         let safe = self.cache(read.state).await;
         if let Some(intent) = read.pending {
             self.complete(intent, safe).await?;

@@ -1,15 +1,16 @@
-//! The ledger's transactions: plain SQL, one client-side transaction each, locking the
-//! account's row first so that operations on one account serialise.
+//! The ledger's transactions: plain SQL, each the body of one
+//! [`Ledger::transaction`](workloads::store::Ledger::transaction), locking the account's
+//! row first so that operations on one account serialise.
 //!
-//! An error before `COMMIT` was sent left nothing behind (the transaction rolls back):
-//! the operation certainly did not apply. An error or a timeout around `COMMIT` may
-//! have committed.
+//! A body returns the error of any statement that failed, and the transaction judges
+//! it (definite before `COMMIT` was sent, indeterminate during). The ledger's own
+//! refusals (no such account, a suspended account) are not errors of the database: a
+//! body returns them as a [`Refusal`] inside `Ok`, after writing nothing, and the
+//! caller maps them to [`OpError::Refused`].
 
-use futures::future::BoxFuture;
-use sqlx::{Connection, PgConnection, Row};
-use std::time::Duration;
+use sqlx::{PgConnection, Row};
+use std::fmt;
 use workloads::client::OpError;
-use workloads::store::{ErrorKind, Ledger, sqlstate_kind};
 
 /// An account's ledger balance and the version every change bumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,44 +34,28 @@ pub struct Applied {
     pub pending: Option<Intent>,
 }
 
-/// Runs `body` in one transaction within `limit`.
-pub async fn transact<T: Send>(
-    ledger: &Ledger,
-    limit: Duration,
-    body: impl for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, OpError>> + Send,
-) -> Result<T, OpError> {
-    let pool = ledger.pool()?;
-    let mut conn = pool.acquire().await.map_err(|e| OpError::Refused(e.to_string()))?;
-    let run = async {
-        let mut tx = conn.begin().await.map_err(|e| OpError::Refused(e.to_string()))?;
-        let value = body(&mut tx).await?;
-        tx.commit().await.map_err(at_commit)?;
-        Ok(value)
-    };
-    match tokio::time::timeout(limit, run).await {
-        Ok(done) => done,
-        Err(_) => {
-            drop(conn.detach());
-            Err(OpError::Indeterminate(format!("the ledger did not answer within {limit:?}")))
+/// Why the ledger refused an operation on an account: the transaction wrote nothing,
+/// so the operation certainly did not apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The account was never opened.
+    NoAccount(u32),
+    /// The account is suspended, and refuses debits.
+    Suspended(u32),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoAccount(account) => write!(f, "no account {account}"),
+            Refusal::Suspended(account) => write!(f, "account {account} is suspended"),
         }
     }
 }
 
-/// A statement that failed inside a transaction: it never committed.
-pub fn refused(e: sqlx::Error) -> OpError {
-    OpError::Refused(e.to_string())
-}
-
-/// What an error at `COMMIT` means: a database refusal rolled back, anything else
-/// (a dropped connection) may have committed.
-fn at_commit(e: sqlx::Error) -> OpError {
-    let kind = match &e {
-        sqlx::Error::Database(db) => db.code().map_or(ErrorKind::Unknown, |c| sqlstate_kind(&c)),
-        _ => ErrorKind::Unknown,
-    };
-    match kind.is_definite() {
-        true => OpError::Refused(e.to_string()),
-        false => OpError::Indeterminate(e.to_string()),
+impl From<Refusal> for OpError {
+    fn from(r: Refusal) -> OpError {
+        OpError::Refused(r.to_string())
     }
 }
 
@@ -84,15 +69,14 @@ pub async fn apply(
     amount: i64,
     key: String,
     intent: String,
-) -> Result<Applied, OpError> {
+) -> Result<Result<Applied, Refusal>, sqlx::Error> {
     let row = sqlx::query("SELECT suspended FROM accounts WHERE id = $1 FOR UPDATE")
         .bind(account as i32)
         .fetch_optional(&mut *c)
-        .await
-        .map_err(refused)?
-        .ok_or_else(|| OpError::Refused(format!("no account {account}")))?;
+        .await?;
+    let Some(row) = row else { return Ok(Err(Refusal::NoAccount(account))) };
     if kind == "debit" && row.get::<bool, _>(0) {
-        return Err(OpError::Refused(format!("account {account} is suspended")));
+        return Ok(Err(Refusal::Suspended(account)));
     }
     sqlx::query(
         "INSERT INTO ledger_entries (account, kind, amount, idempotency_key) VALUES ($1, $2, $3, $4)",
@@ -102,8 +86,7 @@ pub async fn apply(
     .bind(amount)
     .bind(key)
     .execute(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     let row = sqlx::query(
         "UPDATE accounts SET balance = balance + $2, version = version + 1 WHERE id = $1
          RETURNING balance, version, balance < threshold, recharge",
@@ -111,8 +94,7 @@ pub async fn apply(
     .bind(account as i32)
     .bind(amount)
     .fetch_one(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     let state = Versioned { account, balance: row.get(0), version: row.get(1) };
     if kind == "debit" && row.get::<bool, _>(2) {
         // At most one pending intent per account: the partial unique index refuses a
@@ -125,44 +107,43 @@ pub async fn apply(
         .bind(account as i32)
         .bind(row.get::<i64, _>(3))
         .execute(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     }
     let pending = pending_on(c, account).await?;
-    Ok(Applied { state, pending })
+    Ok(Ok(Applied { state, pending }))
 }
 
 /// The account's ledger state and outstanding intent, without changing anything.
-pub async fn read(c: &mut PgConnection, account: u32) -> Result<Applied, OpError> {
+pub async fn read(
+    c: &mut PgConnection,
+    account: u32,
+) -> Result<Result<Applied, Refusal>, sqlx::Error> {
     let row = sqlx::query("SELECT balance, version FROM accounts WHERE id = $1")
         .bind(account as i32)
         .fetch_optional(&mut *c)
-        .await
-        .map_err(refused)?
-        .ok_or_else(|| OpError::Refused(format!("no account {account}")))?;
+        .await?;
+    let Some(row) = row else { return Ok(Err(Refusal::NoAccount(account))) };
     let state = Versioned { account, balance: row.get(0), version: row.get(1) };
-    Ok(Applied { state, pending: pending_on(c, account).await? })
+    Ok(Ok(Applied { state, pending: pending_on(c, account).await? }))
 }
 
-async fn pending_on(c: &mut PgConnection, account: u32) -> Result<Option<Intent>, OpError> {
+async fn pending_on(c: &mut PgConnection, account: u32) -> Result<Option<Intent>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT idempotency_key, amount FROM charges WHERE account = $1 AND status = 'pending'",
     )
     .bind(account as i32)
     .fetch_optional(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     Ok(row.map(|r| Intent { key: r.get(0), account, amount: r.get(1) }))
 }
 
 /// Whether `intent` still needs charging: it is pending and the balance is still below
 /// the threshold; an intent no longer needed is cancelled.
-pub async fn still_needed(c: &mut PgConnection, intent: Intent) -> Result<bool, OpError> {
+pub async fn still_needed(c: &mut PgConnection, intent: Intent) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT balance < threshold FROM accounts WHERE id = $1 FOR UPDATE")
         .bind(intent.account as i32)
         .fetch_one(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     let below: bool = row.get(0);
     let cancelled = sqlx::query(
         "UPDATE charges SET status = 'cancelled' WHERE idempotency_key = $1 AND status = 'pending' AND $2",
@@ -170,26 +151,23 @@ pub async fn still_needed(c: &mut PgConnection, intent: Intent) -> Result<bool, 
     .bind(&intent.key)
     .bind(!below)
     .execute(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     let pending = sqlx::query("SELECT status = 'pending' FROM charges WHERE idempotency_key = $1")
         .bind(&intent.key)
         .fetch_one(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     Ok(cancelled.rows_affected() == 0 && pending.get::<bool, _>(0))
 }
 
 /// Abandons `intent` if it is still pending: its key can no longer charge.
-pub async fn abandon(c: &mut PgConnection, intent: Intent) -> Result<(), OpError> {
+pub async fn abandon(c: &mut PgConnection, intent: Intent) -> Result<(), sqlx::Error> {
     lock(c, intent.account).await?;
     sqlx::query(
         "UPDATE charges SET status = 'cancelled' WHERE idempotency_key = $1 AND status = 'pending'",
     )
     .bind(&intent.key)
     .execute(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     Ok(())
 }
 
@@ -199,7 +177,7 @@ pub async fn credit(
     c: &mut PgConnection,
     intent: Intent,
     charge: i64,
-) -> Result<Versioned, OpError> {
+) -> Result<Versioned, sqlx::Error> {
     lock(c, intent.account).await?;
     let entry = sqlx::query(
         "INSERT INTO ledger_entries (account, kind, amount, idempotency_key, charge_id)
@@ -210,8 +188,7 @@ pub async fn credit(
     .bind(&intent.key)
     .bind(charge)
     .execute(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     if entry.rows_affected() == 1 {
         sqlx::query(
             "UPDATE charges SET status = 'credited', charge_id = $2 WHERE idempotency_key = $1",
@@ -219,16 +196,14 @@ pub async fn credit(
         .bind(&intent.key)
         .bind(charge)
         .execute(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
         sqlx::query(
             "UPDATE accounts SET balance = balance + $2, version = version + 1 WHERE id = $1",
         )
         .bind(intent.account as i32)
         .bind(intent.amount)
         .execute(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     }
     state(c, intent.account).await
 }
@@ -238,7 +213,7 @@ pub async fn decline(
     c: &mut PgConnection,
     intent: Intent,
     charge: i64,
-) -> Result<Versioned, OpError> {
+) -> Result<Versioned, sqlx::Error> {
     lock(c, intent.account).await?;
     sqlx::query(
         "UPDATE charges SET status = 'declined', charge_id = $2
@@ -247,42 +222,37 @@ pub async fn decline(
     .bind(&intent.key)
     .bind(charge)
     .execute(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     sqlx::query("UPDATE accounts SET suspended = true, version = version + 1 WHERE id = $1")
         .bind(intent.account as i32)
         .execute(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     state(c, intent.account).await
 }
 
-async fn lock(c: &mut PgConnection, account: u32) -> Result<(), OpError> {
+async fn lock(c: &mut PgConnection, account: u32) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
         .bind(account as i32)
         .fetch_one(&mut *c)
         .await
         .map(drop)
-        .map_err(refused)
 }
 
-async fn state(c: &mut PgConnection, account: u32) -> Result<Versioned, OpError> {
+async fn state(c: &mut PgConnection, account: u32) -> Result<Versioned, sqlx::Error> {
     let row = sqlx::query("SELECT balance, version FROM accounts WHERE id = $1")
         .bind(account as i32)
         .fetch_one(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     Ok(Versioned { account, balance: row.get(0), version: row.get(1) })
 }
 
 /// Intents still pending, across accounts.
-pub async fn pending(c: &mut PgConnection) -> Result<Vec<Intent>, OpError> {
+pub async fn pending(c: &mut PgConnection) -> Result<Vec<Intent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT idempotency_key, account, amount FROM charges WHERE status = 'pending'",
     )
     .fetch_all(&mut *c)
-    .await
-    .map_err(refused)?;
+    .await?;
     Ok(rows
         .iter()
         .map(|r| Intent { key: r.get(0), account: r.get::<i32, _>(1) as u32, amount: r.get(2) })
@@ -290,11 +260,10 @@ pub async fn pending(c: &mut PgConnection) -> Result<Vec<Intent>, OpError> {
 }
 
 /// Every account's ledger state.
-pub async fn all(c: &mut PgConnection) -> Result<Vec<Versioned>, OpError> {
+pub async fn all(c: &mut PgConnection) -> Result<Vec<Versioned>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, balance, version FROM accounts ORDER BY id")
         .fetch_all(&mut *c)
-        .await
-        .map_err(refused)?;
+        .await?;
     Ok(rows
         .iter()
         .map(|r| Versioned {

@@ -14,7 +14,7 @@
 //! | `harness` | `open`                      | an account opened with its opening balance and policy |
 //! | `gateway` | `charge`                    | a card charge: `ok` captured, `fail` not (declined: `card-declined`, `card-deactivated`; or the gateway failed: `gateway-error`, `gateway-unavailable`), `info` unknown; `answer`: what the caller was told |
 //! | `gateway` | `card-deactivated`          | the gateway deactivated a card                       |
-//! | `monitor` | `probe`                     | the harness's own look at the balance store (invoke, then `ok` with what it saw) |
+//! | `monitor` | `probe`                     | the harness's own look at the balance store (invoke, then `ok` with what it saw, or `info` with no value when it could not tell, `error` saying why) |
 //! | `nemesis` | `start`, `heal`             | a fault starting or healing (invoke, then `info` with its effect) |
 //! | `harness` | `phase`                     | a phase of the run beginning (`recovery`: faults healed, clients run again) |
 //! | `harness` | `settle`                    | the system under test finishing its background work (invoke, then `ok`, `fail` or `info`) |

@@ -187,6 +187,14 @@ pub fn probe_invoked() -> Op {
     op(Process::Monitor, OpType::Invoke, (F::Probe, Value::Nil))
 }
 
+/// The monitor completing a probe without an observation: it could not tell.
+pub fn probe_info() -> Op {
+    Op {
+        error: Some("cannot tell".into()),
+        ..op(Process::Monitor, OpType::Info, (F::Probe, Value::Nil))
+    }
+}
+
 /// The harness invoking the system's `settle`.
 pub fn settle_invoked() -> Op {
     op(Process::Harness, OpType::Invoke, (F::Settle, Value::Nil))

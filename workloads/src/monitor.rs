@@ -17,21 +17,26 @@
 //!   `ledger_balance` query for every account on Postgres, its errors classified as
 //!   the store module classifies them ([`ErrorKind::status`](crate::store::ErrorKind::status)):
 //!   `healthy` when it answers (an account without a row is missing), else
-//!   `unreachable` (refused, still starting up: the pool retries until its timeout;
-//!   timed out, dropped) or `error` (any other refusal). The ledger is not written: a
-//!   Postgres node that answers takes writes, as the cluster runs no standby. The
-//!   probe is bounded by its own timeouts (the wait for a connection within one, the
-//!   query within one and half a second) and never cut short, so its connection is
-//!   never dropped mid-request. It keeps that connection between probes, as a
+//!   `unreachable` (timed out, dropped, no session) or `error` (any other refusal).
+//!   The ledger is not written: a Postgres node that answers takes writes, as the
+//!   cluster runs no standby. The probe keeps its connection between probes, as a
 //!   system's pool does, so a Postgres shutting down smartly (`SIGTERM`: it refuses
 //!   new sessions and serves open ones until they end) looks as healthy to the
-//!   monitor as to the system; a monitor that lost its connection just before (an
-//!   outage healed moments earlier) sees it `unreachable` while the system's open
-//!   sessions still commit.
+//!   monitor as to the system. When the probe gets no session (the pool retries
+//!   Postgres's refusals until its timeout and reports only that), one connection
+//!   made directly says why: refused or silent, nobody serves any session
+//!   (`unreachable`); Postgres refusing new sessions (`57P03`, starting up or
+//!   shutting down; `53300`, too many connections), or answering after all, and the
+//!   system's open sessions may still be served: the monitor cannot tell (below). The
+//!   probe is bounded by its own timeouts (the wait for a connection within one, the
+//!   direct connection within one more, the query within one and half a second) and
+//!   never cut short, so its connection is never dropped mid-request.
 //!
 //! Each probe is an operation, process `monitor`, f `probe`: an invocation (value null)
 //! when it starts and an `ok` completion carrying the [`Probe`] when it ends, so a
-//! checker knows the interval the observation was made over. `missing` and `restored`
+//! checker knows the interval the observation was made over; or, when the monitor
+//! could not tell, an `info` completion without a value, its `error` saying why (the
+//! fail-safe checker then judges no capture across it). `missing` and `restored`
 //! are relative to the previous completed probe that could read the balances. One last
 //! probe is taken when the monitor stops.
 
@@ -41,7 +46,7 @@ mod redis_probe;
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
 use crate::sut::Layout;
-use checkers::history::{AccountId, F, OpType, Probe, Process, Value};
+use checkers::history::{AccountId, F, OpType, Probe, Process, StoreStatus, Value};
 use ledger_probe::LedgerProbe;
 use redis_probe::RedisProbe;
 use serde::{Deserialize, Serialize};
@@ -119,6 +124,10 @@ impl Drop for Monitor {
     }
 }
 
+/// What one look at the balance store found: its status and, when it read them,
+/// whether each account's balance is there; or why it could not tell.
+type Look = Result<(StoreStatus, Option<Vec<bool>>), String>;
+
 /// The balance store a monitor probes.
 enum Store {
     /// The Redis master, with every account's balance key.
@@ -145,8 +154,11 @@ impl Prober {
                 () = stop.cancelled() => true,
             };
             recorder.invoke(Process::Monitor, F::Probe, Value::Nil);
-            let probe = self.probe().await;
-            recorder.record(Process::Monitor, OpType::Ok, F::Probe, Value::Probe(probe), None);
+            let (kind, value, why) = match self.probe().await {
+                Ok(probe) => (OpType::Ok, Value::Probe(probe), None),
+                Err(why) => (OpType::Info, Value::Nil, Some(why)),
+            };
+            recorder.record(Process::Monitor, kind, F::Probe, value, why);
             if stopping {
                 return;
             }
@@ -156,17 +168,19 @@ impl Prober {
     /// Probes the store where the topology has it; when the topology names another
     /// address by the time the probe is done (a failover or a restart raced it), probes
     /// again, so a recorded probe never describes a node clients had already left. Only
-    /// the probe kept moves what the monitor saw missing.
-    async fn probe(&mut self) -> Probe {
+    /// the probe kept moves what the monitor saw missing. `Err` says why the monitor
+    /// could not tell.
+    async fn probe(&mut self) -> Result<Probe, String> {
         loop {
             let addr = self.address();
-            let (store, present) = match &mut self.store {
-                Store::Redis(redis) => redis.probe(addr).await,
+            let look = match &mut self.store {
+                Store::Redis(redis) => Ok(redis.probe(addr).await),
                 Store::Ledger(ledger) => ledger.probe(&self.accounts).await,
             };
             if self.address() == addr {
+                let (store, present) = look?;
                 let (missing, restored) = present.map(|p| self.deltas(&p)).unwrap_or_default();
-                return Probe { store, missing, restored };
+                return Ok(Probe { store, missing, restored });
             }
         }
     }

@@ -6,6 +6,11 @@
 //! completion of the first probe that saw it. A probe in flight at the capture is
 //! neither, so a slow probe only widens the window of doubt.
 //!
+//! Only a probe completed `ok` with what it saw is an observation. One completed
+//! without (`info`, `fail`) ends every condition: the store may have been anything
+//! while it ran, so a condition seen after it begins again at the next observation,
+//! and the probes before and after a capture never share a condition across it.
+//!
 //! A capture is not judged when the condition may have lifted between the two probes:
 //! a nemesis `heal` completed between the completion of the probe before and the
 //! invocation of the probe after, or (with the header's `monitor` timing) those two
@@ -58,6 +63,9 @@ pub struct FailSafe {
     last_probe: Option<u64>,
     /// Accounts whose balance the monitor last saw missing, with the probe that saw it go.
     missing_since: FastMap<AccountId, u64>,
+    /// A probe completed without an observation since the last one that observed: the
+    /// next observation re-begins every missing balance.
+    missing_rebegins: bool,
     /// Per account, its last capture, or its opening: a charge decided by nothing in
     /// flight was decided after it.
     decided_since: FastMap<AccountId, u64>,
@@ -191,7 +199,11 @@ impl FailSafe {
                 (c.bound, c.doubt) = (true, healed || apart);
             }
         }
-        let (OpType::Ok, Value::Probe(probe)) = (ev.kind(), &ev.op.value) else { return };
+        let probe = match (ev.kind(), &ev.op.value) {
+            (OpType::Invoke, _) => return,
+            (OpType::Ok, Value::Probe(probe)) => probe,
+            _ => return self.unobserved(),
+        };
         let index = ev.index();
         self.observe_probe(index, probe);
         self.last_probe_time = ev.op.time;
@@ -203,7 +215,19 @@ impl FailSafe {
         }
     }
 
+    /// A probe completed without an observation (`info`, `fail`, or `ok` without a
+    /// probe): the store may have been anything while it ran, so every condition ends
+    /// here. One still reported after it begins again at the next probe completed `ok`;
+    /// for a missing balance, which the monitor reports once, that probe re-begins it.
+    fn unobserved(&mut self) {
+        self.store_unsafe_since = None;
+        self.missing_rebegins = true;
+    }
+
     fn observe_probe(&mut self, index: u64, probe: &Probe) {
+        if std::mem::take(&mut self.missing_rebegins) {
+            self.missing_since.values_mut().for_each(|since| *since = index);
+        }
         if probe.store == StoreStatus::Healthy {
             self.store_unsafe_since = None;
         } else {

@@ -37,7 +37,8 @@
 //! error is `gateway-error` (an error before capture) or `gateway-unavailable` (an
 //! outage): those are the gateway failing, and say nothing about the card. The type is ground truth: a capture is `ok` whatever the
 //! caller saw (an error after capture, an answer that never came). The **monitor** probes the balance store (invoke, then `ok` with its status, and
-//! the accounts whose balances went missing or were restored since its previous probe; a lone `ok`
+//! the accounts whose balances went missing or were restored since its previous probe,
+//! or `info` when it could not tell, its `error` saying why; a lone completion
 //! is a probe invoked and completed at once). The harness invokes the system's `settle`
 //! and records its completion. At the end the harness records one `harness`/`ok`/`final`
 //! operation per account, read from the stores: in-flight (balance store; absent when
@@ -235,6 +236,16 @@
 //!    background capture, the earlier of that and the last capture on a (or its
 //!    opening). This keeps the checker sound
 //!    against the race between a system's check of the store and a fault's onset.
+//!
+//! Only a probe completed `ok` with what it saw is an observation. A probe completed
+//! without one (`info`: the monitor could not tell, as when Postgres refuses new
+//! sessions while its open ones may still be served; `fail`; or `ok` without a probe
+//! value) **ends every condition**: the store may have been safe while it ran. A
+//! condition seen again after it begins anew at the next probe completed `ok` (a
+//! balance still missing, which the monitor reports once, is missing from that probe
+//! on, without being reported again). So the probes before and after a capture share
+//! a reason only when no probe between them went unobserved, and rule 2 measures from
+//! an observation made after the gap: a decision taken during it is never judged.
 //!
 //! A capture is not judged when the condition may have lifted between the two probes:
 //! a nemesis `heal` completed between the completion of the probe before and the

@@ -41,6 +41,14 @@
 //! {"index":10,"time":9990000000,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[9],"entries":5}}
 //! ```
 //!
+//! A probe that could not tell what the store was doing completes `info`, without a
+//! value, saying why in `error` (the fail-safe checker takes it as a gap in the
+//! monitor's watch; see [`billing`](crate::billing#the-invariants)):
+//!
+//! ```text
+//! {"index":12,"time":7000900000,"process":"monitor","type":"info","f":"probe","error":"Postgres refuses new sessions (57P03: the database system is shutting down): its open sessions may still be served"}
+//! ```
+//!
 //! A run with Redis Sentinel also records what each sentinel published, one line per
 //! event per sentinel (see [`SentinelEvent`](crate::history::SentinelEvent)):
 //!

@@ -133,6 +133,7 @@ fn the_fast_path_reads_what_the_general_parser_reads() {
         (r#"{"index":27,"time":9,"process":"harness","type":"info","f":"settle","error":"timed out after 30s"}"#, true),
         (r#"{"index":28,"time":9,"process":"harness","type":"ok","f":"phase","value":{"phase":"recovery"}}"#, false),
         (r#"{"index":29,"time":9,"process":"harness","type":"ok","f":"final","value":{"account":7,"in_flight":5,"ledger":5,"suspended":false,"credited":[1,1],"entries":null}}"#, false),
+        (r#"{"index":31,"time":9,"process":"monitor","type":"info","f":"probe","error":"cannot tell"}"#, true),
         (r#"{"index":30,"time":9,"process":"nemesis","type":"invoke","f":"start","value":{"id":1,"fault":"kill","targets":["redis-0"],"step":0}}"#, false),
     ];
     for (line, fast_shape) in lines {

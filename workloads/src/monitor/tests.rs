@@ -25,8 +25,8 @@ fn missing_and_restored_are_relative_to_the_previous_probe_that_read_the_keys() 
     assert_eq!(prober.deltas(&[true, true, true]), (vec![], vec![1, 3]));
 }
 
-/// A Redis address that accepts connections and never answers.
-async fn silent_redis() -> (TcpListener, std::net::SocketAddr) {
+/// An address that accepts connections and never answers.
+async fn silent() -> (TcpListener, std::net::SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (listener, addr)
@@ -35,7 +35,7 @@ async fn silent_redis() -> (TcpListener, std::net::SocketAddr) {
 #[tokio::test]
 async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreachable() {
     let (recorder, memory) = testkit::recorder();
-    let (_listener, addr) = silent_redis().await;
+    let (_listener, addr) = silent().await;
     let (_keep, topology) = tokio::sync::watch::channel(endpoints(addr, None));
     let config =
         MonitorConfig { interval: Duration::from_secs(3600), timeout: Duration::from_millis(50) };
@@ -58,8 +58,9 @@ async fn a_probe_is_invoked_then_completed_and_one_that_hangs_completes_unreacha
     assert!(ops.windows(2).all(|w| w[0].time <= w[1].time));
 }
 
-/// The probes a monitor of `layout` records over one probe and the last, on `endpoints`.
-async fn probes(layout: &Layout, endpoints: Endpoints) -> Vec<Value> {
+/// The completions of the probes a monitor of `layout` records over one probe and the
+/// last, on `endpoints`: their type, value and error.
+async fn probes(layout: &Layout, endpoints: Endpoints) -> Vec<(OpType, Value, Option<String>)> {
     let (recorder, memory) = testkit::recorder();
     let (_keep, topology) = tokio::sync::watch::channel(endpoints);
     let config =
@@ -67,11 +68,14 @@ async fn probes(layout: &Layout, endpoints: Endpoints) -> Vec<Value> {
     Monitor::start(recorder.clone(), topology, layout, &[1, 2], config).stop().await;
     let ops: Vec<Op> = testkit::recorded(&recorder, &memory);
     assert!(ops.iter().all(|op| op.process == Process::Monitor && op.f == F::Probe));
-    ops.into_iter().filter(|op| op.kind == OpType::Ok).map(|op| op.value).collect()
+    assert!(ops.len() >= 2, "{ops:?}");
+    let completions = ops.into_iter().filter(|op| op.kind != OpType::Invoke);
+    completions.map(|op| (op.kind, op.value, op.error)).collect()
 }
 
-fn status(store: StoreStatus) -> Value {
-    Value::Probe(Probe { store, missing: Vec::new(), restored: Vec::new() })
+/// A probe completed `ok`, having seen `store` and read no balance.
+fn status(store: StoreStatus) -> (OpType, Value, Option<String>) {
+    (OpType::Ok, Value::Probe(Probe { store, missing: Vec::new(), restored: Vec::new() }), None)
 }
 
 #[tokio::test]
@@ -87,10 +91,25 @@ async fn a_layout_without_a_redis_balance_is_probed_on_the_ledger_with_its_error
 }
 
 #[tokio::test]
-async fn a_ledger_that_refuses_connections_or_is_absent_is_unreachable() {
-    for postgres in [Some(refused()), None] {
+async fn a_ledger_that_refuses_connections_never_answers_or_is_absent_is_unreachable() {
+    let (_listener, silent) = silent().await;
+    for postgres in [Some(refused()), Some(silent), None] {
         let seen = probes(&Layout::ledger_only(), endpoints(refused(), postgres)).await;
         assert!(!seen.is_empty());
         assert!(seen.iter().all(|p| p == &status(StoreStatus::Unreachable)), "{seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_refusing_new_sessions_while_it_may_serve_open_ones_is_a_probe_that_cannot_tell() {
+    // 57P03, starting up or shutting down: the pool retries it until its timeout.
+    let postgres = FakePostgres::refusing_logins("57P03").await;
+    let seen = probes(&Layout::ledger_only(), postgres.endpoints(refused())).await;
+    assert!(!seen.is_empty());
+    for (kind, value, error) in &seen {
+        assert_eq!((kind, value), (&OpType::Info, &Value::Nil));
+        let why = error.as_deref().unwrap_or_default();
+        assert!(why.starts_with("Postgres refuses new sessions (57P03: "), "{why}");
+        assert!(why.ends_with("its open sessions may still be served"), "{why}");
     }
 }

@@ -59,9 +59,7 @@ impl Ledger {
     /// A request made on it directly has neither the client-side timeout nor the
     /// detaching of a timed-out connection: prefer the methods below.
     pub fn pool(&self) -> Result<PgPool, StoreError> {
-        let endpoint = self.topology.borrow().postgres.clone().ok_or_else(|| {
-            StoreError::new(ErrorKind::Unreachable, "the cluster has no Postgres node")
-        })?;
+        let endpoint = self.endpoint()?;
         let mut current = self.current.lock().expect("ledger pool lock");
         match &*current {
             Some((at, pool)) if *at == endpoint.addr => Ok(pool.clone()),
@@ -75,9 +73,29 @@ impl Ledger {
         }
     }
 
+    fn endpoint(&self) -> Result<PostgresEndpoint, StoreError> {
+        self.topology.borrow().postgres.clone().ok_or_else(|| {
+            StoreError::new(ErrorKind::Unreachable, "the cluster has no Postgres node")
+        })
+    }
+
+    /// The options the pool connects to Postgres's current address with, for a
+    /// connection made apart from the pool (which retries some refusals, and hides
+    /// them, until its timeout).
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions, StoreError> {
+        Ok(self.options(&self.endpoint()?))
+    }
+
     fn connect_lazily(&self, endpoint: &PostgresEndpoint) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(self.settings.pool_size)
+            .acquire_timeout(self.settings.postgres_timeout)
+            .connect_lazy_with(self.options(endpoint))
+    }
+
+    fn options(&self, endpoint: &PostgresEndpoint) -> PgConnectOptions {
         let statement_timeout = self.settings.postgres_timeout.as_millis().to_string();
-        let options = PgConnectOptions::new()
+        PgConnectOptions::new()
             .host(&endpoint.addr.ip().to_string())
             .port(endpoint.addr.port())
             .username(&endpoint.user)
@@ -87,11 +105,7 @@ impl Ledger {
                 [("statement_timeout", statement_timeout.as_str())]
                     .into_iter()
                     .chain(self.durable_commits.then_some(("synchronous_commit", "on"))),
-            );
-        PgPoolOptions::new()
-            .max_connections(self.settings.pool_size)
-            .acquire_timeout(self.settings.postgres_timeout)
-            .connect_lazy_with(options)
+            )
     }
 
     fn client_timeout(&self) -> Duration {

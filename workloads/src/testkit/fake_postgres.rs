@@ -2,7 +2,8 @@
 //! start-up (no password), simple queries (`BEGIN`, `COMMIT`, `ROLLBACK`, `raw_sql`)
 //! and pings; or one that refuses every login with a SQLSTATE
 //! ([`FakePostgres::refusing_logins`]: `28P01`, a bad password, is an answer only
-//! Postgres gives, so a test sees that Postgres, not Redis, was asked).
+//! Postgres gives, so a test sees that Postgres, not Redis, was asked; `57P03`, a
+//! Postgres starting up or shutting down, one sqlx's pool retries until its timeout).
 //!
 //! A query is answered by the first unspent rule whose text it starts with, and that
 //! rule is spent; any other query completes with its first word as its command tag.

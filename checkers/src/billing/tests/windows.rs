@@ -4,7 +4,7 @@
 use super::*;
 use crate::billing::{FailSafe, OverCharge, WrongfulSuspension};
 use crate::history::StoreStatus::Unreachable;
-use crate::history::{F, OpType};
+use crate::history::{F, History, Op, OpType};
 
 #[test]
 fn a_recharge_completed_inside_a_read_is_no_over_charge() {
@@ -242,5 +242,108 @@ fn probes_further_apart_than_the_monitor_timing_allows_do_not_judge_a_capture() 
     assert_eq!(
         verdict(FailSafe::new(Some(loose)), &h),
         invalid(vec![about(K::UnsafeCharge, 7, explanation, &[4, 2, 6], 1000)])
+    );
+}
+
+/// Two `read-only` probes around a capture, for a request made between them, with
+/// `between` after the capture: the probe after it, when there is one, is the next.
+fn read_only_around_a_capture(between: Vec<Op>) -> History {
+    let mut ops = vec![
+        open(7, 500, 100, 1000),
+        probe_invoked(),
+        probe(ReadOnly, &[], &[]),
+        invoke(1, debit(7, 450)),
+        serving(captured(55, 7, 1000), 3),
+    ];
+    ops.extend(between);
+    ops.extend([probe_invoked(), probe(ReadOnly, &[], &[])]);
+    history(ops)
+}
+
+#[test]
+fn a_probe_that_could_not_tell_between_two_unsafe_probes_keeps_a_capture_unjudged() {
+    let failed = Op { kind: OpType::Fail, ..probe_info() };
+    for unknown in [probe_info(), failed] {
+        let h = read_only_around_a_capture(vec![probe_invoked(), unknown]);
+        assert_eq!(verdict(FailSafe::default(), &h), Verdict::Valid);
+    }
+    let h = read_only_around_a_capture(vec![]);
+    let explanation = "op 4: the gateway captured 1000 cents from account 7's card (charge 55) while \
+                       the balance store was read-only (probes at ops 2 and 6; unsafe since op 2), for \
+                       a request made after that: auto-recharge is not fail-safe";
+    assert_eq!(
+        verdict(FailSafe::default(), &h),
+        invalid(vec![about(K::UnsafeCharge, 7, explanation, &[4, 2, 6], 1000)])
+    );
+}
+
+#[test]
+fn a_probe_that_could_not_tell_before_a_capture_ends_the_window_it_was_in() {
+    let h = history(vec![
+        open(7, 500, 100, 1000),
+        probe(ReadOnly, &[], &[]),
+        invoke(1, debit(7, 450)),
+        probe_invoked(),
+        probe_info(),
+        serving(captured(55, 7, 1000), 2),
+        probe(ReadOnly, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &h), Verdict::Valid);
+}
+
+#[test]
+fn a_window_seen_again_after_a_probe_that_could_not_tell_begins_after_it() {
+    // The request is made while the monitor could not tell: the store may have been
+    // safe when the system decided.
+    let h = |gap: Op| {
+        history(vec![
+            open(7, 500, 100, 1000),
+            probe(ReadOnly, &[], &[]),
+            probe_invoked(),
+            gap,
+            invoke(1, debit(7, 450)),
+            probe(ReadOnly, &[], &[]),
+            serving(captured(55, 7, 1000), 4),
+            probe(ReadOnly, &[], &[]),
+        ])
+    };
+    assert_eq!(verdict(FailSafe::default(), &h(probe_info())), Verdict::Valid);
+    let explanation = "op 6: the gateway captured 1000 cents from account 7's card (charge 55) while \
+                       the balance store was read-only (probes at ops 5 and 7; unsafe since op 1), for \
+                       a request made after that: auto-recharge is not fail-safe";
+    assert_eq!(
+        verdict(FailSafe::default(), &h(probe(ReadOnly, &[], &[]))),
+        invalid(vec![about(K::UnsafeCharge, 7, explanation, &[6, 5, 7], 1000)])
+    );
+}
+
+#[test]
+fn a_balance_still_missing_after_a_probe_that_could_not_tell_is_missing_from_the_next_probe() {
+    let across = history(vec![
+        open(7, 500, 100, 1000),
+        probe(Healthy, &[7], &[]),
+        invoke(1, debit(7, 1)),
+        serving(captured(55, 7, 1000), 2),
+        probe_invoked(),
+        probe_info(),
+        probe(Healthy, &[], &[]),
+    ]);
+    assert_eq!(verdict(FailSafe::default(), &across), Verdict::Valid);
+    let after = history(vec![
+        open(7, 500, 100, 1000),
+        probe(Healthy, &[7], &[]),
+        probe_invoked(),
+        probe_info(),
+        probe(Healthy, &[], &[]),
+        invoke(1, debit(7, 1)),
+        serving(captured(55, 7, 1000), 5),
+        probe(Healthy, &[], &[]),
+    ]);
+    let explanation = "op 6: the gateway captured 1000 cents from account 7's card (charge 55) while \
+                       the balance store had lost its balance (probes at ops 4 and 7; unsafe since op \
+                       4), for a request made after that: auto-recharge is not fail-safe";
+    assert_eq!(
+        verdict(FailSafe::default(), &after),
+        invalid(vec![about(K::UnsafeCharge, 7, explanation, &[6, 4, 7], 1000)])
     );
 }

@@ -175,10 +175,12 @@ fn the_monitor_saw_the_outage_on_postgres(ops: &[Op]) {
     let mut invoked = None;
     let (mut during, mut healthy_after) = (Vec::new(), 0);
     for op in ops.iter().filter(|op| op.process == Process::Monitor) {
-        let Value::Probe(probe) = &op.value else {
+        if op.kind == OpType::Invoke {
             invoked = Some(op.index);
-            continue;
-        };
+        }
+        // A probe that could not tell (`info`: Postgres refusing new sessions) saw
+        // nothing either way.
+        let Value::Probe(probe) = &op.value else { continue };
         let started = invoked.take().expect("a probe is invoked before it completes");
         if started > killed && op.index < healing {
             during.push(probe.store);

@@ -8,48 +8,21 @@
 //! and seed (`run::partition_replicas_reaches_a_verdict_against_both`), so what is
 //! caught here is the one thing `replica-reads` does differently.
 
-use crate::common::{self, remove_store};
+use crate::common::remove_store;
 use crate::designs;
 use checkers::history::{F, Op};
 use checkers::{Anomaly, Validity, Verdict};
-use faultline::runner::{Run, RunOptions, RunOutcome};
-use faultline::scenario::{Overrides, Scenario};
-use faultline::store::Store;
+use faultline::runner::RunOutcome;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::BufReader;
-use std::time::Duration;
 
 /// `partition-replicas`' own seed, the one `failsafe` is shown valid at.
 const SEED: u64 = 11;
 
-async fn run(scenario: &str, sut: &str, seed: u64) -> RunOutcome {
-    let scenario = Scenario::load(scenario)
-        .expect("a bundled scenario")
-        .resolve(&Overrides { seed: Some(seed), ..Overrides::default() })
-        .expect("the bundled scenario fits its own time limit");
-    let root = std::env::temp_dir().join(format!(
-        "faultline-test-{}-{sut}-{seed}-{}",
-        scenario.name,
-        std::process::id()
-    ));
-    let options = RunOptions {
-        store: Store::new(root.clone()),
-        registry: designs::registry(),
-        ..RunOptions::default()
-    };
-    let execute = Run::new(scenario, sut, options).execute();
-    match common::within(Duration::from_secs(600), &root, execute).await {
-        Ok(outcome) => outcome,
-        Err(e) => panic!(
-            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
-        ),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn replica_reads_are_caught_by_the_per_read_check_alone_through_partition_replicas() {
-    let outcome = run("partition-replicas", "replica-reads", SEED).await;
+    let outcome = designs::run("partition-replicas", "replica-reads", SEED).await;
     let report = &outcome.report;
     let shown = format!("{report}\nrun directory: {}", outcome.dir.path().display());
     println!("{shown}");

@@ -4,12 +4,10 @@
 
 use crate::common;
 use crate::designs;
+use checkers::Verdict;
 use checkers::history::{F, Observed, Op, OpType, Phase, PhaseName, Process, Value};
-use checkers::{Validity, Verdict};
 use faultline::cluster::Cluster;
-use faultline::runner::{Run, RunOptions, RunOutcome};
-use faultline::scenario::{Overrides, Scenario};
-use faultline::store::Store;
+use faultline::runner::RunOutcome;
 use std::fs::File;
 use std::io::BufReader;
 use std::time::Duration;
@@ -18,34 +16,9 @@ use workloads::billing::BillingRun;
 use workloads::recorder::Recorder;
 
 async fn run(scenario: &str, seed: u64) -> RunOutcome {
-    let scenario = Scenario::load(scenario)
-        .expect("a bundled scenario")
-        .resolve(&Overrides { seed: Some(seed), ..Overrides::default() })
-        .expect("the scenario fits its time limit");
-    let root = std::env::temp_dir().join(format!(
-        "faultline-test-ledger-first-{}-{}",
-        scenario.name,
-        std::process::id()
-    ));
-    let options = RunOptions {
-        store: Store::new(root.clone()),
-        registry: designs::registry(),
-        ..RunOptions::default()
-    };
-    let outcome = match Run::new(scenario, "ledger-first", options).execute().await {
-        Ok(outcome) => outcome,
-        Err(e) => panic!(
-            "the run did not reach a verdict (this test needs Docker and faultline's images): {e}"
-        ),
-    };
-    assert_eq!(
-        outcome.report.validity(),
-        Validity::Valid,
-        "{}\nrun directory: {}",
-        outcome.report,
-        outcome.dir.path().display()
-    );
-    std::fs::remove_dir_all(root).unwrap();
+    let outcome = designs::run(scenario, "ledger-first", seed).await;
+    crate::common::assert_valid(&outcome);
+    crate::common::remove_store(&outcome);
     outcome
 }
 

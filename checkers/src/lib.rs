@@ -9,6 +9,7 @@
 //! - [`billing`]: charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe.
 //! - [`classic`]: Jepsen's counter, set-full, unique-ids, stats and availability; `faults`
 //!   (held to the header's schedule), `reach` (what the workload reached) and `recovery`.
+//! - [`linear`]: a linearizability checker (Wing–Gong–Lowe, as Porcupine), per key.
 //! - [`verdict`]: `Valid | Invalid(anomalies) | Unknown(reason)`, and anomalies.
 //! - [`report`]: every checker's verdict as a table, JSON and an exit code.
 //! - `sim` (feature `sim`, on in the crate's own tests and bench): a simulated billing
@@ -45,6 +46,7 @@ pub mod edn;
 mod fast;
 pub mod format;
 pub mod history;
+pub mod linear;
 pub mod report;
 pub mod runner;
 #[cfg(any(test, feature = "sim"))]

@@ -1,0 +1,343 @@
+//! Linearizability: is there a total order of a history's operations, consistent with
+//! real time, in which every operation's output is what a sequential object would give?
+//!
+//! Groundwork for issue 15; not yet wired into the suite or the CLI.
+//!
+//! # Operations
+//!
+//! A [`LinOp`] is independent of faultline's billing history: a client, a call time (or
+//! index), a return time or `None`, an input and an output. Times only need to be
+//! comparable: `a` precedes `b` in real time iff `a` returned and `a.ret < b.call`; equal
+//! times are concurrent. Operation ids are indices into the slice handed to [`check`].
+//!
+//! # The search (Wing & Gong, with Lowe's memoisation, as Porcupine does it)
+//!
+//! This is the algorithm of Porcupine (Anish Athalye's Go checker, used by etcd's
+//! robustness tests), itself Lowe's refinement of Wing & Gong's:
+//!
+//! 1. Every operation becomes a *call* entry and, if it returned, a *return* entry; the
+//!    entries are sorted by time (calls before returns at equal times) into a doubly
+//!    linked list.
+//! 2. Walking the list from its head: at a call entry, try to linearize that operation
+//!    next: step the [`Model`] from the current state. If the step succeeds and the pair
+//!    (set of linearized operations, new state) has not been seen before, push the
+//!    entry and the old state, *lift* the call and its return out of the list, and start
+//!    again from the head. Otherwise move on to the next entry.
+//! 3. At a return entry the operation it closes must already have been linearized (it
+//!    would have been lifted), so the current attempt is wrong: pop the last linearized
+//!    operation, *unlift* its entries back into the list, restore the state, and carry on
+//!    from the entry after it.
+//! 4. Linearizable once every returned operation is linearized; not linearizable when a
+//!    return entry is reached with nothing left to pop.
+//!
+//! The memo set is sound because what remains to be decided depends only on which
+//! operations are linearized and on the state: the list's shape is a function of the
+//! former.
+//!
+//! # Operations whose outcome is unknown (`info`)
+//!
+//! An operation with `ret: None` crashed or timed out: it may have taken effect at any
+//! moment after its call, or never. As in Knossos and Porcupine its return is placed at
+//! +infinity, so it never precedes anything in real time. We implement "or never" by
+//! giving it no return entry at all: the search may linearize its call anywhere after its
+//! call time, or walk past it forever, and success only asks that every operation *that
+//! returned* is linearized. Unlinearized `info` operations at the end are thus dropped.
+//! (Porcupine instead requires every operation to be linearized, which is equivalent when
+//! the model accepts an unknown-output step from every state, as [`Register`] and
+//! [`CasRegister`] do; dropping keeps the checker sound for models that do not.) Its
+//! output is usually `None` (unknown), meaning the model accepts whatever it would have
+//! returned.
+//!
+//! # Budget
+//!
+//! The search is exponential in the worst case: a [`Budget`] bounds the number of steps
+//! and of memoised states, and the checker answers [`Outcome::Unknown`] when it runs out
+//! rather than hanging or exhausting memory.
+//!
+//! # Keys
+//!
+//! Linearizability is compositional (Herlihy & Wing's locality, "P-compositionality" in
+//! Porcupine): a history over independent keys is linearizable iff each key's
+//! sub-history is. [`check_per_key`] splits by key and checks each.
+
+mod model;
+
+pub use model::{CasRegister, Model, RegInput, RegOutput, Register};
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// One operation on one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinOp<I, O> {
+    /// Who issued it (informational: the search only uses times).
+    pub client: u64,
+    /// When it was invoked (a time or an index).
+    pub call: u64,
+    /// When it returned; `None` for an `info` operation: it may take effect at any time
+    /// after `call`, or never.
+    pub ret: Option<u64>,
+    /// What it asked for.
+    pub input: I,
+    /// What it answered; `None` when unknown (any output the model allows).
+    pub output: Option<O>,
+}
+
+/// Limits on a search, so that a hard history ends in [`Outcome::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Most steps (model steps plus backtracks) before giving up.
+    pub max_steps: u64,
+    /// Most memoised (linearized set, state) pairs before giving up.
+    pub max_states: usize,
+}
+
+impl Default for Budget {
+    /// Ten million steps, one million memoised states.
+    fn default() -> Self {
+        Budget { max_steps: 10_000_000, max_states: 1_000_000 }
+    }
+}
+
+impl Budget {
+    /// No limit at all.
+    pub const UNLIMITED: Budget = Budget { max_steps: u64::MAX, max_states: usize::MAX };
+}
+
+/// The verdict on one object's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Some order of the operations, consistent with real time, satisfies the model.
+    Linearizable,
+    /// None does.
+    NotLinearizable {
+        /// The longest sequence of operation ids the search managed to linearize.
+        longest_prefix: Vec<usize>,
+        /// The operation that returned before it could be placed after that prefix.
+        stuck: usize,
+    },
+    /// The search could not decide.
+    Unknown(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Linearizable => f.write_str("linearizable"),
+            Outcome::NotLinearizable { longest_prefix, stuck } => write!(
+                f,
+                "not linearizable: after {longest_prefix:?}, operation {stuck} cannot be placed"
+            ),
+            Outcome::Unknown(reason) => write!(f, "unknown: {reason}"),
+        }
+    }
+}
+
+const NIL: usize = usize::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    op: usize,
+    /// For a call entry, its return entry (or `NIL`); for a return entry, `NIL`.
+    ret: usize,
+    is_call: bool,
+    prev: usize,
+    next: usize,
+}
+
+/// The entry list, with entry 0 as the head sentinel.
+struct List {
+    e: Vec<Entry>,
+}
+
+impl List {
+    fn unlink(&mut self, i: usize) {
+        let Entry { prev, next, .. } = self.e[i];
+        self.e[prev].next = next;
+        if next != NIL {
+            self.e[next].prev = prev;
+        }
+    }
+
+    fn relink(&mut self, i: usize) {
+        let Entry { prev, next, .. } = self.e[i];
+        self.e[prev].next = i;
+        if next != NIL {
+            self.e[next].prev = i;
+        }
+    }
+
+    /// Takes a call entry and its return (if any) out of the list.
+    fn lift(&mut self, call: usize) {
+        self.unlink(call);
+        let ret = self.e[call].ret;
+        if ret != NIL {
+            self.unlink(ret);
+        }
+    }
+
+    /// Undoes [`List::lift`], in reverse order.
+    fn unlift(&mut self, call: usize) {
+        let ret = self.e[call].ret;
+        if ret != NIL {
+            self.relink(ret);
+        }
+        self.relink(call);
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+}
+
+fn build_list<I, O>(ops: &[LinOp<I, O>]) -> List {
+    // (time, calls before returns at equal times, op): ties between calls or between
+    // returns keep the input order.
+    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.call, false, i));
+        if let Some(ret) = op.ret {
+            events.push((ret, true, i));
+        }
+    }
+    events.sort();
+    let mut e = Vec::with_capacity(events.len() + 1);
+    e.push(Entry { op: NIL, ret: NIL, is_call: false, prev: NIL, next: NIL });
+    let mut call_entry = vec![NIL; ops.len()];
+    for (k, &(_, is_ret, op)) in events.iter().enumerate() {
+        let idx = k + 1;
+        e.push(Entry { op, ret: NIL, is_call: !is_ret, prev: idx - 1, next: NIL });
+        e[idx - 1].next = idx;
+        if is_ret {
+            e[call_entry[op]].ret = idx;
+        } else {
+            call_entry[op] = idx;
+        }
+    }
+    List { e }
+}
+
+/// Checks one object's history against `model`, within `budget`.
+///
+/// Operation ids in the outcome are indices into `ops`. An operation that returned before
+/// it was called makes the outcome [`Outcome::Unknown`].
+pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Budget) -> Outcome {
+    if let Some((i, _)) = ops.iter().enumerate().find(|(_, op)| op.ret.is_some_and(|r| r < op.call))
+    {
+        return Outcome::Unknown(format!("operation {i} returned before it was called"));
+    }
+    let mut list = build_list(ops);
+    let mut to_return = ops.iter().filter(|op| op.ret.is_some()).count();
+    let mut state = model.init();
+    let mut linearized = Bits::new(ops.len());
+    let mut memo: HashSet<(Bits, M::State)> = HashSet::new();
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut best: Option<(Vec<usize>, usize)> = None;
+    let mut steps: u64 = 0;
+
+    let mut entry = list.e[0].next;
+    while to_return > 0 {
+        steps += 1;
+        if steps > budget.max_steps {
+            return Outcome::Unknown(format!("gave up after {} steps", budget.max_steps));
+        }
+        let Entry { op, is_call, next, .. } = list.e[entry];
+        if is_call {
+            let o = &ops[op];
+            if let Some(new_state) = model.step(&state, &o.input, o.output.as_ref()) {
+                let mut key = linearized.clone();
+                key.set(op);
+                if memo.len() >= budget.max_states {
+                    return Outcome::Unknown(format!(
+                        "gave up after memoising {} states",
+                        budget.max_states
+                    ));
+                }
+                if memo.insert((key.clone(), new_state.clone())) {
+                    stack.push((entry, std::mem::replace(&mut state, new_state)));
+                    linearized = key;
+                    if o.ret.is_some() {
+                        to_return -= 1;
+                    }
+                    list.lift(entry);
+                    entry = list.e[0].next;
+                    continue;
+                }
+            }
+            entry = next;
+        } else {
+            if best.as_ref().is_none_or(|(prefix, _)| stack.len() > prefix.len()) {
+                best = Some((stack.iter().map(|&(e, _)| list.e[e].op).collect(), op));
+            }
+            let Some((call, old)) = stack.pop() else {
+                let (longest_prefix, stuck) = best.expect("recorded just above");
+                return Outcome::NotLinearizable { longest_prefix, stuck };
+            };
+            let op = list.e[call].op;
+            state = old;
+            linearized.clear(op);
+            if ops[op].ret.is_some() {
+                to_return += 1;
+            }
+            list.unlift(call);
+            entry = list.e[call].next;
+        }
+    }
+    Outcome::Linearizable
+}
+
+/// The outcome for each key of a keyed history, with operation ids mapped back to indices
+/// into the whole history.
+pub fn check_per_key<K: Ord + Clone, M: Model>(
+    model: &M,
+    ops: &[KeyedOp<K, M::Input, M::Output>],
+    budget: Budget,
+) -> BTreeMap<K, Outcome> {
+    partition(ops)
+        .into_iter()
+        .map(|(key, (ids, sub))| {
+            let outcome = match check(model, &sub, budget) {
+                Outcome::NotLinearizable { longest_prefix, stuck } => Outcome::NotLinearizable {
+                    longest_prefix: longest_prefix.into_iter().map(|i| ids[i]).collect(),
+                    stuck: ids[stuck],
+                },
+                other => other,
+            };
+            (key, outcome)
+        })
+        .collect()
+}
+
+/// An operation on the object named by a key.
+pub type KeyedOp<K, I, O> = (K, LinOp<I, O>);
+
+/// One key's sub-history: the original indices of its operations, and the operations.
+pub type SubHistory<I, O> = (Vec<usize>, Vec<LinOp<I, O>>);
+
+/// Splits a keyed history by key: for each key, the original indices of its operations
+/// and the operations themselves, in order.
+pub fn partition<K: Ord + Clone, I: Clone, O: Clone>(
+    ops: &[KeyedOp<K, I, O>],
+) -> BTreeMap<K, SubHistory<I, O>> {
+    let mut by_key: BTreeMap<K, SubHistory<I, O>> = BTreeMap::new();
+    for (i, (key, op)) in ops.iter().enumerate() {
+        let (ids, sub) = by_key.entry(key.clone()).or_default();
+        ids.push(i);
+        sub.push(op.clone());
+    }
+    by_key
+}
+
+#[cfg(test)]
+mod tests;

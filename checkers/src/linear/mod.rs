@@ -59,6 +59,22 @@
 //! Linearizability is compositional (Herlihy & Wing's locality, "P-compositionality" in
 //! Porcupine): a history over independent keys is linearizable iff each key's
 //! sub-history is. [`check_per_key`] splits by key and checks each.
+//!
+//! ```
+//! use checkers::linear::{Budget, CasRegister, LinOp, Outcome, RegInput, RegOutput, check};
+//!
+//! // Client 0 writes 1 (returns at 10), then client 1 reads nil (20..30): a stale read.
+//! let ops = [
+//!     LinOp { client: 0, call: 0, ret: Some(10), input: RegInput::Write(1), output: Some(RegOutput::Ok) },
+//!     LinOp { client: 1, call: 20, ret: Some(30), input: RegInput::Read, output: Some(RegOutput::Value(None)) },
+//! ];
+//! let outcome = check(&CasRegister::default(), &ops, Budget::default());
+//! assert_eq!(outcome, Outcome::NotLinearizable { longest_prefix: vec![0], stuck: 1 });
+//!
+//! // Had the write crashed (an `info` operation), reading nil would be fine.
+//! let crashed = [LinOp { ret: None, output: None, ..ops[0].clone() }, ops[1].clone()];
+//! assert_eq!(check(&CasRegister::default(), &crashed, Budget::default()), Outcome::Linearizable);
+//! ```
 
 mod model;
 

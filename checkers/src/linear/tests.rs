@@ -205,7 +205,7 @@ fn history() -> impl Strategy<Value = Vec<Op>> {
     ];
     let step =
         (0..3u64, 0..4u64, 0..6u64, prop::bool::weighted(0.2), input, 0..4i64, any::<bool>());
-    (prop::collection::vec(step, 0..=6), 2..=3u64).prop_map(|(steps, clients)| {
+    (prop::collection::vec(step, 1..=6), 2..=3u64).prop_map(|(steps, clients)| {
         let mut clock = vec![0u64; clients as usize];
         let mut crashed = vec![false; clients as usize];
         let mut ops = Vec::new();

@@ -251,6 +251,20 @@ proptest! {
                     prop_assert!(!expected);
                     prop_assert!(!longest_prefix.contains(&stuck));
                     prop_assert!(ops[stuck].ret.is_some());
+                    // The prefix is a sequential run of the model, in real-time order.
+                    let mut state = Some(None::<i64>);
+                    for (k, &i) in longest_prefix.iter().enumerate() {
+                        let s = state.expect("every step of the prefix succeeds");
+                        state = if register {
+                            Register::default().step(&s, &ops[i].input, ops[i].output.as_ref())
+                        } else {
+                            CasRegister::default().step(&s, &ops[i].input, ops[i].output.as_ref())
+                        };
+                        for &later in &longest_prefix[k + 1..] {
+                            prop_assert!(ops[later].ret.is_none_or(|r| r >= ops[i].call));
+                        }
+                    }
+                    prop_assert!(state.is_some());
                 }
                 Outcome::Unknown(reason) => prop_assert!(false, "unknown: {}", reason),
             }

@@ -113,6 +113,10 @@ pub enum F {
     Generate,
     /// An event a Redis Sentinel published.
     Event,
+    /// A write to a register.
+    Write,
+    /// A compare-and-set on a register.
+    Cas,
     /// Anything else, kept by name.
     Other(Box<str>),
 }
@@ -137,6 +141,8 @@ impl F {
             F::Add => "add",
             F::Generate => "generate",
             F::Event => "event",
+            F::Write => "write",
+            F::Cas => "cas",
             F::Other(name) => name,
         }
     }
@@ -160,6 +166,8 @@ impl F {
             "add" => F::Add,
             "generate" => F::Generate,
             "event" => F::Event,
+            "write" => F::Write,
+            "cas" => F::Cas,
             other => F::Other(other.into()),
         }
     }
@@ -397,6 +405,26 @@ pub struct FaultEvent {
 /// The channel on which Sentinel announces that it moved its master to another node.
 pub const SWITCH_MASTER: &str = "+switch-master";
 
+/// A read, write or compare-and-set on the register named `key` (the `register`
+/// workload; Jepsen's independent `[key value]` tuples):
+///
+/// - `read`: `{"key":3}` invoked, `{"key":3,"value":5}` ok (`"value":null`: it held nothing);
+/// - `write`: `{"key":3,"value":5}`;
+/// - `cas`: `{"key":3,"cas":[1,2]}` (from 1 to 2); `ok` when it set the register, `fail`
+///   when the register did not hold 1 (a definite outcome that says what it read, as
+///   Porcupine's etcd model takes it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterOp {
+    /// The register.
+    pub key: u64,
+    /// A write's value, or what a completed read found (`None`: nothing).
+    #[serde(default)]
+    pub value: Option<i64>,
+    /// A compare-and-set's expected and new values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<[i64; 2]>,
+}
+
 /// An event a Redis Sentinel published, as the harness's sentinel watch recorded it:
 /// `{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379
 /// 172.18.0.3 6379","master":"redis-1"}`.
@@ -467,6 +495,8 @@ pub enum Value {
     Phase(Phase),
     /// An event a Redis Sentinel published.
     Sentinel(SentinelEvent),
+    /// A read, write or compare-and-set on one register (the `register` workload).
+    Register(RegisterOp),
     /// Any other JSON.
     Json(serde_json::Value),
 }

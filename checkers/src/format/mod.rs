@@ -364,9 +364,14 @@ impl Value {
                 .map(Value::List)
                 .unwrap_or_else(|_| Value::Json(serde_json::from_str(text).unwrap_or_default()))),
             Some(b'{') => Ok(match f {
-                F::Debit | F::Payment | F::Read | F::CardDeactivated => {
+                // A billing read names an account, a register read a key.
+                F::Read => serde_json::from_str(text)
+                    .map(Value::Account)
+                    .or_else(|e| serde_json::from_str(text).map(Value::Register).map_err(|_| e))?,
+                F::Debit | F::Payment | F::CardDeactivated => {
                     Value::Account(serde_json::from_str(text)?)
                 }
+                F::Write | F::Cas => Value::Register(serde_json::from_str(text)?),
                 F::Charge => Value::Charge(serde_json::from_str(text)?),
                 F::Probe => Value::Probe(serde_json::from_str(text)?),
                 F::Layout if process == Process::Harness => {
@@ -420,6 +425,7 @@ impl Serialize for Value {
             Value::Phase(p) => p.serialize(s),
             Value::Fault(f) => f.serialize(s),
             Value::Sentinel(e) => e.serialize(s),
+            Value::Register(r) => r.serialize(s),
             Value::Json(j) => j.serialize(s),
         }
     }

@@ -2,7 +2,7 @@
 use super::*;
 use crate::history::{
     AccountOp, Charge, FaultEvent, FinalState, LayoutShape, Observed, Phase, PhaseName, Probe,
-    SentinelEvent, StoreStatus,
+    RegisterOp, SentinelEvent, StoreStatus,
 };
 
 fn header_line() -> String {
@@ -351,4 +351,36 @@ fn a_charge_with_what_its_caller_was_told_reads_back_and_older_charges_have_none
     let read = parse_op(older.as_bytes()).unwrap();
     let Value::Charge(c) = read.value else { panic!("a charge") };
     assert_eq!(c.answer, None);
+}
+
+#[test]
+fn register_operations_round_trip_and_reads_tell_registers_from_accounts() {
+    let reg = |index, kind, f, value, cas| Op {
+        index,
+        time: index * 10,
+        process: Process::Client(1),
+        kind,
+        f,
+        value: Value::Register(RegisterOp { key: 4, value, cas }),
+        error: None,
+    };
+    let ops = vec![
+        reg(0, OpType::Invoke, F::Read, None, None),
+        reg(1, OpType::Ok, F::Read, Some(3), None),
+        reg(2, OpType::Invoke, F::Write, Some(5), None),
+        reg(3, OpType::Ok, F::Write, Some(5), None),
+        reg(4, OpType::Invoke, F::Cas, None, Some([5, 6])),
+        Op { error: Some("mismatch".into()), ..reg(5, OpType::Fail, F::Cas, None, Some([5, 6])) },
+        debit(6, OpType::Invoke, None),
+    ];
+    let bytes = lines(&ops);
+    let read: Vec<Op> = HistoryReader::new(&bytes[..]).unwrap().map(Result::unwrap).collect();
+    assert_eq!(read, ops);
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.contains(r#""f":"cas","value":{"key":4,"value":null,"cas":[5,6]}"#), "{text}");
+    let account_read = parse_op(
+        br#"{"index":0,"time":0,"process":1,"type":"ok","f":"read","value":{"account":2,"balance":7}}"#,
+    )
+    .unwrap();
+    assert!(matches!(account_read.value, Value::Account(_)));
 }

@@ -77,8 +77,10 @@
 //! ```
 
 mod model;
+mod read;
 
 pub use model::{CasRegister, Model, RegInput, RegOutput, Register};
+pub use read::{ReadError, RegOp};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -3,6 +3,9 @@
 //!
 //! Groundwork for issue 15; not yet wired into the suite or the CLI.
 //!
+//! Readers of other tools' histories: [`jepsen`] (Jepsen's text logs of a register
+//! test, as Knossos' and Porcupine's test data keep them).
+//!
 //! # Operations
 //!
 //! A [`LinOp`] is independent of faultline's billing history: a client, a call time (or
@@ -76,6 +79,7 @@
 //! assert_eq!(check(&CasRegister::default(), &crashed, Budget::default()), Outcome::Linearizable);
 //! ```
 
+pub mod jepsen;
 mod model;
 mod read;
 

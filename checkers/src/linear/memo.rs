@@ -4,10 +4,12 @@
 //! Sets are hashed incrementally (Zobrist hashing): each operation has a fixed random word,
 //! XORed into the set's hash when it is linearized and out again when it is undone, so a
 //! step costs O(1) to hash whatever the history's length. A set is copied only when a pair
-//! is memoised, into one flat arena. Pairs with equal 64-bit hashes are chained and
-//! compared in full, so a hash collision can cost time but never a wrong answer.
+//! is memoised. Pairs with equal 64-bit hashes are compared in
+//! full, so a hash collision can cost time but never a wrong answer.
 
-use crate::fast::{FastMap, IdHasher};
+use crate::fast::IdHasher;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use std::hash::{Hash, Hasher};
 
 /// The set of linearized operations, with its hash kept up to date.
@@ -32,7 +34,7 @@ impl Linearized {
                 z ^ (z >> 31)
             })
             .collect();
-        Linearized { bits: vec![0; n.div_ceil(64)], hash: 0, keys }
+        Linearized { bits: vec![0; n.div_ceil(64).max(INLINE)], hash: 0, keys }
     }
 
     /// Adds or removes operation `i` (which must be out, or in, respectively).
@@ -43,25 +45,32 @@ impl Linearized {
 }
 
 /// The memoised (linearized set, state) pairs.
+///
+/// A pair's state and the first [`INLINE`] words of its set sit together, so that telling
+/// a memoised pair from a new one usually reads one record.
 pub(super) struct Memo<S> {
-    /// The newest pair for each hash; older ones with the same hash follow `next`.
-    heads: FastMap<u64, u32>,
-    /// Pair `i`'s set is `sets[i * words..(i + 1) * words]`.
-    sets: Vec<u64>,
-    states: Vec<S>,
-    next: Vec<u32>,
+    /// Indices of pairs, by hash.
+    table: HashTable<u32>,
+    /// Pair `i`'s state and the first words of its set.
+    records: Vec<(S, [u64; INLINE])>,
+    /// Pair `i`'s other words: `rest[i * r..(i + 1) * r]`, `r` the set's words past
+    /// [`INLINE`].
+    rest: Vec<u64>,
+    /// Pair `i`'s hash, to grow the table without rehashing.
+    hashes: Vec<u64>,
 }
 
-const END: u32 = u32::MAX;
+/// Words of a set kept beside its state: 128 operations.
+const INLINE: usize = 2;
 
 impl<S: Clone + Eq + Hash> Memo<S> {
     pub(super) fn new() -> Self {
-        Memo { heads: FastMap::default(), sets: Vec::new(), states: Vec::new(), next: Vec::new() }
+        Memo { table: HashTable::new(), records: Vec::new(), rest: Vec::new(), hashes: Vec::new() }
     }
 
     /// How many pairs are memoised.
     pub(super) fn len(&self) -> usize {
-        self.states.len()
+        self.records.len()
     }
 
     /// Memoises `(set, state)`; false if it already was.
@@ -69,21 +78,50 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         let mut hasher = IdHasher::default();
         state.hash(&mut hasher);
         let hash = set.hash ^ hasher.finish();
-        let words = set.bits.len();
-        let new = u32::try_from(self.states.len()).expect("fewer than 2^32 memoised states");
-        let head = self.heads.entry(hash).or_insert(END);
-        let mut i = *head;
-        while i != END {
+        let (head, tail) = set.bits.split_at(INLINE);
+        let head: [u64; INLINE] = head.try_into().expect("INLINE words");
+        let r = tail.len();
+        let Memo { table, records, rest, hashes } = self;
+        let same = |&i: &u32| {
             let at = i as usize;
-            if self.states[at] == *state && self.sets[at * words..(at + 1) * words] == set.bits {
-                return false;
+            let (s, h) = &records[at];
+            *h == head && s == state && rest[at * r..(at + 1) * r] == *tail
+        };
+        match table.entry(hash, same, |&i| hashes[i as usize]) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                let new = u32::try_from(records.len()).expect("fewer than 2^32 memoised pairs");
+                slot.insert(new);
+                records.push((state.clone(), head));
+                rest.extend_from_slice(tail);
+                hashes.push(hash);
+                true
             }
-            i = self.next[at];
         }
-        self.next.push(*head);
-        *head = new;
-        self.sets.extend_from_slice(&set.bits);
-        self.states.push(state.clone());
-        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_differing_in_any_word_or_the_state_are_distinct() {
+        let mut set = Linearized::new(300);
+        let mut memo = Memo::new();
+        assert!(memo.insert(&set, &None::<i64>));
+        assert!(!memo.insert(&set, &None));
+        assert!(memo.insert(&set, &Some(1)));
+        for i in [0, 64, 130, 299] {
+            set.toggle(i);
+            assert!(memo.insert(&set, &None), "operation {i} in");
+            assert!(!memo.insert(&set, &None), "operation {i} in, again");
+            set.toggle(i);
+            assert!(!memo.insert(&set, &None), "operation {i} out again");
+        }
+        set.toggle(130);
+        set.toggle(299);
+        assert!(memo.insert(&set, &None), "two past the inline words");
+        assert_eq!(memo.len(), 7);
     }
 }

@@ -33,6 +33,13 @@
 //! 4. Linearizable once every returned operation is linearized; not linearizable when a
 //!    return entry is reached with nothing left to pop.
 //!
+//! One refinement of ours: an operation that never changes the state (a read, a failed
+//! compare-and-set: [`Model::read_only`]) and can be linearized next may as well be:
+//! in any linearization it can be moved forward to here, as nothing that must precede it
+//! is left (else a return entry would come first in the list) and it changes no state on
+//! the way. So once placing it next has failed, everything from here has failed, and the
+//! search backtracks past it at once rather than trying other orders around it.
+//!
 //! The memo set is sound because what remains to be decided depends only on which
 //! operations are linearized and on the state: the list's shape is a function of the
 //! former.
@@ -261,6 +268,8 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
         return Outcome::Unknown(format!("{} operations are too many to search", ops.len()));
     }
     let mut list = build_list(ops);
+    let read_only: Vec<bool> =
+        ops.iter().map(|o| model.read_only(&o.input, o.output.as_ref())).collect();
     let mut to_return = ops.iter().filter(|op| op.ret.is_some()).count();
     let mut state = model.init();
     let mut linearized = Linearized::new(ops.len());
@@ -279,35 +288,41 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
         let op = op as usize;
         if is_call {
             let o = &ops[op];
-            if let Some(new_state) = model.step(&state, &o.input, o.output.as_ref()) {
-                if memo.len() >= budget.max_states {
-                    return Outcome::Unknown(format!(
-                        "gave up after memoising {} states",
-                        budget.max_states
-                    ));
-                }
-                linearized.toggle(op);
-                if memo.insert(&linearized, &new_state) {
-                    stack.push((entry, std::mem::replace(&mut state, new_state)));
-                    if o.ret.is_some() {
-                        to_return -= 1;
-                    }
-                    list.lift(entry);
-                    entry = list.head();
-                    continue;
-                }
-                linearized.toggle(op);
-            }
-            entry = next;
-        } else {
-            if best.as_ref().is_none_or(|(prefix, _)| stack.len() > prefix.len()) {
-                best = Some((
-                    stack.iter().map(|&(e, _)| list.e[e as usize].op as usize).collect(),
-                    op,
+            let Some(new_state) = model.step(&state, &o.input, o.output.as_ref()) else {
+                entry = next;
+                continue;
+            };
+            if memo.len() >= budget.max_states {
+                return Outcome::Unknown(format!(
+                    "gave up after memoising {} states",
+                    budget.max_states
                 ));
             }
+            linearized.toggle(op);
+            if memo.insert(&linearized, &new_state) {
+                stack.push((entry, std::mem::replace(&mut state, new_state)));
+                if o.ret.is_some() {
+                    to_return -= 1;
+                }
+                list.lift(entry);
+                entry = list.head();
+                continue;
+            }
+            linearized.toggle(op);
+            if !read_only[op] {
+                entry = next;
+                continue;
+            }
+            // Placing this read-only operation first was tried and failed: so does
+            // every other order from here.
+        } else if best.as_ref().is_none_or(|(prefix, _)| stack.len() > prefix.len()) {
+            best = Some((stack.iter().map(|&(e, _)| list.e[e as usize].op as usize).collect(), op));
+        }
+        // A dead end: undo the last step, and the ones before it while they were
+        // read-only (the first thing to try, so the last).
+        loop {
             let Some((call, old)) = stack.pop() else {
-                let (longest_prefix, stuck) = best.expect("recorded just above");
+                let (longest_prefix, stuck) = best.expect("a dead end is reached at a return");
                 return Outcome::NotLinearizable { longest_prefix, stuck };
             };
             let op = list.e[call as usize].op as usize;
@@ -318,6 +333,9 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
             }
             list.unlift(call);
             entry = list.e[call as usize].next;
+            if !read_only[op] {
+                break;
+            }
         }
     }
     Outcome::Linearizable

@@ -27,6 +27,15 @@ pub trait Model {
         input: &Self::Input,
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
+
+    /// Whether `input` with `output` leaves every state it steps from unchanged (a read,
+    /// a compare-and-set that failed). The search then places such an operation as soon
+    /// as it can and tries no other place for it, which is sound only if this is true.
+    /// The default, `false`, is always sound.
+    fn read_only(&self, input: &Self::Input, output: Option<&Self::Output>) -> bool {
+        let _ = (input, output);
+        false
+    }
 }
 
 /// An operation on a register: read, write, or compare-and-set.
@@ -102,6 +111,10 @@ impl Model for Register {
     ) -> Option<Option<i64>> {
         read_write(state, input, output)
     }
+
+    fn read_only(&self, input: &RegInput, _: Option<&RegOutput>) -> bool {
+        *input == RegInput::Read
+    }
 }
 
 impl Model for CasRegister {
@@ -130,5 +143,9 @@ impl Model for CasRegister {
             Some(RegOutput::Failed) => (!matches).then_some(*state),
             Some(RegOutput::Value(_)) => None,
         }
+    }
+
+    fn read_only(&self, input: &RegInput, output: Option<&RegOutput>) -> bool {
+        *input == RegInput::Read || output == Some(&RegOutput::Failed)
     }
 }

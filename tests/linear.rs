@@ -190,6 +190,14 @@ fn unreadable_input_exits_3_naming_the_line_and_what_was_expected() {
         assert_eq!(code, Some(3), "{name}: {out}{err}");
         assert!(err.contains(&format!("error: in {file}: {expected}")), "{name}: {err}");
     }
+    // A file of no register operations is not vacuously linearizable.
+    let billing = "{\"schema\":\"faultline.history/1\",\"workload\":\"billing\"}\n{\"index\":0,\"time\":1,\"process\":3,\"type\":\"invoke\",\"f\":\"debit\",\"value\":{\"account\":7,\"amount\":5}}\n";
+    let (code, _, err) = check("cas-register", &dir.file("billing.jsonl", billing), &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("holds no register operations to check"), "{err}");
+    let (code, _, err) = check("cas-register", &dir.file("empty.log", ""), &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("line 1: the file is empty"), "{err}");
     let missing = dir.0.join("missing.edn");
     let (code, _, err) = check("cas-register", missing.to_str().unwrap(), &[]);
     assert_eq!(code, Some(3), "{err}");

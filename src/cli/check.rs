@@ -89,6 +89,12 @@ fn check_linear(path: &Path, model: ModelName, budget: Budget) -> anyhow::Result
         .with_context(|| format!("cannot read {}", file.display()))?;
     let (format, history) =
         formats::read(&text).with_context(|| format!("in {}", file.display()))?;
+    anyhow::ensure!(
+        !history.ops.is_empty(),
+        "{} holds no register operations to check: expected a client's read, write or cas \
+         that did not fail",
+        file.display()
+    );
     let keys = checkers::linear::partition(&history.ops).len();
     println!(
         "{}: {}, {} operations on {keys} {}; model {}",

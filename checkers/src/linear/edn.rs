@@ -284,7 +284,7 @@ impl Reader {
             let found = Edn::Keyword(op.f.to_owned());
             return Err(bad(line, ":f :read, :write or :cas", &found));
         }
-        let (key, value) = self.split_key(line, op.f, op.value)?;
+        let (key, value) = self.split_key(line, op.f, op.kind == "invoke", op.value)?;
         match op.kind {
             "invoke" => {
                 let input = input(line, op.f, value)?;
@@ -298,11 +298,14 @@ impl Reader {
         }
     }
 
-    /// The key of a keyed history's value (`[k v]`), and the value itself.
+    /// The key of a keyed history's value (`[k v]`), and the value itself. Every
+    /// invocation must be keyed as the first was; a completion may also carry no key
+    /// (`:info` with `:value nil`), and is then taken as its invocation's.
     fn split_key<'a>(
         &mut self,
         line: usize,
         f: &str,
+        invoke: bool,
         value: &'a Edn,
     ) -> Result<(Option<String>, &'a Edn), ReadError> {
         let split = match value {
@@ -313,6 +316,9 @@ impl Reader {
             _ => None,
         };
         let keyed = split.is_some();
+        if !invoke && !keyed {
+            return Ok((None, value));
+        }
         match self.keyed {
             None => self.keyed = Some((keyed, line)),
             Some((was, first)) if was != keyed => {
@@ -455,6 +461,13 @@ mod tests {
             ("1", 2, RegInput::Read, Some(RegOutput::Value(Some(2))), true),
         ]);
         assert_eq!(h.lines[1], Lines { call: 2, ret: Some(3) });
+        // A crash may lose the key: the completion is its invocation's.
+        let crashed = text.replace(
+            "{:process 1, :type :ok, :f :cas, :value [\"b\" [3 4]]}",
+            "{:process 1, :type :info, :f :cas, :value nil}",
+        );
+        let crashed = read(&crashed).unwrap();
+        assert_eq!(ops(&crashed)[1], ("b", 1, RegInput::Cas { expect: 3, new: 4 }, None, false));
         let outcomes = check_per_key(&CasRegister::default(), &h.ops, Budget::UNLIMITED);
         assert!(matches!(outcomes["1"], Outcome::NotLinearizable { stuck: 2, .. }));
         assert!(matches!(outcomes["b"], Outcome::NotLinearizable { stuck: 1, .. }));
@@ -484,6 +497,7 @@ mod tests {
             ("{:type :invoke, :f :write, :value 1}", 1, "found no :process"),
             ("{:type :invoke, :f :write, :value [1 2], :process 0}\n{:type :invoke, :f :write, :value 2, :process 1}", 2, "keyed as on line 1"),
             ("[{:type :invoke, :f :write, :value 1, :process 0}", 1, "a closing ]"),
+            ("{:type :invoke, :f :write, :value 1, :process 0}\n{:type :ok, :f :write, :value [1 1], :process 0}", 2, ":value without a key, as on line 1"),
             ("{:type :invoke, :f :write, :value 1, :process 0} }", 1, "found \"}\""),
         ];
         for (text, line, expected) in cases {

@@ -76,6 +76,10 @@ fn is_jepsen_op_line(line: &str) -> bool {
 
 /// Reads a register history in whichever format `text` is in.
 pub fn read(text: &str) -> Result<(Format, RegHistory), ReadError> {
+    if text.trim().is_empty() {
+        let message = "the file is empty: expected a history".to_owned();
+        return Err(ReadError { line: 1, message });
+    }
     let format = Format::detect(text).ok_or_else(|| ReadError {
         line: 1,
         message: "unrecognised format: expected a faultline history (first line \
@@ -247,6 +251,11 @@ mod tests {
         for (text, format) in cases {
             assert_eq!(Format::detect(text), format, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_file_is_not_a_history() {
+        assert_eq!(read(" \n").unwrap_err().message, "the file is empty: expected a history");
     }
 
     #[test]

@@ -38,6 +38,11 @@
 //! operations are linearized and on the state: the list's shape is a function of the
 //! former.
 //!
+//! The linearized set is hashed incrementally (a random word per operation, XORed in and
+//! out as the search steps and backtracks), so a step costs the same whatever the
+//! history's length, and a set is copied only when a new pair is memoised; pairs are
+//! compared in full on a hash match, so the memo is exact.
+//!
 //! # Operations whose outcome is unknown (`info`)
 //!
 //! An operation with `ret: None` crashed or timed out: it may have taken effect at any
@@ -84,6 +89,7 @@ pub mod edn;
 pub mod formats;
 pub mod jepsen;
 pub mod jsonl;
+mod memo;
 mod model;
 mod read;
 
@@ -91,7 +97,8 @@ pub use model::{CasRegister, Model, RegInput, RegOutput, Register};
 pub use model::{KeyValue, KvInput, key_value};
 pub use read::{ReadError, RegOp};
 
-use std::collections::{BTreeMap, HashSet};
+use memo::{Linearized, Memo};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One operation on one object.
@@ -160,16 +167,16 @@ impl fmt::Display for Outcome {
     }
 }
 
-const NIL: usize = usize::MAX;
+const NIL: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    op: usize,
+    op: u32,
     /// For a call entry, its return entry (or `NIL`); for a return entry, `NIL`.
-    ret: usize,
+    ret: u32,
+    prev: u32,
+    next: u32,
     is_call: bool,
-    prev: usize,
-    next: usize,
 }
 
 /// The entry list, with entry 0 as the head sentinel.
@@ -178,78 +185,68 @@ struct List {
 }
 
 impl List {
-    fn unlink(&mut self, i: usize) {
-        let Entry { prev, next, .. } = self.e[i];
-        self.e[prev].next = next;
+    fn unlink(&mut self, i: u32) {
+        let Entry { prev, next, .. } = self.e[i as usize];
+        self.e[prev as usize].next = next;
         if next != NIL {
-            self.e[next].prev = prev;
+            self.e[next as usize].prev = prev;
         }
     }
 
-    fn relink(&mut self, i: usize) {
-        let Entry { prev, next, .. } = self.e[i];
-        self.e[prev].next = i;
+    fn relink(&mut self, i: u32) {
+        let Entry { prev, next, .. } = self.e[i as usize];
+        self.e[prev as usize].next = i;
         if next != NIL {
-            self.e[next].prev = i;
+            self.e[next as usize].prev = i;
         }
     }
 
     /// Takes a call entry and its return (if any) out of the list.
-    fn lift(&mut self, call: usize) {
+    fn lift(&mut self, call: u32) {
         self.unlink(call);
-        let ret = self.e[call].ret;
+        let ret = self.e[call as usize].ret;
         if ret != NIL {
             self.unlink(ret);
         }
     }
 
     /// Undoes [`List::lift`], in reverse order.
-    fn unlift(&mut self, call: usize) {
-        let ret = self.e[call].ret;
+    fn unlift(&mut self, call: u32) {
+        let ret = self.e[call as usize].ret;
         if ret != NIL {
             self.relink(ret);
         }
         self.relink(call);
     }
-}
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Bits(Vec<u64>);
-
-impl Bits {
-    fn new(n: usize) -> Self {
-        Bits(vec![0; n.div_ceil(64)])
-    }
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
-    fn clear(&mut self, i: usize) {
-        self.0[i / 64] &= !(1 << (i % 64));
+    fn head(&self) -> u32 {
+        self.e[0].next
     }
 }
 
 fn build_list<I, O>(ops: &[LinOp<I, O>]) -> List {
     // (time, calls before returns at equal times, op): ties between calls or between
     // returns keep the input order.
-    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+    let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
     for (i, op) in ops.iter().enumerate() {
+        let i = i as u32;
         events.push((op.call, false, i));
         if let Some(ret) = op.ret {
             events.push((ret, true, i));
         }
     }
-    events.sort();
+    events.sort_unstable();
     let mut e = Vec::with_capacity(events.len() + 1);
     e.push(Entry { op: NIL, ret: NIL, is_call: false, prev: NIL, next: NIL });
     let mut call_entry = vec![NIL; ops.len()];
     for (k, &(_, is_ret, op)) in events.iter().enumerate() {
-        let idx = k + 1;
+        let idx = k as u32 + 1;
         e.push(Entry { op, ret: NIL, is_call: !is_ret, prev: idx - 1, next: NIL });
-        e[idx - 1].next = idx;
+        e[k].next = idx;
         if is_ret {
-            e[call_entry[op]].ret = idx;
+            e[call_entry[op as usize] as usize].ret = idx;
         } else {
-            call_entry[op] = idx;
+            call_entry[op as usize] = idx;
         }
     }
     List { e }
@@ -258,67 +255,74 @@ fn build_list<I, O>(ops: &[LinOp<I, O>]) -> List {
 /// Checks one object's history against `model`, within `budget`.
 ///
 /// Operation ids in the outcome are indices into `ops`. An operation that returned before
-/// it was called makes the outcome [`Outcome::Unknown`].
+/// it was called makes the outcome [`Outcome::Unknown`], and so does a history of
+/// 2^31 operations or more.
 pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Budget) -> Outcome {
     if let Some((i, _)) = ops.iter().enumerate().find(|(_, op)| op.ret.is_some_and(|r| r < op.call))
     {
         return Outcome::Unknown(format!("operation {i} returned before it was called"));
     }
+    if ops.len() >= 1 << 31 {
+        return Outcome::Unknown(format!("{} operations are too many to search", ops.len()));
+    }
     let mut list = build_list(ops);
     let mut to_return = ops.iter().filter(|op| op.ret.is_some()).count();
     let mut state = model.init();
-    let mut linearized = Bits::new(ops.len());
-    let mut memo: HashSet<(Bits, M::State)> = HashSet::new();
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut linearized = Linearized::new(ops.len());
+    let mut memo = Memo::new();
+    let mut stack: Vec<(u32, M::State)> = Vec::new();
     let mut best: Option<(Vec<usize>, usize)> = None;
     let mut steps: u64 = 0;
 
-    let mut entry = list.e[0].next;
+    let mut entry = list.head();
     while to_return > 0 {
         steps += 1;
         if steps > budget.max_steps {
             return Outcome::Unknown(format!("gave up after {} steps", budget.max_steps));
         }
-        let Entry { op, is_call, next, .. } = list.e[entry];
+        let Entry { op, is_call, next, .. } = list.e[entry as usize];
+        let op = op as usize;
         if is_call {
             let o = &ops[op];
             if let Some(new_state) = model.step(&state, &o.input, o.output.as_ref()) {
-                let mut key = linearized.clone();
-                key.set(op);
                 if memo.len() >= budget.max_states {
                     return Outcome::Unknown(format!(
                         "gave up after memoising {} states",
                         budget.max_states
                     ));
                 }
-                if memo.insert((key.clone(), new_state.clone())) {
+                linearized.toggle(op);
+                if memo.insert(&linearized, &new_state) {
                     stack.push((entry, std::mem::replace(&mut state, new_state)));
-                    linearized = key;
                     if o.ret.is_some() {
                         to_return -= 1;
                     }
                     list.lift(entry);
-                    entry = list.e[0].next;
+                    entry = list.head();
                     continue;
                 }
+                linearized.toggle(op);
             }
             entry = next;
         } else {
             if best.as_ref().is_none_or(|(prefix, _)| stack.len() > prefix.len()) {
-                best = Some((stack.iter().map(|&(e, _)| list.e[e].op).collect(), op));
+                best = Some((
+                    stack.iter().map(|&(e, _)| list.e[e as usize].op as usize).collect(),
+                    op,
+                ));
             }
             let Some((call, old)) = stack.pop() else {
                 let (longest_prefix, stuck) = best.expect("recorded just above");
                 return Outcome::NotLinearizable { longest_prefix, stuck };
             };
-            let op = list.e[call].op;
+            let op = list.e[call as usize].op as usize;
             state = old;
-            linearized.clear(op);
+            linearized.toggle(op);
             if ops[op].ret.is_some() {
                 to_return += 1;
             }
             list.unlift(call);
-            entry = list.e[call].next;
+            entry = list.e[call as usize].next;
         }
     }
     Outcome::Linearizable

@@ -148,6 +148,28 @@ fn per_key_partitioning() {
     assert!(matches!(lin(&ops.map(|(_, o)| o)), Outcome::NotLinearizable { .. }));
 }
 
+#[test]
+fn long_histories_are_decided() {
+    // 70 rounds of two concurrent writes and a read that tells which came last: 210
+    // operations, so the linearized set spans four words.
+    let rounds = |last_read: Option<i64>| -> Vec<Op> {
+        let mut ops = Vec::new();
+        for k in 0..70u64 {
+            let (t, v) = (k * 100, 2 * k as i64);
+            ops.extend([w(0, t, t + 10, v), w(1, t, t + 10, v + 1)]);
+            ops.push(r(2, t + 20, t + 30, Some(if k % 2 == 0 { v } else { v + 1 })));
+        }
+        if let Some(v) = last_read {
+            ops.push(r(2, 10_000, 10_001, Some(v)));
+        }
+        ops
+    };
+    assert_eq!(lin(&rounds(None)), Outcome::Linearizable);
+    assert_eq!(lin(&rounds(Some(139))), Outcome::Linearizable);
+    let stale = rounds(Some(0));
+    assert!(matches!(lin(&stale), Outcome::NotLinearizable { stuck: 210, .. }));
+}
+
 /// Every subset of the info operations, every order consistent with real time.
 fn brute_force<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>]) -> bool {
     let infos: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();

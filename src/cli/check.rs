@@ -97,10 +97,10 @@ fn check_linear(path: &Path, model: ModelName, budget: Budget) -> anyhow::Result
     );
     let keys = checkers::linear::partition(&history.ops).len();
     println!(
-        "{}: {}, {} operations on {keys} {}; model {}",
+        "{}: {}, {} on {keys} {}; model {}",
         file.display(),
         format_name(format),
-        history.ops.len(),
+        operations(history.ops.len()),
         if keys == 1 { "key" } else { "keys" },
         model_name(model),
     );
@@ -232,12 +232,12 @@ fn explain(
 ) -> String {
     let mut out = String::new();
     let Outcome::NotLinearizable { longest_prefix, stuck } = outcome else {
-        let _ = writeln!(out, "{what}: {outcome} ({ops} operations)");
+        let _ = writeln!(out, "{what}: {outcome} ({})", operations(ops));
         return out;
     };
-    let _ = writeln!(out, "{what}: NOT linearizable ({ops} operations)");
+    let _ = writeln!(out, "{what}: NOT linearizable ({})", operations(ops));
     let skipped = longest_prefix.len().saturating_sub(SHOWN);
-    let _ = write!(out, "  the longest linearizable prefix: {} operations", longest_prefix.len());
+    let _ = write!(out, "  the longest linearizable prefix: {}", operations(longest_prefix.len()));
     if skipped > 0 {
         let _ = write!(out, " (the first {skipped} not shown)");
     }
@@ -253,6 +253,10 @@ fn explain(
         describe(history, *stuck, with_keys)
     );
     out
+}
+
+fn operations(n: usize) -> String {
+    format!("{n} operation{}", if n == 1 { "" } else { "s" })
 }
 
 /// What `key` holds after the operations of `prefix`, run in that order.

@@ -7,11 +7,8 @@ use clap::{Parser, Subcommand};
 use faultline::cluster::Cluster;
 use faultline::cluster::clean::{Left, Scope};
 use faultline::hosts::fleet::FleetSpec;
-use faultline::report;
-use faultline::store::{self, RunDir};
+use faultline::store;
 use faultline::{docker, images};
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -92,11 +89,11 @@ enum Command {
         all: bool,
     },
     /// Check a stored history again, offline: a run directory or a history file. For a
-    /// run directory, its results, JUnit and report are written anew.
-    Check {
-        /// A run directory (holding history.jsonl) or a history file.
-        path: PathBuf,
-    },
+    /// run directory, its results, JUnit and report are written anew. With `--model`,
+    /// check a register history's linearizability per key instead: a faultline history,
+    /// a Jepsen EDN history or a Jepsen text log.
+    /// Exit code: 0 valid (linearizable), 1 invalid, 2 unknown, 3 an unreadable history.
+    Check(cli::check::CheckArgs),
     /// Browse the store over HTTP, on 127.0.0.1.
     Serve {
         /// The port (0: any free one).
@@ -172,7 +169,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Clean { hosts: Some(hosts), .. } => clean_hosts(&hosts).await,
         Command::Clean { run, all, hosts: None } => clean(run, all).await,
-        Command::Check { path } => check(&path),
+        Command::Check(args) => cli::check::check(args),
         Command::Serve { port, store } => serve(port, store).await,
     }
 }
@@ -316,25 +313,6 @@ async fn clean(run: Option<String>, all: bool) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let run = path.is_dir().then(|| RunDir::open(path));
-    let history = match &run {
-        Some(run) => run.file(store::HISTORY),
-        None => path.to_path_buf(),
-    };
-    let file =
-        File::open(&history).with_context(|| format!("cannot open {}", history.display()))?;
-    let report = checkers::check(BufReader::new(file))
-        .with_context(|| format!("in {}", history.display()))?;
-    print!("{report}");
-    if let Some(run) = run {
-        report::write_all(&run, &report)
-            .with_context(|| format!("writing results into {}", run.path().display()))?;
-        println!("\nwrote {}/report.html", run.path().display());
-    }
-    Ok(ExitCode::from(report.exit_code() as u8))
 }
 
 async fn serve(port: u16, store: PathBuf) -> anyhow::Result<ExitCode> {

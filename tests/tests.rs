@@ -13,6 +13,7 @@ mod container;
 mod explore;
 mod fleet;
 mod hosts;
+mod linear;
 mod nemesis;
 mod replica_reads;
 mod run;

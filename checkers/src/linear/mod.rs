@@ -1,10 +1,11 @@
 //! Linearizability: is there a total order of a history's operations, consistent with
 //! real time, in which every operation's output is what a sequential object would give?
 //!
-//! Groundwork for issue 15; not yet wired into the suite or the CLI.
+//! Issue 15; `faultline check --model` checks register histories with it.
 //!
 //! Readers of other tools' histories: [`jepsen`] (Jepsen's text logs of a register
-//! test, as Knossos' and Porcupine's test data keep them).
+//! test, as Knossos' and Porcupine's test data keep them), [`edn`] (Jepsen's EDN) and
+//! [`jsonl`] (faultline's own); [`formats`] tells them apart (`faultline check --model`).
 //!
 //! # Operations
 //!
@@ -91,12 +92,16 @@
 //! assert_eq!(check(&CasRegister::default(), &crashed, Budget::default()), Outcome::Linearizable);
 //! ```
 
+pub mod edn;
+pub mod formats;
 pub mod jepsen;
+pub mod jsonl;
 mod memo;
 mod model;
 mod read;
 
 pub use model::{CasRegister, Model, RegInput, RegOutput, Register};
+pub use model::{KeyValue, KvInput, key_value};
 pub use read::{ReadError, RegOp};
 
 use memo::{Linearized, Memo};

@@ -14,6 +14,7 @@ mod explore;
 mod fleet;
 mod hosts;
 mod nemesis;
+mod register;
 mod replica_reads;
 mod run;
 mod second_design;

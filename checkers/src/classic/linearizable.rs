@@ -22,7 +22,9 @@
 //! [`CasRegister`] that starts nil, within [`Budget::default`]. One anomaly
 //! (`not-linearizable`) per key that is not linearizable, explained from the longest
 //! prefix the search could order: what the stuck operation saw, and what the key held
-//! after that prefix. A key the budget cannot decide makes the verdict `Unknown`.
+//! after that prefix; its witnesses are the prefix's last few operations, then the stuck
+//! operation's invocation and completion, last (the report draws the key around them). A
+//! key the budget cannot decide makes the verdict `Unknown`.
 //!
 //! Memory: unlike the streaming checkers, the register operations are kept until
 //! `finish` (about a hundred bytes each), since the search needs each key's whole

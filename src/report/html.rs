@@ -186,7 +186,7 @@ fn register_timeline(page: &mut String, summary: &Summary) {
         let _ = write!(page, " ({} earlier operations of the key not drawn.)", timeline.left_out);
     }
     page.push_str("</p>");
-    match super::register::plot(timeline) {
+    match super::register::plot(timeline, &summary.faults) {
         Ok(svg) => page.push_str(&svg),
         Err(e) => {
             let _ = write!(page, "<p>(could not draw: {})</p>", escape(&e));

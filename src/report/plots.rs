@@ -48,7 +48,7 @@ pub(super) fn draw(
     Ok(svg)
 }
 
-fn shade<'a, DB: DrawingBackend + 'a>(
+pub(super) fn shade<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<
         'a,
         DB,

@@ -9,6 +9,7 @@
 //! latest kept.
 
 use super::plots;
+use super::summary::FaultWindow;
 use checkers::Report;
 use checkers::format::{HistoryReader, ReadError};
 use checkers::history::{F, OpType, Process, RegisterOp, Value};
@@ -127,8 +128,9 @@ pub fn collect<R: BufRead>(input: R, focus: &Focus) -> Result<KeyTimeline, ReadE
     Ok(KeyTimeline { key: focus.key, ops, left_out })
 }
 
-/// The key's operations as bars, one lane per process, each labelled with what it did.
-pub fn plot(timeline: &KeyTimeline) -> Result<String, String> {
+/// The key's operations as bars, one lane per process, each labelled with what it did,
+/// with fault windows shaded.
+pub fn plot(timeline: &KeyTimeline, faults: &[FaultWindow]) -> Result<String, String> {
     let mut lanes: Vec<u32> = timeline.ops.iter().map(|o| o.process).collect();
     lanes.sort_unstable();
     lanes.dedup();
@@ -157,9 +159,13 @@ pub fn plot(timeline: &KeyTimeline) -> Result<String, String> {
             .disable_y_mesh()
             .draw()
             .map_err(|e| e.to_string())?;
+        let windows = faults.iter().filter(|w| w.start < x1 && w.end.is_none_or(|end| end > x0));
+        let clipped: Vec<FaultWindow> =
+            windows.map(|w| FaultWindow { start: w.start.max(x0), ..w.clone() }).collect();
+        plots::shade(&mut chart, &clipped, x1, (-0.5, rows - 0.5))?;
         let bar = |o: &KeyOp| {
             let y = lane(o.process);
-            let end = o.end.unwrap_or(x1).max(o.start + (x1 - x0) / 500.0);
+            let end = o.end.unwrap_or(x1).max(o.start + (x1 - x0) / 150.0);
             [(o.start, y - 0.3), (end, y + 0.3)]
         };
         let fills =
@@ -171,7 +177,7 @@ pub fn plot(timeline: &KeyTimeline) -> Result<String, String> {
         });
         chart.draw_series(outlined).map_err(|e| e.to_string())?;
         let labels = timeline.ops.iter().map(|o| {
-            Text::new(o.label.clone(), (o.start, lane(o.process) + 0.45), ("sans-serif", 10))
+            Text::new(o.label.clone(), (o.start, lane(o.process) + 0.45), ("sans-serif", 12))
         });
         chart.draw_series(labels).map_err(|e| e.to_string())?;
         Ok(())
@@ -207,7 +213,7 @@ mod tests {
                 ("r nil", true, true, Some(0.007)),
             ]
         );
-        let svg = plot(&timeline).expect("drawn");
+        let svg = plot(&timeline, &[]).expect("drawn");
         for text in ["w 2", "cas 2→3", "r nil", "process 0", "process 2"] {
             assert!(svg.contains(text), "{text} is drawn");
         }

@@ -22,7 +22,8 @@
 //! [`CasRegister`] that starts nil, within [`Budget::default`]. One anomaly
 //! (`not-linearizable`) per key that is not linearizable, explained from the longest
 //! prefix the search could order: what the stuck operation saw, and what the key held
-//! after that prefix; its witnesses are the prefix's last few operations, then the stuck
+//! after that prefix; its witnesses are the operation that last wrote what the key held,
+//! the prefix's last few operations, then the stuck
 //! operation's invocation and completion, last (the report draws the key around them). A
 //! key the budget cannot decide makes the verdict `Unknown`.
 //!
@@ -232,6 +233,14 @@ fn explain(
         state = next;
     }
     let op = &ops[stuck].1;
+    let tail = &prefix[prefix.len().saturating_sub(PREFIX_WITNESSES)..];
+    let mut witnesses: Vec<u64> = writer
+        .iter()
+        .filter(|w| !tail.contains(w))
+        .chain(tail)
+        .map(|&i| named(&ops[i].1, completions[i]))
+        .collect();
+    witnesses.extend([op.call].into_iter().chain(completions[stuck]));
     let writer = match writer {
         Some(w) => {
             let by = &ops[w].1;
@@ -251,9 +260,6 @@ fn explain(
         prefix.len(),
         shown(state),
     );
-    let tail = &prefix[prefix.len().saturating_sub(PREFIX_WITNESSES)..];
-    let mut witnesses: Vec<u64> = tail.iter().map(|&i| named(&ops[i].1, completions[i])).collect();
-    witnesses.extend([op.call].into_iter().chain(completions[stuck]));
     let unordered = ops.iter().filter(|(k, o)| *k == key && o.ret.is_some()).count();
     Anomaly {
         kind: AnomalyKind::NotLinearizable,

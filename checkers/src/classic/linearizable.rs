@@ -227,7 +227,12 @@ fn explain(
     for &i in prefix {
         let op = &ops[i].1;
         let next = model.step(&state, &op.input, op.output.as_ref()).expect("a linearized prefix");
-        if !matches!(op.input, RegInput::Read) && next != state {
+        let wrote = match op.input {
+            RegInput::Read => false,
+            RegInput::Write(_) => true,
+            RegInput::Cas { expect, .. } => state == Some(expect),
+        };
+        if wrote {
             writer = Some(i);
         }
         state = next;

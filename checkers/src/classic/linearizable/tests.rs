@@ -167,3 +167,22 @@ fn a_history_out_of_time_order_is_unknown() {
                   order, so real-time order cannot be taken from it";
     assert_eq!(v, Verdict::Unknown(reason.into()));
 }
+
+#[test]
+fn the_last_writer_is_the_last_operation_that_set_the_value_even_unchanged() {
+    let h = history(vec![
+        invoke(1, write(2, 4)),
+        ok(1, write(2, 4)),
+        invoke(1, cas(2, 4, 4)),
+        ok(1, cas(2, 4, 4)),
+        invoke(2, read(2)),
+        ok(2, read_as(2, None)),
+    ]);
+    let found = anomalies(&h);
+    assert!(
+        found[0].explanation.contains("key 2 holds 4 (last written by op 2, acknowledged at op 3)"),
+        "{}",
+        found[0].explanation
+    );
+    assert_eq!(found[0].ops, vec![1, 3, 4, 5], "the writer, the prefix, then the stuck op");
+}

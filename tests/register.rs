@@ -38,10 +38,11 @@ fn not_linearizable(outcome: &RunOutcome) -> &AnomalyGroup {
     let group = result.verdict.anomalies().iter().find(|g| g.kind == AnomalyKind::NotLinearizable);
     let group = group.unwrap_or_else(|| panic!("no not-linearizable anomaly:\n{report}"));
     println!(
-        "{}: {} of {} keys not linearizable; first: {}",
+        "{}: {} of {} keys not linearizable (longest sub-history {}); first: {}",
         report.meta["scenario"],
         group.count,
         figure(report, "keys checked"),
+        figure(report, "longest sub-history"),
         group.first.explanation
     );
     group

@@ -43,6 +43,7 @@ use workloads::billing::BillingRun;
 use workloads::counter::CounterRun;
 use workloads::gateway::Gateway;
 use workloads::recorder::Recorder;
+use workloads::register::RegisterRun;
 use workloads::sentinel::SentinelWatch;
 use workloads::set::SetRun;
 use workloads::sut::Registry;
@@ -319,6 +320,7 @@ impl Run {
         let mut header = match workload {
             WorkloadSpec::Billing(config) => config.header(&self.sut),
             WorkloadSpec::Counter(config) => config.header(),
+            WorkloadSpec::Register(config) => config.header(),
             WorkloadSpec::Set(config) => config.header(),
         };
         header.meta.insert("scenario".into(), self.scenario.name.clone().into());
@@ -487,6 +489,7 @@ async fn save_logs(cluster: &Cluster, dir: &RunDir) {
 enum Running {
     Billing(Box<BillingRun>),
     Counter(CounterRun),
+    Register(RegisterRun),
     Set(SetRun),
 }
 
@@ -508,6 +511,9 @@ impl Running {
             WorkloadSpec::Counter(config) => {
                 Running::Counter(CounterRun::setup(config, topology, recorder).await?)
             }
+            WorkloadSpec::Register(config) => {
+                Running::Register(RegisterRun::setup(config, topology, recorder).await?)
+            }
             WorkloadSpec::Set(config) => {
                 Running::Set(SetRun::setup(config, topology, recorder).await?)
             }
@@ -518,6 +524,7 @@ impl Running {
         match self {
             Running::Billing(run) => run.run(cancel).await,
             Running::Counter(run) => run.run(cancel).await,
+            Running::Register(run) => run.run(cancel).await,
             Running::Set(run) => run.run(cancel).await,
         };
     }
@@ -550,7 +557,7 @@ impl Running {
             Running::Billing(run) => {
                 run.finish(quiet).await;
             }
-            Running::Counter(_) => {}
+            Running::Counter(_) | Running::Register(_) => {}
             Running::Set(run) => {
                 run.finish(quiet).await;
             }

@@ -15,6 +15,7 @@ mod fleet;
 mod hosts;
 mod linear;
 mod nemesis;
+mod register;
 mod replica_reads;
 mod run;
 mod second_design;

@@ -8,6 +8,7 @@
 //! |--------------|--------------------------------------------------------------------------------|
 //! | `billing`    | reach, charge-without-credit, over-charge, wrongful-suspension, reconciliation, fail-safe |
 //! | `counter`    | counter                                                                        |
+//! | `register`   | linearizable                                                                   |
 //! | `set`        | set-full                                                                       |
 //! | `unique-ids` | unique-ids                                                                     |
 //!
@@ -22,7 +23,8 @@ use crate::billing;
 use crate::checker::Checker;
 use crate::classic::schedule::{self, ScheduledFault};
 use crate::classic::{
-    Availability, Counter, Faults, Reach, ReachMinimums, Recovery, SetFull, Stats, UniqueIds,
+    Availability, Counter, Faults, Linearizable, Reach, ReachMinimums, Recovery, SetFull, Stats,
+    UniqueIds,
 };
 use crate::format::{Header, HistoryReader, ReadError};
 use crate::history::History;
@@ -37,6 +39,8 @@ pub enum Workload {
     Billing,
     /// A grow-only counter.
     Counter,
+    /// Independent read/write/compare-and-set registers, by key.
+    Register,
     /// A set of integers.
     Set,
     /// A unique-id generator.
@@ -45,14 +49,20 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 4] =
-        [Workload::Billing, Workload::Counter, Workload::Set, Workload::UniqueIds];
+    pub const ALL: [Workload; 5] = [
+        Workload::Billing,
+        Workload::Counter,
+        Workload::Register,
+        Workload::Set,
+        Workload::UniqueIds,
+    ];
 
     /// The name a header gives it.
     pub fn name(self) -> &'static str {
         match self {
             Workload::Billing => "billing",
             Workload::Counter => "counter",
+            Workload::Register => "register",
             Workload::Set => "set",
             Workload::UniqueIds => "unique-ids",
         }
@@ -72,7 +82,7 @@ pub enum CheckError {
     Read(#[from] ReadError),
     /// The header names a workload this crate does not know.
     #[error(
-        "line 1: the header names workload {0:?}; expected billing, counter, set or unique-ids"
+        "line 1: the header names workload {0:?}; expected billing, counter, register, set or unique-ids"
     )]
     UnknownWorkload(String),
     /// A header key holds something this crate cannot read.
@@ -201,6 +211,7 @@ impl Suite {
                 checkers.extend(billing::checkers(self.monitor));
             }
             Workload::Counter => checkers.push(Box::new(Counter::default())),
+            Workload::Register => checkers.push(Box::new(Linearizable::default())),
             Workload::Set => checkers.push(Box::new(SetFull::new(self.linearizable_set))),
             Workload::UniqueIds => checkers.push(Box::new(UniqueIds::default())),
         }

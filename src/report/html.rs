@@ -35,6 +35,7 @@ pub fn render(report: &Report, summary: &Summary) -> String {
     tables::checkers(&mut page, report);
     tables::faults(&mut page, summary);
     tables::recovery(&mut page, report, summary);
+    register_timeline(&mut page, summary);
     figures(&mut page, summary);
     page.push_str("</body></html>\n");
     page
@@ -168,6 +169,29 @@ fn figures(page: &mut String, summary: &Summary) {
     }
     let infos = summary.spans.iter().filter(|s| s.kind == OpType::Info).count();
     let _ = write!(page, "<p>{} operations drawn, {infos} indeterminate.</p>", summary.spans.len());
+}
+
+/// The timeline of the first register found not linearizable, when there is one.
+fn register_timeline(page: &mut String, summary: &Summary) {
+    let Some(timeline) = &summary.register else { return };
+    let _ = write!(
+        page,
+        "<h2>The timeline of key {} (not linearizable)</h2><p>Its operations around the one \
+         that cannot be placed, one lane per process: that operation outlined in red, the last \
+         operations the search could order before it in black; an operation still running (or \
+         indeterminate) is drawn to the end.",
+        timeline.key
+    );
+    if timeline.left_out > 0 {
+        let _ = write!(page, " ({} earlier operations of the key not drawn.)", timeline.left_out);
+    }
+    page.push_str("</p>");
+    match super::register::plot(timeline, &summary.faults) {
+        Ok(svg) => page.push_str(&svg),
+        Err(e) => {
+            let _ = write!(page, "<p>(could not draw: {})</p>", escape(&e));
+        }
+    }
 }
 
 /// The sentinel lanes' marks, when the history has any.

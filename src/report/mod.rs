@@ -6,16 +6,20 @@
 //! - `results`: the run's results as data ([`Results`]): the verdict, each anomaly
 //!   with its earliest witness's index and time, the figures the page shows.
 //! - `plots`: SVG timeline, latency and throughput plots with fault windows shaded.
+//! - `register`: the timeline of a register that is not linearizable, around the
+//!   operation that could not be placed.
 //! - `tables`: the checkers (safety apart from liveness), faults and recovery tables.
 //! - `html`: the self-contained page.
 
 mod html;
 mod plots;
+mod register;
 mod results;
 mod summary;
 mod tables;
 
 pub use html::escape;
+pub use register::{KeyOp, KeyTimeline};
 pub use results::{Charges, Check, Finding, Found, Results, Witness};
 pub use summary::{FaultWindow, ScheduledStep, Summary, Witnessing, summarize};
 
@@ -33,7 +37,11 @@ pub fn write_all(run: &RunDir, report: &Report) -> io::Result<Summary> {
     run.write_json(store::RESULTS, report)?;
     run.write("junit.xml", junit(report).map_err(io::Error::other)?)?;
     let history = BufReader::new(File::open(run.file(store::HISTORY))?);
-    let summary = summarize(history, &witnesses(report)).map_err(io::Error::other)?;
+    let mut summary = summarize(history, &witnesses(report)).map_err(io::Error::other)?;
+    if let Some(focus) = register::focus(report) {
+        let history = BufReader::new(File::open(run.file(store::HISTORY))?);
+        summary.register = Some(register::collect(history, &focus).map_err(io::Error::other)?);
+    }
     run.write("report.html", html::render(report, &summary))?;
     Ok(summary)
 }

@@ -26,7 +26,7 @@ type Result<T> = std::result::Result<T, String>;
 /// A series of the throughput plot: its label, colour, and which count it draws.
 type Series = (&'static str, RGBColor, fn(&Bucket) -> u64);
 
-fn color(kind: OpType) -> RGBColor {
+pub(super) fn color(kind: OpType) -> RGBColor {
     match kind {
         OpType::Fail => FAIL,
         OpType::Info => INFO,
@@ -34,7 +34,7 @@ fn color(kind: OpType) -> RGBColor {
     }
 }
 
-fn draw(
+pub(super) fn draw(
     height: u32,
     paint: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<String> {
@@ -48,7 +48,7 @@ fn draw(
     Ok(svg)
 }
 
-fn shade<'a, DB: DrawingBackend + 'a>(
+pub(super) fn shade<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<
         'a,
         DB,

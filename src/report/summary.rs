@@ -148,6 +148,9 @@ pub struct Summary {
     pub sentinel: Vec<SentinelMark>,
     /// Sentinel events beyond `MAX_MARKS`, not marked.
     pub sentinel_unmarked: u64,
+    /// The operations of the first register found not linearizable, around the one
+    /// that could not be placed (a second pass over the history, only then).
+    pub register: Option<super::register::KeyTimeline>,
 }
 
 /// Reads `input` once, keeping the operations with indices in `witnesses` verbatim.

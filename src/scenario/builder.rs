@@ -48,6 +48,7 @@ use workloads::billing::{Amounts, BillingConfig, Mix};
 use workloads::client::ClientConfig;
 use workloads::counter::CounterConfig;
 use workloads::gateway::GatewayConfig;
+use workloads::register::RegisterConfig;
 use workloads::set::SetConfig;
 
 /// A scenario being set from code: from scratch ([`Scenario::builder`]: the defaults a
@@ -74,6 +75,7 @@ impl Scenario {
             workload: WorkloadKind::default(),
             billing: None,
             counter: None,
+            register: None,
             set: None,
             faults: Vec::new(),
             random: None,
@@ -139,6 +141,7 @@ impl ScenarioBuilder {
         if kind != self.scenario.workload {
             let clients = self.scenario.clients_mut().clone();
             (self.scenario.billing, self.scenario.counter, self.scenario.set) = (None, None, None);
+            self.scenario.register = None;
             self.scenario.workload = kind;
             *self.scenario.clients_mut() = clients;
         }
@@ -208,6 +211,12 @@ impl ScenarioBuilder {
     /// The counter workload's settings.
     pub fn counter(mut self, change: impl FnOnce(&mut CounterConfig)) -> Self {
         change(self.scenario.counter.get_or_insert_with(Default::default));
+        self
+    }
+
+    /// The register workload's settings.
+    pub fn register(mut self, change: impl FnOnce(&mut RegisterConfig)) -> Self {
+        change(self.scenario.register.get_or_insert_with(Default::default));
         self
     }
 

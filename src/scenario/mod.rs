@@ -63,6 +63,7 @@ use std::path::Path;
 use std::time::Duration;
 use workloads::billing::BillingConfig;
 use workloads::counter::CounterConfig;
+use workloads::register::RegisterConfig;
 use workloads::set::SetConfig;
 
 /// A scenario, as read from its file.
@@ -95,6 +96,9 @@ pub struct Scenario {
     /// The counter workload's settings, if it is the workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter: Option<CounterConfig>,
+    /// The register workload's settings, if it is the workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register: Option<RegisterConfig>,
     /// The set workload's settings, if it is the workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<SetConfig>,
@@ -204,6 +208,8 @@ pub enum WorkloadKind {
     Billing,
     /// Jepsen's counter on Redis.
     Counter,
+    /// Jepsen's register on Redis: reads, writes and compare-and-sets on independent keys.
+    Register,
     /// Jepsen's set on Redis.
     Set,
 }
@@ -215,6 +221,8 @@ pub enum WorkloadSpec {
     Billing(BillingConfig),
     /// Jepsen's counter on Redis.
     Counter(CounterConfig),
+    /// Jepsen's register on Redis.
+    Register(RegisterConfig),
     /// Jepsen's set on Redis.
     Set(SetConfig),
 }
@@ -225,6 +233,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Billing => "billing",
             WorkloadKind::Counter => "counter",
+            WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
         }
     }
@@ -236,6 +245,7 @@ impl WorkloadSpec {
         match self {
             WorkloadSpec::Billing(c) => &c.clients,
             WorkloadSpec::Counter(c) => &c.clients,
+            WorkloadSpec::Register(c) => &c.clients,
             WorkloadSpec::Set(c) => &c.clients,
         }
     }
@@ -361,6 +371,9 @@ impl Scenario {
             WorkloadKind::Counter => {
                 WorkloadSpec::Counter(self.counter.clone().unwrap_or_default())
             }
+            WorkloadKind::Register => {
+                WorkloadSpec::Register(self.register.clone().unwrap_or_default())
+            }
             WorkloadKind::Set => WorkloadSpec::Set(self.set.clone().unwrap_or_default()),
         }
     }
@@ -395,6 +408,9 @@ impl Scenario {
         match self.workload {
             WorkloadKind::Billing => self.billing.get_or_insert_with(Default::default).seed = seed,
             WorkloadKind::Counter => self.counter.get_or_insert_with(Default::default).seed = seed,
+            WorkloadKind::Register => {
+                self.register.get_or_insert_with(Default::default).seed = seed;
+            }
             WorkloadKind::Set => {
                 self.set.get_or_insert_with(Default::default);
             }
@@ -406,6 +422,9 @@ impl Scenario {
         match self.workload {
             WorkloadKind::Billing => &mut self.billing.get_or_insert_with(Default::default).clients,
             WorkloadKind::Counter => &mut self.counter.get_or_insert_with(Default::default).clients,
+            WorkloadKind::Register => {
+                &mut self.register.get_or_insert_with(Default::default).clients
+            }
             WorkloadKind::Set => &mut self.set.get_or_insert_with(Default::default).clients,
         }
     }

@@ -131,6 +131,28 @@ fn a_workload_table_for_another_workload_points_at_the_table() {
 }
 
 #[test]
+fn register_reads_from_replicas_need_a_replica_and_a_mix_that_makes_sense() {
+    let text = |cluster: &str, table: &str| {
+        format!(
+            "name = \"t\"\ndescription = \"d\"\nworkload = \"register\"\n[cluster]\n{cluster}\n\
+             [register]\n{table}\n"
+        )
+    };
+    let none = text("redis_replicas = 0", "read_from = \"replicas\"");
+    let err = Scenario::parse("my.toml", &none).unwrap_err().to_string();
+    assert!(err.starts_with("my.toml:7:13: read_from = \"replicas\" needs a replica"), "{err}");
+    let mix = text("redis_replicas = 1", "reads = 0.8\nwrites = 0.5");
+    let err = Scenario::parse("my.toml", &mix).unwrap_err().to_string();
+    assert!(err.contains("reads and writes fractions that sum to at most 1"), "{err}");
+    let fine = text("redis_replicas = 1", "read_from = \"replicas\"");
+    let WorkloadSpec::Register(config) = Scenario::parse("my.toml", &fine).unwrap().workload()
+    else {
+        panic!("the register workload")
+    };
+    assert_eq!(config.read_from, workloads::register::ReadFrom::Replicas);
+}
+
+#[test]
 fn a_gateway_fault_outside_the_billing_workload_is_refused_where_it_is_written() {
     let text = "name = \"t\"\ndescription = \"d\"\nworkload = \"counter\"\n[[faults]]\nat = \"1s\"\nfault = \"gateway-outage\"\n";
     let err = Scenario::parse("my.toml", text).unwrap_err().to_string();

@@ -14,6 +14,7 @@
 use super::{ClusterSpec, Scenario, ScenarioError, WorkloadKind};
 use crate::nemesis::{Fault, Selector, Target};
 use std::time::Duration;
+use workloads::register::ReadFrom;
 
 /// Where the clients' time limit came from, for the error that names it.
 pub(super) enum LimitFrom {
@@ -105,9 +106,11 @@ fn workload(s: &Scenario) -> Result<(), ScenarioError> {
         return Err(s.source.error(&["cluster", "postgres"], message.into()));
     }
     billing_settings(s)?;
+    register_settings(s)?;
     let tables = [
         (WorkloadKind::Billing, "billing", s.billing.is_some()),
         (WorkloadKind::Counter, "counter", s.counter.is_some()),
+        (WorkloadKind::Register, "register", s.register.is_some()),
         (WorkloadKind::Set, "set", s.set.is_some()),
     ];
     match tables.iter().find(|(kind, _, present)| *present && *kind != s.workload) {
@@ -127,6 +130,19 @@ fn billing_settings(s: &Scenario) -> Result<(), ScenarioError> {
         workloads::WorkloadError::Config(why) => s.source.error(&["billing"], why),
         other => s.source.error(&["billing"], other.to_string()),
     })
+}
+
+/// The register settings make sense, and reads from replicas have a replica to read.
+fn register_settings(s: &Scenario) -> Result<(), ScenarioError> {
+    let (WorkloadKind::Register, Some(config)) = (s.workload, &s.register) else { return Ok(()) };
+    if let Err(e) = config.validate() {
+        return Err(s.source.error(&["register"], e.to_string()));
+    }
+    if config.read_from == ReadFrom::Replicas && s.cluster.redis_replicas == 0 {
+        let message = "read_from = \"replicas\" needs a replica: set cluster.redis_replicas";
+        return Err(s.source.error(&["register", "read_from"], message.into()));
+    }
+    Ok(())
 }
 
 /// Refuses a `gateway-*` fault where the workload has no card gateway.

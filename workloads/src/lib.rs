@@ -16,7 +16,8 @@
 //!   word on the master passed to the harness.
 //! - [`client`]: client workers: concurrency, pacing, timeouts, ok/fail/info.
 //! - [`billing`]: the billing workload, in phases: setup, run, finish.
-//! - [`counter`], [`set`]: Jepsen's generic Redis workloads.
+//! - [`counter`], [`set`]: Jepsen's generic Redis workloads; [`register`]: reads, writes
+//!   and compare-and-sets on independent keys, for the linearizability checker.
 //! - [`scenarios`]: the scenario files bundled with faultline.
 //! - [`task`]: spawning a task that carries the run's span, so its log lines reach the
 //!   run's log.
@@ -29,6 +30,7 @@ pub mod endpoints;
 pub mod gateway;
 pub mod monitor;
 pub mod recorder;
+pub mod register;
 pub mod scenarios;
 pub mod sentinel;
 pub mod set;

@@ -23,4 +23,8 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
     ("sentinel-kill-master", include_str!("../scenarios/sentinel-kill-master.toml")),
     ("sentinel-flapping", include_str!("../scenarios/sentinel-flapping.toml")),
+    ("register", include_str!("../scenarios/register.toml")),
+    ("register-replica-reads", include_str!("../scenarios/register-replica-reads.toml")),
+    ("register-failover", include_str!("../scenarios/register-failover.toml")),
+    ("register-split-brain", include_str!("../scenarios/register-split-brain.toml")),
 ];

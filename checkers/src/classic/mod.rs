@@ -1,6 +1,7 @@
 //! Jepsen's classic checkers, so faultline is useful beyond billing.
 //!
 //! - [`Counter`]: reads of a grow-only counter within the bounds of its adds.
+//! - [`Linearizable`]: every register of a `register` history linearizable.
 //! - [`SetFull`]: every added element stable, stale, lost or never read.
 //! - [`UniqueIds`]: no id handed out twice.
 //! - [`Stats`]: ok/fail/info per `f`; not met when some `f` never succeeds (liveness).
@@ -16,6 +17,7 @@
 mod availability;
 mod counter;
 mod faults;
+mod linearizable;
 mod reach;
 mod recovery;
 pub mod schedule;
@@ -26,6 +28,7 @@ mod unique_ids;
 pub use availability::Availability;
 pub use counter::Counter;
 pub use faults::Faults;
+pub use linearizable::{Linearizable, MISMATCH};
 pub use reach::{REACH_SHAPE, Reach, ReachMinimums};
 pub use recovery::Recovery;
 pub use schedule::ScheduledFault;

@@ -65,6 +65,8 @@ pub enum AnomalyKind {
     /// never opened or of no cents, an `ok` read without a balance): see
     /// `checkers::billing#what-a-system-must-do`.
     ContractViolation,
+    /// A register whose operations no order consistent with real time explains.
+    NotLinearizable,
 }
 
 impl AnomalyKind {
@@ -96,6 +98,7 @@ impl AnomalyKind {
             AnomalyKind::NotRecovered => "not-recovered",
             AnomalyKind::LowAvailability => "low-availability",
             AnomalyKind::ContractViolation => "contract-violation",
+            AnomalyKind::NotLinearizable => "not-linearizable",
         }
     }
 }
@@ -120,6 +123,8 @@ pub enum Subject {
     F(String),
     /// The counter of a counter workload.
     Counter,
+    /// A register of a register workload, by key.
+    Register(u64),
 }
 
 impl fmt::Display for Subject {
@@ -130,6 +135,7 @@ impl fmt::Display for Subject {
             Subject::Element(e) => write!(f, "element {e}"),
             Subject::F(name) => write!(f, "f {name}"),
             Subject::Counter => f.write_str("the counter"),
+            Subject::Register(k) => write!(f, "key {k}"),
         }
     }
 }

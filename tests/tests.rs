@@ -1,7 +1,8 @@
 //! faultline's integration tests: one binary, with shared fixtures in `common`.
 //!
-//! Every test here runs real containers. Docker must be running and the images built
-//! (`cargo run -- images build`); a test fails loudly otherwise, it is never skipped.
+//! Nearly every test here runs real containers (`linear` only runs `faultline check` on
+//! files). Docker must be running and the images built (`cargo run -- images build`); a
+//! test fails loudly otherwise, it is never skipped.
 
 mod common;
 mod designs;

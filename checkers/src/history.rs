@@ -425,6 +425,9 @@ pub struct RegisterOp {
     pub cas: Option<[i64; 2]>,
 }
 
+/// The error a `cas` completes `fail` with when the register held another value.
+pub const MISMATCH: &str = "mismatch";
+
 /// An event a Redis Sentinel published, as the harness's sentinel watch recorded it:
 /// `{"sentinel":"sentinel-1","event":"+switch-master","detail":"faultline 172.18.0.2 6379
 /// 172.18.0.3 6379","master":"redis-1"}`.

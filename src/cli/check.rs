@@ -33,6 +33,10 @@ pub struct CheckArgs {
     /// unknown.
     #[arg(long, requires = "model")]
     max_states: Option<usize>,
+    /// With `--model`: the most MiB the memoised states may take per check before the
+    /// verdict is unknown (default 1024).
+    #[arg(long, requires = "model")]
+    max_memory_mib: Option<usize>,
 }
 
 /// The sequential specification a history is checked against.
@@ -55,6 +59,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let budget = Budget {
         max_steps: args.max_steps.unwrap_or(default.max_steps),
         max_states: args.max_states.unwrap_or(default.max_states),
+        max_memory: args.max_memory_mib.map_or(default.max_memory, |m| m.saturating_mul(1 << 20)),
     };
     check_linear(&args.path, model, budget)
 }

@@ -21,8 +21,8 @@ use crate::client::{
 use crate::endpoints::Topology;
 use crate::recorder::Recorder;
 use crate::store::{RedisMaster, RedisReplica, StoreError};
-use checkers::classic::MISMATCH;
 use checkers::format::Header;
+use checkers::history::MISMATCH;
 use checkers::history::{F, OpType, RegisterOp, Value};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};

@@ -8,6 +8,10 @@
 //! holds the history to it: an operation recorded earlier than the one before it makes
 //! the verdict `Unknown`, since real-time order could not be taken from indices.
 //!
+//! A client operation that is not a register operation (in a `register` history) makes
+//! the verdict `Unknown`: skipping it could hide a write a later read saw. (Pairing
+//! invocations with completions is the runner's `well-formed` row's to hold.)
+//!
 //! Outcomes, as the history's format defines them:
 //!
 //! - `ok`: it took effect; a read's completion carries the value it found.
@@ -33,16 +37,13 @@
 
 use crate::checker::{Checker, Event, Figure, Interest};
 use crate::fast::FastMap;
-use crate::history::{F, OpType, RegisterOp, Value};
+use crate::history::{F, MISMATCH, OpType, RegisterOp, Value};
 use crate::linear::{Budget, CasRegister, KeyedOp, Model, Outcome, RegInput, RegOp, RegOutput};
 use crate::verdict::{Anomaly, AnomalyKind, Findings, Subject, Verdict};
 use std::collections::BTreeMap;
 
 /// How many operations of the longest prefix an anomaly names as witnesses.
 const PREFIX_WITNESSES: usize = 4;
-
-/// The error a compare-and-set that found another value completes `fail` with.
-pub const MISMATCH: &str = "mismatch";
 
 /// Checks that each register of a `register` history is linearizable.
 #[derive(Default)]
@@ -59,6 +60,8 @@ pub struct Linearizable {
     last: Option<(u64, u64)>,
     /// The first operation recorded earlier than the one before it.
     out_of_order: Option<(u64, u64)>,
+    /// The first client operation that is not a register operation, and why.
+    malformed: Option<String>,
     keys: u64,
     checked: u64,
     longest: u64,
@@ -84,6 +87,9 @@ impl Checker for Linearizable {
     }
 
     fn finish(&mut self) -> Verdict {
+        if let Some(why) = &self.malformed {
+            return Verdict::Unknown(format!("{why}, so the registers cannot be checked"));
+        }
         if let Some((index, previous)) = self.out_of_order {
             return Verdict::Unknown(format!(
                 "op {index} is recorded earlier than op {previous} before it: the history is not \
@@ -131,9 +137,20 @@ impl Linearizable {
     }
 
     fn invoke(&mut self, p: u32, ev: &Event<'_>) {
-        let Some(input) = input(&ev.op.f, &ev.op.value) else { return };
-        let Value::Register(RegisterOp { key, .. }) = ev.op.value else { return };
         let call = ev.index();
+        let (Some(input), Value::Register(RegisterOp { key, .. })) =
+            (input(&ev.op.f, &ev.op.value), &ev.op.value)
+        else {
+            // Skipping it could drop a write a later read saw: no verdict rests on that.
+            self.malformed.get_or_insert_with(|| {
+                format!(
+                    "op {call} is not a register read, write or cas ({} {:?})",
+                    ev.op.f, ev.op.value
+                )
+            });
+            return;
+        };
+        let key = *key;
         let op = RegOp { client: u64::from(p), call, ret: None, input, output: None };
         self.pending.insert(p, self.ops.len());
         self.ops.push((key, op));
@@ -144,11 +161,18 @@ impl Linearizable {
 
     fn complete(&mut self, p: u32, kind: OpType, ev: &Event<'_>) {
         let Some(i) = self.pending.remove(&p) else { return };
-        let (_, op) = &mut self.ops[i];
+        let (key, op) = &mut self.ops[i];
         let index = ev.index();
         let output = match (kind, op.input, &ev.op.value) {
-            (OpType::Ok, RegInput::Read, Value::Register(r)) => RegOutput::Value(r.value),
-            (OpType::Ok, RegInput::Read, _) => return,
+            (OpType::Ok, RegInput::Read, Value::Register(r)) if r.key == *key => {
+                RegOutput::Value(r.value)
+            }
+            (OpType::Ok, RegInput::Read, value) => {
+                // Taken as a nil read, it could make a linearizable register look not.
+                let why = format!("op {index} completes a read of key {key} with {value:?}");
+                self.malformed.get_or_insert(why);
+                return;
+            }
             (OpType::Ok, _, _) => RegOutput::Ok,
             (OpType::Fail, RegInput::Cas { .. }, _) if ev.op.error.as_deref() == Some(MISMATCH) => {
                 RegOutput::Failed

@@ -28,7 +28,7 @@ mod unique_ids;
 pub use availability::Availability;
 pub use counter::Counter;
 pub use faults::Faults;
-pub use linearizable::{Linearizable, MISMATCH};
+pub use linearizable::Linearizable;
 pub use reach::{REACH_SHAPE, Reach, ReachMinimums};
 pub use recovery::Recovery;
 pub use schedule::ScheduledFault;

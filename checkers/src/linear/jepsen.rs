@@ -9,8 +9,16 @@
 //! INFO  jepsen.util - 3 :fail :cas [1 4]
 //! ```
 //!
-//! What each completion means, as Porcupine's `parseJepsenLog` reads them (our verdicts
-//! must equal Porcupine's on its data):
+//! What each completion means. On Porcupine's data this reads as its `parseJepsenLog`
+//! does (our verdicts must equal Porcupine's there); beyond that data we differ where
+//! Porcupine's reading would be wrong or silent: it recognises only `:fail :read
+//! :timed-out` among failures (a read with an unknown output, returning at that line:
+//! the same as dropping it), ignores every other `:fail` and every `:info` line (the
+//! operation stays open to the end, as unknown, and becomes an orphan if the process
+//! invokes again), anchors its patterns to `^INFO … $` and accepts digits only. We take
+//! Jepsen's meaning of `:fail` (it did not happen) and `:info` (unknown), accept any
+//! logger prefix and negative values, and refuse an operation line we cannot read
+//! rather than skip it.
 //!
 //! | line | operation |
 //! |---|---|

@@ -18,10 +18,7 @@
 use super::formats::{Completion, Pairing, RegHistory};
 use super::{ReadError, RegInput};
 use crate::format::{self, HistoryReader};
-use crate::history::{F, Op, OpType, Process, RegisterOp, Value};
-
-/// The error a `cas` fails with when the register held another value.
-pub const MISMATCH: &str = "mismatch";
+use crate::history::{F, MISMATCH, Op, OpType, Process, RegisterOp, Value};
 
 /// Reads the register operations of a faultline history.
 pub fn read(text: &str) -> Result<RegHistory, ReadError> {
@@ -47,6 +44,15 @@ fn take(pairing: &mut Pairing, line: usize, op: &Op) -> Result<(), ReadError> {
             Some(r) => pairing.invoke(line, process, r.key.to_string(), input(line, &op.f, r)?),
             None => Ok(()),
         },
+        (OpType::Ok, F::Read) if register.is_none() && pairing.is_open(process) => {
+            // Taken as a nil read, it could make a linearizable register look not.
+            Err(ReadError {
+                line,
+                message: "a completed read without a register value: expected \
+                          {\"key\":K,\"value\":V} (V null: nothing)"
+                    .into(),
+            })
+        }
         (_, F::Read | F::Write | F::Cas) if register.is_some() || pairing.is_open(process) => {
             let key = register.map(|r| r.key.to_string());
             pairing.complete(line, process, op.f.as_str(), key.as_deref(), completion(op, register))
@@ -155,6 +161,17 @@ mod tests {
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.starts_with("expected an operation"), "{err}");
         assert_eq!(read("{\"schema\":\"other\"}\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn a_read_completed_without_a_register_value_is_an_error() {
+        let text = history(&[
+            r#""process":0,"type":"invoke","f":"read","value":{"key":3}"#,
+            r#""process":0,"type":"ok","f":"read","value":5"#,
+        ]);
+        let err = read(&text).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.starts_with("a completed read without a register value"), "{err}");
     }
 
     #[test]

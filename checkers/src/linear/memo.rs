@@ -73,6 +73,15 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         self.records.len()
     }
 
+    /// The bytes the memoised pairs take, as allocated (states held on the heap not
+    /// counted: a register's is inline).
+    pub(super) fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.records.capacity() * size_of::<(S, [u64; INLINE])>()
+            + (self.rest.capacity() + self.hashes.capacity()) * size_of::<u64>()
+            + self.table.capacity() * (size_of::<u32>() + 1)
+    }
+
     /// Memoises `(set, state)`; false if it already was.
     pub(super) fn insert(&mut self, set: &Linearized, state: &S) -> bool {
         let mut hasher = IdHasher::default();

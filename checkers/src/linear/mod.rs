@@ -66,8 +66,8 @@
 //!
 //! # Budget
 //!
-//! The search is exponential in the worst case: a [`Budget`] bounds the number of steps
-//! and of memoised states, and the checker answers [`Outcome::Unknown`] when it runs out
+//! The search is exponential in the worst case: a [`Budget`] bounds the number of steps,
+//! of memoised states and the bytes they take, and the checker answers [`Outcome::Unknown`] when it runs out
 //! rather than hanging or exhausting memory.
 //!
 //! # Keys
@@ -131,18 +131,23 @@ pub struct Budget {
     pub max_steps: u64,
     /// Most memoised (linearized set, state) pairs before giving up.
     pub max_states: usize,
+    /// Most bytes the memoised pairs may take before giving up. Each pair holds a copy of
+    /// the linearized set (a bit per operation), so on a long history this, not
+    /// `max_states`, is what bounds memory.
+    pub max_memory: usize,
 }
 
 impl Default for Budget {
-    /// Ten million steps, one million memoised states.
+    /// Ten million steps, one million memoised states, 1 GiB of them.
     fn default() -> Self {
-        Budget { max_steps: 10_000_000, max_states: 1_000_000 }
+        Budget { max_steps: 10_000_000, max_states: 1_000_000, max_memory: 1 << 30 }
     }
 }
 
 impl Budget {
     /// No limit at all.
-    pub const UNLIMITED: Budget = Budget { max_steps: u64::MAX, max_states: usize::MAX };
+    pub const UNLIMITED: Budget =
+        Budget { max_steps: u64::MAX, max_states: usize::MAX, max_memory: usize::MAX };
 }
 
 /// The verdict on one object's history.
@@ -280,7 +285,11 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
     let mut linearized = Linearized::new(ops.len());
     let mut memo = Memo::new();
     let mut stack: Vec<(u32, M::State)> = Vec::new();
+    // The longest prefix linearized so far, and the operation stuck after it; `mark` is
+    // the shallowest the stack has been since, so only the stack above it is copied when
+    // a longer prefix is found (a whole copy each time would be quadratic).
     let mut best: Option<(Vec<usize>, usize)> = None;
+    let mut mark = 0;
     let mut steps: u64 = 0;
 
     let mut entry = list.head();
@@ -303,6 +312,13 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
                     budget.max_states
                 ));
             }
+            if memo.bytes() >= budget.max_memory {
+                return Outcome::Unknown(format!(
+                    "gave up after memoising {} states in {} MiB",
+                    memo.len(),
+                    memo.bytes() >> 20
+                ));
+            }
             linearized.toggle(op);
             if memo.insert(&linearized, &new_state) {
                 stack.push((entry, std::mem::replace(&mut state, new_state)));
@@ -321,7 +337,11 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
             // Placing this read-only operation first was tried and failed: so does
             // every other order from here.
         } else if best.as_ref().is_none_or(|(prefix, _)| stack.len() > prefix.len()) {
-            best = Some((stack.iter().map(|&(e, _)| list.e[e as usize].op as usize).collect(), op));
+            let (mut prefix, _) = best.take().unwrap_or_default();
+            prefix.truncate(mark);
+            prefix.extend(stack[mark..].iter().map(|&(e, _)| list.e[e as usize].op as usize));
+            best = Some((prefix, op));
+            mark = stack.len();
         }
         // A dead end: undo the last step, and the ones before it while they were
         // read-only (the first thing to try, so the last).
@@ -330,6 +350,7 @@ pub fn check<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: Bu
                 let (longest_prefix, stuck) = best.expect("a dead end is reached at a return");
                 return Outcome::NotLinearizable { longest_prefix, stuck };
             };
+            mark = mark.min(stack.len());
             let op = list.e[call as usize].op as usize;
             state = old;
             linearized.toggle(op);

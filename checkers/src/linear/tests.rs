@@ -118,10 +118,13 @@ fn an_info_op_that_cannot_step_is_dropped() {
 fn the_budget_yields_unknown() {
     let ops: Vec<Op> =
         (0..12).map(|c| w(c, 0, 100, c as i64)).chain([r(0, 200, 201, Some(-1))]).collect();
-    let tight = Budget { max_steps: 50, max_states: usize::MAX };
+    let tight = Budget { max_steps: 50, ..Budget::UNLIMITED };
     assert!(matches!(check(&CasRegister::default(), &ops, tight), Outcome::Unknown(_)));
-    let tight = Budget { max_steps: u64::MAX, max_states: 10 };
+    let tight = Budget { max_states: 10, ..Budget::UNLIMITED };
     assert!(matches!(check(&CasRegister::default(), &ops, tight), Outcome::Unknown(_)));
+    let tight = Budget { max_memory: 4096, ..Budget::UNLIMITED };
+    let Outcome::Unknown(why) = check(&CasRegister::default(), &ops, tight) else { panic!() };
+    assert!(why.starts_with("gave up after memoising") && why.ends_with("in 0 MiB"), "{why}");
     assert!(matches!(lin(&ops), Outcome::NotLinearizable { stuck: 12, .. }));
     let backwards = [w(0, 10, 5, 1)];
     assert!(matches!(lin(&backwards), Outcome::Unknown(_)));

@@ -1,5 +1,5 @@
 use super::*;
-use crate::history::{History, Op};
+use crate::history::{History, MISMATCH, Op};
 use crate::testkit::*;
 
 fn reg(f: F, key: u64, value: Option<i64>, cas: Option<[i64; 2]>) -> Call {
@@ -185,4 +185,29 @@ fn the_last_writer_is_the_last_operation_that_set_the_value_even_unchanged() {
         found[0].explanation
     );
     assert_eq!(found[0].ops, vec![1, 3, 4, 5], "the writer, the prefix, then the stuck op");
+}
+
+#[test]
+fn a_client_operation_that_is_not_a_register_operation_is_unknown_not_skipped() {
+    // Skipping the write with no value would make the read of 5 look impossible.
+    let h = history(vec![
+        invoke(1, reg(F::Write, 7, None, None)),
+        ok(1, reg(F::Write, 7, None, None)),
+        invoke(2, read(7)),
+        ok(2, read_as(7, Some(5))),
+    ]);
+    let Verdict::Unknown(why) = verdict(Linearizable::default(), &h) else { panic!() };
+    assert!(why.starts_with("op 0 is not a register read, write or cas"), "{why}");
+}
+
+#[test]
+fn a_read_completed_with_no_register_value_is_unknown_not_a_nil_read() {
+    let h = history(vec![
+        invoke(1, write(7, 1)),
+        ok(1, write(7, 1)),
+        invoke(2, read(7)),
+        ok(2, (F::Read, Value::Int(1))),
+    ]);
+    let Verdict::Unknown(why) = verdict(Linearizable::default(), &h) else { panic!() };
+    assert!(why.starts_with("op 3 completes a read of key 7 with Int(1)"), "{why}");
 }

@@ -17,11 +17,19 @@
 //!
 //! The reader knows the EDN these histories use: `nil`, `true`/`false`, integers,
 //! strings, keywords, symbols, vectors, lists, maps, sets, tags (`#inst "..."`, read as
-//! what they tag), `#_` discards and `;` comments. Floats and characters are kept as
-//! text, which is enough for fields the reader does not look at.
+//! what they tag, except in keys), characters (`\a`, `\newline`, `\u0041`), `#_`
+//! discards and `;` comments. Floats are kept as text, which is enough for fields the
+//! reader does not look at.
+//!
+//! A key becomes its canonical EDN text, in full: two keys have the same text iff they
+//! are the same EDN value, so `1` and `"1"` are two registers (`1` and `"1"`), and
+//! `[0 0]` and `[1 1]` are two. A completion's `:value` must agree with its
+//! invocation's: an `:ok` write or cas repeats it, and a keyed completion names the
+//! same key (or none).
 
-use super::formats::{Completion, Pairing, RegHistory, SINGLE_KEY};
+use super::formats::{Completion, Pairing, RegHistory, SINGLE_KEY, name};
 use super::{ReadError, RegInput};
+use std::collections::BTreeMap;
 
 /// An EDN value.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,31 +39,121 @@ enum Edn {
     Int(i64),
     Str(String),
     Keyword(String),
-    /// A symbol, a float or a character: kept as written.
+    Char(char),
+    /// A symbol or a float: kept as written.
     Text(String),
     /// A vector or a list.
     Seq(Vec<Edn>),
     Map(Vec<(Edn, Edn)>),
     Set(Vec<Edn>),
+    /// `#tag value`.
+    Tagged(String, Box<Edn>),
 }
 
 impl Edn {
+    /// The value, for an error message: its canonical text, shortened.
     fn describe(&self) -> String {
-        let mut s = match self {
-            Edn::Nil => "nil".to_owned(),
-            Edn::Bool(b) => b.to_string(),
-            Edn::Int(n) => n.to_string(),
-            Edn::Str(s) => format!("{s:?}"),
-            Edn::Keyword(k) => format!(":{k}"),
-            Edn::Text(t) => t.clone(),
-            Edn::Seq(_) => "a vector".to_owned(),
-            Edn::Map(_) => "a map".to_owned(),
-            Edn::Set(_) => "a set".to_owned(),
+        const MAX: usize = 40;
+        let s = self.canonical();
+        if s.chars().count() <= MAX {
+            return s;
+        }
+        let mut short: String = s.chars().take(MAX).collect();
+        short.push_str("...");
+        short
+    }
+
+    /// The value's canonical EDN text, in full: equal iff the values are equal (as EDN
+    /// compares them: a list equals the vector of the same items, a map's or a set's
+    /// order does not count).
+    fn canonical(&self) -> String {
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut String) {
+        let joined = |out: &mut String, open: &str, items: Vec<String>, close: &str| {
+            out.push_str(open);
+            out.push_str(&items.join(" "));
+            out.push_str(close);
         };
-        s.truncate(40);
-        s
+        match self {
+            Edn::Nil => out.push_str("nil"),
+            Edn::Bool(b) => out.push_str(&b.to_string()),
+            Edn::Int(n) => out.push_str(&n.to_string()),
+            Edn::Str(s) => {
+                out.push('"');
+                for c in s.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\t' => out.push_str("\\t"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            }
+            Edn::Keyword(k) => {
+                out.push(':');
+                out.push_str(k);
+            }
+            Edn::Char(c) => {
+                out.push('\\');
+                match CHAR_NAMES.iter().find(|(_, named)| named == c) {
+                    Some((name, _)) => out.push_str(name),
+                    None if c.is_control() || c.is_whitespace() => {
+                        out.push_str(&format!("u{:04x}", *c as u32));
+                    }
+                    None => out.push(*c),
+                }
+            }
+            Edn::Text(t) => out.push_str(t),
+            Edn::Seq(items) => joined(out, "[", items.iter().map(Edn::canonical).collect(), "]"),
+            Edn::Map(entries) => {
+                let mut entries: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{} {}", k.canonical(), v.canonical()))
+                    .collect();
+                entries.sort();
+                out.push('{');
+                out.push_str(&entries.join(", "));
+                out.push('}');
+            }
+            Edn::Set(items) => {
+                let mut items: Vec<String> = items.iter().map(Edn::canonical).collect();
+                items.sort();
+                joined(out, "#{", items, "}");
+            }
+            Edn::Tagged(tag, value) => {
+                out.push('#');
+                out.push_str(tag);
+                out.push(' ');
+                value.write_canonical(out);
+            }
+        }
+    }
+
+    /// What a tag tags (the value itself if untagged).
+    fn untagged(&self) -> &Edn {
+        match self {
+            Edn::Tagged(_, value) => value.untagged(),
+            other => other,
+        }
     }
 }
+
+/// EDN's named characters.
+const CHAR_NAMES: [(&str, char); 6] = [
+    ("newline", '\n'),
+    ("space", ' '),
+    ("tab", '\t'),
+    ("return", '\r'),
+    ("formfeed", '\u{c}'),
+    ("backspace", '\u{8}'),
+];
 
 /// Reads the register operations of an EDN history.
 pub fn read(text: &str) -> Result<RegHistory, ReadError> {
@@ -77,13 +175,13 @@ fn top_level(text: &str) -> Result<Vec<(usize, Edn)>, ReadError> {
         p.pos += 1;
     }
     loop {
-        p.skip_space();
+        p.skip_ignored()?;
         match p.peek() {
             None if whole => return Err(p.error("a closing ] of the history's vector")),
             None => return Ok(forms),
             Some(b']') if whole => {
                 p.pos += 1;
-                p.skip_space();
+                p.skip_ignored()?;
                 return match p.peek() {
                     None => Ok(forms),
                     Some(_) => Err(p.error("the end of the file after the history's vector")),
@@ -134,8 +232,20 @@ impl Parser<'_> {
         }
     }
 
+    /// Skips whitespace, commas, comments and `#_` discarded values.
+    fn skip_ignored(&mut self) -> Result<(), ReadError> {
+        loop {
+            self.skip_space();
+            if self.s.get(self.pos..self.pos + 2) != Some(b"#_") {
+                return Ok(());
+            }
+            self.pos += 2;
+            self.value()?;
+        }
+    }
+
     fn value(&mut self) -> Result<Edn, ReadError> {
-        self.skip_space();
+        self.skip_ignored()?;
         let Some(c) = self.peek() else {
             return Err(self.error("a value"));
         };
@@ -160,6 +270,7 @@ impl Parser<'_> {
             }
             b'"' => self.string(),
             b'#' => self.dispatch(),
+            b'\\' => self.character(),
             b']' | b'}' | b')' => Err(self.error("a value")),
             _ => Ok(self.atom()),
         }
@@ -169,7 +280,7 @@ impl Parser<'_> {
     fn items(&mut self, close: u8) -> Result<Vec<Edn>, ReadError> {
         let mut items = Vec::new();
         loop {
-            self.skip_space();
+            self.skip_ignored()?;
             match self.peek() {
                 Some(c) if c == close => {
                     self.pos += 1;
@@ -188,15 +299,10 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(Edn::Set(self.items(b'}')?))
             }
-            Some(b'_') => {
-                self.pos += 1;
-                self.value()?;
-                self.value()
-            }
-            // A tag: what it tags stands for it.
+            // A tag (`#_` is skipped before a value is read).
             Some(c) if c.is_ascii_alphabetic() => {
-                self.atom();
-                self.value()
+                let tag = self.word();
+                Ok(Edn::Tagged(tag, Box::new(self.value()?)))
             }
             _ => Err(self.error("a set #{...}, a discard #_ or a tag #name after #")),
         }
@@ -234,15 +340,55 @@ impl Parser<'_> {
         })
     }
 
-    /// A keyword, number, symbol, `nil`, `true`, `false` or character.
-    fn atom(&mut self) -> Edn {
+    /// A character: `\\c`, `\\newline` and the other names, or `\\uXXXX`.
+    fn character(&mut self) -> Result<Edn, ReadError> {
+        let at = self.pos;
+        self.pos += 1;
+        let rest =
+            String::from_utf8_lossy(&self.s[self.pos..self.s.len().min(self.pos + 4)]).into_owned();
+        let Some(first) = rest.chars().next().filter(|c| !c.is_whitespace()) else {
+            return Err(self.error("a character after \\"));
+        };
+        self.pos += first.len_utf8();
+        if !first.is_alphanumeric() {
+            return Ok(Edn::Char(first));
+        }
+        // A letter may begin a name: the word runs to the next delimiter.
+        let start = self.pos - first.len_utf8();
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+            self.pos += 1;
+        }
+        let word = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
+        if word.chars().count() == 1 {
+            return Ok(Edn::Char(first));
+        }
+        if let Some((_, c)) = CHAR_NAMES.iter().find(|(name, _)| *name == word) {
+            return Ok(Edn::Char(*c));
+        }
+        let unicode = word.strip_prefix('u').filter(|hex| hex.len() == 4);
+        match unicode.and_then(|hex| u32::from_str_radix(hex, 16).ok()).and_then(char::from_u32) {
+            Some(c) => Ok(Edn::Char(c)),
+            None => {
+                self.pos = at;
+                Err(self.error("a character: \\c, \\newline, \\space, \\tab, \\uXXXX..."))
+            }
+        }
+    }
+
+    /// The text of an atom, up to the next delimiter.
+    fn word(&mut self) -> String {
         let start = self.pos;
         self.pos += 1;
         while self.peek().is_some_and(|c| !(c.is_ascii_whitespace() || b",;()[]{}\"".contains(&c)))
         {
             self.pos += 1;
         }
-        let word = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
+        String::from_utf8_lossy(&self.s[start..self.pos]).into_owned()
+    }
+
+    /// A keyword, number, symbol, `nil`, `true` or `false`.
+    fn atom(&mut self) -> Edn {
+        let word = self.word();
         if let Some(k) = word.strip_prefix(':') {
             return Edn::Keyword(k.to_owned());
         }
@@ -261,6 +407,8 @@ struct Reader {
     pairing: Pairing,
     /// Whether the history is keyed, and the line that says so.
     keyed: Option<(bool, usize)>,
+    /// The input of each process's open invocation, which its completion must match.
+    open: BTreeMap<u64, RegInput>,
 }
 
 /// The fields of an operation map the reader uses.
@@ -289,10 +437,17 @@ impl Reader {
             "invoke" => {
                 let input = input(line, op.f, value)?;
                 let key = key.unwrap_or_else(|| SINGLE_KEY.to_owned());
-                self.pairing.invoke(line, process, key, input)
+                self.pairing.invoke(line, process, key, input)?;
+                self.open.insert(process, input);
+                Ok(())
             }
             kind => {
-                let how = completion(line, kind, value)?;
+                // With no invocation of this `:f` open, the pairing says what is wrong.
+                let invoked = self.open.remove(&process).filter(|input| name(input) == op.f);
+                let how = match invoked {
+                    Some(input) => completion(line, kind, &input, value)?,
+                    None => Completion::Unknown,
+                };
                 self.pairing.complete(line, process, op.f, key.as_deref(), how)
             }
         }
@@ -310,8 +465,10 @@ impl Reader {
     ) -> Result<(Option<String>, &'a Edn), ReadError> {
         let split = match value {
             // A cas's own value is a pair too: keyed only if its second item is one.
-            Edn::Seq(pair) if pair.len() == 2 && (f != "cas" || matches!(pair[1], Edn::Seq(_))) => {
-                Some((key_text(&pair[0]), &pair[1]))
+            Edn::Seq(pair)
+                if pair.len() == 2 && (f != "cas" || matches!(pair[1].untagged(), Edn::Seq(_))) =>
+            {
+                Some((pair[0].canonical(), pair[1].untagged()))
             }
             _ => None,
         };
@@ -343,7 +500,10 @@ fn op_map(line: usize, form: &Edn) -> Result<OpMap<'_>, ReadError> {
         return Err(bad(line, "an operation map {:type ..., :f ..., :process ...}", form));
     };
     let field = |name: &str| {
-        entries.iter().find(|(k, _)| matches!(k, Edn::Keyword(k) if k == name)).map(|(_, v)| v)
+        entries
+            .iter()
+            .find(|(k, _)| matches!(k, Edn::Keyword(k) if k == name))
+            .map(|(_, v)| v.untagged())
     };
     let keyword = |name: &str, expected: &str| match field(name) {
         Some(Edn::Keyword(k)) => Ok(k.as_str()),
@@ -375,24 +535,37 @@ fn input(line: usize, f: &str, value: &Edn) -> Result<RegInput, ReadError> {
     }
 }
 
-fn completion(line: usize, kind: &str, value: &Edn) -> Result<Completion, ReadError> {
-    Ok(match (kind, value) {
-        ("ok", Edn::Int(v)) => Completion::Ok(Some(*v)),
-        ("ok", Edn::Nil) => Completion::Ok(None),
-        // A write's or a cas's value is its argument, not a reading.
-        ("ok", Edn::Seq(_)) => Completion::Ok(None),
-        ("ok", other) => {
-            return Err(bad(line, "an :ok :value: an integer, nil or [from to]", other));
+/// How a completion of `kind` with `value` ended the invocation of `input`. An `:ok`
+/// read's value is what it saw; an `:ok` write's or cas's repeats its invocation's.
+fn completion(
+    line: usize,
+    kind: &str,
+    input: &RegInput,
+    value: &Edn,
+) -> Result<Completion, ReadError> {
+    match kind {
+        "fail" => return Ok(Completion::DidNotHappen),
+        "info" => return Ok(Completion::Unknown),
+        _ => {}
+    }
+    match (*input, value) {
+        (RegInput::Read, Edn::Int(v)) => Ok(Completion::Ok(Some(*v))),
+        (RegInput::Read, Edn::Nil) => Ok(Completion::Ok(None)),
+        (RegInput::Read, other) => {
+            Err(bad(line, "an :ok :read's :value: an integer or nil (or [key value])", other))
         }
-        ("fail", _) => Completion::DidNotHappen,
-        _ => Completion::Unknown,
-    })
-}
-
-fn key_text(key: &Edn) -> String {
-    match key {
-        Edn::Str(s) => s.clone(),
-        other => other.describe(),
+        (RegInput::Write(w), Edn::Int(v)) if *v == w => Ok(Completion::Ok(None)),
+        (RegInput::Write(w), other) => {
+            let expected = format!("an :ok :write's :value: {w}, as its invocation's");
+            Err(bad(line, &expected, other))
+        }
+        (RegInput::Cas { expect, new }, Edn::Seq(pair)) if matches!(pair.as_slice(), [Edn::Int(a), Edn::Int(b)] if *a == expect && *b == new) => {
+            Ok(Completion::Ok(None))
+        }
+        (RegInput::Cas { expect, new }, other) => {
+            let expected = format!("an :ok :cas's :value: [{expect} {new}], as its invocation's");
+            Err(bad(line, &expected, other))
+        }
     }
 }
 
@@ -457,7 +630,7 @@ mod tests {
         #[rustfmt::skip]
         assert_eq!(ops(&h), [
             ("1", 0, RegInput::Write(3), Some(RegOutput::Ok), true),
-            ("b", 1, RegInput::Cas { expect: 3, new: 4 }, Some(RegOutput::Ok), true),
+            ("\"b\"", 1, RegInput::Cas { expect: 3, new: 4 }, Some(RegOutput::Ok), true),
             ("1", 2, RegInput::Read, Some(RegOutput::Value(Some(2))), true),
         ]);
         assert_eq!(h.lines[1], Lines { call: 2, ret: Some(3) });
@@ -467,10 +640,13 @@ mod tests {
             "{:process 1, :type :info, :f :cas, :value nil}",
         );
         let crashed = read(&crashed).unwrap();
-        assert_eq!(ops(&crashed)[1], ("b", 1, RegInput::Cas { expect: 3, new: 4 }, None, false));
+        assert_eq!(
+            ops(&crashed)[1],
+            ("\"b\"", 1, RegInput::Cas { expect: 3, new: 4 }, None, false)
+        );
         let outcomes = check_per_key(&CasRegister::default(), &h.ops, Budget::UNLIMITED);
         assert!(matches!(outcomes["1"], Outcome::NotLinearizable { stuck: 2, .. }));
-        assert!(matches!(outcomes["b"], Outcome::NotLinearizable { stuck: 1, .. }));
+        assert!(matches!(outcomes["\"b\""], Outcome::NotLinearizable { stuck: 1, .. }));
     }
 
     #[test]
@@ -505,5 +681,121 @@ mod tests {
             assert_eq!(err.line, line, "{text}: {err}");
             assert!(err.message.contains(expected), "{text}: {err}");
         }
+    }
+    #[test]
+    fn keys_are_their_full_edn_text_and_distinct_keys_stay_apart() {
+        let text = "\
+{:type :invoke, :f :write, :value [[0 0] 1], :process 0}
+{:type :ok,     :f :write, :value [[0 0] 1], :process 0}
+{:type :invoke, :f :write, :value [[1 1] 2], :process 1}
+{:type :ok,     :f :write, :value [[1 1] 2], :process 1}
+{:type :invoke, :f :read,  :value [[0 0] nil], :process 0}
+{:type :ok,     :f :read,  :value [[0 0] 2], :process 0}
+";
+        let h = read(text).unwrap();
+        let keys: Vec<_> = ops(&h).iter().map(|op| op.0.to_owned()).collect();
+        assert_eq!(keys, ["[0 0]", "[1 1]", "[0 0]"]);
+        let outcomes = check_per_key(&CasRegister::default(), &h.ops, Budget::UNLIMITED);
+        assert!(matches!(outcomes["[0 0]"], Outcome::NotLinearizable { .. }), "{outcomes:?}");
+        assert!(matches!(outcomes["[1 1]"], Outcome::Linearizable), "{outcomes:?}");
+
+        // 1 and "1" are two registers.
+        let text = "\
+{:type :invoke, :f :write, :value [1 1], :process 0}
+{:type :ok, :f :write, :value [1 1], :process 0}
+{:type :invoke, :f :write, :value [\"1\" 2], :process 1}
+{:type :ok, :f :write, :value [\"1\" 2], :process 1}
+{:type :invoke, :f :read, :value [1 nil], :process 0}
+{:type :ok, :f :read, :value [1 2], :process 0}
+";
+        let h = read(text).unwrap();
+        let keys: Vec<_> = ops(&h).iter().map(|op| op.0.to_owned()).collect();
+        assert_eq!(keys, ["1", "\"1\"", "1"]);
+        let outcomes = check_per_key(&CasRegister::default(), &h.ops, Budget::UNLIMITED);
+        assert!(matches!(outcomes["1"], Outcome::NotLinearizable { .. }), "{outcomes:?}");
+    }
+
+    #[test]
+    fn canonical_text_keeps_values_apart_in_full() {
+        let value = |text: &str| {
+            let mut p = Parser { s: text.as_bytes(), pos: 0, line: 1 };
+            p.value().unwrap().canonical()
+        };
+        #[rustfmt::skip]
+        let cases = [
+            ("1", "1"), ("1N", "1"), ("\"1\"", "\"1\""), (":a", ":a"), ("a", "a"), ("\\a", "\\a"),
+            ("\"a \\\"b\\\" \\\\ c\"", "\"a \\\"b\\\" \\\\ c\""), ("\\newline", "\\newline"),
+            ("(1 \"x\" [:k nil])", "[1 \"x\" [:k nil]]"), ("{:b 2, :a 1}", "{:a 1, :b 2}"),
+            ("#{3 1 2}", "#{1 2 3}"), ("#uuid \"x\"", "#uuid \"x\""),
+        ];
+        for (text, canonical) in cases {
+            assert_eq!(value(text), canonical, "{text}");
+        }
+        let long = format!("[{}]", vec!["1"; 60].join(" "));
+        assert_eq!(value(&long).len(), long.len());
+        assert_ne!(
+            value("[1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21]"),
+            value("[1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 22]")
+        );
+    }
+
+    #[test]
+    fn completions_must_agree_with_their_invocations() {
+        #[rustfmt::skip]
+        let cases = [
+            ("{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value [1 2 3], :process 0}", 2, "an :ok :read's :value: an integer or nil (or [key value]), found [1 2 3]"),
+            ("{:type :invoke, :f :read, :value [1 nil], :process 0}\n{:type :ok, :f :read, :value [1 2 3], :process 0}", 2, "an :ok :read's :value"),
+            ("{:type :invoke, :f :read, :value [1 nil], :process 0}\n{:type :ok, :f :read, :value [1 [2 3]], :process 0}", 2, "an :ok :read's :value"),
+            ("{:type :invoke, :f :write, :value 1, :process 0}\n{:type :ok, :f :write, :value 2, :process 0}", 2, "an :ok :write's :value: 1, as its invocation's, found 2"),
+            ("{:type :invoke, :f :write, :value [:k 1], :process 0}\n{:type :ok, :f :write, :value [:k 2], :process 0}", 2, "an :ok :write's :value: 1"),
+            ("{:type :invoke, :f :cas, :value [1 2], :process 0}\n{:type :ok, :f :cas, :value [1 3], :process 0}", 2, "an :ok :cas's :value: [1 2], as its invocation's, found [1 3]"),
+            ("{:type :invoke, :f :cas, :value [:k [1 2]], :process 0}\n{:type :ok, :f :cas, :value [:k [2 2]], :process 0}", 2, "an :ok :cas's :value: [1 2]"),
+            ("{:type :invoke, :f :write, :value [[0 0] 1], :process 0}\n{:type :ok, :f :write, :value [[1 1] 1], :process 0}", 2, "expected its write on key [0 0]"),
+            ("{:type :invoke, :f :write, :value [1 1], :process 0}\n{:type :ok, :f :write, :value [\"1\" 1], :process 0}", 2, "expected its write on key 1"),
+            ("{:type :invoke, :f :write, :value 1, :process 0}\n{:type :ok, :f :read, :value 1, :process 0}", 2, "expected its write"),
+        ];
+        for (text, line, expected) in cases {
+            let err = read(text).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+            assert!(err.message.contains(expected), "{text}: {err}");
+        }
+        // Failed and unknown completions need not repeat the value.
+        let text = "{:type :invoke, :f :write, :value 1, :process 0}\n{:type :info, :f :write, :value nil, :process 0}\n\
+                    {:type :invoke, :f :cas, :value [1 2], :process 0}\n{:type :fail, :f :cas, :value nil, :process 0}";
+        assert_eq!(read(text).unwrap().ops.len(), 1);
+    }
+
+    #[test]
+    fn discards_before_a_closing_bracket_and_characters_are_read() {
+        let text = "{:type :invoke, :f :read, :value nil, :process 0 #_ :x}\n\
+                    {:type :ok, :f :read, :value 1, :process 0 #_ :x}\n\
+                    [#_ #_ 1 2] #_ {:a 1}\n\
+                    {:type :invoke, :f :write, :value 2, :process 1, :c \\(, :d [\\) \\] \\}], :e \\newline, \
+                     :f2 \\space, :g (\\a \\u0041 \\\" \\;), :h \"\\\\\"}\n\
+                    {:type :ok, :f :write, :value 2, :process 1}\n";
+        let err = read(text).unwrap_err();
+        // The vector of line 3 is not an operation: everything before it was read.
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("an operation map"), "{err}");
+        let h = read(&text.replace("[#_ #_ 1 2] ", "")).unwrap();
+        #[rustfmt::skip]
+        assert_eq!(ops(&h), [
+            ("register", 0, RegInput::Read, Some(RegOutput::Value(Some(1))), true),
+            ("register", 1, RegInput::Write(2), Some(RegOutput::Ok), true),
+        ]);
+        let mut p = Parser { s: b"(\\( \\newline \\space \\a \\u0041 \\tab)", pos: 0, line: 1 };
+        assert_eq!(
+            p.value().unwrap(),
+            Edn::Seq(vec![
+                Edn::Char('('),
+                Edn::Char('\n'),
+                Edn::Char(' '),
+                Edn::Char('a'),
+                Edn::Char('A'),
+                Edn::Char('\t')
+            ])
+        );
+        let mut p = Parser { s: b"\\nonsense", pos: 0, line: 1 };
+        assert!(p.value().unwrap_err().message.contains("a character"));
     }
 }

@@ -31,6 +31,9 @@
 //! operation's invocation and completion, last (the report draws the key around them). A
 //! key the budget cannot decide makes the verdict `Unknown`.
 //!
+//! A history in which no register operation completed (every one failed, crashed or
+//! never returned) tested nothing: the verdict is `Unknown`.
+//!
 //! Memory: unlike the streaming checkers, the register operations are kept until
 //! `finish` (about a hundred bytes each), since the search needs each key's whole
 //! sub-history.
@@ -100,6 +103,10 @@ impl Checker for Linearizable {
         let ops: Vec<_> = kept.iter().map(|&i| self.ops[i].clone()).collect();
         let completions: Vec<_> = kept.iter().map(|&i| self.completions[i]).collect();
         self.figure_out(&ops);
+        if !ops.iter().any(|(_, op)| op.ret.is_some()) {
+            // A run whose registers were never reached tested nothing.
+            return Verdict::Unknown("no register operation completed: nothing was tested".into());
+        }
         let outcomes =
             crate::linear::check_per_key(&CasRegister::default(), &ops, Budget::default());
         for (key, outcome) in outcomes {

@@ -211,3 +211,17 @@ fn a_read_completed_with_no_register_value_is_unknown_not_a_nil_read() {
     let Verdict::Unknown(why) = verdict(Linearizable::default(), &h) else { panic!() };
     assert!(why.starts_with("op 3 completes a read of key 7 with Int(1)"), "{why}");
 }
+
+#[test]
+fn a_history_where_no_register_operation_completed_tested_nothing() {
+    let h = history(vec![
+        invoke(1, write(7, 1)),
+        fail(1, write(7, 1)),
+        invoke(2, read(7)),
+        info(2, read(7)),
+        invoke(3, write(7, 2)),
+        info(3, write(7, 2)),
+    ]);
+    let v = verdict(Linearizable::default(), &h);
+    assert_eq!(v, Verdict::Unknown("no register operation completed: nothing was tested".into()));
+}

@@ -60,6 +60,13 @@ impl SentinelConfig {
         self.down_after_milliseconds.unwrap_or(1000)
     }
 
+    /// `failover-timeout`, defaulted. A sentinel that tried to fail over (or voted for
+    /// another that did) does not try again for twice this long: a failed election, such
+    /// as a split vote, delays the failover by that much.
+    pub fn failover_timeout(&self) -> u64 {
+        self.failover_timeout.unwrap_or(3000)
+    }
+
     /// What is wrong with these settings for `sentinels` sentinels, if anything.
     pub fn problem(&self, sentinels: usize) -> Option<String> {
         if sentinels == 0 {
@@ -94,7 +101,7 @@ impl SentinelConfig {
             "dir /tmp".into(),
             format!("sentinel monitor {name} {master} 6379 {}", self.quorum_of(sentinels)),
             format!("sentinel down-after-milliseconds {name} {}", self.down_after()),
-            format!("sentinel failover-timeout {name} {}", self.failover_timeout.unwrap_or(3000)),
+            format!("sentinel failover-timeout {name} {}", self.failover_timeout()),
             format!("sentinel parallel-syncs {name} {}", self.parallel_syncs.unwrap_or(1)),
         ];
         for line in lines {

@@ -14,6 +14,47 @@ fn every_bundled_scenario_parses_and_validates() {
     }
 }
 
+/// A Sentinel failover the scenario counts on survives one failed election: when the two
+/// sentinels of a majority split their votes, neither tries again for twice
+/// `failover-timeout` (plus up to a second Sentinel adds to desynchronise them), so the
+/// master must stay cut off or down for longer than that after `down-after-milliseconds`;
+/// else one unlucky vote leaves the run without the failover it asks for (unknown).
+#[test]
+fn every_bundled_sentinel_scenario_holds_the_master_down_long_enough_for_a_retried_election() {
+    use crate::nemesis::{Fault, Selector, Target};
+    let mut checked = 0;
+    for (name, scenario) in bundled() {
+        let scenario = scenario.unwrap();
+        let failovers = scenario.billing.as_ref().and_then(|b| b.reach).map_or(0, |r| r.failovers);
+        if scenario.cluster.sentinels == 0 || failovers == 0 {
+            continue;
+        }
+        let sentinel = &scenario.cluster.sentinel;
+        let needed =
+            Duration::from_millis(sentinel.down_after() + 2 * sentinel.failover_timeout() + 1000);
+        let master = Target::Select(Selector::Master);
+        let long_enough = scenario
+            .faults
+            .iter()
+            .filter(|step| match &step.fault {
+                Fault::IsolateMaster => true,
+                Fault::Kill { target } | Fault::Stop { target } | Fault::Pause { target } => {
+                    *target == master
+                }
+                _ => false,
+            })
+            .filter(|step| step.duration.is_some_and(|held| held >= needed))
+            .count() as u64;
+        assert!(
+            long_enough >= failovers,
+            "{name}: asks for {failovers} failover(s) but only {long_enough} fault(s) keep the \
+             master away for {needed:?} (down-after-milliseconds + 2 x failover-timeout + 1 s)"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} Sentinel scenarios ask for a failover");
+}
+
 #[test]
 fn an_unknown_field_is_reported_with_file_line_and_column() {
     let text = format!("{MINIMAL}acounts = 10\n");
